@@ -1,0 +1,1 @@
+//! COM objects (placeholder: being written).

@@ -1,0 +1,20 @@
+//! dmus-miniport: a PortCls DirectMusic miniport driver.
+//!
+//! Floors, each importing only from those below it:
+//! `abi` (the C ABI, mirrored) -> `kernel` (platform services) and `com` (COM objects)
+//! -> ... -> `driver` (DriverEntry, PortCls registration).
+//!
+//! The crate is `no_std`. On Windows it is the driver image; everywhere else it links `std`,
+//! which only the host implementation of `kernel` uses, so that every floor above `kernel`
+//! runs unchanged in host tests.
+#![no_std]
+
+#[cfg(not(target_os = "windows"))]
+extern crate std;
+
+pub mod abi;
+pub mod com;
+pub mod kernel;
+
+#[cfg(target_os = "windows")]
+mod driver;
