@@ -1,1 +1,168 @@
-//! wdm.h types and kernel routines this driver imports. Owned by the `kernel` floor's author.
+//! wdm.h types and the kernel routines this driver imports (Windows x64), mirrored by hand.
+//!
+//! Only what `crate::kernel` uses. Each prototype was checked against mingw-w64's `ddk/wdm.h`
+//! (and `dpfilter.h` for the debug-filter constants) and against Microsoft's DDI reference for
+//! the two routines mingw's header lacks (`ExAllocatePool2`, `KeQueryInterruptTimePrecise`).
+//! The imports are listed, name for name, in `imports/ntoskrnl.def`: keep the two in step
+//! (see [`KERNEL_IMPORTS`]).
+
+use core::ffi::c_void;
+
+/// wdm.h `KIRQL` (`UCHAR`).
+pub type KIRQL = u8;
+/// wdm.h `PASSIVE_LEVEL`.
+pub const PASSIVE_LEVEL: KIRQL = 0;
+/// wdm.h `APC_LEVEL`.
+pub const APC_LEVEL: KIRQL = 1;
+/// wdm.h `DISPATCH_LEVEL`.
+pub const DISPATCH_LEVEL: KIRQL = 2;
+/// wdm.h `HIGH_LEVEL` on x64.
+pub const HIGH_LEVEL: KIRQL = 15;
+
+/// wdm.h `KSPIN_LOCK` (`ULONG_PTR`); zero is "free" (what `KeInitializeSpinLock` writes on x64).
+pub type KSPIN_LOCK = usize;
+pub type PKSPIN_LOCK = *mut KSPIN_LOCK;
+
+/// ntdef.h `LARGE_INTEGER`, as passed by value (a 64-bit integer in a register on x64).
+pub type LARGE_INTEGER = i64;
+
+/// wdm.h `BOOLEAN` (`UCHAR`): 0 is FALSE, anything else TRUE.
+pub type BOOLEAN = u8;
+
+/// wdm.h `KDPC`: opaque to us, 64 bytes on x64 (Type, Importance, Number, DpcListEntry,
+/// DeferredRoutine, DeferredContext, SystemArgument1/2, DpcData). Initialized by
+/// `KeInitializeDpc` only.
+#[repr(C, align(8))]
+pub struct KDPC {
+    _opaque: [u8; 64],
+}
+
+/// wdm.h `KTIMER`: opaque, 64 bytes on x64 (DISPATCHER_HEADER, DueTime, TimerListEntry, Dpc,
+/// Processor, Period). Its dispatcher header holds a list head pointing at itself, so a
+/// KTIMER must not move once `KeInitializeTimer` has run.
+#[repr(C, align(8))]
+pub struct KTIMER {
+    _opaque: [u8; 64],
+}
+
+impl KDPC {
+    /// All-zero storage for `KeInitializeDpc` to fill in place.
+    pub const fn zeroed() -> Self {
+        KDPC { _opaque: [0; 64] }
+    }
+}
+
+impl KTIMER {
+    /// All-zero storage for `KeInitializeTimer` to fill in place.
+    pub const fn zeroed() -> Self {
+        KTIMER { _opaque: [0; 64] }
+    }
+}
+
+const _: () = assert!(core::mem::size_of::<KDPC>() == 64 && core::mem::align_of::<KDPC>() == 8);
+const _: () = assert!(core::mem::size_of::<KTIMER>() == 64 && core::mem::align_of::<KTIMER>() == 8);
+
+/// wdm.h `PKDEFERRED_ROUTINE`: a DPC routine, called at DISPATCH_LEVEL.
+pub type PKDEFERRED_ROUTINE = unsafe extern "system" fn(
+    Dpc: *mut KDPC,
+    DeferredContext: *mut c_void,
+    SystemArgument1: *mut c_void,
+    SystemArgument2: *mut c_void,
+);
+
+/// wdm.h `POOL_FLAGS` (`ULONG64`), the first argument of `ExAllocatePool2`.
+pub type POOL_FLAGS = u64;
+/// wdm.h `POOL_FLAG_NON_PAGED` (0x40). Memory from ExAllocatePool2 is zeroed unless
+/// `POOL_FLAG_UNINITIALIZED` is given, which this driver never does.
+pub const POOL_FLAG_NON_PAGED: POOL_FLAGS = 0x0000_0000_0000_0040;
+/// wdm.h `MEMORY_ALLOCATION_ALIGNMENT` on x64: pool blocks are at least this aligned.
+pub const MEMORY_ALLOCATION_ALIGNMENT: usize = 16;
+
+/// dpfilter.h `DPFLTR_TYPE::DPFLTR_IHVAUDIO_ID` (79): the component id for audio IHV drivers.
+pub const DPFLTR_IHVAUDIO_ID: u32 = 79;
+/// dpfilter.h `DPFLTR_ERROR_LEVEL`: always shown by the debugger's default filter.
+pub const DPFLTR_ERROR_LEVEL: u32 = 0;
+/// dpfilter.h `DPFLTR_WARNING_LEVEL`.
+pub const DPFLTR_WARNING_LEVEL: u32 = 1;
+/// dpfilter.h `DPFLTR_TRACE_LEVEL`.
+pub const DPFLTR_TRACE_LEVEL: u32 = 2;
+/// dpfilter.h `DPFLTR_INFO_LEVEL`: shown only when the component's filter mask enables it.
+pub const DPFLTR_INFO_LEVEL: u32 = 3;
+
+/// Every ntoskrnl.exe routine the Windows implementation of `crate::kernel` imports: the
+/// lines `imports/ntoskrnl.def` must list (it may list more, for other floors).
+pub const KERNEL_IMPORTS: &[&str] = &[
+    "ExAllocatePool2",
+    "ExFreePoolWithTag",
+    "KeAcquireSpinLockRaiseToDpc",
+    "KeReleaseSpinLock",
+    "KeAcquireSpinLockAtDpcLevel",
+    "KeReleaseSpinLockFromDpcLevel",
+    "KeQueryInterruptTimePrecise",
+    "KeInitializeDpc",
+    "KeInitializeTimer",
+    "KeSetTimer",
+    "KeCancelTimer",
+    "KeFlushQueuedDpcs",
+    "DbgPrintEx",
+];
+
+// KeGetCurrentIrql is not imported: on x64 wdm.h defines it as a FORCEINLINE reading CR8
+// (`return (KIRQL)__readcr8();`); `crate::kernel` does the same with inline assembly.
+
+#[cfg(target_os = "windows")]
+unsafe extern "system" {
+    /// wdm.h (WDK 10.0.19041+; absent from mingw-w64's header), Windows 10 2004+.
+    /// IRQL <= DISPATCH_LEVEL for non-paged pool. Returns null on failure; the block is zeroed.
+    pub fn ExAllocatePool2(Flags: POOL_FLAGS, NumberOfBytes: usize, Tag: u32) -> *mut c_void;
+
+    /// wdm.h. IRQL <= DISPATCH_LEVEL for non-paged pool. Bugchecks (BAD_POOL_CALLER) if `Tag`
+    /// is not the allocation's tag.
+    pub fn ExFreePoolWithTag(P: *mut c_void, Tag: u32);
+
+    /// wdm.h (x64/arm64 prototype). Raises to DISPATCH_LEVEL, acquires, returns the old IRQL.
+    /// IRQL <= DISPATCH_LEVEL.
+    pub fn KeAcquireSpinLockRaiseToDpc(SpinLock: PKSPIN_LOCK) -> KIRQL;
+
+    /// wdm.h. Releases and lowers to `NewIrql` (the value the acquire returned).
+    pub fn KeReleaseSpinLock(SpinLock: PKSPIN_LOCK, NewIrql: KIRQL);
+
+    /// wdm.h. Acquires without changing IRQL; the caller must already be at DISPATCH_LEVEL.
+    pub fn KeAcquireSpinLockAtDpcLevel(SpinLock: PKSPIN_LOCK);
+
+    /// wdm.h. Releases without changing IRQL (pairs with `KeAcquireSpinLockAtDpcLevel`).
+    pub fn KeReleaseSpinLockFromDpcLevel(SpinLock: PKSPIN_LOCK);
+
+    /// wdm.h (WDK; absent from mingw-w64's header), Windows 8.1+. Any IRQL. Interrupt time in
+    /// 100 ns units since boot (monotonic); writes the QPC value it interpolated from.
+    pub fn KeQueryInterruptTimePrecise(QpcTimeStamp: *mut u64) -> u64;
+
+    /// wdm.h. Any IRQL. Fills a caller-owned KDPC.
+    pub fn KeInitializeDpc(
+        Dpc: *mut KDPC,
+        DeferredRoutine: PKDEFERRED_ROUTINE,
+        DeferredContext: *mut c_void,
+    );
+
+    /// wdm.h. IRQL <= DISPATCH_LEVEL. A notification timer, not signaled.
+    pub fn KeInitializeTimer(Timer: *mut KTIMER);
+
+    /// wdm.h. IRQL <= DISPATCH_LEVEL. `DueTime` negative: relative, in 100 ns units.
+    /// Returns TRUE if the timer was already in the timer queue (it is re-armed).
+    pub fn KeSetTimer(Timer: *mut KTIMER, DueTime: LARGE_INTEGER, Dpc: *mut KDPC) -> BOOLEAN;
+
+    /// wdm.h. IRQL <= DISPATCH_LEVEL. TRUE if the timer was in the queue. Does not remove a
+    /// DPC that already was queued by the timer's expiry.
+    pub fn KeCancelTimer(Timer: *mut KTIMER) -> BOOLEAN;
+
+    /// wdm.h. PASSIVE_LEVEL. Returns once every DPC queued on any processor has run.
+    pub fn KeFlushQueuedDpcs();
+}
+
+#[cfg(target_os = "windows")]
+unsafe extern "C" {
+    /// wdm.h `ULONG __cdecl DbgPrintEx(ULONG ComponentId, ULONG Level, PCSTR Format, ...)`
+    /// (cdecl, which on x64 is the one calling convention). IRQL <= DIRQL when the format and
+    /// arguments are not Unicode (we pass "%s" and a byte string).
+    pub fn DbgPrintEx(ComponentId: u32, Level: u32, Format: *const u8, ...) -> u32;
+}

@@ -2,15 +2,48 @@
 //!
 //! Names here are the headers' names (dmusicks.h, portcls.h, ks.h, wdm.h), so that every type
 //! can be compared field by field with bindgen's output: see `layout`, compiled into every
-//! Windows-target build. Floors above `abi` use the Rust aliases at the bottom of each file.
+//! Windows-target build. Floors above `abi` use the Rust names (`KernelEvent`, `StreamState`,
+//! ...) where one is given.
 #![allow(non_camel_case_types, non_snake_case, non_upper_case_globals)]
 
+#[macro_use]
+pub(crate) mod interface;
+
+mod clock;
+mod event;
 mod guid;
 mod kernel;
+mod ks;
+mod miniport;
+mod mxf;
+mod pc;
+mod port;
+mod portcls;
+mod power;
+mod resource;
+mod service;
 mod status;
+mod stream;
+mod unknown;
+mod wdm;
 
+#[cfg(target_os = "windows")]
+pub(crate) mod layout;
+
+pub use clock::*;
+pub use event::*;
 pub use guid::*;
 pub use kernel::*;
+pub use ks::*;
+pub use miniport::*;
+pub use mxf::*;
+pub use pc::*;
+pub use port::*;
+pub use portcls::*;
+pub use power::*;
+pub use resource::*;
+pub use service::*;
 pub use status::*;
-mod unknown;
+pub use stream::*;
 pub use unknown::*;
+pub use wdm::*;

@@ -1,0 +1,41 @@
+//! PortCls entry points this driver imports (portcls.h). Every name here must be listed in
+//! kernel/portcls.def, the list the image check enforces.
+
+use super::{NTSTATUS, PDEVICE_OBJECT, PIRP, PRESOURCELIST};
+#[cfg(target_os = "windows")]
+use super::{PDRIVER_ADD_DEVICE, PDRIVER_OBJECT};
+#[cfg(target_os = "windows")]
+use core::ffi::c_void;
+
+/// portcls.h `PCPFNSTARTDEVICE`: PortCls calls it on IRP_MN_START_DEVICE with the assigned
+/// resources.
+pub type PCPFNSTARTDEVICE = unsafe extern "system" fn(
+    DeviceObject: PDEVICE_OBJECT,
+    Irp: PIRP,
+    ResourceList: PRESOURCELIST,
+) -> NTSTATUS;
+
+#[cfg(target_os = "windows")]
+unsafe extern "system" {
+    /// Installs PortCls's dispatch routines in the driver object (DriverEntry).
+    pub fn PcInitializeAdapterDriver(
+        DriverObject: PDRIVER_OBJECT,
+        RegistryPathName: *mut c_void,
+        AddDevice: PDRIVER_ADD_DEVICE,
+    ) -> NTSTATUS;
+
+    /// Creates the adapter's FDO and registers `StartDevice` (AddDevice).
+    pub fn PcAddAdapterDevice(
+        DriverObject: PDRIVER_OBJECT,
+        PhysicalDeviceObject: PDEVICE_OBJECT,
+        StartDevice: PCPFNSTARTDEVICE,
+        MaxObjects: u32,
+        DeviceExtensionSize: u32,
+    ) -> NTSTATUS;
+}
+
+/// The portcls.sys functions declared above (tests/imports.rs checks them against the `.def`).
+pub const PORTCLS_IMPORTS: &[&str] = &["PcInitializeAdapterDriver", "PcAddAdapterDevice"];
+
+/// How many subdevices (filters) the adapter registers: the DMus filter.
+pub const MAX_MINIPORTS: u32 = 1;

@@ -1,0 +1,35 @@
+//! [`Interface`] and [`HasIid`] for the interfaces of `crate::abi`: all are declared with
+//! `interface!`, which gives exactly the layout `Interface` requires (a struct holding only
+//! `lpVtbl`, a flat `#[repr(C)]` vtable starting with the IUnknown slots; proven against the
+//! headers in Windows builds).
+
+use super::ptr::{HasIid, Interface};
+use crate::abi::*;
+
+macro_rules! interfaces {
+    ($($name:ident => $vtbl:ident $(, $iid:ident)?;)*) => {$(
+        // SAFETY: declared by `interface!` (see the module documentation).
+        unsafe impl Interface for $name {
+            type Vtbl = $vtbl;
+        }
+        $(impl HasIid for $name {
+            const IID: GUID = $iid;
+        })?
+    )*};
+}
+
+interfaces! {
+    IUnknown => IUnknownVtbl, IID_IUnknown;
+    IMXF => IMXFVtbl, IID_IMXF;
+    IAllocatorMXF => IAllocatorMXFVtbl, IID_IAllocatorMXF;
+    // dmusicks.h gives IMasterClock no IID.
+    IMasterClock => IMasterClockVtbl;
+    IMiniport => IMiniportVtbl, IID_IMiniport;
+    IMiniportDMus => IMiniportDMusVtbl, IID_IMiniportDMus;
+    IPort => IPortVtbl, IID_IPort;
+    IPortDMus => IPortDMusVtbl, IID_IPortDMus;
+    IPowerNotify => IPowerNotifyVtbl, IID_IPowerNotify;
+    IResourceList => IResourceListVtbl, IID_IResourceList;
+    IServiceSink => IServiceSinkVtbl, IID_IServiceSink;
+    IServiceGroup => IServiceGroupVtbl, IID_IServiceGroup;
+}

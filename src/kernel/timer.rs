@@ -1,0 +1,180 @@
+//! A one-shot timer whose expiry runs a callback at DISPATCH_LEVEL (a KTIMER with a KDPC).
+
+use core::cell::UnsafeCell;
+use core::ffi::c_void;
+use core::fmt;
+use core::marker::PhantomPinned;
+use core::pin::Pin;
+use core::sync::atomic::{AtomicU8, Ordering};
+
+use super::irql::{self, PASSIVE_LEVEL};
+
+/// The timer's callback, run at DISPATCH_LEVEL with the context given to [`Timer::init`].
+pub type TimerCallback = unsafe fn(context: *mut c_void);
+
+const NEW: u8 = 0;
+const INITIALIZING: u8 = 1;
+const READY: u8 = 2;
+const SHUT_DOWN: u8 = 3;
+
+/// A relative one-shot timer.
+///
+/// Life cycle: [`Timer::new`] (inert, movable) -> pin it where it will live ->
+/// [`Timer::init`] (from then on it must not move: the KTIMER's dispatcher header points at
+/// itself and the KDPC's context points at the `Timer`) -> any number of [`Timer::arm`] /
+/// [`Timer::cancel`] -> [`Timer::shutdown`] or drop, at PASSIVE_LEVEL, which guarantees that
+/// the callback is neither queued nor running afterwards.
+///
+/// A `Timer` inside a COM object's value is pinned for the object's life: get `Pin<&T>` with
+/// `ComRef::pinned` and project with `Pin::map_unchecked` (the field is never moved out).
+pub struct Timer {
+    raw: super::sys::RawTimer,
+    callback: UnsafeCell<Option<TimerCallback>>,
+    context: UnsafeCell<*mut c_void>,
+    state: AtomicU8,
+    _pinned: PhantomPinned,
+}
+
+// SAFETY: `callback` and `context` are written only by `init`, while the state machine gives
+// that call exclusive access (NEW -> INITIALIZING), and are read only after READY was
+// published with Release ordering; every other mutation goes through the kernel's timer and DPC
+// objects (or the host machine's lock), which are built for concurrent use. The context pointer
+// is the caller's, who promised in `init` that the callback may use it from any processor.
+unsafe impl Sync for Timer {}
+// SAFETY: as for Sync; before `init` a Timer is inert data, and after it, it cannot move.
+unsafe impl Send for Timer {}
+
+impl Timer {
+    /// An inert timer: `arm` does nothing until [`Timer::init`].
+    pub const fn new() -> Self {
+        Timer {
+            raw: super::sys::RawTimer::new(),
+            callback: UnsafeCell::new(None),
+            context: UnsafeCell::new(core::ptr::null_mut()),
+            state: AtomicU8::new(NEW),
+            _pinned: PhantomPinned,
+        }
+    }
+
+    /// Makes the timer usable at its final (pinned) address. IRQL <= DISPATCH_LEVEL.
+    /// Returns false (and changes nothing) if it was already initialized.
+    ///
+    /// # Safety
+    /// Until the timer is shut down or dropped, `callback(context)` must be sound to run at
+    /// DISPATCH_LEVEL on any processor, concurrently with anything the rest of the driver does
+    /// with `context`. The timer must be shut down or dropped at PASSIVE_LEVEL (only there can
+    /// it wait for a running callback), and before anything `context` points to goes away.
+    pub unsafe fn init(self: Pin<&Self>, callback: TimerCallback, context: *mut c_void) -> bool {
+        let this = self.get_ref();
+        if this
+            .state
+            .compare_exchange(NEW, INITIALIZING, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        // SAFETY: the compare-exchange above made this call the only one touching these cells
+        // (`fire` reads them only once READY is published below).
+        unsafe {
+            *this.callback.get() = Some(callback);
+            *this.context.get() = context;
+        }
+        // SAFETY: `self` is pinned, so the address given to the kernel (or the host machine)
+        // stays valid until drop, and drop shuts the timer down first.
+        unsafe { this.raw.init(this as *const Timer as *const c_void) };
+        this.state.store(READY, Ordering::Release);
+        true
+    }
+
+    /// Arms the timer to fire `due_in_100ns` from now (values <= 0: as soon as possible),
+    /// replacing a pending expiry (KeSetTimer with a relative due time). IRQL <=
+    /// DISPATCH_LEVEL (the callback may re-arm its own timer). Returns true if an expiry was
+    /// pending (KeSetTimer's result). A timer that is not initialized, or is shut down,
+    /// ignores this and returns false.
+    ///
+    /// (Not called `set`: on a `Pin<Box<Timer>>` that name would resolve to `Pin::set`.)
+    pub fn arm(&self, due_in_100ns: i64) -> bool {
+        if self.state.load(Ordering::Acquire) != READY {
+            super::sys::timer_not_ready();
+            return false;
+        }
+        self.raw.set(due_in_100ns)
+    }
+
+    /// Removes a pending expiry. IRQL <= DISPATCH_LEVEL. Returns true if one was pending.
+    /// A callback that already started (or whose DPC is already queued) still runs: only
+    /// [`Timer::shutdown`] waits for it.
+    pub fn cancel(&self) -> bool {
+        if self.state.load(Ordering::Acquire) != READY {
+            return false;
+        }
+        self.raw.cancel()
+    }
+
+    /// Disarms for good: afterwards the callback is neither pending, queued nor running, and
+    /// `arm` is ignored. IRQL: PASSIVE_LEVEL (it waits with KeFlushQueuedDpcs). Called at a
+    /// higher IRQL it can only cancel (the host records a `Violation`). Idempotent.
+    pub fn shutdown(&self) {
+        if self.state.swap(SHUT_DOWN, Ordering::AcqRel) != READY {
+            return;
+        }
+        self.raw.cancel();
+        if irql::current() != PASSIVE_LEVEL {
+            super::sys::timer_shutdown_above_passive();
+            return;
+        }
+        // A callback that was running may have re-armed the timer before it saw SHUT_DOWN:
+        // once the flush has waited for it, cancel again, and flush a DPC that the re-armed
+        // timer may have queued meanwhile (that callback's `arm` sees SHUT_DOWN).
+        self.raw.flush();
+        self.raw.cancel();
+        self.raw.flush();
+    }
+}
+
+impl Default for Timer {
+    fn default() -> Self {
+        Timer::new()
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl fmt::Debug for Timer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.state.load(Ordering::Relaxed) {
+            NEW => "new",
+            INITIALIZING => "initializing",
+            READY => "ready",
+            _ => "shut down",
+        };
+        f.debug_struct("Timer")
+            .field("state", &state)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Called by the platform layer when the timer whose `init` passed `target` expires, at
+/// DISPATCH_LEVEL.
+///
+/// # Safety
+/// `target` is the address of a live, initialized `Timer` (guaranteed by `shutdown` running
+/// before the `Timer` goes away).
+pub(super) unsafe fn fire(target: *const c_void) {
+    // SAFETY: see the function's contract.
+    let timer = unsafe { &*(target as *const Timer) };
+    if timer.state.load(Ordering::Acquire) < READY {
+        return;
+    }
+    // SAFETY: READY (or later) was published after the cells were written, and nothing
+    // writes them again.
+    let (callback, context) = unsafe { (*timer.callback.get(), *timer.context.get()) };
+    if let Some(callback) = callback {
+        // SAFETY: `init`'s caller promised this call is sound until shutdown.
+        unsafe { callback(context) }
+    }
+}

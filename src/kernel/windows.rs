@@ -1,0 +1,196 @@
+//! The Windows implementation of `crate::kernel`: thin wrappers over the imports of
+//! `crate::abi::kernel` (wdm.h). Everything here is `pub(super)`; the public API is in the
+//! sibling modules and is identical on the host.
+
+use core::cell::UnsafeCell;
+use core::ffi::c_void;
+
+use crate::abi::{
+    DPFLTR_IHVAUDIO_ID, DbgPrintEx, ExAllocatePool2, ExFreePoolWithTag, KDPC, KIRQL, KSPIN_LOCK,
+    KTIMER, KeAcquireSpinLockAtDpcLevel, KeAcquireSpinLockRaiseToDpc, KeCancelTimer,
+    KeFlushQueuedDpcs, KeInitializeDpc, KeInitializeTimer, KeQueryInterruptTimePrecise,
+    KeReleaseSpinLock, KeReleaseSpinLockFromDpcLevel, KeSetTimer, POOL_FLAG_NON_PAGED,
+};
+
+#[cfg(not(target_arch = "x86_64"))]
+compile_error!("the Windows kernel layer is written for x64 (CR8 holds the IRQL)");
+
+// ---- IRQL ----
+
+/// wdm.h on x64: `KeGetCurrentIrql() { return (KIRQL)__readcr8(); }` (not an export).
+#[inline]
+pub(super) fn current_irql() -> KIRQL {
+    let cr8: u64;
+    // SAFETY: kernel code runs at CPL 0, where reading CR8 (the task-priority register, which
+    // x64 Windows keeps equal to the IRQL) is allowed; it touches no memory and no flags.
+    unsafe {
+        core::arch::asm!("mov {}, cr8", out(reg) cr8, options(nomem, nostack, preserves_flags))
+    };
+    cr8 as KIRQL
+}
+
+// ---- pool ----
+
+/// ExAllocatePool2 zeroes the block (no POOL_FLAG_UNINITIALIZED) and aligns it to
+/// MEMORY_ALLOCATION_ALIGNMENT.
+#[inline]
+pub(super) fn pool_allocate(size: usize, tag: u32) -> *mut u8 {
+    // SAFETY: plain FFI call; the caller (`pool::allocate`) documents the IRQL rule.
+    unsafe { ExAllocatePool2(POOL_FLAG_NON_PAGED, size, tag) }.cast()
+}
+
+/// # Safety
+/// `ptr` came from `pool_allocate` with `tag` and is not used again.
+#[inline]
+pub(super) unsafe fn pool_free(ptr: *mut u8, tag: u32) {
+    // SAFETY: forwarded from the caller's contract.
+    unsafe { ExFreePoolWithTag(ptr.cast(), tag) }
+}
+
+// ---- spin lock ----
+
+pub(super) struct RawSpinLock {
+    lock: UnsafeCell<KSPIN_LOCK>,
+}
+
+// SAFETY: the lock word is only touched by the kernel's interlocked spin-lock routines, which
+// are made for concurrent use from every processor.
+unsafe impl Sync for RawSpinLock {}
+// SAFETY: an unlocked KSPIN_LOCK is a plain word; a locked one cannot move (it is borrowed).
+unsafe impl Send for RawSpinLock {}
+
+impl RawSpinLock {
+    pub(super) const fn new() -> Self {
+        RawSpinLock {
+            lock: UnsafeCell::new(0),
+        }
+    }
+
+    #[inline]
+    pub(super) fn acquire(&self) -> KIRQL {
+        // SAFETY: the pointer is to our own initialized lock word, valid for the call.
+        unsafe { KeAcquireSpinLockRaiseToDpc(self.lock.get()) }
+    }
+
+    /// # Safety
+    /// Held through `acquire` on this processor, which returned `old`.
+    #[inline]
+    pub(super) unsafe fn release(&self, old: KIRQL) {
+        // SAFETY: see the function's contract.
+        unsafe { KeReleaseSpinLock(self.lock.get(), old) }
+    }
+
+    #[inline]
+    pub(super) fn acquire_at_dpc_level(&self) {
+        // SAFETY: our own lock word; the caller is at DISPATCH_LEVEL (SpinLock's contract).
+        unsafe { KeAcquireSpinLockAtDpcLevel(self.lock.get()) }
+    }
+
+    /// # Safety
+    /// Held through `acquire_at_dpc_level` on this processor.
+    #[inline]
+    pub(super) unsafe fn release_from_dpc_level(&self) {
+        // SAFETY: see the function's contract.
+        unsafe { KeReleaseSpinLockFromDpcLevel(self.lock.get()) }
+    }
+}
+
+// ---- time ----
+
+#[inline]
+pub(super) fn now_100ns() -> i64 {
+    let mut qpc = 0u64;
+    // SAFETY: the out pointer is a local; the routine may be called at any IRQL.
+    let t = unsafe { KeQueryInterruptTimePrecise(&mut qpc) };
+    // Interrupt time counts from boot: it stays below i64::MAX for 29000 years.
+    t as i64
+}
+
+// ---- timer ----
+
+pub(super) struct RawTimer {
+    timer: UnsafeCell<KTIMER>,
+    dpc: UnsafeCell<KDPC>,
+}
+
+impl RawTimer {
+    pub(super) const fn new() -> Self {
+        RawTimer {
+            timer: UnsafeCell::new(KTIMER::zeroed()),
+            dpc: UnsafeCell::new(KDPC::zeroed()),
+        }
+    }
+
+    /// # Safety
+    /// `self` does not move until `flush` has returned after the last `cancel`; `target` is the
+    /// `Timer` to pass to `timer::fire`, valid as long.
+    pub(super) unsafe fn init(&self, target: *const c_void) {
+        // SAFETY: both objects are ours, pinned (contract), and initialized exactly once,
+        // before any KeSetTimer.
+        unsafe {
+            KeInitializeTimer(self.timer.get());
+            KeInitializeDpc(self.dpc.get(), timer_dpc, target as *mut c_void);
+        }
+    }
+
+    pub(super) fn set(&self, due_in_100ns: i64) -> bool {
+        // Negative DueTime = relative. At least one unit, so that 0 is never read as the
+        // absolute time 1601-01-01 (which would also expire at once, but say so explicitly).
+        let due = -due_in_100ns.max(1);
+        // SAFETY: both objects were initialized by `init` (Timer only calls this when READY)
+        // and are pinned.
+        unsafe { KeSetTimer(self.timer.get(), due, self.dpc.get()) != 0 }
+    }
+
+    pub(super) fn cancel(&self) -> bool {
+        // SAFETY: initialized and pinned, as in `set`.
+        unsafe { KeCancelTimer(self.timer.get()) != 0 }
+    }
+
+    /// Waits until every queued DPC (ours included) has run. PASSIVE_LEVEL.
+    pub(super) fn flush(&self) {
+        // SAFETY: plain FFI call; `Timer::shutdown` checked the IRQL.
+        unsafe { KeFlushQueuedDpcs() }
+    }
+}
+
+/// The KDPC's routine: `context` is the `Timer` given to `init`.
+unsafe extern "system" fn timer_dpc(
+    _dpc: *mut KDPC,
+    context: *mut c_void,
+    _arg1: *mut c_void,
+    _arg2: *mut c_void,
+) {
+    // SAFETY: the DPC was initialized with the address of a pinned Timer, which cannot go away
+    // before `Timer::shutdown` has flushed this DPC.
+    unsafe { super::timer::fire(context) }
+}
+
+/// `Timer::arm` on a timer that is not initialized: nothing to report on Windows (the host counts it).
+#[inline]
+pub(super) fn timer_not_ready() {}
+
+/// `shutdown` above PASSIVE_LEVEL could not wait for the DPC.
+#[inline]
+pub(super) fn timer_shutdown_above_passive() {
+    crate::dbg_error!("timer shut down above PASSIVE_LEVEL: its DPC may still run");
+}
+
+// ---- debug output ----
+
+/// `line` is NUL-terminated.
+pub(super) fn debug_print(level: u32, line: &[u8]) {
+    if line.last() != Some(&0) {
+        return;
+    }
+    // SAFETY: "%s" with one NUL-terminated byte string, as DbgPrintEx expects; both outlive
+    // the call. Callable at any IRQL <= DIRQL for non-Unicode arguments.
+    unsafe {
+        DbgPrintEx(
+            DPFLTR_IHVAUDIO_ID,
+            level,
+            c"%s".as_ptr().cast(),
+            line.as_ptr(),
+        );
+    }
+}
