@@ -12,7 +12,7 @@
 
 use std::{env, path::PathBuf};
 
-#[cfg(feature = "wdk")]
+#[cfg(all(windows, feature = "wdk"))]
 #[path = "build/wdk_host.rs"]
 mod wdk_host;
 
@@ -22,6 +22,11 @@ mod headers;
 
 #[cfg(all(feature = "cross", feature = "wdk"))]
 compile_error!("features `cross` (Linux cross-build) and `wdk` (Windows host) exclude each other");
+
+#[cfg(all(not(windows), feature = "wdk"))]
+compile_error!(
+    "feature `wdk` is the Windows-host build (`cargo make` with the WDK installed); on Linux use tools/cross-build.sh"
+);
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
@@ -52,13 +57,13 @@ fn generate(out: &std::path::Path) -> Result<(), String> {
     headers::generate(builder, out)
 }
 
-#[cfg(feature = "wdk")]
+#[cfg(all(windows, feature = "wdk"))]
 fn generate(out: &std::path::Path) -> Result<(), String> {
     let config = wdk_host::configure()?;
     headers::generate(wdk_host::bindgen_builder(&config)?, out)
 }
 
-#[cfg(not(any(feature = "cross", feature = "wdk")))]
+#[cfg(not(any(feature = "cross", all(windows, feature = "wdk"))))]
 fn generate(_: &std::path::Path) -> Result<(), String> {
     Err(
         "a Windows-target build proves the ABI against the real headers: build it with \

@@ -15,7 +15,7 @@
 
 use std::path::PathBuf;
 
-use wdk_build::{BuilderExt, Config, ConfigError};
+use wdk_build::{BuilderExt, Config};
 
 /// Import libraries the driver links besides the ones wdk-sys 0.5 already links for WDM
 /// (ntoskrnl, hal, wmilib, BufferOverflowFastFailK). They are in the WDK's `Lib\<ver>\km\x64`,
@@ -29,9 +29,11 @@ const PORTCLS_LIBS: &[&str] = &["portcls", "ks"];
 /// /DYNAMICBASE /MAP /INTEGRITYCHECK ...`) and the `driver_model__driver_type` cfg, and checks
 /// that the C runtime is static (`+crt-static`, see .cargo/config.toml). This is what
 /// `wdk_build::configure_wdk_binary_build()` does, keeping the `Config` for bindgen.
-pub fn configure() -> Result<Config, ConfigError> {
-    let config = Config::from_env_auto()?;
-    config.configure_binary_build()?;
+pub fn configure() -> Result<Config, String> {
+    let config = Config::from_env_auto().map_err(|e| format!("wdk-build: {e}"))?;
+    config
+        .configure_binary_build()
+        .map_err(|e| format!("wdk-build: {e}"))?;
 
     // wdk-build passes plain `/DRIVER`; `/DRIVER:WDM` also sets IMAGE_DLLCHARACTERISTICS_
     // WDM_DRIVER, which tools/image-check requires (as in the cross-built image).
@@ -42,23 +44,31 @@ pub fn configure() -> Result<Config, ConfigError> {
     Ok(config)
 }
 
-/// A bindgen builder with windows-drivers-rs's defaults for this WDK: its include paths
+/// A bindgen builder with windows-drivers-rs's setup for this WDK: its include paths
 /// (`km\crt`, `km`, `shared` of the installed WDK; `km` holds portcls.h and dmusicks.h), the
-/// kernel-mode and AMD64 defines, the MSVC-compatibility clang flags, `use_core`,
-/// `derive_default`, `generate_cstr`, module-style enums and the rerun-if-changed callbacks.
+/// kernel-mode and AMD64 defines, the MSVC-compatibility clang flags, `use_core`, its
+/// blocklists and the rerun-if-changed callbacks.
 ///
+/// Two of `wdk_default`'s code-shape choices are put back to bindgen's defaults, so that the
+/// generated Rust has the same shape as the cross-build's (a plain `bindgen::Builder`): enums as
+/// plain constants (not `ModuleConsts`) and C string macros as byte arrays (not `CStr`).
 /// The caller adds the header(s), allowlists, and calls `.generate()`.
-pub fn bindgen_builder(config: &Config) -> Result<bindgen::Builder, ConfigError> {
-    bindgen::Builder::wdk_default(config)
+pub fn bindgen_builder(config: &Config) -> Result<bindgen::Builder, String> {
+    let builder = bindgen::Builder::wdk_default(config).map_err(|e| format!("wdk-build: {e}"))?;
+    Ok(builder
+        .default_enum_style(bindgen::EnumVariation::Consts)
+        .generate_cstr(false))
 }
 
 /// The WDK's kernel-mode include directory (`...\Include\<ver>\km`), for naming headers by
-/// path, e.g. `km_include_dir(&config)?.join("portcls.h")`.
-pub fn km_include_dir(config: &Config) -> Result<PathBuf, ConfigError> {
-    let km = config
-        .include_paths()?
-        .find(|path| path.file_name().is_some_and(|name| name == "km"));
-    km.ok_or_else(|| ConfigError::DirectoryNotFound {
-        directory: "<WDK include root>\\km".to_string(),
-    })
+/// path, e.g. `km_include_dir(&config)?.join("portcls.h")`. Its sibling `um` holds the
+/// user-mode headers (the WDK/SDK's dmksctrl.h, unknwn.h), which a kernel build does not
+/// include.
+pub fn km_include_dir(config: &Config) -> Result<PathBuf, String> {
+    let mut paths = config
+        .include_paths()
+        .map_err(|e| format!("wdk-build: {e}"))?;
+    paths
+        .find(|path| path.file_name().is_some_and(|name| name == "km"))
+        .ok_or_else(|| "wdk-build: no `km` directory among the WDK include paths".to_string())
 }

@@ -2,9 +2,15 @@
 //! `_fltused` and the panic handler. memcpy/memset come from compiler-builtins (`mem` feature).
 
 /// The MSVC toolchain's marker that floating point is used; the kernel image has no CRT.
+/// (wdk-sys defines it on the WDK build.)
+#[cfg(not(feature = "wdk"))]
 #[unsafe(no_mangle)]
 #[used]
 pub static _fltused: i32 = 0;
+
+/// The WDK build's panic handler: wdk-panic's (a bug check).
+#[cfg(feature = "wdk")]
+extern crate wdk_panic;
 
 /// The bug-check code of a panic: "DMUS" in ASCII. A panic is a bug in this driver; stopping
 /// the machine with a recognisable code (and the source line as a parameter) is better than
