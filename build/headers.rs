@@ -220,7 +220,7 @@ impl Values {
             let vals: Vec<String> = vals.iter().map(|v| format!("0x{v:032x}")).collect();
             let _ = writeln!(s, "    (\"{name}\", &[{}]),", vals.join(", "));
         }
-        s.push_str("];\npub const STATUSES: &[(&str, &[u32])] = &[\n");
+        s.push_str("];\npub const STATUSES: &[(&str, &[u128])] = &[\n");
         for (name, vals) in &self.statuses {
             let vals: Vec<String> = vals.iter().map(|v| format!("0x{v:08x}")).collect();
             let _ = writeln!(s, "    (\"{name}\", &[{}]),", vals.join(", "));

@@ -309,35 +309,16 @@ const fn str_eq(a: &str, b: &str) -> bool {
     true
 }
 
-/// `Some(true)` if the headers define `name` with this value (among the values they give it),
-/// `Some(false)` if they define it otherwise, `None` if they do not define it.
-const fn guid_in_headers(name: &str, value: &GUID) -> Option<bool> {
+/// `Some(true)` if `table` (read from the headers) gives `name` this value (among the values
+/// it gives it), `Some(false)` if it gives it others, `None` if the headers do not define it.
+const fn in_headers(table: &[(&str, &[u128])], name: &str, value: u128) -> Option<bool> {
     let mut i = 0;
-    while i < values::GUIDS.len() {
-        let (n, vals) = values::GUIDS[i];
+    while i < table.len() {
+        let (n, vals) = table[i];
         if str_eq(n, name) {
             let mut j = 0;
             while j < vals.len() {
-                if vals[j] == value.to_u128() {
-                    return Some(true);
-                }
-                j += 1;
-            }
-            return Some(false);
-        }
-        i += 1;
-    }
-    None
-}
-
-const fn status_in_headers(name: &str, value: NTSTATUS) -> Option<bool> {
-    let mut i = 0;
-    while i < values::STATUSES.len() {
-        let (n, vals) = values::STATUSES[i];
-        if str_eq(n, name) {
-            let mut j = 0;
-            while j < vals.len() {
-                if vals[j] == value as u32 {
+                if vals[j] == value {
                     return Some(true);
                 }
                 j += 1;
@@ -355,7 +336,7 @@ const fn check_guids() -> usize {
     let mut i = 0;
     while i < ALL_GUIDS.len() {
         let (name, value) = ALL_GUIDS[i];
-        match guid_in_headers(name, &value) {
+        match in_headers(values::GUIDS, name, value.to_u128()) {
             Some(true) => checked += 1,
             Some(false) => panic!("{}", name), // this GUID differs from the headers' value
             None => {}
@@ -370,7 +351,7 @@ const fn check_statuses() -> usize {
     let mut i = 0;
     while i < ALL_STATUSES.len() {
         let (name, value) = ALL_STATUSES[i];
-        match status_in_headers(name, value) {
+        match in_headers(values::STATUSES, name, value as u32 as u128) {
             Some(true) => checked += 1,
             Some(false) => panic!("{}", name), // this NTSTATUS differs from the headers' value
             None => {}
