@@ -2,7 +2,7 @@
 //!
 //! Floors, each importing only from those below it:
 //! `abi` (the C ABI, mirrored) -> `kernel` (platform services) and `com` (COM objects)
-//! -> ... -> `driver` (DriverEntry, PortCls registration).
+//! -> `mxf` (event pool, allocator) -> ... -> `driver` (DriverEntry, PortCls registration).
 //!
 //! The crate is `no_std`. On Windows it is the driver image; everywhere else it links `std`,
 //! which only the host implementation of `kernel` uses, so that every floor above `kernel`
@@ -15,6 +15,7 @@ extern crate std;
 pub mod abi;
 pub mod com;
 pub mod kernel;
+pub mod mxf;
 
 #[cfg(target_os = "windows")]
 mod driver;

@@ -1,0 +1,19 @@
+//! The MIDI transport floor: the event pool and allocator (IAllocatorMXF), later the chains and
+//! sequencing the render and capture paths share. dmus-contract.md sections 1, 3 and 4.
+//!
+//! Unsafe code here is confined to the lock-free core (`free_list`, `event_pool`) and the COM
+//! trampolines (`allocator`); what the floors above see is safe.
+
+mod allocator;
+mod event_pool;
+mod free_list;
+mod stats;
+mod sync;
+
+#[cfg(all(test, loom))]
+mod loom_models;
+
+pub use allocator::{Allocator, AsAllocator};
+pub use event_pool::{EventPool, MAX_PACKAGE_DEPTH, POOL_TAG, PoolConfig, PutReport};
+pub use free_list::MAX_SLOTS;
+pub use stats::{PoolStats, Rejections, SlotStats};
