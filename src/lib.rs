@@ -1,8 +1,8 @@
 //! dmus-miniport: a PortCls DirectMusic miniport driver.
 //!
 //! Floors, each importing only from those below it:
-//! `abi` (the C ABI, mirrored) -> `kernel` (platform services) and `com` (COM objects)
-//! -> `mxf` (event pool, allocator) -> ... -> `driver` (DriverEntry, PortCls registration).
+//! `abi` (the C ABI, mirrored) -> `midi` (byte grammar), `kernel` (platform services) and `com`
+//! (COM objects) -> `mxf` (event pool, allocator) -> ... -> `driver` (DriverEntry, PortCls registration).
 //!
 //! The crate is `no_std`. On Windows it is the driver image; everywhere else it links `std`,
 //! which only the host implementation of `kernel` uses, so that every floor above `kernel`
@@ -15,6 +15,7 @@ extern crate std;
 pub mod abi;
 pub mod com;
 pub mod kernel;
+pub mod midi;
 pub mod mxf;
 
 #[cfg(target_os = "windows")]

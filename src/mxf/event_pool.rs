@@ -29,6 +29,8 @@ use crate::kernel::pool::{self, PoolTag};
 /// The pool's memory: poolmon shows it as "DMev".
 pub const POOL_TAG: PoolTag = PoolTag::new(b"DMev");
 
+const EVENT_SIZE: usize = size_of::<KernelEvent>();
+
 /// Package nesting beyond this is counted (`Rejections::deep_package`): ports nest packages
 /// one level deep. The walk itself has no depth limit and uses no stack.
 pub const MAX_PACKAGE_DEPTH: u32 = 8;
@@ -73,12 +75,14 @@ impl Slots {
         unsafe { core::slice::from_raw_parts(self.links.as_ptr(), self.count as usize) }
     }
 
-    /// The slot whose first byte is at `addr`, if there is one.
-    #[inline]
-    fn index_of(&self, addr: usize) -> Option<u32> {
+    /// The slot whose first byte is at `addr`, if there is one. `stride` is `self.stride`,
+    /// passed in so that for events it is a constant and the division a multiplication.
+    #[inline(always)]
+    fn index_of(&self, addr: usize, stride: usize) -> Option<u32> {
+        debug_assert_eq!(stride, self.stride);
         let offset = addr.checked_sub(self.base.as_ptr() as usize)?;
-        let index = offset / self.stride;
-        (offset % self.stride == 0 && index < self.count as usize).then_some(index as u32)
+        let index = offset / stride;
+        (offset % stride == 0 && index < self.count as usize).then_some(index as u32)
     }
 
     /// The pool's own pointer to slot `index` (< count).
@@ -217,7 +221,7 @@ impl EventPool {
                 Slots {
                     base: block,
                     count: config.events,
-                    stride: size_of::<KernelEvent>(),
+                    stride: EVENT_SIZE,
                     links: NonNull::new_unchecked(event_links),
                 },
                 Slots {
@@ -304,7 +308,7 @@ impl EventPool {
                 depth -= 1;
                 continue;
             }
-            let Some(index) = self.events.index_of(cursor as usize) else {
+            let Some(index) = self.events.index_of(cursor as usize, EVENT_SIZE) else {
                 report.refuse(&self.counters, Rejection::ForeignEvent);
                 cursor = ptr::null_mut();
                 continue;
@@ -405,7 +409,7 @@ impl EventPool {
 
     fn reclaim_buffer(&self, buffer: *mut u8, report: &mut PutReport) -> bool {
         let links = self.buffers.links();
-        let Some(index) = self.buffers.index_of(buffer as usize) else {
+        let Some(index) = self.buffers.index_of(buffer as usize, self.buffers.stride) else {
             report.refuse(&self.counters, Rejection::ForeignBuffer);
             return false;
         };
@@ -439,15 +443,18 @@ impl EventPool {
     /// The slot number (0..capacity) of one of this pool's events, `None` for any other
     /// pointer. Lets tests and diagnostics keep per-event tables.
     pub fn event_index(&self, event: *const KernelEvent) -> Option<u32> {
-        self.events.index_of(event as usize)
+        self.events.index_of(event as usize, EVENT_SIZE)
     }
 
     /// Whether `event` is one of this pool's events and handed out now. For tests and
     /// diagnostics: by the time it returns, another CPU may have changed the answer.
     pub fn is_handed_out(&self, event: *const KernelEvent) -> bool {
-        self.events.index_of(event as usize).is_some_and(|i| {
-            self.events.links()[i as usize].load(Ordering::Relaxed) == super::free_list::ALLOCATED
-        })
+        self.events
+            .index_of(event as usize, EVENT_SIZE)
+            .is_some_and(|i| {
+                self.events.links()[i as usize].load(Ordering::Relaxed)
+                    == super::free_list::ALLOCATED
+            })
     }
 
     #[inline]
