@@ -106,6 +106,8 @@ pub struct PutReport {
     /// An event or buffer that was free or already being taken back was refused, or a long
     /// event had no buffer.
     pub invalid: bool,
+    /// Packages nested deeper than [`MAX_PACKAGE_DEPTH`] (counted once per put; all reclaimed).
+    pub deep: bool,
 }
 
 impl PutReport {
@@ -338,7 +340,8 @@ impl EventPool {
                 unsafe { (*event).ullPresTime100ns = packages as i64 };
                 packages = index + 1;
                 depth += 1;
-                if depth == MAX_PACKAGE_DEPTH + 1 {
+                if depth > MAX_PACKAGE_DEPTH && !report.deep {
+                    report.deep = true;
                     report.refuse(&self.counters, Rejection::DeepPackage);
                 }
                 // SAFETY: a package event's live union member is pPackageEvt (section 1).
