@@ -1,0 +1,418 @@
+//! The render stream's own sequencer: events ordered by presentation time, FIFO among equal
+//! times, in O(log n) per event (a binary heap keyed by (time, arrival number)), with no
+//! allocation after creation. dmus-contract.md section 4: a miniport that asks for a non-zero
+//! SchedulePreFetch receives events early and must order them itself (section 7, defect 8).
+//!
+//! The heap's entries live in one block allocated at creation (PASSIVE_LEVEL). If more events
+//! are pending than it holds, the newest wait in an overflow FIFO (linked through `pNextEvt`,
+//! O(1)) and enter the heap, in arrival order, as it drains; `overflowed` counts them. Their
+//! order is then approximate: one of them may go out after a later-stamped event that found
+//! room. Size the heap for the pending load (`SchedulePreFetch` x the event rate) and this
+//! never happens.
+//!
+//! Events stamped DONT_HOLD_FOR_SEQUENCING sort before every timed event (FIFO among
+//! themselves): "deliver now". A package event is one entry, delivered as a unit at its time.
+//!
+//! Not thread-safe by itself: the render stream owns it under its lock.
+
+use core::mem::{align_of, size_of};
+use core::ptr::{self, NonNull};
+
+use crate::abi::{KernelEvent, NTSTATUS, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER};
+use crate::kernel::pool::{self, PoolTag};
+
+/// The heap's memory: "DMsq".
+pub const SEQUENCER_TAG: PoolTag = PoolTag::new(b"DMsq");
+
+/// One pending event: its sort key and the event.
+#[derive(Clone, Copy)]
+struct Entry {
+    /// Presentation time, mapped so that unsigned order is time order, DONT_HOLD first.
+    time: u64,
+    /// Arrival number: FIFO among equal times.
+    seq: u64,
+    event: NonNull<KernelEvent>,
+}
+
+impl Entry {
+    #[inline]
+    fn before(&self, other: &Entry) -> bool {
+        (self.time, self.seq) < (other.time, other.seq)
+    }
+}
+
+/// The sort key of an event: DONT_HOLD events map to 0, timed ones to their presentation
+/// time shifted into unsigned order (+1, so that none collides with DONT_HOLD).
+#[inline]
+fn sort_time(event: &KernelEvent) -> u64 {
+    if event.dont_hold() {
+        0
+    } else {
+        ((event.presentation_time() as u64) ^ (1 << 63)).saturating_add(1)
+    }
+}
+
+/// Counters of the sequencer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SequencerStats {
+    /// Entries the heap holds.
+    pub capacity: u32,
+    /// Events pending now (heap and overflow).
+    pub pending: u32,
+    /// The most events ever pending at once.
+    pub high_water: u32,
+    /// Events that found the heap full and waited in the overflow FIFO.
+    pub overflowed: u32,
+}
+
+/// A min-heap of pending events.
+pub struct Sequencer {
+    heap: NonNull<Entry>,
+    capacity: u32,
+    len: u32,
+    next_seq: u64,
+    overflow_head: *mut KernelEvent,
+    overflow_tail: *mut KernelEvent,
+    overflow_len: u32,
+    high_water: u32,
+    overflowed: u32,
+}
+
+// SAFETY: the sequencer owns its block and the events it holds; it is used by one thread at a
+// time (`&mut self`), and moving it between CPUs moves that ownership.
+unsafe impl Send for Sequencer {}
+
+impl Sequencer {
+    /// A sequencer whose heap holds `capacity` events (at least 1). PASSIVE_LEVEL.
+    pub fn new(capacity: u32) -> Result<Self, NTSTATUS> {
+        if capacity == 0 {
+            return Err(STATUS_INVALID_PARAMETER);
+        }
+        let bytes = (capacity as usize)
+            .checked_mul(size_of::<Entry>())
+            .ok_or(STATUS_INVALID_PARAMETER)?;
+        let block = pool::allocate(bytes, align_of::<Entry>(), SEQUENCER_TAG)
+            .ok_or(STATUS_INSUFFICIENT_RESOURCES)?;
+        Ok(Sequencer {
+            heap: block.cast(),
+            capacity,
+            len: 0,
+            next_seq: 0,
+            overflow_head: ptr::null_mut(),
+            overflow_tail: ptr::null_mut(),
+            overflow_len: 0,
+            high_water: 0,
+            overflowed: 0,
+        })
+    }
+
+    /// Events pending.
+    pub fn len(&self) -> u32 {
+        self.len + self.overflow_len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn stats(&self) -> SequencerStats {
+        SequencerStats {
+            capacity: self.capacity,
+            pending: self.len(),
+            high_water: self.high_water,
+            overflowed: self.overflowed,
+        }
+    }
+
+    /// Takes `event` (one event: its `pNextEvt` is overwritten) to deliver at its
+    /// presentation time. O(log n).
+    pub fn push(&mut self, event: NonNull<KernelEvent>) {
+        // SAFETY: the caller hands the event over; it is ours until popped.
+        unsafe { (*event.as_ptr()).pNextEvt = ptr::null_mut() };
+        if self.overflow_len == 0 && self.len < self.capacity {
+            self.heap_push(event);
+        } else {
+            self.overflow_push(event);
+        }
+        self.high_water = self.high_water.max(self.len());
+    }
+
+    /// `None` when nothing is pending; else the earliest pending event's presentation time,
+    /// `Some(None)` for a DONT_HOLD event (due now).
+    pub fn next_time(&self) -> Option<Option<i64>> {
+        let top = self.top()?;
+        // SAFETY: a pending event is owned by the sequencer.
+        let event = unsafe { top.as_ref() };
+        Some((!event.dont_hold()).then(|| event.presentation_time()))
+    }
+
+    /// The earliest pending event, left in place.
+    pub fn peek(&self) -> Option<NonNull<KernelEvent>> {
+        self.top()
+    }
+
+    /// Removes and returns the earliest pending event if it is due at `now` (DONT_HOLD, or
+    /// presentation time <= now). O(log n).
+    pub fn pop_due(&mut self, now: i64) -> Option<NonNull<KernelEvent>> {
+        match self.next_time()? {
+            Some(t) if t > now => None,
+            _ => self.pop(),
+        }
+    }
+
+    /// Removes and returns the earliest pending event, due or not.
+    pub fn pop(&mut self) -> Option<NonNull<KernelEvent>> {
+        let event = if self.len > 0 {
+            Some(self.heap_pop())
+        } else {
+            self.overflow_pop()
+        };
+        // Refill from the overflow, in arrival order, while there is room.
+        while self.len < self.capacity {
+            let Some(e) = self.overflow_pop() else { break };
+            self.heap_push(e);
+        }
+        event
+    }
+
+    /// Hands every pending event to `sink`, earliest first (STOP, and closing the stream).
+    pub fn drain(&mut self, mut sink: impl FnMut(NonNull<KernelEvent>)) {
+        while let Some(e) = self.pop() {
+            sink(e);
+        }
+    }
+
+    fn top(&self) -> Option<NonNull<KernelEvent>> {
+        if self.len > 0 {
+            Some(self.entries()[0].event)
+        } else {
+            NonNull::new(self.overflow_head)
+        }
+    }
+
+    #[inline]
+    fn entries(&self) -> &[Entry] {
+        // SAFETY: the first `len` entries of the block are initialised.
+        unsafe { core::slice::from_raw_parts(self.heap.as_ptr(), self.len as usize) }
+    }
+
+    #[inline]
+    fn entries_mut(&mut self) -> &mut [Entry] {
+        // SAFETY: as in `entries`; `&mut self` makes this the only view.
+        unsafe { core::slice::from_raw_parts_mut(self.heap.as_ptr(), self.len as usize) }
+    }
+
+    fn heap_push(&mut self, event: NonNull<KernelEvent>) {
+        debug_assert!(self.len < self.capacity);
+        // SAFETY: the event is ours (see push).
+        let time = sort_time(unsafe { event.as_ref() });
+        let entry = Entry {
+            time,
+            seq: self.next_seq,
+            event,
+        };
+        self.next_seq += 1;
+        // SAFETY: len < capacity: the slot is inside the block.
+        unsafe { self.heap.as_ptr().add(self.len as usize).write(entry) };
+        self.len += 1;
+        let heap = self.entries_mut();
+        let mut i = heap.len() - 1;
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if !heap[i].before(&heap[parent]) {
+                break;
+            }
+            heap.swap(i, parent);
+            i = parent;
+        }
+    }
+
+    fn heap_pop(&mut self) -> NonNull<KernelEvent> {
+        let n = self.len as usize;
+        let heap = self.entries_mut();
+        heap.swap(0, n - 1);
+        let top = heap[n - 1].event;
+        let heap = &mut heap[..n - 1];
+        let mut i = 0;
+        loop {
+            let (l, r) = (2 * i + 1, 2 * i + 2);
+            let mut least = i;
+            if l < heap.len() && heap[l].before(&heap[least]) {
+                least = l;
+            }
+            if r < heap.len() && heap[r].before(&heap[least]) {
+                least = r;
+            }
+            if least == i {
+                break;
+            }
+            heap.swap(i, least);
+            i = least;
+        }
+        self.len -= 1;
+        top
+    }
+
+    fn overflow_push(&mut self, event: NonNull<KernelEvent>) {
+        let e = event.as_ptr();
+        if self.overflow_tail.is_null() {
+            self.overflow_head = e;
+        } else {
+            // SAFETY: the tail is an event the sequencer owns.
+            unsafe { (*self.overflow_tail).pNextEvt = e };
+        }
+        self.overflow_tail = e;
+        self.overflow_len += 1;
+        self.overflowed = self.overflowed.saturating_add(1);
+    }
+
+    fn overflow_pop(&mut self) -> Option<NonNull<KernelEvent>> {
+        let head = NonNull::new(self.overflow_head)?;
+        // SAFETY: the head is an event the sequencer owns.
+        unsafe {
+            self.overflow_head = (*head.as_ptr()).pNextEvt;
+            (*head.as_ptr()).pNextEvt = ptr::null_mut();
+        }
+        if self.overflow_head.is_null() {
+            self.overflow_tail = ptr::null_mut();
+        }
+        self.overflow_len -= 1;
+        Some(head)
+    }
+}
+
+impl Drop for Sequencer {
+    /// The owner drains the sequencer first (every event must reach the allocator); events
+    /// still pending here are reported, and lost.
+    fn drop(&mut self) {
+        if !self.is_empty() {
+            crate::dbg_error!("sequencer dropped with {} events pending", self.len());
+        }
+        // SAFETY: allocated in `new` with SEQUENCER_TAG, not used after this.
+        unsafe { pool::free(self.heap.cast(), SEQUENCER_TAG) };
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::abi::DONT_HOLD_FOR_SEQUENCING;
+    use crate::mxf::{EventPool, PoolConfig};
+    use std::vec::Vec;
+
+    fn pool() -> EventPool {
+        EventPool::new(PoolConfig {
+            events: 256,
+            buffers: 0,
+            buffer_size: 0,
+        })
+        .unwrap()
+    }
+
+    /// An event stamped `time` carrying `tag` in its data, for telling events apart.
+    fn event(pool: &EventPool, time: i64, tag: u8) -> NonNull<KernelEvent> {
+        let e = pool.get_event().unwrap();
+        // SAFETY: just got it.
+        let ev = unsafe { &mut *e.as_ptr() };
+        ev.ullPresTime100ns = time;
+        ev.set_short_data(&[0x90, tag, 1]).unwrap();
+        e
+    }
+
+    fn tag(e: NonNull<KernelEvent>) -> u8 {
+        // SAFETY: popped from the sequencer: ours.
+        unsafe { e.as_ref() }.short_data().unwrap()[1]
+    }
+
+    fn give_back(pool: &EventPool, events: &[NonNull<KernelEvent>]) {
+        for e in events {
+            assert_eq!(pool.put_chain(e.as_ptr()).events, 1);
+        }
+    }
+
+    #[test]
+    fn orders_by_time_fifo_among_equals_dont_hold_first() {
+        let pool = pool();
+        for capacity in [1, 2, 3, 64] {
+            let mut s = Sequencer::new(capacity).unwrap();
+            let input = [(30, 0), (10, 1), (30, 2), (20, 3), (10, 4), (5, 5), (30, 6)];
+            for (t, k) in input {
+                s.push(event(&pool, t, k));
+            }
+            s.push(event(&pool, (DONT_HOLD_FOR_SEQUENCING | 99) as i64, 7));
+            let mut out = Vec::new();
+            s.drain(|e| out.push(e));
+            let tags: Vec<u8> = out.iter().map(|&e| tag(e)).collect();
+            if capacity >= 8 {
+                assert_eq!(tags, [7, 5, 1, 4, 3, 0, 2, 6]);
+            } else {
+                // Overflow keeps arrival order among the events that did not fit.
+                assert_eq!(tags.len(), 8);
+                assert!(s.stats().overflowed > 0);
+            }
+            give_back(&pool, &out);
+        }
+        assert_eq!(pool.stats().events.in_use, 0);
+    }
+
+    #[test]
+    fn pop_due_respects_now() {
+        let pool = pool();
+        let mut s = Sequencer::new(16).unwrap();
+        s.push(event(&pool, 100, 0));
+        s.push(event(&pool, 50, 1));
+        assert_eq!(s.next_time(), Some(Some(50)));
+        assert!(s.pop_due(49).is_none());
+        let a = s.pop_due(50).unwrap();
+        assert_eq!(tag(a), 1);
+        assert!(s.pop_due(99).is_none());
+        let b = s.pop_due(1000).unwrap();
+        assert_eq!(tag(b), 0);
+        assert_eq!(s.next_time(), None);
+        assert!(s.pop_due(i64::MAX).is_none());
+        give_back(&pool, &[a, b]);
+    }
+
+    #[test]
+    fn matches_a_stable_sort_for_many_random_times() {
+        let pool = EventPool::new(PoolConfig {
+            events: 4096,
+            buffers: 0,
+            buffer_size: 0,
+        })
+        .unwrap();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for capacity in [4096, 1000] {
+            let mut s = Sequencer::new(capacity).unwrap();
+            let mut want = Vec::new();
+            for i in 0..4000u32 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let t = (x % 50) as i64;
+                let e = event(&pool, t, 0);
+                // SAFETY: ours until pushed.
+                unsafe { (*e.as_ptr()).usChannelGroup = i as u16 };
+                want.push((t, i as u16));
+                s.push(e);
+            }
+            want.sort_by_key(|&(t, _)| t);
+            let mut got = Vec::new();
+            let mut out = Vec::new();
+            s.drain(|e| {
+                // SAFETY: drained: ours.
+                let ev = unsafe { e.as_ref() };
+                got.push((ev.presentation_time(), ev.usChannelGroup));
+                out.push(e);
+            });
+            if capacity >= 4000 {
+                assert_eq!(got, want);
+            } else {
+                assert_eq!(got.len(), want.len());
+                assert_eq!(s.stats().overflowed, 3000);
+            }
+            assert_eq!(s.stats().high_water, 4000);
+            give_back(&pool, &out);
+        }
+    }
+}
