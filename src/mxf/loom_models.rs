@@ -203,3 +203,41 @@ fn loom_buffer_reclaim_races_get_buffer() {
         assert_eq!((stats.events.in_use, stats.buffers.in_use), (0, 0));
     });
 }
+
+/// Two CPUs push two chains each into a render inbox while the stream's DPC takes: every chain
+/// comes out exactly once, and each CPU's chains in the order it pushed them.
+#[test]
+fn loom_inbox_keeps_each_cpus_order() {
+    use super::inbox::Inbox;
+    loom::model(|| {
+        let pool = pool(4, 0);
+        let inbox = Arc::new(Inbox::new());
+        let events: Vec<usize> = (0..4)
+            .map(|_| pool.get_event().unwrap().as_ptr() as usize)
+            .collect();
+        let producer = |mine: [usize; 2]| {
+            let inbox = inbox.clone();
+            move || {
+                for e in mine {
+                    inbox.push(core::ptr::NonNull::new(e as *mut _).unwrap());
+                }
+            }
+        };
+        let t = thread::spawn(producer([events[0], events[1]]));
+        let mut seen: Vec<usize> = inbox.take().map(|c| c.as_ptr() as usize).collect();
+        producer([events[2], events[3]])();
+        t.join().unwrap();
+        seen.extend(inbox.take().map(|c| c.as_ptr() as usize));
+        let pos = |e: usize| {
+            seen.iter()
+                .position(|&x| x == e)
+                .expect("every chain comes out")
+        };
+        assert_eq!(seen.len(), 4);
+        assert!(pos(events[0]) < pos(events[1]));
+        assert!(pos(events[2]) < pos(events[3]));
+        for e in seen {
+            pool.put_chain(e as *mut _);
+        }
+    });
+}
