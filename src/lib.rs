@@ -14,6 +14,7 @@ extern crate std;
 
 pub mod abi;
 pub mod com;
+pub mod hw;
 pub mod kernel;
 pub mod midi;
 pub mod mxf;

@@ -3,7 +3,7 @@
 //! refuses any import they do not list, so a declaration missing from them is a link or CI
 //! failure waiting to happen on the Windows side.
 
-use dmus_miniport::abi::{KERNEL_IMPORTS, PORTCLS_IMPORTS, WDM_IMPORTS};
+use dmus_miniport::abi::{HAL_IMPORTS, KERNEL_IMPORTS, PORTCLS_IMPORTS, WDM_IMPORTS};
 use std::collections::BTreeSet;
 
 /// The names a `.def` file exports, and its LIBRARY line.
@@ -46,5 +46,11 @@ fn every_declared_import_is_allowed_by_its_def_file() {
     }
     let (lib, hal) = def_file("hal.def");
     assert_eq!(lib, "HAL.dll");
-    assert!(!hal.is_empty());
+    assert!(!HAL_IMPORTS.is_empty());
+    for name in HAL_IMPORTS {
+        assert!(
+            hal.contains(*name),
+            "{name} is declared but not in imports/hal.def"
+        );
+    }
 }

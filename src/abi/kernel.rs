@@ -3,8 +3,8 @@
 //! Only what `crate::kernel` uses. Each prototype was checked against mingw-w64's `ddk/wdm.h`
 //! (and `dpfilter.h` for the debug-filter constants) and against Microsoft's DDI reference for
 //! the two routines mingw's header lacks (`ExAllocatePool2`, `KeQueryInterruptTimePrecise`).
-//! The imports are listed, name for name, in `imports/ntoskrnl.def`: keep the two in step
-//! (see [`KERNEL_IMPORTS`]).
+//! The imports are listed, name for name, in `imports/ntoskrnl.def` and `imports/hal.def`:
+//! keep them in step (see [`KERNEL_IMPORTS`] and [`HAL_IMPORTS`]).
 
 use core::ffi::c_void;
 
@@ -107,6 +107,10 @@ pub const KERNEL_IMPORTS: &[&str] = &[
     "DbgPrintEx",
 ];
 
+/// Every HAL.dll routine the Windows implementation of `crate::kernel` imports: the lines
+/// `imports/hal.def` must list.
+pub const HAL_IMPORTS: &[&str] = &["KeStallExecutionProcessor"];
+
 // KeGetCurrentIrql is not imported: on x64 wdm.h defines it as a FORCEINLINE reading CR8
 // (`return (KIRQL)__readcr8();`); `crate::kernel` does the same with inline assembly.
 
@@ -157,6 +161,10 @@ unsafe extern "system" {
 
     /// wdm.h. PASSIVE_LEVEL. Returns once every DPC queued on any processor has run.
     pub fn KeFlushQueuedDpcs();
+
+    /// wdm.h (`NTHALAPI`: exported by HAL.dll, listed in `imports/hal.def`). Any IRQL.
+    /// Busy-waits at least `MicroSeconds`; Microsoft asks for at most 50 per call.
+    pub fn KeStallExecutionProcessor(MicroSeconds: u32);
 }
 
 #[cfg(target_os = "windows")]

@@ -63,6 +63,9 @@ pub enum Violation {
     /// One `run_until` fired more than a million callbacks: a timer re-arming itself with no
     /// delay. The run stopped.
     RunawayTimers,
+    /// `time::stall_us` longer than `time::MAX_STALL_AT_DISPATCH_US` at DISPATCH_LEVEL or
+    /// above (cut to that cap).
+    LongStallAtDispatch { irql: KIRQL, us: u32 },
 }
 
 /// Per-tag pool accounting.
@@ -95,6 +98,8 @@ struct State {
     fail_count: usize,
     violations: Vec<Violation>,
     debug_capture: Option<Vec<String>>,
+    /// Virtual time spent in `stall_us`.
+    stalled: i64,
 }
 
 impl State {
@@ -187,6 +192,7 @@ impl Machine {
                 fail_count: 0,
                 violations: Vec::new(),
                 debug_capture: None,
+                stalled: 0,
             }),
             callback_done: Condvar::new(),
             driver: Mutex::new(()),
@@ -307,6 +313,30 @@ impl Machine {
             self.0.callback_done.notify_all();
             fired += 1;
         }
+    }
+
+    /// Total time the calling threads spent in `time::stall_us`, in 100 ns units (virtual
+    /// time only): lets a test prove that a path never busy-waits.
+    pub fn stalled_100ns(&self) -> i64 {
+        self.lock().stalled
+    }
+
+    /// `time::stall_us`: virtual time moves on by `us` without firing timers (the processor is
+    /// busy; what comes due fires at the next `run_until`, late). Real time spins.
+    fn stall(&self, us: u32) {
+        let ticks = i64::from(us) * 10;
+        let mut st = self.lock();
+        if st.realtime.is_some() {
+            drop(st);
+            let start = Instant::now();
+            let wait = Duration::from_micros(u64::from(us));
+            while start.elapsed() < wait {
+                core::hint::spin_loop();
+            }
+            return;
+        }
+        st.clock = st.clock.saturating_add(ticks);
+        st.stalled = st.stalled.saturating_add(ticks);
     }
 
     /// Armed timers.
@@ -720,6 +750,14 @@ impl RawSpinLock {
 
 pub(super) fn now_100ns() -> i64 {
     Machine::current().now_100ns()
+}
+
+pub(super) fn stall_us(us: u32) {
+    Machine::current().stall(us)
+}
+
+pub(super) fn long_stall_refused(irql: KIRQL, us: u32) {
+    Machine::current().record(Violation::LongStallAtDispatch { irql, us });
 }
 
 pub(super) struct RawTimer {

@@ -17,6 +17,8 @@
 //! | [`SpinLock::lock`] | <= DISPATCH_LEVEL; the guard holds the CPU at DISPATCH_LEVEL |
 //! | [`SpinLock::lock_at_dpc_level`] | exactly DISPATCH_LEVEL |
 //! | [`time::now_100ns`] | any |
+//! | [`time::stall_us`] | any; at DISPATCH_LEVEL and above cut to [`time::MAX_STALL_AT_DISPATCH_US`] |
+//! | `io_port::IoPortRange` read/write (Windows) | any, up to DIRQL |
 //! | [`Timer::init`](timer::Timer::init), [`Timer::arm`](timer::Timer::arm), [`Timer::cancel`](timer::Timer::cancel) | <= DISPATCH_LEVEL; the callback runs at DISPATCH_LEVEL |
 //! | [`Timer::shutdown`](timer::Timer::shutdown) and dropping an initialized `Timer` | PASSIVE_LEVEL |
 //! | [`dbg_print!`](crate::dbg_print), [`dbg_error!`](crate::dbg_error) | any (<= DIRQL) |
@@ -26,6 +28,8 @@
 //! bound except a spin lock waiting for its owner.
 
 pub mod debug;
+#[cfg(target_os = "windows")]
+pub mod io_port;
 pub mod irql;
 pub mod pool;
 pub mod spin_lock;

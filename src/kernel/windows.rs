@@ -9,7 +9,8 @@ use crate::abi::{
     DPFLTR_IHVAUDIO_ID, DbgPrintEx, ExAllocatePool2, ExFreePoolWithTag, KDPC, KIRQL, KSPIN_LOCK,
     KTIMER, KeAcquireSpinLockAtDpcLevel, KeAcquireSpinLockRaiseToDpc, KeCancelTimer,
     KeFlushQueuedDpcs, KeInitializeDpc, KeInitializeTimer, KeQueryInterruptTimePrecise,
-    KeReleaseSpinLock, KeReleaseSpinLockFromDpcLevel, KeSetTimer, POOL_FLAG_NON_PAGED,
+    KeReleaseSpinLock, KeReleaseSpinLockFromDpcLevel, KeSetTimer, KeStallExecutionProcessor,
+    POOL_FLAG_NON_PAGED,
 };
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -104,6 +105,19 @@ pub(super) fn now_100ns() -> i64 {
     let t = unsafe { KeQueryInterruptTimePrecise(&mut qpc) };
     // Interrupt time counts from boot: it stays below i64::MAX for 29000 years.
     t as i64
+}
+
+/// `us` was already cut to the cap by `time::stall_us`.
+#[inline]
+pub(super) fn stall_us(us: u32) {
+    // SAFETY: plain FFI call; any IRQL, and the wait is bounded by its argument.
+    unsafe { KeStallExecutionProcessor(us) }
+}
+
+/// A stall over the cap at raised IRQL: a driver bug worth a line in the debugger.
+#[inline]
+pub(super) fn long_stall_refused(irql: KIRQL, us: u32) {
+    crate::dbg_error!("stall of {} us at IRQL {} cut to the cap", us, irql);
 }
 
 // ---- timer ----

@@ -1,0 +1,242 @@
+//! An MPU-401 in UART mode (dmus-contract.md section 6), behind any [`PortIo`].
+//!
+//! Registers: data at base + 0; status (read) and command (write) at base + 1. Status bit 0x40
+//! (DRR) set: the output side cannot take a byte; bit 0x80 (DSR) set: no input byte waiting.
+//! Reset is command 0xFF, UART mode 0x3F; the card answers each with 0xFE on the data port.
+//!
+//! Bounds:
+//! - [`try_send`](MidiDevice::try_send): one status read, then one data write or one clock
+//!   read; [`try_receive`](MidiDevice::try_receive): one status read and at most one data
+//!   read. No stall: on ISA each access costs about 1 us, so a call stays within ~2 us.
+//! - A card busy for [`NOT_RESPONDING_AFTER_100NS`] (100 ms) is reported as
+//!   [`DeviceError::NotResponding`]: at the wire rate (3125 bytes/s) that is ~312 byte times,
+//!   twenty times what a 16-byte FIFO needs to drain.
+//! - [`reset`](MidiDevice::reset): at PASSIVE_LEVEL only, stalls of [`STALL_STEP_US`] with
+//!   a status check between them: at most [`COMMAND_MAX_STALL_US`] (600 us) per command and
+//!   [`RESET_MAX_STALL_US`] (1.8 ms) in all. A card slower than that to take or acknowledge a
+//!   command is reported as not working; a card draining its FIFO at the wire rate takes a
+//!   command within one byte time.
+
+use core::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
+use super::stats::Counters;
+use super::{DeviceError, DeviceStats, MidiDevice, PortIo, Sent};
+use crate::kernel::time::{self, TICKS_PER_MS};
+use crate::kernel::{PASSIVE_LEVEL, irql};
+
+/// Data register offset.
+pub const DATA: u16 = 0;
+/// Status register offset (reads).
+pub const STATUS: u16 = 1;
+/// Command register offset (writes): the same port as [`STATUS`].
+pub const COMMAND: u16 = 1;
+/// Status bit: set while the card cannot take a byte (Data Receive Ready, from its side).
+pub const STATUS_DRR: u8 = 0x40;
+/// Status bit: set while no input byte is waiting (Data Set Ready, from its side).
+pub const STATUS_DSR: u8 = 0x80;
+/// Command: reset (to "intelligent" mode). Acknowledged with [`ACK`], except by many cards
+/// that are in UART mode, which reset silently.
+pub const CMD_RESET: u8 = 0xFF;
+/// Command: enter UART mode (raw MIDI bytes both ways; only [`CMD_RESET`] is a command then).
+pub const CMD_UART_MODE: u8 = 0x3F;
+/// The card's acknowledgement of a command, read from the data port.
+pub const ACK: u8 = 0xFE;
+
+/// How long the card may stay unable to take a byte before sends fail with
+/// [`DeviceError::NotResponding`] instead of returning [`Sent::Busy`], in 100 ns units.
+pub const NOT_RESPONDING_AFTER_100NS: i64 = 100 * TICKS_PER_MS;
+
+/// One stall while polling during reset, in microseconds.
+pub const STALL_STEP_US: u32 = 10;
+/// Polls (one stall each) waiting for the card to take a command: 350 us, more than one byte
+/// time (320 us), so that a card still draining a full FIFO after a burst takes the reset.
+pub const READY_POLLS: u32 = 35;
+/// Polls (one stall each) waiting for a command's acknowledgement: 250 us.
+pub const ACK_POLLS: u32 = 25;
+/// Times the reset command is tried: a card already in UART mode may reset without
+/// acknowledging, and then acknowledges the second one.
+pub const RESET_ATTEMPTS: u32 = 2;
+/// Input bytes one command may read and discard while looking for its acknowledgement (MIDI
+/// still arriving); a card whose DSR never sets cannot keep reset busy for longer.
+pub const MAX_DISCARDED: u32 = 64;
+/// The stall time of one command at most: 600 us.
+pub const COMMAND_MAX_STALL_US: u32 = (READY_POLLS + ACK_POLLS) * STALL_STEP_US;
+/// The stall time of a whole reset at most ([`RESET_ATTEMPTS`] resets and the UART-mode
+/// command): 1800 us.
+pub const RESET_MAX_STALL_US: u32 = (RESET_ATTEMPTS + 1) * COMMAND_MAX_STALL_US;
+
+/// `busy_since` when the last observation was "ready".
+const NOT_BUSY: i64 = i64::MIN;
+
+/// An MPU-401 UART at the registers `P` reaches.
+#[derive(Debug)]
+pub struct Mpu401<P: PortIo> {
+    port: P,
+    /// Set by a successful reset (the card is in UART mode); cleared when a reset starts.
+    uart: AtomicBool,
+    /// When a send first found the card busy, since the last accepted byte ([`NOT_BUSY`]
+    /// otherwise). Only this driver writes to the card, so a card that is busy now and was
+    /// busy then, with no byte accepted in between, has not drained anything since.
+    busy_since: AtomicI64,
+    counters: Counters,
+}
+
+impl<P: PortIo> Mpu401<P> {
+    /// A device at `port`. It carries nothing until [`reset`](MidiDevice::reset) succeeds.
+    pub const fn new(port: P) -> Self {
+        Mpu401 {
+            port,
+            uart: AtomicBool::new(false),
+            busy_since: AtomicI64::new(NOT_BUSY),
+            counters: Counters::new(),
+        }
+    }
+
+    /// The registers.
+    pub fn port(&self) -> &P {
+        &self.port
+    }
+
+    /// Whether the last reset succeeded (the card is in UART mode).
+    pub fn is_uart_mode(&self) -> bool {
+        self.uart.load(Ordering::Acquire)
+    }
+
+    #[inline]
+    fn status(&self) -> u8 {
+        self.port.read(STATUS)
+    }
+
+    /// A send found the card busy: [`Sent::Busy`] unless it has been busy for too long.
+    fn busy(&self) -> Result<Sent, DeviceError> {
+        let now = time::now_100ns();
+        let since = match self.busy_since.compare_exchange(
+            NOT_BUSY,
+            now,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => now,
+            Err(since) => since,
+        };
+        if now.saturating_sub(since) >= NOT_RESPONDING_AFTER_100NS {
+            Counters::bump(&self.counters.not_responding);
+            Err(DeviceError::NotResponding)
+        } else {
+            Counters::bump(&self.counters.busy);
+            Ok(Sent::Busy)
+        }
+    }
+
+    /// Polls the status up to `polls` times, one stall apart, until `ready(status)`.
+    fn wait_for(&self, polls: u32, ready: impl Fn(u8) -> bool) -> bool {
+        for _ in 0..polls {
+            if ready(self.status()) {
+                return true;
+            }
+            time::stall_us(STALL_STEP_US);
+        }
+        ready(self.status())
+    }
+
+    /// Writes `command` once the card can take it and waits for its [`ACK`], discarding other
+    /// input. At most [`COMMAND_MAX_STALL_US`] of stalls.
+    fn command(&self, command: u8) -> Result<(), DeviceError> {
+        if !self.wait_for(READY_POLLS, |s| s & STATUS_DRR == 0) {
+            return Err(DeviceError::NotResponding);
+        }
+        self.port.write(COMMAND, command);
+        let mut polls = 0;
+        let mut discarded = 0;
+        loop {
+            if self.status() & STATUS_DSR == 0 {
+                if self.port.read(DATA) == ACK {
+                    return Ok(());
+                }
+                discarded += 1;
+                if discarded >= MAX_DISCARDED {
+                    return Err(DeviceError::NoAcknowledge);
+                }
+                continue;
+            }
+            if polls == ACK_POLLS {
+                return Err(DeviceError::NoAcknowledge);
+            }
+            polls += 1;
+            time::stall_us(STALL_STEP_US);
+        }
+    }
+
+    /// Reset (tried [`RESET_ATTEMPTS`] times), then UART mode.
+    fn reset_sequence(&self) -> Result<(), DeviceError> {
+        let mut result = Err(DeviceError::NoAcknowledge);
+        for _ in 0..RESET_ATTEMPTS {
+            result = self.command(CMD_RESET);
+            if result.is_ok() {
+                break;
+            }
+        }
+        result?;
+        self.command(CMD_UART_MODE)
+    }
+}
+
+impl<P: PortIo> MidiDevice for Mpu401<P> {
+    /// One status read, then one data write (ready) or one clock read (busy).
+    fn try_send(&self, byte: u8) -> Result<Sent, DeviceError> {
+        if !self.uart.load(Ordering::Acquire) {
+            Counters::bump(&self.counters.not_reset);
+            return Err(DeviceError::NotReset);
+        }
+        if self.status() & STATUS_DRR != 0 {
+            return self.busy();
+        }
+        self.port.write(DATA, byte);
+        self.busy_since.store(NOT_BUSY, Ordering::Relaxed);
+        Counters::bump(&self.counters.bytes_sent);
+        Ok(Sent::Accepted)
+    }
+
+    /// One status read and, if a byte waits, one data read. Works before a reset too (to
+    /// drain the card).
+    fn try_receive(&self) -> Option<u8> {
+        if self.status() & STATUS_DSR != 0 {
+            return None;
+        }
+        let byte = self.port.read(DATA);
+        Counters::bump(&self.counters.bytes_received);
+        Some(byte)
+    }
+
+    fn can_send(&self) -> bool {
+        self.uart.load(Ordering::Acquire) && self.status() & STATUS_DRR == 0
+    }
+
+    fn has_input(&self) -> bool {
+        self.status() & STATUS_DSR == 0
+    }
+
+    /// 0xFF (once more if unacknowledged), then 0x3F, each acknowledged with 0xFE; at most
+    /// [`RESET_MAX_STALL_US`] of stalls. Bytes the card held are dropped.
+    fn reset(&self) -> Result<(), DeviceError> {
+        let result = if irql::current() != PASSIVE_LEVEL {
+            Err(DeviceError::WrongIrql)
+        } else {
+            self.uart.store(false, Ordering::Release);
+            self.busy_since.store(NOT_BUSY, Ordering::Relaxed);
+            self.reset_sequence()
+        };
+        match result {
+            Ok(()) => {
+                self.uart.store(true, Ordering::Release);
+                Counters::bump(&self.counters.resets);
+            }
+            Err(_) => Counters::bump(&self.counters.reset_failures),
+        }
+        result
+    }
+
+    fn stats(&self) -> DeviceStats {
+        self.counters.snapshot()
+    }
+}

@@ -1,0 +1,67 @@
+//! Devices' counters: bumped lock-free by whoever drives the device, read by anyone.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// A snapshot of a device's counters. Each field is read atomically; the set is not one
+/// instant while other processors drive the device.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeviceStats {
+    /// Bytes the device accepted.
+    pub bytes_sent: u64,
+    /// Bytes received.
+    pub bytes_received: u64,
+    /// Sends answered [`Sent::Busy`](super::Sent::Busy).
+    pub busy: u64,
+    /// Sends answered [`DeviceError::NotResponding`](super::DeviceError::NotResponding).
+    pub not_responding: u64,
+    /// Sends refused because the device was not reset ([`DeviceError::NotReset`](super::DeviceError::NotReset)).
+    pub not_reset: u64,
+    /// Resets that succeeded.
+    pub resets: u64,
+    /// Resets that failed.
+    pub reset_failures: u64,
+}
+
+/// The live counters. Relaxed: each is independent of the others and of the device.
+#[derive(Debug)]
+pub(super) struct Counters {
+    pub(super) bytes_sent: AtomicU64,
+    pub(super) bytes_received: AtomicU64,
+    pub(super) busy: AtomicU64,
+    pub(super) not_responding: AtomicU64,
+    pub(super) not_reset: AtomicU64,
+    pub(super) resets: AtomicU64,
+    pub(super) reset_failures: AtomicU64,
+}
+
+impl Counters {
+    pub(super) const fn new() -> Self {
+        Counters {
+            bytes_sent: AtomicU64::new(0),
+            bytes_received: AtomicU64::new(0),
+            busy: AtomicU64::new(0),
+            not_responding: AtomicU64::new(0),
+            not_reset: AtomicU64::new(0),
+            resets: AtomicU64::new(0),
+            reset_failures: AtomicU64::new(0),
+        }
+    }
+
+    #[inline]
+    pub(super) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn snapshot(&self) -> DeviceStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        DeviceStats {
+            bytes_sent: get(&self.bytes_sent),
+            bytes_received: get(&self.bytes_received),
+            busy: get(&self.busy),
+            not_responding: get(&self.not_responding),
+            not_reset: get(&self.not_reset),
+            resets: get(&self.resets),
+            reset_failures: get(&self.reset_failures),
+        }
+    }
+}
