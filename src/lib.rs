@@ -18,6 +18,7 @@ pub mod hw;
 pub mod kernel;
 pub mod midi;
 pub mod mxf;
+pub mod render;
 
 #[cfg(target_os = "windows")]
 mod driver;

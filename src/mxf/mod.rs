@@ -7,6 +7,7 @@
 mod allocator;
 mod event_pool;
 mod free_list;
+mod imxf;
 mod inbox;
 mod sequencer;
 mod stats;
@@ -18,6 +19,7 @@ mod loom_models;
 pub use allocator::{Allocator, AsAllocator};
 pub use event_pool::{EventPool, MAX_PACKAGE_DEPTH, POOL_TAG, PoolConfig, PutReport};
 pub use free_list::MAX_SLOTS;
+pub use imxf::Mxf;
 pub use inbox::{Chains, Inbox};
 pub use sequencer::{SEQUENCER_TAG, Sequencer, SequencerStats};
 pub use stats::{PoolStats, Rejections, SlotStats};

@@ -1,0 +1,29 @@
+//! The render path: IMXF streams that play the port's events on a MIDI device at their
+//! presentation times (dmus-contract.md sections 3 and 4), and the per-device [`Wire`] that
+//! keeps several streams' messages from interleaving (section 7, defect 3).
+//!
+//! - [`RenderStream`]: the IMXF NewStream creates for DMUS_STREAM_MIDI_RENDER.
+//! - [`Wire`]: one per device; streams take turns on it a whole message at a time.
+//! - [`Clock`]: the master time the events' presentation times refer to.
+//!
+//! Unsafe code here: the COM calls out (allocator, output, master clock), the timer's
+//! callback, and reading the events the port hands over ([`event`]).
+
+mod batch;
+mod clock;
+mod config;
+mod event;
+mod stats;
+mod stream;
+mod stream_time;
+mod unit;
+mod wire;
+
+pub use clock::{Clock, KernelClock, MasterClock};
+pub use config::{RenderConfig, SCHEDULE_PREFETCH_100NS};
+pub use event::Malformed;
+pub use stats::{MalformedStats, RenderStats};
+pub use stream::{MAX_SLEEP_100NS, RENDER_TAG, RenderStream, WireHandle};
+pub use stream_time::StreamTime;
+pub use unit::{MAX_DEPTH, MAX_UNIT_EVENTS};
+pub use wire::{EOX, StreamId, Wire, WireError, WireStats};

@@ -1,0 +1,633 @@
+//! The render stream: the IMXF a DMUS_STREAM_MIDI_RENDER pin's NewStream returns. It takes
+//! the port's events at DISPATCH_LEVEL, sequences them by presentation time itself, and sends
+//! their bytes to the device's [`Wire`] at that time, from its own timer's DPC.
+//! dmus-contract.md sections 3 and 4; section 7, defects 1, 2, 3 and 8.
+//!
+//! - **PutMessage** (DISPATCH_LEVEL, any processor): the chain goes into the lock-free
+//!   [`Inbox`] and, if the inbox was empty, the timer is armed to run now. O(1), no lock.
+//! - **The DPC** (the timer's callback), under the stream's spin lock: takes the inbox's
+//!   chains, cuts them into units (a top-level event, a package with its contents) and pushes
+//!   them into the [`Sequencer`]; in RUN pops the due ones (DONT_HOLD and late ones at once)
+//!   and sends their bytes ([`Unit`]) within [`RenderConfig::byte_budget`] bytes per run.
+//!   A busy device or a wire owned by another stream stops the run; the unit remembers its byte
+//!   and the timer re-arms for [`RenderConfig::busy_retry_100ns`]. Otherwise the timer is
+//!   armed for the next due time (at most [`MAX_SLEEP_100NS`] ahead). Finished units go, after
+//!   the lock is released, to the connected output, else to the allocator; events that were
+//!   not sent (STOP, device error, wholly malformed units) always go to the allocator.
+//! - **SetState** (PASSIVE_LEVEL): nothing new starts outside RUN (a unit already on its way
+//!   is finished: it is one message, partly on the wire); leaving RUN gives up an open SysEx;
+//!   STOP gives everything back (inbox, sequencer, unit in flight). Stream time:
+//!   [`StreamTime`].
+//! - **A device error**: the unit in flight and everything queued go back to the allocator,
+//!   counted; the stream stays usable and tries the device again with the next unit that
+//!   comes due (no back-off: a failed MPU-401 answers at once, so a try costs one register
+//!   read; a device reset at PASSIVE_LEVEL brings it back).
+//! - **Release** (the last one, PASSIVE_LEVEL): the timer is shut down first (no DPC is
+//!   running or queued afterwards), then every event held goes back to the allocator.
+//!
+//! Every event reaches the allocator on every path (section 4): through the output, or
+//! directly.
+
+use core::ffi::c_void;
+use core::ops::Deref;
+use core::ptr::NonNull;
+
+use super::batch::Batch;
+use super::clock::{Clock, KernelClock};
+use super::config::{RenderConfig, SCHEDULE_PREFETCH_100NS};
+use super::event::{Ev, Malformed};
+use super::stats::{Counters, RenderStats, add, bump};
+use super::stream_time::StreamTime;
+use super::unit::{Origin, Tracker, Unit};
+use super::wire::{StreamId, Wire, WireError};
+use crate::abi::{
+    IAllocatorMXF, IID_IMXF, IMXF, IMXFVtbl, KSSTATE, KernelEvent, NTSTATUS, PDMUS_KERNEL_EVENT,
+    PMXF, STATUS_INVALID_PARAMETER, STATUS_SUCCESS, STATUS_UNSUCCESSFUL, StreamState,
+};
+use crate::com::{ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
+use crate::com_interfaces;
+use crate::hw::{MidiDevice, Sent};
+use crate::kernel::pool::PoolTag;
+use crate::kernel::time::TICKS_PER_SECOND;
+use crate::kernel::{SpinLock, Timer};
+use crate::mxf::{Inbox, MAX_SLOTS, Mxf, Sequencer};
+
+/// The stream objects' pool tag: "DMrs".
+pub const RENDER_TAG: PoolTag = PoolTag::new(b"DMrs");
+
+/// The longest the timer sleeps: the next event's time is computed again at least this often,
+/// so a master clock running at a slightly different rate from the kernel's timers is followed.
+pub const MAX_SLEEP_100NS: i64 = TICKS_PER_SECOND;
+
+/// Events one chain may hold: no pool holds more ([`MAX_SLOTS`]). The walk that cuts a chain
+/// stops there, so a chain that loops cannot hold a DPC.
+const MAX_CHAIN_EVENTS: u32 = MAX_SLOTS;
+
+/// What a render stream holds its wire through: `Arc<Wire<dyn MidiDevice>>` in tests, the
+/// miniport's reference in the driver.
+pub trait WireHandle: Deref<Target = Wire<dyn MidiDevice>> + Send + Sync + 'static {}
+
+impl<H: Deref<Target = Wire<dyn MidiDevice>> + Send + Sync + 'static> WireHandle for H {}
+
+/// What the lock protects.
+struct Inner {
+    state: StreamState,
+    time: StreamTime,
+    sequencer: Sequencer,
+    in_flight: Option<Unit>,
+    tracker: Tracker,
+    /// The stream owns the wire (a message of its is on its way, or a SysEx is open).
+    owns_wire: bool,
+    /// Master time at which the open SysEx's last unit ended.
+    sysex_open_since: i64,
+    output: Option<ComPtr<IMXF>>,
+}
+
+/// How sending a unit stopped.
+enum Outcome {
+    Finished,
+    Busy,
+    WireOwned,
+    Budget,
+    DeviceError,
+}
+
+/// Events a DPC run or a state change is done with, delivered after the lock is released.
+struct Done {
+    /// Units sent: to the output, else the allocator.
+    sent: Batch,
+    /// Events not sent: to the allocator.
+    returned: Batch,
+}
+
+impl Done {
+    const fn new() -> Self {
+        Done {
+            sent: Batch::new(),
+            returned: Batch::new(),
+        }
+    }
+}
+
+/// A render stream over the wire `H`, timed by the clock `C`.
+pub struct RenderStream<H: WireHandle, C: Clock = KernelClock> {
+    timer: Timer,
+    inbox: Inbox,
+    inner: SpinLock<Inner>,
+    allocator: ComPtr<IAllocatorMXF>,
+    wire: H,
+    id: StreamId,
+    clock: C,
+    config: RenderConfig,
+    /// The allocator's GetBufferSize: the longest event data can be.
+    buffer_size: u16,
+    counters: Counters,
+}
+
+// SAFETY: one interface, IMXF in slot 0, whose vtable `IMXFVtbl::new::<Self, 0>` is built from
+// the unknown-slot trampolines of slot 0.
+unsafe impl<H: WireHandle, C: Clock> ComClass for RenderStream<H, C> {
+    type Primary = IMXF;
+    const TAG: PoolTag = RENDER_TAG;
+    const INTERFACES: &'static [InterfaceEntry] = com_interfaces![RenderStream<H, C>;
+        [IID_IMXF] => IMXFVtbl::new,
+    ];
+}
+
+impl<H: WireHandle, C: Clock> RenderStream<H, C> {
+    /// Creates a stopped stream on `wire`, giving what it is done with to `allocator` (until an
+    /// output is connected), timed by `clock` (the port's master clock). PASSIVE_LEVEL: it
+    /// allocates the object and the sequencer's heap, and nothing afterwards.
+    pub fn create(
+        config: RenderConfig,
+        wire: H,
+        allocator: ComPtr<IAllocatorMXF>,
+        clock: C,
+    ) -> Result<ComRef<Self>, NTSTATUS> {
+        let config = config.clamped();
+        let sequencer = Sequencer::new(config.sequencer_capacity)?;
+        // SAFETY: a COM call on the allocator we hold a reference on; any IRQL (section 3).
+        let buffer_size = unsafe { (allocator.vtbl().GetBufferSize)(allocator.as_ptr()) };
+        let id = wire.new_stream_id();
+        let stream = ComObject::create(RenderStream {
+            timer: Timer::new(),
+            inbox: Inbox::new(),
+            inner: SpinLock::new(Inner {
+                state: StreamState::Stop,
+                time: StreamTime::new(),
+                sequencer,
+                in_flight: None,
+                tracker: Tracker::default(),
+                owns_wire: false,
+                sysex_open_since: 0,
+                output: None,
+            }),
+            allocator,
+            wire,
+            id,
+            clock,
+            config,
+            buffer_size,
+            counters: Counters::default(),
+        })?;
+        let pinned = stream.pinned();
+        let context = pinned.get_ref() as *const Self as *mut c_void;
+        // SAFETY: the timer is a field of the pinned object value, never moved out
+        // (structural pinning). `on_timer` only uses the stream, which lives until its Drop,
+        // and Drop shuts the timer down (waiting for a running callback) before anything else.
+        unsafe {
+            pinned
+                .map_unchecked(|s| &s.timer)
+                .init(on_timer::<H, C>, context)
+        };
+        Ok(stream)
+    }
+
+    /// The SchedulePreFetch NewStream returns for render streams (see
+    /// [`SCHEDULE_PREFETCH_100NS`]).
+    pub const fn schedule_prefetch_100ns() -> u64 {
+        SCHEDULE_PREFETCH_100NS
+    }
+
+    /// The counters. Any IRQL, no lock.
+    pub fn stats(&self) -> RenderStats {
+        self.counters.snapshot()
+    }
+
+    /// The stream's identity on its wire.
+    pub fn id(&self) -> StreamId {
+        self.id
+    }
+
+    /// The wire.
+    pub fn wire(&self) -> &Wire<dyn MidiDevice> {
+        &self.wire
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> RenderConfig {
+        self.config
+    }
+
+    /// The state. Takes the lock: <= DISPATCH_LEVEL, not from the stream's own callbacks.
+    pub fn state(&self) -> StreamState {
+        self.inner.lock().state
+    }
+
+    /// The stream time now (master time less the time spent paused). Takes the lock.
+    pub fn stream_time_100ns(&self) -> i64 {
+        let master = self.clock.now_100ns();
+        self.inner.lock().time.now(master)
+    }
+
+    /// Events held now: in the sequencer, and the unit in flight. Takes the lock.
+    pub fn pending(&self) -> u32 {
+        let inner = self.inner.lock();
+        inner.sequencer.len() + u32::from(inner.in_flight.is_some())
+    }
+
+    // ---- the DPC ----
+
+    /// One run of the timer's DPC. DISPATCH_LEVEL.
+    fn run(&self) {
+        bump(&self.counters.dpc_runs);
+        let mut done = Done::new();
+        let (output, rearm) = {
+            let mut guard = self.inner.lock_at_dpc_level();
+            let inner = &mut *guard;
+            let master = self.clock.now_100ns();
+            self.intake(inner, master, &mut done);
+            let rearm = self.pump(inner, master, &mut done);
+            let stats = inner.sequencer.stats();
+            Counters::raise(&self.counters.max_pending, stats.high_water);
+            Counters::raise(&self.counters.sequencer_overflow, stats.overflowed);
+            let output = if done.sent.is_empty() {
+                None
+            } else {
+                inner.output.clone()
+            };
+            (output, rearm)
+        };
+        self.deliver(&mut done, output);
+        if let Some(due) = rearm {
+            self.timer.arm(due);
+        }
+        // A PutMessage racing with this run may have armed the timer before the `arm` above
+        // replaced its expiry: look again (its chain is in the inbox by then).
+        if !self.inbox.is_empty() {
+            self.timer.arm(0);
+        }
+    }
+
+    /// Takes the inbox's chains into the sequencer (or, in STOP, back to the allocator).
+    fn intake(&self, inner: &mut Inner, master: i64, done: &mut Done) {
+        let now = inner.time.now(master);
+        for chain in self.inbox.take() {
+            for_each_event(chain, |event| {
+                bump(&self.counters.events_received);
+                if inner.state == StreamState::Stop {
+                    bump(&self.counters.flushed_by_stop);
+                    done.returned.push(event);
+                    return;
+                }
+                if event.dont_hold() {
+                    bump(&self.counters.dont_hold_events);
+                } else if inner.state == StreamState::Run && event.presentation_time() < now {
+                    bump(&self.counters.late_events);
+                }
+                inner.sequencer.push(event.as_non_null());
+            });
+        }
+    }
+
+    /// Sends what is due; returns when to run again.
+    fn pump(&self, inner: &mut Inner, master: i64, done: &mut Done) -> Option<i64> {
+        let mut budget = self.config.byte_budget;
+        let mut sent_this_run: u32 = 0;
+        let rearm = loop {
+            if inner.in_flight.is_none() {
+                if inner.state != StreamState::Run {
+                    break None;
+                }
+                let now = inner.time.now(master);
+                match inner.sequencer.pop_due(now) {
+                    // SAFETY: the sequencer holds events the stream owns (taken from the
+                    // inbox); popping hands one back to the stream.
+                    Some(event) => inner.in_flight = Some(Unit::new(unsafe { Ev::new(event) })),
+                    None => break self.idle(inner, master),
+                }
+            }
+            let outcome = self.send(inner, &mut budget, &mut sent_this_run);
+            match outcome {
+                Outcome::Finished => self.finish(inner, master, done),
+                Outcome::Busy => {
+                    bump(&self.counters.busy_retries);
+                    break Some(self.config.busy_retry_100ns);
+                }
+                Outcome::WireOwned => {
+                    bump(&self.counters.wire_contended);
+                    break Some(self.config.busy_retry_100ns);
+                }
+                Outcome::Budget => {
+                    bump(&self.counters.budget_exhausted);
+                    break Some(0);
+                }
+                Outcome::DeviceError => {
+                    self.fail(inner, done);
+                    break None;
+                }
+            }
+        };
+        Counters::raise(&self.counters.max_bytes_per_run, sent_this_run);
+        rearm
+    }
+
+    /// Sends the unit in flight's bytes until it is finished or something stops it.
+    fn send(&self, inner: &mut Inner, budget: &mut u32, sent: &mut u32) -> Outcome {
+        let Inner {
+            in_flight,
+            tracker,
+            owns_wire,
+            ..
+        } = inner;
+        let Some(unit) = in_flight.as_mut() else {
+            return Outcome::Finished;
+        };
+        loop {
+            let next = unit.peek(tracker, self.buffer_size, &mut |why: Malformed| {
+                self.counters.malformed(why)
+            });
+            let Some((byte, origin)) = next else {
+                return Outcome::Finished;
+            };
+            if *budget == 0 {
+                return Outcome::Budget;
+            }
+            if !*owns_wire {
+                if !self.wire.try_claim(self.id) {
+                    return Outcome::WireOwned;
+                }
+                *owns_wire = true;
+            }
+            match self.wire.try_send(self.id, byte) {
+                Ok(Sent::Accepted) => {
+                    unit.commit(byte, origin, tracker);
+                    *budget -= 1;
+                    *sent = sent.saturating_add(1);
+                    bump(&self.counters.bytes_sent);
+                    match origin {
+                        Origin::Data => {}
+                        Origin::RunningStatus => bump(&self.counters.running_status_added),
+                        Origin::Eox => bump(&self.counters.eox_added),
+                    }
+                }
+                Ok(Sent::Busy) => return Outcome::Busy,
+                Err(WireError::NotOwner) => {
+                    // Not ours after all (cannot happen: only we release our claim): claim
+                    // again next time.
+                    *owns_wire = false;
+                    return Outcome::WireOwned;
+                }
+                Err(WireError::Device(_)) => return Outcome::DeviceError,
+            }
+        }
+    }
+
+    /// The unit in flight is finished: to the output (or back, if nothing of it was sent).
+    /// The wire is released unless a SysEx is open (then kept for its continuation, or given
+    /// up if the stream is not running any more).
+    fn finish(&self, inner: &mut Inner, master: i64, done: &mut Done) {
+        if let Some(unit) = inner.in_flight.take() {
+            if unit.bytes_sent() > 0 {
+                bump(&self.counters.units_sent);
+                done.sent.push(unit.head());
+            } else {
+                done.returned.push(unit.head());
+            }
+        }
+        if !inner.owns_wire {
+            return;
+        }
+        if !inner.tracker.in_sysex {
+            self.wire.release(self.id);
+            inner.owns_wire = false;
+        } else if inner.state != StreamState::Run {
+            self.abandon_sysex(inner);
+        } else {
+            inner.sysex_open_since = master;
+        }
+    }
+
+    /// Nothing is due: when to run again, and whether to give up a SysEx left open too long.
+    fn idle(&self, inner: &mut Inner, master: i64) -> Option<i64> {
+        let now = inner.time.now(master);
+        let mut next = match inner.sequencer.next_time() {
+            Some(Some(t)) => Some(t.saturating_sub(now).clamp(1, MAX_SLEEP_100NS)),
+            Some(None) => Some(0),
+            None => None,
+        };
+        if inner.owns_wire && inner.tracker.in_sysex {
+            let deadline = inner
+                .sysex_open_since
+                .saturating_add(self.config.sysex_hold_limit_100ns);
+            if master >= deadline {
+                self.abandon_sysex(inner);
+            } else {
+                let wait = deadline.saturating_sub(master);
+                next = Some(next.map_or(wait, |n| n.min(wait)));
+            }
+        }
+        next
+    }
+
+    /// Gives the wire up, in the middle of a message or of a SysEx (the wire closes a SysEx
+    /// with 0xF7, which also ends the stream's running status). Running status survives
+    /// otherwise: it belongs to the stream's message sequence, not to the wire.
+    fn abandon_sysex(&self, inner: &mut Inner) {
+        if inner.owns_wire {
+            if inner.tracker.in_sysex {
+                bump(&self.counters.sysex_abandoned);
+            }
+            self.wire.abandon(self.id, inner.tracker.in_sysex);
+            inner.owns_wire = false;
+        }
+        if inner.tracker.in_sysex {
+            inner.tracker.reset();
+        }
+    }
+
+    /// The device failed: the unit in flight and everything queued go back, counted.
+    fn fail(&self, inner: &mut Inner, done: &mut Done) {
+        bump(&self.counters.device_errors);
+        let before = done.returned.len();
+        if let Some(unit) = inner.in_flight.take() {
+            done.returned.push(unit.head());
+        }
+        // SAFETY: as in `pump`: drained events are the stream's.
+        inner
+            .sequencer
+            .drain(|e| done.returned.push(unsafe { Ev::new(e) }));
+        add(
+            &self.counters.dropped_by_device_error,
+            done.returned.len() - before,
+        );
+        self.abandon_sysex(inner);
+    }
+
+    /// Everything the stream holds goes back to the allocator (STOP, release).
+    fn flush(&self, inner: &mut Inner, done: &mut Done) -> u64 {
+        let before = done.returned.len();
+        for chain in self.inbox.take() {
+            for_each_event(chain, |event| {
+                bump(&self.counters.events_received);
+                done.returned.push(event);
+            });
+        }
+        if let Some(unit) = inner.in_flight.take() {
+            done.returned.push(unit.head());
+        }
+        // SAFETY: as in `pump`: drained events are the stream's.
+        inner
+            .sequencer
+            .drain(|e| done.returned.push(unsafe { Ev::new(e) }));
+        self.abandon_sysex(inner);
+        done.returned.len() - before
+    }
+
+    /// Gives the finished events to their destinations. No lock held.
+    fn deliver(&self, done: &mut Done, output: Option<ComPtr<IMXF>>) {
+        if let Some(chain) = done.sent.take() {
+            match output {
+                Some(output) => {
+                    // SAFETY: a COM call on an IMXF we hold a reference on (the clone), at
+                    // DISPATCH_LEVEL or lower (section 3); the chain is handed over.
+                    unsafe { (output.vtbl().PutMessage)(output.as_ptr(), chain.as_ptr()) };
+                }
+                None => self.give_back(chain),
+            }
+        }
+        if let Some(chain) = done.returned.take() {
+            self.give_back(chain);
+        }
+    }
+
+    fn give_back(&self, chain: Ev) {
+        // SAFETY: a COM call on the allocator we hold a reference on, <= DISPATCH_LEVEL
+        // (section 3); the chain is handed over.
+        unsafe { (self.allocator.vtbl().PutMessage)(self.allocator.as_ptr(), chain.as_ptr()) };
+    }
+}
+
+/// Calls `f` with each top-level event of `chain`, detached (its `pNextEvt` cleared), at most
+/// [`MAX_CHAIN_EVENTS`] of them.
+fn for_each_event(chain: NonNull<KernelEvent>, mut f: impl FnMut(Ev)) {
+    // SAFETY: a chain handed to the stream (PutMessage): the stream owns it.
+    let mut next = Some(unsafe { Ev::new(chain) });
+    let mut count = 0;
+    while let Some(event) = next {
+        if count == MAX_CHAIN_EVENTS {
+            crate::dbg_error!("render: a chain longer than any pool (a loop?): cut");
+            return;
+        }
+        count += 1;
+        next = event.next();
+        event.set_next(None);
+        f(event);
+    }
+}
+
+/// The timer's callback: one DPC run.
+///
+/// # Safety
+/// `context` is the address of the live, pinned stream whose timer this is (see `create`).
+unsafe fn on_timer<H: WireHandle, C: Clock>(context: *mut c_void) {
+    // SAFETY: see the function's contract; the stream outlives its timer's callbacks.
+    let stream = unsafe { &*(context as *const RenderStream<H, C>) };
+    stream.run();
+}
+
+impl<H: WireHandle, C: Clock> Mxf for RenderStream<H, C> {
+    /// PASSIVE_LEVEL. Any KSSTATE; see the module documentation.
+    fn set_state(&self, state: KSSTATE) -> NTSTATUS {
+        let Some(new) = StreamState::from_ksstate(state) else {
+            return STATUS_INVALID_PARAMETER;
+        };
+        let mut done = Done::new();
+        {
+            let mut guard = self.inner.lock();
+            let inner = &mut *guard;
+            let old = inner.state;
+            if old == new {
+                return STATUS_SUCCESS;
+            }
+            let master = self.clock.now_100ns();
+            if old == StreamState::Run {
+                inner.time.leave_run(master);
+                if inner.in_flight.is_none() {
+                    self.abandon_sysex(inner);
+                }
+            }
+            match new {
+                StreamState::Stop => {
+                    let flushed = self.flush(inner, &mut done);
+                    add(&self.counters.flushed_by_stop, flushed);
+                    inner.tracker.reset();
+                    inner.time.stop();
+                }
+                StreamState::Run => inner.time.enter_run(master),
+                StreamState::Acquire | StreamState::Pause => {}
+            }
+            inner.state = new;
+        }
+        self.deliver(&mut done, None);
+        if new == StreamState::Run {
+            self.timer.arm(0);
+        }
+        STATUS_SUCCESS
+    }
+
+    /// DISPATCH_LEVEL, any processor: O(1), no lock. A null chain is a no-op.
+    fn put_message(&self, event: PDMUS_KERNEL_EVENT) -> NTSTATUS {
+        if let Some(chain) = NonNull::new(event)
+            && self.inbox.push(chain)
+        {
+            self.timer.arm(0);
+        }
+        STATUS_SUCCESS
+    }
+
+    /// PASSIVE_LEVEL. One output at a time: STATUS_UNSUCCESSFUL while one is connected,
+    /// STATUS_INVALID_PARAMETER for null.
+    fn connect_output(&self, sink: Option<ComPtr<IMXF>>) -> NTSTATUS {
+        let Some(sink) = sink else {
+            return STATUS_INVALID_PARAMETER;
+        };
+        let mut inner = self.inner.lock();
+        if inner.output.is_some() {
+            return STATUS_UNSUCCESSFUL;
+        }
+        inner.output = Some(sink);
+        STATUS_SUCCESS
+    }
+
+    /// PASSIVE_LEVEL. `sink` must be the connected output (STATUS_INVALID_PARAMETER
+    /// otherwise); afterwards sent events go to the allocator.
+    fn disconnect_output(&self, sink: PMXF) -> NTSTATUS {
+        let old = {
+            let mut inner = self.inner.lock();
+            match &inner.output {
+                Some(output) if !sink.is_null() && output.as_ptr() == sink => inner.output.take(),
+                _ => return STATUS_INVALID_PARAMETER,
+            }
+        };
+        // Released with the lock dropped: the last Release of a sink may run its destructor.
+        drop(old);
+        STATUS_SUCCESS
+    }
+}
+
+impl<H: WireHandle, C: Clock> Drop for RenderStream<H, C> {
+    /// The last Release, PASSIVE_LEVEL: the timer first (afterwards no DPC runs), then every
+    /// event held goes back to the allocator and the wire is given up.
+    fn drop(&mut self) {
+        self.timer.shutdown();
+        let mut done = Done::new();
+        let output = {
+            let mut guard = self.inner.lock();
+            let inner = &mut *guard;
+            self.flush(inner, &mut done);
+            inner.output.take()
+        };
+        self.deliver(&mut done, None);
+        drop(output);
+    }
+}
+
+impl<H: WireHandle, C: Clock> core::fmt::Debug for RenderStream<H, C> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RenderStream")
+            .field("id", &self.id)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
