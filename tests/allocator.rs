@@ -23,7 +23,8 @@ use dmus_miniport::com::ComPtr;
 use dmus_miniport::kernel::PoolTag;
 use dmus_miniport::kernel::host;
 use dmus_miniport::mxf::{
-    Allocator, EventPool, MAX_PACKAGE_DEPTH, MAX_SLOTS, POOL_TAG, PoolConfig, PutReport, Rejections,
+    Allocator, EVENT_STRIDE, EventPool, MAX_PACKAGE_DEPTH, MAX_SLOTS, POOL_TAG, PoolConfig,
+    PutReport, Rejections,
 };
 
 /// The allocator COM object's pool tag (`ComClass::TAG` of `Allocator`).
@@ -1035,23 +1036,24 @@ fn pointers_into_or_around_the_events_are_foreign() {
     let e = get_n(&pool, 4);
     let base = e
         .iter()
-        .map(|&x| x as usize - pool.event_index(x).unwrap() as usize * EVENT_SIZE)
+        .map(|&x| x as usize - pool.event_index(x).unwrap() as usize * EVENT_STRIDE)
         .collect::<BTreeSet<_>>();
     assert_eq!(base.len(), 1, "events are not one array");
     let base = *base.first().unwrap() as Event;
     let b = get_buffer(&pool);
     let mut hostile = vec![
-        offset(base, -(EVENT_SIZE as isize)),
+        offset(base, -(EVENT_STRIDE as isize)),
         offset(base, -1),
-        offset(base, 5 * EVENT_SIZE as isize), // one past the last event
-        offset(base, 6 * EVENT_SIZE as isize),
+        offset(base, 5 * EVENT_STRIDE as isize), // one past the last event
+        offset(base, 6 * EVENT_STRIDE as isize),
         b.cast(), // a buffer is not an event
         usize::MAX as Event,
         (usize::MAX & !7) as Event,
         8usize as Event,
     ];
     for &x in &e {
-        for off in [1, 4, 8, 24, 32, 39] {
+        // Inside the event, and in the rest of its slot (its link at 40, the padding).
+        for off in [1, 4, 8, 24, 32, 39, 40, 48, EVENT_STRIDE as isize - 1] {
             hostile.push(offset(x, off));
         }
     }

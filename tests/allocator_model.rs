@@ -16,7 +16,7 @@ use dmus_miniport::abi::{
     DMUS_KEF_EVENT_INCOMPLETE, DMUS_KEF_PACKAGE_EVENT, DMUS_KERNEL_EVENT_uData, KernelEvent,
     STATUS_INVALID_ADDRESS, STATUS_INVALID_PARAMETER, STATUS_SUCCESS,
 };
-use dmus_miniport::mxf::{EventPool, PoolConfig, PutReport, Rejections};
+use dmus_miniport::mxf::{EVENT_STRIDE, EventPool, PoolConfig, PutReport, Rejections};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 
@@ -110,7 +110,7 @@ fn foreign() -> impl Strategy<Value = Foreign> {
     prop_oneof![
         Just(Foreign::Stack),
         Just(Foreign::OtherPool),
-        (1isize..EVENT_SIZE as isize).prop_map(Foreign::Inside),
+        (1isize..EVENT_STRIDE as isize).prop_map(Foreign::Inside),
         Just(Foreign::BeforeStart),
         Just(Foreign::PastEnd),
         Just(Foreign::Buffer),
@@ -438,13 +438,13 @@ impl Harness {
             Foreign::Inside(off) => known.map_or(stack, |e| offset(e, *off)),
             Foreign::BeforeStart | Foreign::PastEnd => known.map_or(stack, |e| {
                 let index = self.pool.event_index(e).expect("a known event") as isize;
-                let first = offset(e, -index * EVENT_SIZE as isize);
+                let first = offset(e, -index * EVENT_STRIDE as isize);
                 if matches!(f, Foreign::BeforeStart) {
-                    offset(first, -(EVENT_SIZE as isize))
+                    offset(first, -(EVENT_STRIDE as isize))
                 } else {
                     offset(
                         first,
-                        (self.model.config.events as usize * EVENT_SIZE) as isize,
+                        (self.model.config.events as usize * EVENT_STRIDE) as isize,
                     )
                 }
             }),

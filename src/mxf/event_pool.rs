@@ -3,11 +3,18 @@
 //! dmus-contract.md sections 1, 3 and 4.
 //!
 //! All of it is one block of non-paged pool, allocated at creation (PASSIVE_LEVEL) and freed
-//! when the pool is dropped:
+//! when the pool is dropped, laid out by cache line (64 bytes) so that CPUs working the pool
+//! share only what they must (figures in BENCHMARKS.md):
 //!
 //! ```text
-//! [events: n x 40 B][buffers: m x stride][event links: n][buffer links: m]
+//! [event free list head | 64 B][buffer free list head | 64 B][counters | 64 B]
+//! [event slots: n x 64 B = the 40-byte event + its link at offset 40]
+//! [buffers: m x stride][buffer links: m x 4 B]
 //! ```
+//!
+//! The free-list heads change on every get and put; each has a line to itself, away from the
+//! read-only fields (in [`EventPool`]) and the counters. An event's link (its state, see
+//! `free_list`) shares the event's own line, so a get or a put touches one line per event.
 //!
 //! Pointers handed in are never dereferenced as such: a put turns an address into a slot index
 //! (it must be exactly the start of one of this pool's slots) and from then on uses the
@@ -17,7 +24,7 @@
 use core::mem::{align_of, size_of};
 use core::ptr::{self, NonNull};
 
-use super::free_list::{ClaimError, FreeList, MAX_SLOTS};
+use super::free_list::{ALLOCATED, ClaimError, FreeList, Links, MAX_SLOTS};
 use super::stats::{Counters, PoolStats, Rejection};
 use super::sync::{AtomicU32, Ordering};
 use crate::abi::{
@@ -28,8 +35,6 @@ use crate::kernel::pool::{self, PoolTag};
 
 /// The pool's memory: poolmon shows it as "DMev".
 pub const POOL_TAG: PoolTag = PoolTag::new(b"DMev");
-
-const EVENT_SIZE: usize = size_of::<KernelEvent>();
 
 /// Package nesting beyond this is counted (`Rejections::deep_package`): ports nest packages
 /// one level deep. The walk itself has no depth limit and uses no stack.
@@ -59,39 +64,94 @@ impl Default for PoolConfig {
     }
 }
 
-/// One kind of slot: `count` slots of `stride` bytes from `base`, and their links.
-struct Slots {
+/// Bytes per event slot: the event, its link at offset 40, padding to a cache line. Events
+/// handed out are this far apart; a pointer anywhere but at a slot's start is foreign.
+pub const EVENT_STRIDE: usize = (EVENT_LINK_OFFSET + size_of::<AtomicU32>()).next_multiple_of(LINE);
+/// Where an event slot's link is: right after the event.
+const EVENT_LINK_OFFSET: usize = size_of::<KernelEvent>();
+/// A cache line.
+const LINE: usize = 64;
+/// What fills a free-list head's line (none under loom, whose atomics are larger).
+const PAD: usize = LINE.saturating_sub(size_of::<FreeList>());
+
+/// One kind of slot: `count` slots of `stride` bytes from `base`, and their links, the k-th at
+/// `links + k * LINK_STRIDE` (inside the slot for events, an array for buffers).
+struct Slots<const LINK_STRIDE: usize> {
     base: NonNull<u8>,
     count: u32,
     stride: usize,
-    links: NonNull<AtomicU32>,
+    links: NonNull<u8>,
 }
 
-impl Slots {
-    #[inline]
-    fn links(&self) -> &[AtomicU32] {
-        // SAFETY: `links` points at `count` initialised AtomicU32s inside the pool's block,
-        // which lives as long as `self`.
-        unsafe { core::slice::from_raw_parts(self.links.as_ptr(), self.count as usize) }
+impl<const LINK_STRIDE: usize> Links for Slots<LINK_STRIDE> {
+    #[inline(always)]
+    fn count(&self) -> u32 {
+        self.count
     }
 
+    #[inline(always)]
+    fn link(&self, index: u32) -> &AtomicU32 {
+        debug_assert!(index < self.count);
+        // SAFETY: index < count (the free list's callers check it), and `links + index *
+        // LINK_STRIDE` is an AtomicU32 initialised in `EventPool::new`, inside the block, which
+        // lives as long as `self`.
+        unsafe {
+            &*self
+                .links
+                .as_ptr()
+                .add(index as usize * LINK_STRIDE)
+                .cast::<AtomicU32>()
+        }
+    }
+}
+
+impl<const LINK_STRIDE: usize> Slots<LINK_STRIDE> {
     /// The slot whose first byte is at `addr`, if there is one. `stride` is `self.stride`,
-    /// passed in so that for events it is a constant and the division a multiplication.
+    /// passed in so that for events it is a constant and the division a shift.
     #[inline(always)]
     fn index_of(&self, addr: usize, stride: usize) -> Option<u32> {
         debug_assert_eq!(stride, self.stride);
-        let offset = addr.checked_sub(self.base.as_ptr() as usize)?;
+        let offset = addr.wrapping_sub(self.base.as_ptr() as usize);
         let index = offset / stride;
-        (offset % stride == 0 && index < self.count as usize).then_some(index as u32)
+        (offset.is_multiple_of(stride) && index < self.count as usize).then_some(index as u32)
     }
 
     /// The pool's own pointer to slot `index` (< count).
-    #[inline]
-    fn slot(&self, index: u32) -> *mut u8 {
+    #[inline(always)]
+    fn slot(&self, index: u32, stride: usize) -> *mut u8 {
         debug_assert!(index < self.count);
         // SAFETY: index < count, so the offset stays inside the slots' part of the block.
-        unsafe { self.base.as_ptr().add(index as usize * self.stride) }
+        unsafe { self.base.as_ptr().add(index as usize * stride) }
     }
+}
+
+/// Where [`EventPool::put_walk`] starts.
+enum Start {
+    /// At this chain head, nothing claimed yet.
+    At(*mut KernelEvent),
+    /// With this event, the head, claimed by the fast path.
+    Claimed(u32),
+    /// The head was refused by the fast path's claim: nothing to walk.
+    Refused(ClaimError),
+}
+
+impl From<ClaimError> for Rejection {
+    fn from(e: ClaimError) -> Self {
+        match e {
+            ClaimError::AlreadyFree => Rejection::EventPutTwice,
+            ClaimError::AlreadyClaimed => Rejection::EventRevisited,
+        }
+    }
+}
+
+/// The parts of the pool every CPU writes, each on a line of its own.
+#[repr(C, align(64))]
+struct Shared {
+    free_events: FreeList,
+    _pad0: [u8; PAD],
+    free_buffers: FreeList,
+    _pad1: [u8; PAD],
+    counters: Counters,
 }
 
 /// What one put did, and the status it deserves.
@@ -135,13 +195,12 @@ impl PutReport {
 
 /// The pool. Shared by reference between CPUs (`Sync`); every method takes `&self`.
 pub struct EventPool {
+    /// The block as allocated (freed with it); `shared` is its first 64-byte-aligned byte.
     block: NonNull<u8>,
-    events: Slots,
-    buffers: Slots,
+    shared: NonNull<Shared>,
+    events: Slots<EVENT_STRIDE>,
+    buffers: Slots<{ size_of::<AtomicU32>() }>,
     buffer_size: u16,
-    free_events: FreeList,
-    free_buffers: FreeList,
-    counters: Counters,
 }
 
 // SAFETY: the block is owned by the pool; its slots are handed out one owner at a time through
@@ -151,38 +210,35 @@ unsafe impl Send for EventPool {}
 // having popped or claimed them.
 unsafe impl Sync for EventPool {}
 
-/// Where the parts of the block go.
+/// Where the parts of the block go, as offsets from its first 64-byte-aligned byte.
 struct BlockLayout {
+    /// Bytes to allocate: the parts, plus room to align the start to a line.
     size: usize,
+    events: usize,
     buffers: usize,
     buffer_stride: usize,
-    event_links: usize,
     buffer_links: usize,
 }
 
 impl BlockLayout {
     fn new(config: &PoolConfig) -> Option<Self> {
-        let events = config.events as usize;
-        let buffers = config.buffers as usize;
+        let events_at = size_of::<Shared>();
+        let buffers_at =
+            events_at.checked_add((config.events as usize).checked_mul(EVENT_STRIDE)?)?;
         let buffer_stride =
             (config.buffer_size as usize).next_multiple_of(align_of::<KernelEvent>());
-        let buffers_at = events.checked_mul(size_of::<KernelEvent>())?;
-        let links_at = buffers_at
-            .checked_add(buffers.checked_mul(buffer_stride)?)?
+        let buffer_links = buffers_at
+            .checked_add((config.buffers as usize).checked_mul(buffer_stride)?)?
             .next_multiple_of(align_of::<AtomicU32>());
-        let buffer_links = links_at.checked_add(events.checked_mul(size_of::<AtomicU32>())?)?;
-        let size = buffer_links.checked_add(buffers.checked_mul(size_of::<AtomicU32>())?)?;
+        let end = buffer_links
+            .checked_add((config.buffers as usize).checked_mul(size_of::<AtomicU32>())?)?;
         Some(BlockLayout {
-            size,
+            size: end.checked_add(LINE - pool::MAX_ALIGN)?,
+            events: events_at,
             buffers: buffers_at,
             buffer_stride,
-            event_links: links_at,
             buffer_links,
         })
-    }
-
-    fn align() -> usize {
-        align_of::<KernelEvent>().max(align_of::<AtomicU32>())
     }
 }
 
@@ -199,52 +255,76 @@ impl EventPool {
         let Some(layout) = layout else {
             return Err(STATUS_INVALID_PARAMETER);
         };
-        let align = BlockLayout::align();
-        if align > pool::MAX_ALIGN {
-            return Err(STATUS_INVALID_PARAMETER);
-        }
-        let block =
-            pool::allocate(layout.size, align, POOL_TAG).ok_or(STATUS_INSUFFICIENT_RESOURCES)?;
-        let base = block.as_ptr();
-        // SAFETY: every offset below is inside the block (BlockLayout sums them with checked
-        // arithmetic into `size`) and suitably aligned (the block is aligned to `align`; the
-        // links' offsets are rounded to AtomicU32's alignment, the buffers' stride and
-        // the events' size to the event's).
-        let (events, buffers) = unsafe {
-            let event_links = base.add(layout.event_links).cast::<AtomicU32>();
-            let buffer_links = base.add(layout.buffer_links).cast::<AtomicU32>();
+        let block = pool::allocate(layout.size, pool::MAX_ALIGN, POOL_TAG)
+            .ok_or(STATUS_INSUFFICIENT_RESOURCES)?;
+        let start = block
+            .as_ptr()
+            .wrapping_add(block.as_ptr().align_offset(LINE));
+        // SAFETY: `start` is the block's first line-aligned byte, at most LINE - MAX_ALIGN
+        // bytes in, which `size` added; every offset below is inside the block (BlockLayout
+        // sums them with checked arithmetic) and aligned for what is written there (Shared is
+        // first; event slots are whole lines; buffer links are rounded to AtomicU32's
+        // alignment, buffer strides to the event's).
+        let (shared, events, buffers) = unsafe {
+            let shared = start.cast::<Shared>();
+            shared.write(Shared {
+                free_events: FreeList::empty(),
+                _pad0: [0; PAD],
+                free_buffers: FreeList::empty(),
+                _pad1: [0; PAD],
+                counters: Counters::default(),
+            });
+            let events_base = start.add(layout.events);
             for i in 0..config.events as usize {
-                event_links.add(i).write(AtomicU32::new(0));
+                events_base
+                    .add(i * EVENT_STRIDE + EVENT_LINK_OFFSET)
+                    .cast::<AtomicU32>()
+                    .write(AtomicU32::new(0));
             }
+            let buffer_links = start.add(layout.buffer_links);
             for i in 0..config.buffers as usize {
-                buffer_links.add(i).write(AtomicU32::new(0));
+                buffer_links
+                    .cast::<AtomicU32>()
+                    .add(i)
+                    .write(AtomicU32::new(0));
             }
             (
+                NonNull::new_unchecked(shared),
                 Slots {
-                    base: block,
+                    base: NonNull::new_unchecked(events_base),
                     count: config.events,
-                    stride: EVENT_SIZE,
-                    links: NonNull::new_unchecked(event_links),
+                    stride: EVENT_STRIDE,
+                    links: NonNull::new_unchecked(events_base.add(EVENT_LINK_OFFSET)),
                 },
                 Slots {
-                    base: NonNull::new_unchecked(base.add(layout.buffers)),
+                    base: NonNull::new_unchecked(start.add(layout.buffers)),
                     count: config.buffers,
                     stride: layout.buffer_stride.max(1),
                     links: NonNull::new_unchecked(buffer_links),
                 },
             )
         };
-        let free_events = FreeList::new_full(events.links());
-        let free_buffers = FreeList::new_full(buffers.links());
-        Ok(EventPool {
+        let pool = EventPool {
             block,
+            shared,
             events,
             buffers,
             buffer_size: config.buffer_size,
-            free_events,
-            free_buffers,
-            counters: Counters::default(),
-        })
+        };
+        pool.shared().free_events.fill(&pool.events);
+        pool.shared().free_buffers.fill(&pool.buffers);
+        Ok(pool)
+    }
+
+    #[inline(always)]
+    fn shared(&self) -> &Shared {
+        // SAFETY: written in `new`, lives in the block until drop; only atomics inside.
+        unsafe { self.shared.as_ref() }
+    }
+
+    #[inline(always)]
+    fn counters(&self) -> &Counters {
+        &self.shared().counters
     }
 
     /// A zeroed event with `cbStruct` set, or `None` (counted) when every event is handed
@@ -253,12 +333,12 @@ impl EventPool {
     /// The event is the caller's until it comes back through [`put_chain`](Self::put_chain).
     #[inline]
     pub fn get_event(&self) -> Option<NonNull<KernelEvent>> {
-        let Some((index, free)) = self.free_events.pop(self.events.links()) else {
-            self.counters.event_failure();
+        let Some((index, free)) = self.shared().free_events.pop(&self.events) else {
+            self.counters().event_failure();
             return None;
         };
-        self.counters.note_event_in_use(self.events.count - free);
-        let event = self.events.slot(index).cast::<KernelEvent>();
+        self.counters().note_event_in_use(self.events.count - free);
+        let event = self.event(index);
         // SAFETY: the slot was just popped: no one else owns it. It is inside the block and
         // aligned for a KernelEvent.
         unsafe { event.write(KernelEvent::new()) };
@@ -278,10 +358,47 @@ impl EventPool {
     ///
     /// Events are read only after being claimed; the caller gives up the chain by putting it
     /// (writing an event after putting it is the caller's bug and not defended against).
+    #[inline]
     pub fn put_chain(&self, head: *mut KernelEvent) -> PutReport {
+        if head.is_null() {
+            return PutReport::default();
+        }
+        // The common case, kept small and inline: one short event, alone.
+        let Some(index) = self.events.index_of(head as usize, EVENT_STRIDE) else {
+            return self.put_walk(Start::At(head));
+        };
+        if let Err(e) = FreeList::<true>::claim(&self.events, index) {
+            return self.put_walk(Start::Refused(e));
+        }
+        let event = self.event(index);
+        // SAFETY: claimed just now: this call is its only owner.
+        let (next, is_package, cb) =
+            unsafe { ((*event).pNextEvt, (*event).is_package(), (*event).cbEvent) };
+        if next.is_null() && !is_package && cb as usize <= DMUS_KERNEL_EVENT_SHORT_MAX {
+            self.shared().free_events.push(&self.events, index);
+            return PutReport {
+                events: 1,
+                ..PutReport::default()
+            };
+        }
+        self.put_walk(Start::Claimed(index))
+    }
+
+    /// The general walk of [`put_chain`](Self::put_chain), out of line, from where the fast
+    /// path left it.
+    #[cold]
+    #[inline(never)]
+    fn put_walk(&self, start: Start) -> PutReport {
         let mut report = PutReport::default();
-        let links = self.events.links();
-        let mut cursor = head;
+        let counters = self.counters();
+        let (mut cursor, mut pending) = match start {
+            Start::At(head) => (head, None),
+            Start::Claimed(index) => (ptr::null_mut(), Some(index)),
+            Start::Refused(e) => {
+                report.refuse(counters, e.into());
+                return report;
+            }
+        };
         // Index + 1 of the innermost package being walked (0: none). A package's own
         // `ullPresTime100ns` holds the next outer one: the stack lives in claimed events.
         let mut packages: u32 = 0;
@@ -291,41 +408,42 @@ impl EventPool {
         let mut claimed: u32 = 0;
         let mut last: u32 = 0;
         loop {
-            if cursor.is_null() {
-                let Some(package) = packages.checked_sub(1) else {
-                    break;
+            let index = if let Some(index) = pending.take() {
+                index
+            } else {
+                if cursor.is_null() {
+                    let Some(package) = packages.checked_sub(1) else {
+                        break;
+                    };
+                    let event = self.event(package);
+                    // SAFETY: `package` was claimed by this walk and is not yet released.
+                    unsafe {
+                        packages = (*event).ullPresTime100ns as u32;
+                        cursor = (*event).pNextEvt;
+                        (*event).ullBytePosition = claimed as u64;
+                    }
+                    if claimed == 0 {
+                        last = package;
+                    }
+                    claimed = package + 1;
+                    report.events += 1;
+                    depth -= 1;
+                    continue;
+                }
+                let Some(index) = self.events.index_of(cursor as usize, EVENT_STRIDE) else {
+                    report.refuse(counters, Rejection::ForeignEvent);
+                    cursor = ptr::null_mut();
+                    continue;
                 };
-                let event = self.event(package);
-                // SAFETY: `package` was claimed by this walk and is not yet released.
-                unsafe {
-                    packages = (*event).ullPresTime100ns as u32;
-                    cursor = (*event).pNextEvt;
-                    (*event).ullBytePosition = claimed as u64;
+                if let Err(e) = FreeList::<true>::claim(&self.events, index) {
+                    report.refuse(counters, e.into());
+                    cursor = ptr::null_mut();
+                    continue;
                 }
-                if claimed == 0 {
-                    last = package;
-                }
-                claimed = package + 1;
-                report.events += 1;
-                depth -= 1;
-                continue;
-            }
-            let Some(index) = self.events.index_of(cursor as usize, EVENT_SIZE) else {
-                report.refuse(&self.counters, Rejection::ForeignEvent);
-                cursor = ptr::null_mut();
-                continue;
+                index
             };
-            if let Err(e) = FreeList::<true>::claim(links, index) {
-                let why = match e {
-                    ClaimError::AlreadyFree => Rejection::EventPutTwice,
-                    ClaimError::AlreadyClaimed => Rejection::EventRevisited,
-                };
-                report.refuse(&self.counters, why);
-                cursor = ptr::null_mut();
-                continue;
-            }
             let event = self.event(index);
-            // SAFETY: claimed just now: this walk is its only owner.
+            // SAFETY: claimed (here, or by put_chain): this walk is its only owner.
             let (next, data, is_package, cb) = unsafe {
                 (
                     (*event).pNextEvt,
@@ -342,7 +460,7 @@ impl EventPool {
                 depth += 1;
                 if depth > MAX_PACKAGE_DEPTH && !report.deep {
                     report.deep = true;
-                    report.refuse(&self.counters, Rejection::DeepPackage);
+                    report.refuse(counters, Rejection::DeepPackage);
                 }
                 // SAFETY: a package event's live union member is pPackageEvt (section 1).
                 cursor = unsafe { data.pPackageEvt };
@@ -352,7 +470,7 @@ impl EventPool {
                 // SAFETY: a long non-package event's live union member is pbData (section 1).
                 let buffer = unsafe { data.pbData };
                 if buffer.is_null() {
-                    report.refuse(&self.counters, Rejection::MissingBuffer);
+                    report.refuse(counters, Rejection::MissingBuffer);
                 } else if self.reclaim_buffer(buffer, &mut report) {
                     report.buffers += 1;
                 }
@@ -375,12 +493,13 @@ impl EventPool {
                 if next == 0 {
                     break;
                 }
-                links[at as usize].store(next, Ordering::Relaxed);
+                self.events.link(at).store(next, Ordering::Relaxed);
                 at = next - 1;
             }
             debug_assert_eq!(at, last);
-            self.free_events
-                .push_chain(links, first, last, report.events);
+            self.shared()
+                .free_events
+                .push_chain(&self.events, first, last, report.events);
         }
         report
     }
@@ -389,12 +508,13 @@ impl EventPool {
     /// unspecified), or `None` (counted) when all are handed out. Lock-free; <= DISPATCH_LEVEL.
     #[inline]
     pub fn get_buffer(&self) -> Option<NonNull<u8>> {
-        let Some((index, free)) = self.free_buffers.pop(self.buffers.links()) else {
-            self.counters.buffer_failure();
+        let Some((index, free)) = self.shared().free_buffers.pop(&self.buffers) else {
+            self.counters().buffer_failure();
             return None;
         };
-        self.counters.note_buffer_in_use(self.buffers.count - free);
-        NonNull::new(self.buffers.slot(index))
+        self.counters()
+            .note_buffer_in_use(self.buffers.count - free);
+        NonNull::new(self.buffers.slot(index, self.buffers.stride))
     }
 
     /// Takes back a buffer from [`get_buffer`](Self::get_buffer) (IAllocatorMXF::PutBuffer).
@@ -411,16 +531,15 @@ impl EventPool {
     }
 
     fn reclaim_buffer(&self, buffer: *mut u8, report: &mut PutReport) -> bool {
-        let links = self.buffers.links();
         let Some(index) = self.buffers.index_of(buffer as usize, self.buffers.stride) else {
-            report.refuse(&self.counters, Rejection::ForeignBuffer);
+            report.refuse(self.counters(), Rejection::ForeignBuffer);
             return false;
         };
-        if FreeList::<true>::claim(links, index).is_err() {
-            report.refuse(&self.counters, Rejection::BufferPutTwice);
+        if FreeList::<true>::claim(&self.buffers, index).is_err() {
+            report.refuse(self.counters(), Rejection::BufferPutTwice);
             return false;
         }
-        self.free_buffers.push(links, index);
+        self.shared().free_buffers.push(&self.buffers, index);
         true
     }
 
@@ -431,14 +550,15 @@ impl EventPool {
 
     /// The counters, read without a lock. Any IRQL.
     pub fn stats(&self) -> PoolStats {
-        self.counters.snapshot(
+        let shared = self.shared();
+        shared.counters.snapshot(
             (
                 self.events.count,
-                self.events.count - self.free_events.free(),
+                self.events.count - shared.free_events.free(),
             ),
             (
                 self.buffers.count,
-                self.buffers.count - self.free_buffers.free(),
+                self.buffers.count - shared.free_buffers.free(),
             ),
         )
     }
@@ -446,23 +566,19 @@ impl EventPool {
     /// The slot number (0..capacity) of one of this pool's events, `None` for any other
     /// pointer. Lets tests and diagnostics keep per-event tables.
     pub fn event_index(&self, event: *const KernelEvent) -> Option<u32> {
-        self.events.index_of(event as usize, EVENT_SIZE)
+        self.events.index_of(event as usize, EVENT_STRIDE)
     }
 
     /// Whether `event` is one of this pool's events and handed out now. For tests and
     /// diagnostics: by the time it returns, another CPU may have changed the answer.
     pub fn is_handed_out(&self, event: *const KernelEvent) -> bool {
-        self.events
-            .index_of(event as usize, EVENT_SIZE)
-            .is_some_and(|i| {
-                self.events.links()[i as usize].load(Ordering::Relaxed)
-                    == super::free_list::ALLOCATED
-            })
+        self.event_index(event)
+            .is_some_and(|i| self.events.link(i).load(Ordering::Relaxed) == ALLOCATED)
     }
 
-    #[inline]
+    #[inline(always)]
     fn event(&self, index: u32) -> *mut KernelEvent {
-        self.events.slot(index).cast()
+        self.events.slot(index, EVENT_STRIDE).cast()
     }
 }
 
@@ -478,15 +594,16 @@ impl Drop for EventPool {
                 stats.buffers.in_use
             );
         }
-        if core::mem::needs_drop::<AtomicU32>() {
-            for slots in [&self.events, &self.buffers] {
-                // SAFETY: the links were initialised in `new` and are not used again.
-                unsafe {
-                    ptr::drop_in_place(ptr::slice_from_raw_parts_mut(
-                        slots.links.as_ptr(),
-                        slots.count as usize,
-                    ))
-                };
+        if core::mem::needs_drop::<AtomicU32>() || core::mem::needs_drop::<Shared>() {
+            // SAFETY: everything below was initialised in `new` and is not used again.
+            unsafe {
+                for i in 0..self.events.count {
+                    ptr::drop_in_place(ptr::from_ref(self.events.link(i)).cast_mut());
+                }
+                for i in 0..self.buffers.count {
+                    ptr::drop_in_place(ptr::from_ref(self.buffers.link(i)).cast_mut());
+                }
+                ptr::drop_in_place(self.shared.as_ptr());
             }
         }
         // SAFETY: allocated in `new` with POOL_TAG; nothing refers to it after the drop.

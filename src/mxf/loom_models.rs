@@ -42,23 +42,23 @@ fn links(n: usize) -> Arc<Vec<AtomicU32>> {
 fn aba<const TAGGED: bool>() {
     loom::model(|| {
         let links = links(3);
-        let list = Arc::new(FreeList::<TAGGED>::new_full(&links));
+        let list = Arc::new(FreeList::<TAGGED>::new_full(links.as_slice()));
         let owners = Arc::new(Owners::new(3));
-        let (z, _) = list.pop(&links).unwrap();
+        let (z, _) = list.pop(links.as_slice()).unwrap();
         owners.take(z);
 
         let a = {
             let (links, list, owners) = (links.clone(), list.clone(), owners.clone());
             thread::spawn(move || {
                 // Empty if this thread took both first.
-                let (i, _) = list.pop(&links)?;
+                let (i, _) = list.pop(links.as_slice())?;
                 owners.take(i);
                 Some(i)
             })
         };
         let mut held = std::vec::Vec::new();
         for _ in 0..2 {
-            if let Some((j, _)) = list.pop(&links) {
+            if let Some((j, _)) = list.pop(links.as_slice()) {
                 owners.take(j);
                 held.push(j);
             }
@@ -67,12 +67,12 @@ fn aba<const TAGGED: bool>() {
         let x = held.remove(0);
         for j in [z, x] {
             owners.give(j);
-            FreeList::<TAGGED>::claim(&links, j).unwrap();
-            list.push(&links, j);
+            FreeList::<TAGGED>::claim(links.as_slice(), j).unwrap();
+            list.push(links.as_slice(), j);
         }
         held.extend(a.join().unwrap());
         // Drain the list: every slot must turn up exactly once between the holders and it.
-        while let Some((j, _)) = list.pop(&links) {
+        while let Some((j, _)) = list.pop(links.as_slice()) {
             owners.take(j);
             held.push(j);
         }

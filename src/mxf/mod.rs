@@ -17,7 +17,7 @@ mod sync;
 mod loom_models;
 
 pub use allocator::{Allocator, AsAllocator};
-pub use event_pool::{EventPool, MAX_PACKAGE_DEPTH, POOL_TAG, PoolConfig, PutReport};
+pub use event_pool::{EVENT_STRIDE, EventPool, MAX_PACKAGE_DEPTH, POOL_TAG, PoolConfig, PutReport};
 pub use free_list::MAX_SLOTS;
 pub use imxf::Mxf;
 pub use inbox::{Chains, Inbox};
