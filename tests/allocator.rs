@@ -8,6 +8,9 @@
 //! (`event_pool.rs`), so the foreign and misaligned pointers below are computed with wrapping
 //! arithmetic and never read by the tests either.
 
+mod common;
+use common::{Event, bytes, edit, zeroed_event_bytes};
+
 use std::collections::BTreeSet;
 use std::ffi::c_void;
 use std::ptr;
@@ -30,9 +33,6 @@ use dmus_miniport::mxf::{
 /// The allocator COM object's pool tag (`ComClass::TAG` of `Allocator`).
 const COM_TAG: PoolTag = PoolTag::new(b"DMal");
 const BUFFER_SIZE: u16 = 64;
-const EVENT_SIZE: usize = size_of::<KernelEvent>();
-
-type Event = *mut KernelEvent;
 
 // ---- helpers: events the test holds ----
 
@@ -58,28 +58,6 @@ fn get_n(pool: &EventPool, n: usize) -> Vec<Event> {
 
 fn get_buffer(pool: &EventPool) -> *mut u8 {
     pool.get_buffer().expect("a free buffer").as_ptr()
-}
-
-/// Edits an event. Only for events the test holds (handed out to it and not yet put back) or
-/// its own stack events: never for a pool's free event.
-fn edit(event: Event, f: impl FnOnce(&mut KernelEvent)) {
-    // SAFETY: callers pass only events they hold (see above): live, aligned, initialised and
-    // touched by no one else while the closure runs.
-    f(unsafe { &mut *event })
-}
-
-/// The 40 bytes of an event the test holds.
-fn bytes(event: Event) -> [u8; EVENT_SIZE] {
-    // SAFETY: as in `edit`: an event the test holds; DMUS_KERNEL_EVENT has no padding, so
-    // every byte is initialised.
-    unsafe { ptr::read(event.cast::<[u8; EVENT_SIZE]>()) }
-}
-
-/// The bytes GetMessage must hand out: all zero but cbStruct = 40.
-fn zeroed_event_bytes() -> [u8; EVENT_SIZE] {
-    let mut b = [0u8; EVENT_SIZE];
-    b[1] = EVENT_SIZE as u8;
-    b
 }
 
 fn set_next(event: Event, next: Event) {

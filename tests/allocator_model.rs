@@ -9,6 +9,9 @@
 //! the report it must produce. Its hostile parts sit at the ends of chains (a refusal ends the
 //! chain it is in, see `EventPool::put_chain`), so every held event put is reclaimed.
 
+mod common;
+use common::{Event, bytes, edit, zeroed_event_bytes};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::ptr;
 
@@ -19,10 +22,6 @@ use dmus_miniport::abi::{
 use dmus_miniport::mxf::{EVENT_STRIDE, EventPool, PoolConfig, PutReport, Rejections};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
-
-const EVENT_SIZE: usize = size_of::<KernelEvent>();
-
-type Event = *mut KernelEvent;
 
 // ---- the operations ----
 
@@ -233,24 +232,6 @@ struct Outsiders {
 /// `p` moved by `off` bytes, never dereferenced.
 fn offset<T>(p: *mut T, off: isize) -> *mut T {
     p.cast::<u8>().wrapping_offset(off).cast()
-}
-
-/// Edits an event the test holds (handed out to it, not yet put back).
-fn edit(event: Event, f: impl FnOnce(&mut KernelEvent)) {
-    // SAFETY: callers pass only events the model holds: live, aligned, initialised and
-    // touched by no one else while the closure runs.
-    f(unsafe { &mut *event })
-}
-
-fn bytes(event: Event) -> [u8; EVENT_SIZE] {
-    // SAFETY: an event the model holds; DMUS_KERNEL_EVENT has no padding.
-    unsafe { ptr::read(event.cast::<[u8; EVENT_SIZE]>()) }
-}
-
-fn zeroed_event_bytes() -> [u8; EVENT_SIZE] {
-    let mut b = [0u8; EVENT_SIZE];
-    b[1] = EVENT_SIZE as u8;
-    b
 }
 
 /// Links held `events` through pNextEvt, the last to `end`; returns the head (`end` if none).

@@ -10,6 +10,9 @@
 //! No assertion depends on timing: the interleavings vary from run to run, the invariants
 //! checked hold for every one of them.
 
+mod common;
+use common::{Event, bytes, edit, zeroed_event_bytes};
+
 use std::collections::BTreeSet;
 use std::ptr;
 use std::sync::Barrier;
@@ -20,10 +23,6 @@ use dmus_miniport::abi::{
     DMUS_KEF_PACKAGE_EVENT, DMUS_KERNEL_EVENT_uData, KernelEvent, STATUS_SUCCESS,
 };
 use dmus_miniport::mxf::{EventPool, PoolConfig, PutReport, Rejections};
-
-const EVENT_SIZE: usize = size_of::<KernelEvent>();
-
-type Event = *mut KernelEvent;
 
 /// A small deterministic generator (xorshift64*), one per thread.
 struct Rng(u64);
@@ -39,25 +38,6 @@ impl Rng {
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
-}
-
-/// Edits an event the calling thread holds.
-fn edit(event: Event, f: impl FnOnce(&mut KernelEvent)) {
-    // SAFETY: callers pass only events they hold (handed out to them, not yet put back): live,
-    // aligned, initialised, and owned by this thread alone (which the owner table checks).
-    f(unsafe { &mut *event })
-}
-
-fn bytes(event: Event) -> [u8; EVENT_SIZE] {
-    // SAFETY: as in `edit`: an event the calling thread holds; DMUS_KERNEL_EVENT has no
-    // padding, so every byte is initialised.
-    unsafe { ptr::read(event.cast::<[u8; EVENT_SIZE]>()) }
-}
-
-fn zeroed_event_bytes() -> [u8; EVENT_SIZE] {
-    let mut b = [0u8; EVENT_SIZE];
-    b[1] = EVENT_SIZE as u8;
-    b
 }
 
 /// Who holds what: 0 = nobody, else a thread's id.
