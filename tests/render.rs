@@ -1075,3 +1075,314 @@ fn presentation_times_follow_the_port_master_clock_and_hold_while_it_fails() {
     );
     rig.finish(vec![]);
 }
+
+// ---- two processors, an overloaded sequencer, a chain that loops ----
+
+/// A note-on carrying `(channel, id)`: the id (< 16384) in the key and velocity bytes, so that
+/// every message on the wire says which event it was.
+fn tagged(channel: u8, id: u16) -> [u8; 3] {
+    debug_assert!(channel < 16 && id < 1 << 14);
+    [0x90 | channel, (id >> 7) as u8, (id & 0x7F) as u8]
+}
+
+/// The `(channel, id)` of each 3-byte message `tagged` made.
+fn untag(bytes: &[u8]) -> Vec<(u8, u16)> {
+    assert_eq!(bytes.len() % 3, 0, "whole messages: {bytes:?}");
+    bytes
+        .chunks(3)
+        .map(|m| {
+            assert_eq!(m[0] & 0xF0, 0x90, "a note-on: {m:?}");
+            (m[0] & 0x0F, (u16::from(m[1]) << 7) | u16::from(m[2]))
+        })
+        .collect()
+}
+
+/// Everything waiting on the loopback cable.
+fn drain(cable: &Wire<Loopback>, into: &mut Vec<u8>) {
+    while let Some(b) = cable.device().try_receive() {
+        into.push(b);
+    }
+}
+
+/// xorshift64: the tests' seeded pseudo-random numbers.
+fn next_random(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}
+
+#[test]
+fn put_message_from_two_processors_while_dpcs_run_delivers_each_event_once_in_order() {
+    const THREADS: u8 = 2;
+    const PER_THREAD: u16 = 5000;
+    let (rig, cable) = Rig::loopback(1024);
+    let (stream, imxf) = rig.running();
+    let machine = host::machine();
+    let t0 = time::now_100ns();
+    let pool = rig.alloc.pool();
+    let finished = AtomicU32::new(0);
+    let stuck = AtomicBool::new(false);
+    let mut bytes = Vec::new();
+    let mut played_while_putting = 0;
+    std::thread::scope(|s| {
+        for channel in 0..THREADS {
+            let (machine, imxf, finished, stuck) = (&machine, &imxf, &finished, &stuck);
+            s.spawn(move || {
+                // One simulated processor: the test's machine, at DISPATCH_LEVEL throughout,
+                // as the port's PutMessage calls are.
+                let _machine = machine.enter();
+                let _dpc = host::raise_irql(DISPATCH_LEVEL);
+                let mut random = 0x9E37_79B9_7F4A_7C15 ^ u64::from(channel + 1);
+                let mut id = 0;
+                while id < PER_THREAD {
+                    let len = (1 + next_random(&mut random) % 8).min(u64::from(PER_THREAD - id));
+                    let mut chain = Vec::new();
+                    for _ in 0..len {
+                        // The pool (512 events) runs dry while the DPCs lag: wait for them.
+                        let e = loop {
+                            if let Some(e) = pool.get_event() {
+                                break e.as_ptr();
+                            }
+                            if stuck.load(Ordering::Relaxed) {
+                                return;
+                            }
+                            std::thread::yield_now();
+                        };
+                        edit(e, |ev| {
+                            // All stamped alike: arrival order is the only order.
+                            ev.ullPresTime100ns = t0;
+                            ev.set_short_data(&tagged(channel, id)).unwrap();
+                        });
+                        chain.push(e);
+                        id += 1;
+                    }
+                    put_all(imxf, &chain);
+                    if next_random(&mut random).is_multiple_of(4) {
+                        std::thread::yield_now();
+                    }
+                }
+                finished.fetch_add(1, Ordering::Release);
+            });
+        }
+        // This thread is the processor the stream's timer DPCs run on, meanwhile.
+        // A bound on rounds without progress (not on time): a lost wake-up must fail the
+        // test, not hang it (the workers give up too, so that the scope can end).
+        let total = 3 * usize::from(THREADS) * usize::from(PER_THREAD);
+        let mut idle_rounds = 0;
+        while bytes.len() < total {
+            let before = bytes.len();
+            let putting = finished.load(Ordering::Acquire) < u32::from(THREADS);
+            host::advance(MS);
+            drain(&cable, &mut bytes);
+            if putting && bytes.len() > before {
+                played_while_putting += 1;
+            }
+            idle_rounds = if bytes.len() == before {
+                idle_rounds + 1
+            } else {
+                0
+            };
+            if idle_rounds == 200_000 {
+                stuck.store(true, Ordering::Relaxed);
+                break;
+            }
+            std::thread::yield_now();
+        }
+    });
+    assert!(
+        !stuck.load(Ordering::Relaxed),
+        "no progress after {} of {} bytes ({} of {THREADS} threads done): {:?}",
+        bytes.len(),
+        3 * usize::from(THREADS) * usize::from(PER_THREAD),
+        finished.load(Ordering::Relaxed),
+        stream.stats()
+    );
+    // The pool holds 512 of the 10 000 events: the workers cannot have finished without DPC
+    // runs giving events back meanwhile.
+    assert!(played_while_putting > 0);
+    host::advance(10 * MS);
+    drain(&cable, &mut bytes);
+    let mut per_thread = vec![Vec::new(); usize::from(THREADS)];
+    for (channel, id) in untag(&bytes) {
+        per_thread[usize::from(channel)].push(id);
+    }
+    for ids in &per_thread {
+        assert!(
+            ids.iter().copied().eq(0..PER_THREAD),
+            "each event once, in the order its processor put it"
+        );
+    }
+    let stats = stream.stats();
+    let total = u64::from(THREADS) * u64::from(PER_THREAD);
+    assert_eq!(
+        (stats.events_received, stats.units_sent, stats.bytes_sent),
+        (total, total, 3 * total)
+    );
+    assert_eq!(stats.sequencer_overflow, 0);
+    assert_eq!(rig.in_use(), (0, 0), "every event back in the allocator");
+    assert_eq!(pool.stats().rejected.refused(), 0);
+    drop(cable);
+    rig.finish(vec![(stream, imxf)]);
+}
+
+/// The sequencer as its documentation describes it: a heap of `capacity` events ordered by
+/// (time, arrival), the newest beyond it waiting in a FIFO that refills the heap, in arrival
+/// order, after each pop; `pop_due` stops at the first (least) event not due.
+struct SequencerModel {
+    capacity: usize,
+    heap: Vec<(i64, u32, u16)>,
+    overflow: std::collections::VecDeque<(i64, u16)>,
+    arrivals: u32,
+    overflowed: u32,
+    high_water: usize,
+}
+
+impl SequencerModel {
+    fn new(capacity: usize) -> Self {
+        SequencerModel {
+            capacity,
+            heap: Vec::new(),
+            overflow: Default::default(),
+            arrivals: 0,
+            overflowed: 0,
+            high_water: 0,
+        }
+    }
+
+    fn push(&mut self, time: i64, id: u16) {
+        if self.overflow.is_empty() && self.heap.len() < self.capacity {
+            self.heap.push((time, self.arrivals, id));
+        } else {
+            self.overflow.push_back((time, id));
+            self.overflowed += 1;
+        }
+        self.arrivals += 1;
+        self.high_water = self.high_water.max(self.heap.len() + self.overflow.len());
+    }
+
+    fn pop_due(&mut self, now: i64) -> Vec<u16> {
+        let mut out = Vec::new();
+        while let Some(i) = (0..self.heap.len()).min_by_key(|&i| (self.heap[i].0, self.heap[i].1)) {
+            if self.heap[i].0 > now {
+                break;
+            }
+            out.push(self.heap.remove(i).2);
+            while self.heap.len() < self.capacity {
+                let Some((time, id)) = self.overflow.pop_front() else {
+                    break;
+                };
+                self.heap.push((time, self.arrivals, id));
+                self.arrivals += 1;
+            }
+        }
+        out
+    }
+}
+
+#[test]
+fn an_overloaded_sequencer_loses_nothing_counts_the_overflow_and_keeps_its_documented_order() {
+    const CAPACITY: u32 = 8;
+    let (rig, cable) = Rig::loopback(4096);
+    let (stream, imxf) = rig.stream_with(RenderConfig {
+        sequencer_capacity: CAPACITY,
+        ..RenderConfig::default()
+    });
+    assert_eq!(set_state(&imxf, KSSTATE_RUN), STATUS_SUCCESS);
+    let t0 = time::now_100ns();
+    let mut model = SequencerModel::new(CAPACITY as usize);
+    let mut random = 0x2545_F491_4F6C_DD1D_u64;
+    let mut next_id = 0u16;
+    // A wave of `n` events in chains of up to 16, stamped `from` + [0, span) ms.
+    let mut wave = |model: &mut SequencerModel, n: u16, from: i64, span: u64| {
+        let mut left = n;
+        while left > 0 {
+            let len = (1 + next_random(&mut random) % 16).min(u64::from(left)) as u16;
+            let chain: Vec<Event> = (0..len)
+                .map(|_| {
+                    let at = from + (next_random(&mut random) % span) as i64 * MS;
+                    model.push(at, next_id);
+                    next_id += 1;
+                    rig.event(at, &tagged(0, next_id - 1))
+                })
+                .collect();
+            put_all(&imxf, &chain);
+            left -= len;
+        }
+    };
+    let mut expected = Vec::new();
+    let mut got = Vec::new();
+    // 200 events at once, 25 times what the heap holds; 100 more while they drain, some of
+    // them late already.
+    wave(&mut model, 200, t0 + MS, 100);
+    for step in 1..=30 {
+        let now = t0 + step * 5 * MS;
+        if step == 7 {
+            wave(&mut model, 100, now - 10 * MS, 60);
+        }
+        host::run_until(now);
+        expected.extend(model.pop_due(now));
+        drain(&cable, &mut got);
+        let ids: Vec<u16> = untag(&got).into_iter().map(|(_, id)| id).collect();
+        assert_eq!(
+            ids, expected,
+            "by {step} x 5 ms: what is due, in the documented order"
+        );
+    }
+    assert_eq!(expected.len(), 300, "everything played");
+    assert!(model.heap.is_empty() && model.overflow.is_empty());
+    let stats = stream.stats();
+    assert_eq!(stats.events_received, 300);
+    assert_eq!(stats.units_sent, 300);
+    assert_eq!(stats.sequencer_overflow, model.overflowed);
+    assert!(stats.sequencer_overflow >= 200 - CAPACITY);
+    assert_eq!(stats.max_pending as usize, model.high_water);
+    assert_eq!(stream.pending(), 0);
+    // The overload leaves nothing behind: a later burst within the heap is in exact time order.
+    let t1 = time::now_100ns();
+    let times = [7, 3, 9, 1, 5, 3];
+    let burst: Vec<Event> = times
+        .iter()
+        .zip(0..)
+        .map(|(&t, k)| rig.event(t1 + t * MS, &tagged(1, k)))
+        .collect();
+    put_all(&imxf, &burst);
+    host::run_until(t1 + 20 * MS);
+    let mut tail = Vec::new();
+    drain(&cable, &mut tail);
+    let order: Vec<u16> = untag(&tail).into_iter().map(|(_, id)| id).collect();
+    assert_eq!(order, [3, 1, 5, 4, 0, 2]);
+    assert_eq!(stream.stats().sequencer_overflow, model.overflowed);
+    drop(cable);
+    rig.finish(vec![(stream, imxf)]);
+}
+
+#[test]
+fn a_top_level_chain_that_loops_ends_and_every_event_reaches_the_allocator_once() {
+    let (rig, cable) = Rig::loopback(4096);
+    let (stream, imxf) = rig.running();
+    host::capture_debug_output();
+    let t0 = time::now_100ns();
+    let a = rig.event(t0 + MS, &tagged(0, 1));
+    let b = rig.event(t0 + MS, &tagged(0, 2));
+    edit(a, |e| e.pNextEvt = b);
+    edit(b, |e| e.pNextEvt = a); // a -> b -> a -> ...
+    assert_eq!(put(&imxf, a), STATUS_SUCCESS);
+    host::run_until(t0 + 100 * MS);
+    let mut got = Vec::new();
+    drain(&cable, &mut got);
+    let stats = stream.stats();
+    let debug = host::take_debug_output();
+    let pool = rig.alloc.pool().stats();
+    assert_eq!(pool.rejected, Default::default(), "no double put: {pool:?}");
+    assert_eq!(pool.events.in_use, 0, "both events back: {pool:?}");
+    assert_eq!(untag(&got), [(0, 1), (0, 2)], "each event played once");
+    assert_eq!((stats.events_received, stats.units_sent), (2, 2));
+    assert_eq!(stats.looped_chains, 1);
+    assert!(
+        debug.iter().any(|l| l.contains("loop")),
+        "the loop is reported: {debug:?}"
+    );
+    drop(cable);
+    rig.finish(vec![(stream, imxf)]);
+}

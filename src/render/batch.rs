@@ -24,6 +24,7 @@ impl Batch {
     /// Appends one top-level event (its `pNextEvt` is overwritten).
     pub fn push(&mut self, event: Ev) {
         event.set_next(None);
+        event.clear_held();
         match self.tail {
             Some(tail) => tail.set_next(Some(event)),
             None => self.head = Some(event),

@@ -31,6 +31,7 @@
 use core::ffi::c_void;
 use core::ops::Deref;
 use core::ptr::NonNull;
+use core::sync::atomic::AtomicU64;
 
 use super::batch::Batch;
 use super::clock::{Clock, KernelClock};
@@ -263,7 +264,7 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
     fn intake(&self, inner: &mut Inner, master: i64, done: &mut Done) {
         let now = inner.time.now(master);
         for chain in self.inbox.take() {
-            for_each_event(chain, |event| {
+            for_each_event(chain, &self.counters.looped_chains, |event| {
                 bump(&self.counters.events_received);
                 if inner.state == StreamState::Stop {
                     bump(&self.counters.flushed_by_stop);
@@ -458,7 +459,7 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
     fn flush(&self, inner: &mut Inner, done: &mut Done) -> u64 {
         let before = done.returned.len();
         for chain in self.inbox.take() {
-            for_each_event(chain, |event| {
+            for_each_event(chain, &self.counters.looped_chains, |event| {
                 bump(&self.counters.events_received);
                 done.returned.push(event);
             });
@@ -498,15 +499,27 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
     }
 }
 
-/// Calls `f` with each top-level event of `chain`, detached (its `pNextEvt` cleared), at most
-/// [`MAX_CHAIN_EVENTS`] of them.
-fn for_each_event(chain: NonNull<KernelEvent>, mut f: impl FnMut(Ev)) {
+/// Calls `f` with each top-level event of `chain`, detached (its `pNextEvt` cleared) and
+/// marked held. An event met again (the chain loops back on itself) ends the chain there and
+/// is counted in `looped`: it is neither taken twice nor followed. At most
+/// [`MAX_CHAIN_EVENTS`] events.
+///
+/// Not caught: an event the port puts again in a later PutMessage while the stream still holds
+/// it. The inbox links chains through their first event's `ullBytePosition`, which erases the
+/// mark, and reading the mark in PutMessage would race with the DPC on plain memory. The
+/// allocator is where such a double put can still be caught (ours counts it).
+fn for_each_event(chain: NonNull<KernelEvent>, looped: &AtomicU64, mut f: impl FnMut(Ev)) {
     // SAFETY: a chain handed to the stream (PutMessage): the stream owns it.
     let mut next = Some(unsafe { Ev::new(chain) });
     let mut count = 0;
     while let Some(event) = next {
         if count == MAX_CHAIN_EVENTS {
-            crate::dbg_error!("render: a chain longer than any pool (a loop?): cut");
+            crate::dbg_error!("render: a chain longer than any pool: cut");
+            return;
+        }
+        if !event.mark_held() {
+            bump(looped);
+            crate::dbg_error!("render: a chain loops back to an event already held: cut");
             return;
         }
         count += 1;
