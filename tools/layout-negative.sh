@@ -33,6 +33,8 @@ crate, file, old, new = sys.argv[1:5]
 old, new = old.replace("\\n", "\n"), new.replace("\\n", "\n")
 toml = open(f"{crate}/Cargo.toml").read()
 toml = re.sub(r"\[workspace\]\n(.*?\n)\n", "[workspace]\n\n", toml, flags=re.S)
+# The benches are not copied: drop their targets.
+toml = re.sub(r"\n\[\[bench\]\]\n(?:[^\[\n][^\n]*\n)*", "\n", toml)
 toml = toml.replace(".workspace = true", " = \"2024\"").replace("license = \"2024\"", "license = \"MIT OR Apache-2.0\"").replace("publish = \"2024\"", "publish = false")
 open(f"{crate}/Cargo.toml", "w").write(toml)
 text = open(f"{crate}/{file}").read()
