@@ -13,6 +13,7 @@
 extern crate std;
 
 pub mod abi;
+pub mod capture;
 pub mod com;
 pub mod hw;
 pub mod kernel;

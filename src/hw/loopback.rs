@@ -12,13 +12,17 @@
 //! a spin lock: a lock would forbid calling from the ISR (above DISPATCH_LEVEL) and make a
 //! stalled holder stall the other side. Every access is atomic, so nothing here is undefined
 //! behaviour whoever calls. No call loops more than [`MAX_CONTENTION_RETRIES`] times.
+//!
+//! With a [`ReceiveHook`] ([`Loopback::with_hook`]) the cable has no ring to wait in: each byte
+//! sent is handed to the hook at once (the capture path's intake, playing the ISR), and is
+//! counted as sent and received. There is then no back-pressure: sends are always accepted.
 
 use core::mem::{align_of, size_of};
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
 use super::stats::Counters;
-use super::{DeviceError, DeviceStats, MidiDevice, Sent};
+use super::{DeviceError, DeviceStats, MidiDevice, NoHook, ReceiveHook, Sent};
 use crate::kernel::pool::{self, PoolTag};
 use crate::kernel::{PASSIVE_LEVEL, irql};
 
@@ -39,8 +43,8 @@ struct Slot {
     byte: AtomicU8,
 }
 
-/// A loopback MIDI device.
-pub struct Loopback {
+/// A loopback MIDI device; `H` receives what it sends, if given ([`Loopback::with_hook`]).
+pub struct Loopback<H: ReceiveHook = NoHook> {
     slots: NonNull<Slot>,
     /// Capacity - 1 (the capacity is a power of two, at least 2).
     mask: u32,
@@ -49,15 +53,18 @@ pub struct Loopback {
     /// Next position to receive from.
     head: AtomicU32,
     counters: Counters,
+    /// Where sent bytes go instead of the ring, if anywhere.
+    hook: Option<H>,
 }
 
 // SAFETY: the ring is owned by the Loopback (freed in drop) and every access to it, from any
-// thread, goes through the slots' atomics.
-unsafe impl Send for Loopback {}
-// SAFETY: as for Send: `&Loopback` only allows atomic operations on the ring and counters.
-unsafe impl Sync for Loopback {}
+// thread, goes through the slots' atomics; the hook is Send + Sync itself.
+unsafe impl<H: ReceiveHook> Send for Loopback<H> {}
+// SAFETY: as for Send: `&Loopback` only allows atomic operations on the ring and counters,
+// and `&H` calls, which `H: Sync` allows.
+unsafe impl<H: ReceiveHook> Sync for Loopback<H> {}
 
-impl core::fmt::Debug for Loopback {
+impl<H: ReceiveHook> core::fmt::Debug for Loopback<H> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Loopback")
             .field("capacity", &self.capacity())
@@ -71,6 +78,18 @@ impl Loopback {
     /// most [`MAX_LOOPBACK_CAPACITY`]). PASSIVE_LEVEL (it allocates). `None` if the pool is
     /// exhausted or `capacity` exceeds the maximum.
     pub fn new(capacity: usize) -> Option<Self> {
+        Self::build(capacity, None)
+    }
+}
+
+impl<H: ReceiveHook> Loopback<H> {
+    /// A cable that hands every byte sent to `hook` (see the module documentation); its ring
+    /// is the smallest, unused. PASSIVE_LEVEL (it allocates). `None` if the pool is exhausted.
+    pub fn with_hook(hook: H) -> Option<Self> {
+        Self::build(2, Some(hook))
+    }
+
+    fn build(capacity: usize, hook: Option<H>) -> Option<Self> {
         if capacity > MAX_LOOPBACK_CAPACITY {
             return None;
         }
@@ -96,6 +115,7 @@ impl Loopback {
             tail: AtomicU32::new(0),
             head: AtomicU32::new(0),
             counters: Counters::new(),
+            hook,
         })
     }
 
@@ -157,9 +177,15 @@ impl Loopback {
     }
 }
 
-impl MidiDevice for Loopback {
-    /// A few atomic operations; Busy when the ring is full.
+impl<H: ReceiveHook> MidiDevice for Loopback<H> {
+    /// A few atomic operations; Busy when the ring is full. With a hook: the hook's call.
     fn try_send(&self, byte: u8) -> Result<Sent, DeviceError> {
+        if let Some(hook) = &self.hook {
+            Counters::bump(&self.counters.bytes_sent);
+            Counters::bump(&self.counters.bytes_received);
+            hook.received(byte);
+            return Ok(Sent::Accepted);
+        }
         let mut pos = self.tail.load(Ordering::Relaxed);
         for _ in 0..MAX_CONTENTION_RETRIES {
             let slot = self.slot(pos);
@@ -225,7 +251,7 @@ impl MidiDevice for Loopback {
     }
 }
 
-impl Drop for Loopback {
+impl<H: ReceiveHook> Drop for Loopback<H> {
     fn drop(&mut self) {
         // Slot has no drop glue: freeing the block is all there is to do.
         // SAFETY: the block came from `pool::allocate` with LOOPBACK_TAG in `new`, and

@@ -4,7 +4,8 @@
 //! - [`Mpu401`]: an MPU-401 in UART mode behind any [`PortIo`] (dmus-contract.md section 6):
 //!   on Windows the device's I/O ports (`IoPortRange`), in host tests the register-level
 //!   [`emulator`].
-//! - [`Loopback`]: a virtual MIDI cable, for machines without an MPU-401.
+//! - [`Loopback`]: a virtual MIDI cable, for machines without an MPU-401; with a
+//!   [`ReceiveHook`] it hands each byte to the capture path as it arrives, as an ISR would.
 //!
 //! Nothing here waits on a device at raised IRQL: a send or a receive touches the device at
 //! most twice and returns ([`Sent::Busy`] when it cannot take a byte now), and a device that
@@ -16,6 +17,7 @@ mod device;
 mod loopback;
 pub mod mpu401;
 mod port_io;
+mod receive_hook;
 mod stats;
 
 #[cfg(not(target_os = "windows"))]
@@ -25,6 +27,7 @@ pub use device::{DeviceError, MidiDevice, Sent};
 pub use loopback::{LOOPBACK_TAG, Loopback, MAX_LOOPBACK_CAPACITY};
 pub use mpu401::Mpu401;
 pub use port_io::PortIo;
+pub use receive_hook::{NoHook, ReceiveHook};
 pub use stats::DeviceStats;
 
 #[cfg(target_os = "windows")]

@@ -1,7 +1,10 @@
-//! The MIDI byte grammar: what a status byte says about the bytes that follow. Pure functions,
-//! no state beyond what a caller passes in; the render path uses it to check events before
-//! the wire sees them, the capture path to cut the wire's bytes into messages.
+//! The MIDI byte grammar: what a status byte says about the bytes that follow, and a parser
+//! that cuts a byte stream into messages. Pure, no state beyond what a caller holds; the render
+//! path uses it to check events before the wire sees them, the capture path to cut the wire's
+//! bytes into messages.
 
+mod parser;
 mod status;
 
+pub use parser::{Dropped, Message, Output, Parser, Step};
 pub use status::{MessageKind, Status, is_realtime, is_status};

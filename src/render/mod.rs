@@ -10,7 +10,6 @@
 //! callback, and reading the events the port hands over ([`event`]).
 
 mod batch;
-mod clock;
 mod config;
 mod event;
 mod stats;
@@ -19,7 +18,8 @@ mod stream_time;
 mod unit;
 mod wire;
 
-pub use clock::{Clock, KernelClock, MasterClock};
+/// The clocks live in `mxf`, shared with the capture path; re-exported here unchanged.
+pub use crate::mxf::{Clock, KernelClock, MasterClock};
 pub use config::{RenderConfig, SCHEDULE_PREFETCH_100NS};
 pub use event::Malformed;
 pub use stats::{MalformedStats, RenderStats};

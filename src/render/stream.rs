@@ -34,7 +34,6 @@ use core::ptr::NonNull;
 use core::sync::atomic::AtomicU64;
 
 use super::batch::Batch;
-use super::clock::{Clock, KernelClock};
 use super::config::{RenderConfig, SCHEDULE_PREFETCH_100NS};
 use super::event::{Ev, Malformed};
 use super::stats::{Counters, RenderStats, add, bump};
@@ -51,7 +50,7 @@ use crate::hw::{MidiDevice, Sent};
 use crate::kernel::pool::PoolTag;
 use crate::kernel::time::TICKS_PER_SECOND;
 use crate::kernel::{SpinLock, Timer};
-use crate::mxf::{Inbox, MAX_SLOTS, Mxf, Sequencer};
+use crate::mxf::{Clock, Inbox, KernelClock, MAX_SLOTS, Mxf, Sequencer};
 
 /// The stream objects' pool tag: "DMrs".
 pub const RENDER_TAG: PoolTag = PoolTag::new(b"DMrs");

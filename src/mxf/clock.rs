@@ -1,6 +1,8 @@
-//! Where a render stream reads the master time its events' presentation times refer to.
-//! dmus-contract.md sections 1 and 3: presentation times are in 100 ns units of the port's
-//! master clock (IMasterClock::GetTime, callable at any IRQL).
+//! Where the streams read master time: the render stream the time its events' presentation
+//! times refer to, the capture path the arrival time of each byte (read in the ISR).
+//! dmus-contract.md sections 1 and 3: times are in 100 ns units of the port's master clock
+//! (IMasterClock::GetTime, callable at any IRQL). Here, below both paths, so that render and
+//! capture share it.
 
 use core::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 
@@ -28,7 +30,8 @@ impl Clock for KernelClock {
 /// The port's IMasterClock (NewStream's MasterClock argument).
 ///
 /// GetTime returns an NTSTATUS; a failure (no known port fails it) gives the last time read,
-/// so that the stream holds its events rather than sending them at a made-up time. The time
+/// so that a render stream holds its events rather than sending them at a made-up time (and
+/// capture stamps bytes with the last good time). The time
 /// never goes backwards (the largest value read so far is kept).
 #[derive(Debug)]
 pub struct MasterClock {

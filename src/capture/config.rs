@@ -1,0 +1,46 @@
+//! A capture stream's configuration.
+
+use crate::kernel::time::TICKS_PER_MS;
+
+/// A capture stream's configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CaptureConfig {
+    /// The channel group every event carries (usChannelGroup, 1-based: dmus-contract.md
+    /// section 1). A UART has exactly one: 1. Values below 1 are taken as 1.
+    pub channel_group: u16,
+    /// How long after a GetMessage failure the stream tries again on its own, in 100 ns
+    /// units (the bytes wait in the ring meanwhile; without the retry they would wait for the
+    /// next byte's interrupt, which may never come). At least 1.
+    pub retry_100ns: i64,
+    /// Bytes one service takes from the ring at most; more left waiting makes the stream run
+    /// again at once from its timer, so that other DPCs get the processor in between.
+    /// At least 1.
+    pub bytes_per_service: u32,
+}
+
+impl Default for CaptureConfig {
+    /// - channel group 1 (a UART);
+    /// - 1 ms retry: three byte times at the wire rate (3125 bytes/s), and the finest timer
+    ///   resolution Windows commonly gives; the ring holds 328 ms of input meanwhile;
+    /// - 256 bytes per service: about 80 ms of wire time, far more than one interrupt brings,
+    ///   and a run of a few tens of microseconds (each byte is a parser step and at most one
+    ///   GetMessage).
+    fn default() -> Self {
+        CaptureConfig {
+            channel_group: 1,
+            retry_100ns: TICKS_PER_MS,
+            bytes_per_service: 256,
+        }
+    }
+}
+
+impl CaptureConfig {
+    /// The configuration with every value in its range.
+    pub fn clamped(self) -> Self {
+        CaptureConfig {
+            channel_group: self.channel_group.max(1),
+            retry_100ns: self.retry_100ns.max(1),
+            bytes_per_service: self.bytes_per_service.max(1),
+        }
+    }
+}

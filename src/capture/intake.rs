@@ -1,0 +1,78 @@
+//! The capture path's interrupt-level half: what the device's ISR does with the bytes it
+//! reads. Each byte is stamped with the master clock as it is read (dmus-contract.md section
+//! 7, defect 7: one time per byte, not per batch) and stored in the [`CaptureRing`]; then the
+//! port is asked for service ([`Notify`]), whose DPC runs the capture stream's
+//! PutMessage(NULL) (section 4).
+//!
+//! Nothing here locks, waits or allocates: a clock read, a ring store and a Notify per byte
+//! or per interrupt, all legal at DIRQL (section 3).
+
+use core::ops::Deref;
+
+use super::notify::Notify;
+use super::ring::CaptureRing;
+use crate::hw::{MidiDevice, ReceiveHook};
+use crate::mxf::Clock;
+
+/// Bytes one interrupt reads at most. An MPU-401's input FIFO holds a few bytes; a card whose
+/// DSR stays clear (a dead card reads 0xFF forever) must not hold the processor at DIRQL.
+pub const MAX_BYTES_PER_INTERRUPT: u32 = 64;
+
+/// What the intake and the capture stream hold their ring through: `Arc<CaptureRing>` in
+/// tests, the miniport's reference in the driver (the ring lives as long as the device).
+pub trait RingHandle: Deref<Target = CaptureRing> + Send + Sync + 'static {}
+
+impl<H: Deref<Target = CaptureRing> + Send + Sync + 'static> RingHandle for H {}
+
+/// The ISR's work for one device: its ring, the master clock, and the port to notify.
+pub struct Intake<R: RingHandle, C: Clock, N: Notify> {
+    ring: R,
+    clock: C,
+    notify: N,
+}
+
+impl<R: RingHandle, C: Clock, N: Notify> Intake<R, C, N> {
+    pub const fn new(ring: R, clock: C, notify: N) -> Self {
+        Intake {
+            ring,
+            clock,
+            notify,
+        }
+    }
+
+    /// The ring.
+    pub fn ring(&self) -> &CaptureRing {
+        &self.ring
+    }
+
+    /// The ISR body: reads the bytes waiting in `device` (at most
+    /// [`MAX_BYTES_PER_INTERRUPT`]), each stamped as read, and notifies the port once if there
+    /// were any. Returns how many were read (0: the interrupt was not this device's). DIRQL.
+    pub fn on_interrupt<D: MidiDevice + ?Sized>(&self, device: &D) -> u32 {
+        let mut read = 0;
+        while read < MAX_BYTES_PER_INTERRUPT {
+            let Some(byte) = device.try_receive() else {
+                break;
+            };
+            self.ring.push(byte, self.clock.now_100ns());
+            read += 1;
+        }
+        if read > 0 {
+            self.notify.notify();
+        }
+        read
+    }
+
+    /// One byte received now (a device that delivers bytes one at a time, e.g. the loopback
+    /// through [`ReceiveHook`]): stamped, stored, and the port notified. Up to DIRQL.
+    pub fn receive(&self, byte: u8) {
+        self.ring.push(byte, self.clock.now_100ns());
+        self.notify.notify();
+    }
+}
+
+impl<R: RingHandle, C: Clock, N: Notify> ReceiveHook for Intake<R, C, N> {
+    fn received(&self, byte: u8) {
+        self.receive(byte);
+    }
+}

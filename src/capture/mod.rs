@@ -1,0 +1,32 @@
+//! The capture path: MIDI bytes from a device to the port's capture sink as chains of
+//! DMUS_KERNEL_EVENTs (dmus-contract.md sections 1, 3 and 4; section 7, defects 5, 6, 7).
+//!
+//! - [`Intake`]: the interrupt-level half. The device's ISR (or the loopback's sender, through
+//!   [`ReceiveHook`](crate::hw::ReceiveHook)) stamps each byte with the master clock, stores
+//!   it in the [`CaptureRing`] and notifies the port ([`Notify`], IPortDMus::Notify).
+//! - [`CaptureRing`]: single-producer single-consumer, lock-free; sized from the wire rate.
+//! - [`CaptureStream`]: the IMXF NewStream creates for DMUS_STREAM_MIDI_CAPTURE; on
+//!   PutMessage(NULL) (the port's service DPC) it parses the ring's bytes
+//!   ([`Parser`](crate::midi::Parser)) into events for its output.
+//!
+//! Unsafe code here: the ring's block (`ring`), the events and buffers the allocator hands out
+//! (`event`, `chain`), the COM calls out (allocator, output, port), and the timer's callback.
+
+mod chain;
+mod config;
+mod event;
+mod intake;
+mod notify;
+mod ring;
+mod stats;
+mod stream;
+mod sync;
+
+pub use config::CaptureConfig;
+pub use intake::{Intake, MAX_BYTES_PER_INTERRUPT, RingHandle};
+pub use notify::{Notify, PortNotify};
+pub use ring::{
+    CAPTURE_RING_TAG, CaptureRing, DEFAULT_RING_CAPACITY, MAX_RING_CAPACITY, Pushed, RingStats,
+};
+pub use stats::CaptureStats;
+pub use stream::{CAPTURE_TAG, CaptureStream};

@@ -1,0 +1,36 @@
+//! How the capture intake asks the port for service: IPortDMus::Notify, which the ISR may
+//! call (dmus-contract.md section 3), and which makes the port's DPC call the capture stream's
+//! PutMessage(NULL) (section 4).
+
+use core::ptr;
+
+use crate::abi::{IPortDMus, IServiceGroup};
+use crate::com::ComPtr;
+
+/// A request for service: "bytes are waiting in the capture ring". Callable at any IRQL up to
+/// DIRQL; must not block or allocate (it queues a DPC, at most).
+pub trait Notify: Send + Sync {
+    fn notify(&self);
+}
+
+/// The port: IPortDMus::Notify with the miniport's service group (or NULL, the port's own).
+#[derive(Debug)]
+pub struct PortNotify {
+    port: ComPtr<IPortDMus>,
+    group: Option<ComPtr<IServiceGroup>>,
+}
+
+impl PortNotify {
+    pub fn new(port: ComPtr<IPortDMus>, group: Option<ComPtr<IServiceGroup>>) -> Self {
+        PortNotify { port, group }
+    }
+}
+
+impl Notify for PortNotify {
+    fn notify(&self) {
+        let group = self.group.as_ref().map_or(ptr::null_mut(), ComPtr::as_ptr);
+        // SAFETY: a COM call on the port we hold a reference on, with a service group we hold
+        // one on (or NULL); Notify is callable from the ISR (section 3).
+        unsafe { (self.port.vtbl().Notify)(self.port.as_ptr(), group) };
+    }
+}

@@ -1,0 +1,540 @@
+//! The capture stream: the IMXF a DMUS_STREAM_MIDI_CAPTURE pin's NewStream returns. It takes
+//! the bytes the ISR left in the [`CaptureRing`], cuts them into messages with the MIDI
+//! [`Parser`], and sends them as chains of events to its output (the capture sink).
+//! dmus-contract.md sections 1, 3 and 4; section 7, defects 5, 6 and 7.
+//!
+//! - **The service** runs when the port's DPC calls PutMessage(NULL) after the ISR's Notify,
+//!   and from the stream's own timer (a retry, or more bytes left than one service takes).
+//!   Under the stream's spin lock it takes the ring's bytes one at a time through the parser:
+//!   - a complete channel or system-common message becomes one COMPLETE event, its status
+//!     byte explicit, its time the arrival time of its first byte (defect 7);
+//!   - a real-time byte becomes its own COMPLETE event at its own time, wherever it arrived;
+//!   - SysEx bytes fill INCOMPLETE fragment events, 8 bytes inline and then in a buffer from
+//!     GetBuffer; a fragment is sent when its buffer is full, at the SysEx's end (0xF7 or a
+//!     status byte that cuts it), or when a real-time byte comes between its bytes (so that
+//!     the sink sees every byte in arrival order). An open fragment waits in the stream
+//!     between services for the rest of its SysEx;
+//!   - dropped bytes are counted ([`CaptureStats`]).
+//!
+//!   Events go into one chain, appended in O(1) (defect 5), given to the output after the lock
+//!   is released (or to the allocator when no output is connected, section 4).
+//! - **Nothing lost, nothing leaked** (defect 5). A byte leaves the ring only once what it
+//!   produced is packaged: the parser is a `Copy` value, stepped on a copy that replaces the
+//!   stream's only after packaging succeeded. If GetMessage fails the byte stays in the ring,
+//!   the parser as it was, and the timer retries after [`CaptureConfig::retry_100ns`]; what was
+//!   built before is sent. If GetBuffer fails the SysEx continues in a new inline fragment.
+//! - **SetState** (PASSIVE_LEVEL): RUN and PAUSE deliver; STOP and ACQUIRE drop hardware data
+//!   (section 4): the producer is told to refuse bytes (a flag it reads), the ring is emptied
+//!   from the consumer's side (the head moves to the tail, never a reset under the ISR: defect
+//!   6), an open fragment goes back to the allocator and the parser forgets its state. Going
+//!   back to RUN or PAUSE empties the ring again (bytes the ISR stored before it saw the flag)
+//!   before the producer stores again.
+//! - **Release** (the last one, PASSIVE_LEVEL): the timer is shut down, the producer refuses,
+//!   what the stream holds goes back to the allocator, and the ring is free for another stream.
+//!
+//! GetMessage and GetBuffer are called under the stream's lock (the allocator is lock-free and
+//! never calls the stream); the output's PutMessage never is (section 7, defect 1).
+
+use core::ffi::c_void;
+use core::ptr::{self, NonNull};
+
+use super::chain::Chain;
+use super::config::CaptureConfig;
+use super::event::{Fragment, Owned};
+use super::intake::RingHandle;
+use super::ring::CaptureRing;
+use super::stats::{CaptureStats, Counters, add, bump};
+use crate::abi::{
+    DMUS_KEF_EVENT_COMPLETE, DMUS_KEF_EVENT_INCOMPLETE, DMUS_KERNEL_EVENT_SHORT_MAX, IAllocatorMXF,
+    IID_IMXF, IMXF, IMXFVtbl, KSSTATE, KernelEvent, NT_SUCCESS, NTSTATUS, PDMUS_KERNEL_EVENT, PMXF,
+    STATUS_INVALID_DEVICE_STATE, STATUS_INVALID_PARAMETER, STATUS_SUCCESS, STATUS_UNSUCCESSFUL,
+    StreamState,
+};
+use crate::com::{ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
+use crate::com_interfaces;
+use crate::kernel::pool::PoolTag;
+use crate::kernel::{SpinLock, Timer};
+use crate::midi::{Dropped, Output, Parser, Step};
+use crate::mxf::Mxf;
+
+/// The stream objects' pool tag: "DMcs".
+pub const CAPTURE_TAG: PoolTag = PoolTag::new(b"DMcs");
+
+/// What the lock protects.
+struct Inner {
+    state: StreamState,
+    /// The parser as of the last byte taken from the ring.
+    parser: Parser,
+    /// The open SysEx fragment, if any.
+    fragment: Option<Fragment>,
+    output: Option<ComPtr<IMXF>>,
+}
+
+/// Why packaging a step stopped.
+struct NoEvent;
+
+/// A capture stream reading the ring `R`.
+pub struct CaptureStream<R: RingHandle> {
+    timer: Timer,
+    inner: SpinLock<Inner>,
+    ring: R,
+    allocator: ComPtr<IAllocatorMXF>,
+    /// GetBufferSize: a fragment's size once it has a buffer (none if 8 or less).
+    buffer_size: u16,
+    config: CaptureConfig,
+    counters: Counters,
+}
+
+// SAFETY: one interface, IMXF in slot 0, whose vtable `IMXFVtbl::new::<Self, 0>` is built from
+// the unknown-slot trampolines of slot 0.
+unsafe impl<R: RingHandle> ComClass for CaptureStream<R> {
+    type Primary = IMXF;
+    const TAG: PoolTag = CAPTURE_TAG;
+    const INTERFACES: &'static [InterfaceEntry] = com_interfaces![CaptureStream<R>;
+        [IID_IMXF] => IMXFVtbl::new,
+    ];
+}
+
+impl<R: RingHandle> CaptureStream<R> {
+    /// Creates a stopped stream reading `ring`, taking its events from `allocator` and
+    /// giving them to it until an output is connected. PASSIVE_LEVEL: it allocates the object,
+    /// and nothing afterwards. STATUS_INVALID_DEVICE_STATE if another stream reads the ring
+    /// (it has one consumer).
+    pub fn create(
+        config: CaptureConfig,
+        ring: R,
+        allocator: ComPtr<IAllocatorMXF>,
+    ) -> Result<ComRef<Self>, NTSTATUS> {
+        let config = config.clamped();
+        if !ring.claim_consumer() {
+            return Err(STATUS_INVALID_DEVICE_STATE);
+        }
+        // A stream stopped: the producer refuses until RUN or PAUSE.
+        ring.set_accepting(false);
+        ring.discard();
+        // SAFETY: a COM call on the allocator we hold a reference on; any IRQL (section 3).
+        let buffer_size = unsafe { (allocator.vtbl().GetBufferSize)(allocator.as_ptr()) };
+        let stream = ComObject::create(CaptureStream {
+            timer: Timer::new(),
+            inner: SpinLock::new(Inner {
+                state: StreamState::Stop,
+                parser: Parser::new(),
+                fragment: None,
+                output: None,
+            }),
+            ring,
+            allocator,
+            buffer_size,
+            config,
+            counters: Counters::default(),
+        });
+        // On failure the value was dropped, and its Drop gave the ring's consumer side back.
+        let stream = stream?;
+        let pinned = stream.pinned();
+        let context = pinned.get_ref() as *const Self as *mut c_void;
+        // SAFETY: the timer is a field of the pinned object value, never moved out
+        // (structural pinning). `on_timer` only uses the stream, which lives until its Drop,
+        // and Drop shuts the timer down (waiting for a running callback) before anything else.
+        unsafe {
+            pinned
+                .map_unchecked(|s| &s.timer)
+                .init(on_timer::<R>, context)
+        };
+        Ok(stream)
+    }
+
+    /// The counters. Any IRQL, no lock.
+    pub fn stats(&self) -> CaptureStats {
+        self.counters.snapshot(self.ring.stats())
+    }
+
+    /// The ring.
+    pub fn ring(&self) -> &CaptureRing {
+        &self.ring
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> CaptureConfig {
+        self.config
+    }
+
+    /// The state. Takes the lock: <= DISPATCH_LEVEL, not from the stream's own callbacks.
+    pub fn state(&self) -> StreamState {
+        self.inner.lock().state
+    }
+
+    /// Bytes of an open SysEx fragment the stream holds (0 if none). Takes the lock.
+    pub fn open_fragment_len(&self) -> u16 {
+        self.inner.lock().fragment.as_ref().map_or(0, Fragment::len)
+    }
+
+    // ---- the service ----
+
+    /// One service: the ring through the parser into events, sent. DISPATCH_LEVEL (the port's
+    /// DPC, or the stream's timer).
+    fn service(&self) {
+        bump(&self.counters.services);
+        let mut out = Chain::new();
+        let (output, rearm) = {
+            let mut guard = self.inner.lock();
+            let inner = &mut *guard;
+            let rearm = match inner.state {
+                StreamState::Stop | StreamState::Acquire => {
+                    add(
+                        &self.counters.discarded_by_state,
+                        u64::from(self.ring.discard()),
+                    );
+                    None
+                }
+                StreamState::Pause | StreamState::Run => self.drain(inner, &mut out),
+            };
+            let output = if out.is_empty() {
+                None
+            } else {
+                inner.output.clone()
+            };
+            (output, rearm)
+        };
+        self.deliver(&mut out, output);
+        if let Some(due) = rearm {
+            self.timer.arm(due);
+        }
+    }
+
+    /// Takes bytes from the ring until it is empty, the budget is spent (run again at once),
+    /// or GetMessage fails (retry later). Returns when to run again, if at all.
+    fn drain(&self, inner: &mut Inner, out: &mut Chain) -> Option<i64> {
+        let mut budget = self.config.bytes_per_service;
+        loop {
+            let (byte, time) = self.ring.peek()?;
+            if budget == 0 {
+                return Some(0);
+            }
+            let mut parser = inner.parser;
+            let step = parser.push(byte, time);
+            if self.package(inner, step, out).is_err() {
+                bump(&self.counters.retries);
+                return Some(self.config.retry_100ns);
+            }
+            inner.parser = parser;
+            self.ring.consume();
+            budget -= 1;
+            self.count(step);
+        }
+    }
+
+    /// Turns one parser step into events (appended to `out`, or into the open fragment).
+    /// Fails, changing nothing the byte's retry depends on, only when GetMessage fails: the
+    /// caller then leaves the byte in the ring. (A fragment it sent first stays sent: the
+    /// retry finds none open and starts the next one.)
+    fn package(&self, inner: &mut Inner, step: Step, out: &mut Chain) -> Result<(), NoEvent> {
+        let group = self.config.channel_group;
+        let continues_sysex = matches!(step.output, Output::SysEx { start: false, .. });
+        if !continues_sysex {
+            // Anything but the SysEx's next byte ends the open fragment (a cutting status byte,
+            // a real-time byte between its bytes, a new 0xF0).
+            self.close_fragment(inner, out);
+        }
+        match step.output {
+            Output::Pending | Output::Dropped(_) => Ok(()),
+            Output::Message(m) => {
+                let mut event = self.get_event()?;
+                event.fill_short(m.bytes(), m.time(), group, DMUS_KEF_EVENT_COMPLETE);
+                out.push(event);
+                Ok(())
+            }
+            Output::Realtime { byte, time } => {
+                let mut event = self.get_event()?;
+                event.fill_short(&[byte], time, group, DMUS_KEF_EVENT_COMPLETE);
+                out.push(event);
+                Ok(())
+            }
+            Output::SysEx {
+                byte, time, end, ..
+            } => {
+                self.make_room(inner, out);
+                let fragment = match inner.fragment.take() {
+                    Some(fragment) => fragment,
+                    None => {
+                        let event = self.get_event()?;
+                        Fragment::new(event, time, group, DMUS_KEF_EVENT_INCOMPLETE)
+                    }
+                };
+                let fragment = inner.fragment.insert(fragment);
+                fragment.push(byte);
+                if end {
+                    self.close_fragment(inner, out);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Makes room for one more byte in the open fragment: a buffer for a full inline one, or,
+    /// failing that or when its buffer is full, sending it (the next byte starts another).
+    fn make_room(&self, inner: &mut Inner, out: &mut Chain) {
+        let Some(fragment) = inner.fragment.as_mut() else {
+            return;
+        };
+        if fragment.has_room() {
+            return;
+        }
+        if fragment.wants_buffer()
+            && self.buffer_size as usize > DMUS_KERNEL_EVENT_SHORT_MAX
+            && let Some(buffer) = self.get_buffer()
+        {
+            // SAFETY: `buffer` came from our allocator's GetBuffer just now, GetBufferSize
+            // bytes long, and is ours alone.
+            unsafe { fragment.attach(buffer, self.buffer_size) };
+            return;
+        }
+        self.close_fragment(inner, out);
+    }
+
+    /// Sends the open fragment, if any.
+    fn close_fragment(&self, inner: &mut Inner, out: &mut Chain) {
+        if let Some(fragment) = inner.fragment.take() {
+            let (event, stray) = fragment.finish();
+            if let Some(buffer) = stray {
+                self.put_buffer(buffer);
+            }
+            bump(&self.counters.sysex_events);
+            out.push(event);
+        }
+    }
+
+    /// Counts a step that was packaged.
+    fn count(&self, step: Step) {
+        let c = &self.counters;
+        bump(&c.bytes_parsed);
+        if step.sysex_cut {
+            bump(&c.sysex_cut);
+        }
+        if step.truncated > 0 {
+            bump(&c.truncated_messages);
+        }
+        match step.output {
+            Output::Pending => {}
+            Output::Message(_) => bump(&c.messages),
+            Output::Realtime { .. } => bump(&c.realtime),
+            Output::SysEx { .. } => bump(&c.sysex_bytes),
+            Output::Dropped(Dropped::DataWithoutStatus) => bump(&c.dropped_data_bytes),
+            Output::Dropped(Dropped::Undefined | Dropped::StrayEox) => {
+                bump(&c.dropped_status_bytes)
+            }
+        }
+    }
+
+    /// Drops hardware data (STOP, ACQUIRE, release): the ring's bytes, the parser's message
+    /// in progress, the open fragment (returned for the allocator).
+    fn drop_data(&self, inner: &mut Inner) -> Option<Fragment> {
+        add(
+            &self.counters.discarded_by_state,
+            u64::from(self.ring.discard()),
+        );
+        if inner.parser.pending_len() > 0 {
+            bump(&self.counters.truncated_messages);
+        }
+        inner.parser.reset();
+        let fragment = inner.fragment.take();
+        if fragment.is_some() {
+            bump(&self.counters.sysex_fragments_dropped);
+        }
+        fragment
+    }
+
+    // ---- the allocator and the output (COM calls out) ----
+
+    fn get_event(&self) -> Result<Owned, NoEvent> {
+        let mut event: PDMUS_KERNEL_EVENT = ptr::null_mut();
+        // SAFETY: a COM call on the allocator we hold a reference on, <= DISPATCH_LEVEL
+        // (section 3); `event` outlives the call.
+        let status =
+            unsafe { (self.allocator.vtbl().GetMessage)(self.allocator.as_ptr(), &mut event) };
+        match NonNull::new(event) {
+            // SAFETY: a zeroed event GetMessage just handed to us.
+            Some(event) if NT_SUCCESS(status) => Ok(unsafe { Owned::new(event) }),
+            other => {
+                // A failure that still handed out an event: give it back.
+                if let Some(event) = other {
+                    self.give_back(event);
+                }
+                bump(&self.counters.get_message_failures);
+                Err(NoEvent)
+            }
+        }
+    }
+
+    fn get_buffer(&self) -> Option<NonNull<u8>> {
+        let mut buffer: *mut u8 = ptr::null_mut();
+        // SAFETY: a COM call on the allocator we hold a reference on, <= DISPATCH_LEVEL;
+        // `buffer` outlives the call.
+        let status =
+            unsafe { (self.allocator.vtbl().GetBuffer)(self.allocator.as_ptr(), &mut buffer) };
+        match NonNull::new(buffer) {
+            Some(buffer) if NT_SUCCESS(status) => Some(buffer),
+            other => {
+                if let Some(buffer) = other {
+                    self.put_buffer(buffer);
+                }
+                bump(&self.counters.get_buffer_failures);
+                None
+            }
+        }
+    }
+
+    fn put_buffer(&self, buffer: NonNull<u8>) {
+        // SAFETY: a COM call on the allocator we hold a reference on; the buffer is its own,
+        // handed back.
+        unsafe { (self.allocator.vtbl().PutBuffer)(self.allocator.as_ptr(), buffer.as_ptr()) };
+    }
+
+    fn give_back(&self, chain: NonNull<KernelEvent>) {
+        // SAFETY: a COM call on the allocator we hold a reference on, <= DISPATCH_LEVEL
+        // (section 3); the chain is handed over.
+        unsafe { (self.allocator.vtbl().PutMessage)(self.allocator.as_ptr(), chain.as_ptr()) };
+    }
+
+    /// Gives a dropped fragment back to the allocator (with its buffer, if any).
+    fn give_back_fragment(&self, fragment: Fragment) {
+        let (event, stray) = fragment.finish();
+        if let Some(buffer) = stray {
+            self.put_buffer(buffer);
+        }
+        self.give_back(event.into_raw());
+    }
+
+    /// Hands the chain to the output, or to the allocator without one. No lock held.
+    fn deliver(&self, out: &mut Chain, output: Option<ComPtr<IMXF>>) {
+        let events = out.len();
+        let Some(chain) = out.take() else {
+            return;
+        };
+        add(&self.counters.events_sent, u64::from(events));
+        bump(&self.counters.chains_sent);
+        match output {
+            Some(output) => {
+                // SAFETY: a COM call on an IMXF we hold a reference on (the clone), at
+                // DISPATCH_LEVEL or lower (section 3); the chain is handed over.
+                unsafe { (output.vtbl().PutMessage)(output.as_ptr(), chain.as_ptr()) };
+            }
+            None => self.give_back(chain),
+        }
+    }
+}
+
+/// The timer's callback: one service.
+///
+/// # Safety
+/// `context` is the address of the live, pinned stream whose timer this is (see `create`).
+unsafe fn on_timer<R: RingHandle>(context: *mut c_void) {
+    // SAFETY: see the function's contract; the stream outlives its timer's callbacks.
+    let stream = unsafe { &*(context as *const CaptureStream<R>) };
+    stream.service();
+}
+
+impl<R: RingHandle> Mxf for CaptureStream<R> {
+    /// PASSIVE_LEVEL. See the module documentation.
+    fn set_state(&self, state: KSSTATE) -> NTSTATUS {
+        let Some(new) = StreamState::from_ksstate(state) else {
+            return STATUS_INVALID_PARAMETER;
+        };
+        let dropped = {
+            let mut guard = self.inner.lock();
+            let inner = &mut *guard;
+            let old = inner.state;
+            if old == new {
+                return STATUS_SUCCESS;
+            }
+            let delivering = |s: StreamState| matches!(s, StreamState::Pause | StreamState::Run);
+            let dropped = match (delivering(old), delivering(new)) {
+                (true, false) => {
+                    // Refuse first, then empty: a byte stored meanwhile is emptied too.
+                    self.ring.set_accepting(false);
+                    self.drop_data(inner)
+                }
+                (false, true) => {
+                    // Bytes the ISR stored before it saw the flag arrived while stopped.
+                    let dropped = self.drop_data(inner);
+                    self.ring.set_accepting(true);
+                    dropped
+                }
+                _ => None,
+            };
+            inner.state = new;
+            dropped
+        };
+        if let Some(fragment) = dropped {
+            self.give_back_fragment(fragment);
+        }
+        STATUS_SUCCESS
+    }
+
+    /// DISPATCH_LEVEL. NULL (the port's service call): one service. An event chain (the port
+    /// sends none to a capture stream) goes back to the allocator, counted, then the service
+    /// runs all the same.
+    fn put_message(&self, event: PDMUS_KERNEL_EVENT) -> NTSTATUS {
+        if let Some(chain) = NonNull::new(event) {
+            bump(&self.counters.foreign_events);
+            self.give_back(chain);
+        }
+        self.service();
+        STATUS_SUCCESS
+    }
+
+    /// PASSIVE_LEVEL. One output at a time: STATUS_UNSUCCESSFUL while one is connected,
+    /// STATUS_INVALID_PARAMETER for null.
+    fn connect_output(&self, sink: Option<ComPtr<IMXF>>) -> NTSTATUS {
+        let Some(sink) = sink else {
+            return STATUS_INVALID_PARAMETER;
+        };
+        let mut inner = self.inner.lock();
+        if inner.output.is_some() {
+            return STATUS_UNSUCCESSFUL;
+        }
+        inner.output = Some(sink);
+        STATUS_SUCCESS
+    }
+
+    /// PASSIVE_LEVEL. `sink` must be the connected output (STATUS_INVALID_PARAMETER
+    /// otherwise); afterwards events go to the allocator.
+    fn disconnect_output(&self, sink: PMXF) -> NTSTATUS {
+        let old = {
+            let mut inner = self.inner.lock();
+            match &inner.output {
+                Some(output) if !sink.is_null() && output.as_ptr() == sink => inner.output.take(),
+                _ => return STATUS_INVALID_PARAMETER,
+            }
+        };
+        // Released with the lock dropped: the last Release of a sink may run its destructor.
+        drop(old);
+        STATUS_SUCCESS
+    }
+}
+
+impl<R: RingHandle> Drop for CaptureStream<R> {
+    /// The last Release, PASSIVE_LEVEL: the timer first (afterwards no service runs from it),
+    /// the producer refuses, what the stream holds goes back, the ring is free again.
+    fn drop(&mut self) {
+        self.timer.shutdown();
+        self.ring.set_accepting(false);
+        let (fragment, output) = {
+            let mut guard = self.inner.lock();
+            let inner = &mut *guard;
+            (self.drop_data(inner), inner.output.take())
+        };
+        if let Some(fragment) = fragment {
+            self.give_back_fragment(fragment);
+        }
+        drop(output);
+        self.ring.release_consumer();
+    }
+}
+
+impl<R: RingHandle> core::fmt::Debug for CaptureStream<R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CaptureStream")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,916 @@
+//! Tests of `dmus_miniport::capture`: bytes arrive "at interrupt level" (DIRQL on the test
+//! thread) through the intake into the ring, the port model's DPC calls the capture stream's
+//! PutMessage(NULL), and a sink records what the stream sends, all on the virtual clock.
+//! dmus-contract.md sections 1, 3 and 4; section 7, defects 5, 6 and 7.
+//!
+//! Every test ends with `Rig::finish`: the stream released, every event and buffer back in the
+//! allocator, every pool block freed, no kernel rule broken, no timer left.
+
+mod canon;
+
+use std::pin::Pin;
+use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use dmus_miniport::abi::{
+    DMUS_KEF_EVENT_INCOMPLETE, IAllocatorMXF, IID_IMXF, IMXF, IMXFVtbl, KIRQL, KSSTATE,
+    KSSTATE_ACQUIRE, KSSTATE_PAUSE, KSSTATE_RUN, KSSTATE_STOP, KernelEvent, NTSTATUS,
+    PDMUS_KERNEL_EVENT, PMXF, STATUS_INVALID_DEVICE_STATE, STATUS_SUCCESS, STATUS_UNSUCCESSFUL,
+};
+use dmus_miniport::capture::{
+    CAPTURE_RING_TAG, CAPTURE_TAG, CaptureConfig, CaptureRing, CaptureStats, CaptureStream, Intake,
+    Notify,
+};
+use dmus_miniport::com::{ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
+use dmus_miniport::com_interfaces;
+use dmus_miniport::hw::emulator::{BYTE_TIME_100NS, EmulatorConfig, Mpu401Emulator};
+use dmus_miniport::hw::{Loopback, MidiDevice, Mpu401};
+use dmus_miniport::kernel::time::{self, TICKS_PER_MS};
+use dmus_miniport::kernel::{DISPATCH_LEVEL, PoolTag, Timer, host, irql};
+use dmus_miniport::mxf::{Allocator, KernelClock, Mxf, PoolConfig};
+use dmus_miniport::render::{RenderConfig, RenderStream, Wire};
+use proptest::prelude::*;
+
+const MS: i64 = TICKS_PER_MS;
+/// A device interrupt's IRQL (any value above DISPATCH_LEVEL).
+const DIRQL: KIRQL = 8;
+const BUFFER_SIZE: u16 = 32;
+
+type Ring = Arc<CaptureRing>;
+type Stream = CaptureStream<Ring>;
+
+// ---- the port model: Notify queues a DPC that calls PutMessage(NULL) ----
+
+struct Port {
+    timer: Timer,
+    target: Mutex<Option<ComPtr<IMXF>>>,
+    /// Notify called above DISPATCH_LEVEL: the DPC is queued when the IRQL drops.
+    queued: AtomicBool,
+}
+
+#[derive(Clone)]
+struct PortNotifier(Pin<Arc<Port>>);
+
+impl Notify for PortNotifier {
+    fn notify(&self) {
+        if irql::current() > DISPATCH_LEVEL {
+            self.0.queued.store(true, Ordering::Release);
+        } else {
+            self.0.timer.arm(0);
+        }
+    }
+}
+
+impl PortNotifier {
+    fn new() -> Self {
+        let port = Arc::pin(Port {
+            timer: Timer::new(),
+            target: Mutex::new(None),
+            queued: AtomicBool::new(false),
+        });
+        let context = &*port as *const Port as *mut core::ffi::c_void;
+        // SAFETY: the Port is pinned in its Arc for its whole life; the callback only reads
+        // it, and `shutdown` (PASSIVE_LEVEL, before the Arc goes) stops the timer first.
+        unsafe {
+            port.as_ref()
+                .map_unchecked(|p| &p.timer)
+                .init(port_dpc, context)
+        };
+        PortNotifier(port)
+    }
+
+    /// What the kernel does when the ISR returns: the queued DPC becomes runnable.
+    fn irql_dropped(&self) {
+        if self.0.queued.swap(false, Ordering::AcqRel) {
+            self.0.timer.arm(0);
+        }
+    }
+
+    fn shutdown(&self) {
+        self.0.timer.shutdown();
+        self.0.target.lock().unwrap().take();
+    }
+}
+
+/// The port's service DPC: PutMessage(NULL) on the capture stream.
+///
+/// # Safety
+/// `context` is a live `Port` (see `PortNotifier::new`).
+unsafe fn port_dpc(context: *mut core::ffi::c_void) {
+    // SAFETY: the function's contract.
+    let port = unsafe { &*(context as *const Port) };
+    let target = port.target.lock().unwrap().clone();
+    if let Some(t) = target {
+        // SAFETY: a live IMXF we hold a reference on, at DISPATCH_LEVEL (a timer callback).
+        unsafe { (t.vtbl().PutMessage)(t.as_ptr(), ptr::null_mut()) };
+    }
+}
+
+// ---- the sink: records every event, gives them back ----
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Got {
+    bytes: Vec<u8>,
+    time: i64,
+    complete: bool,
+    group: u16,
+}
+
+struct Sink {
+    allocator: ComPtr<IAllocatorMXF>,
+    got: Mutex<Vec<Got>>,
+    chains: Mutex<u32>,
+    /// While set, the sink keeps the chains it receives (the allocator stays dry).
+    hold: AtomicBool,
+    kept: Mutex<Vec<usize>>,
+}
+
+impl Sink {
+    /// Gives every kept chain back to the allocator.
+    fn release_kept(&self) {
+        self.hold.store(false, Ordering::Release);
+        for chain in std::mem::take(&mut *self.kept.lock().unwrap()) {
+            // SAFETY: a COM call on the allocator we hold; a chain the sink kept.
+            unsafe {
+                (self.allocator.vtbl().PutMessage)(
+                    self.allocator.as_ptr(),
+                    chain as *mut KernelEvent,
+                )
+            };
+        }
+    }
+}
+
+impl Mxf for Sink {
+    fn set_state(&self, _state: KSSTATE) -> NTSTATUS {
+        STATUS_SUCCESS
+    }
+    fn put_message(&self, event: PDMUS_KERNEL_EVENT) -> NTSTATUS {
+        *self.chains.lock().unwrap() += 1;
+        let mut e = event;
+        while !e.is_null() {
+            // SAFETY: a chain handed to us: read it before giving it away.
+            let ev: &KernelEvent = unsafe { &*e };
+            let bytes = match ev.short_data() {
+                Some(b) => b.to_vec(),
+                // SAFETY: a long event from the stream: pbData holds cbEvent bytes.
+                None => unsafe {
+                    std::slice::from_raw_parts(ev.uData.pbData, ev.cbEvent as usize).to_vec()
+                },
+            };
+            assert!(!ev.is_package());
+            assert_eq!(ev.cbStruct, 40);
+            self.got.lock().unwrap().push(Got {
+                bytes,
+                time: ev.ullPresTime100ns,
+                complete: ev.usFlags & DMUS_KEF_EVENT_INCOMPLETE == 0,
+                group: ev.usChannelGroup,
+            });
+            e = ev.pNextEvt;
+        }
+        if self.hold.load(Ordering::Acquire) {
+            self.kept.lock().unwrap().push(event as usize);
+            return STATUS_SUCCESS;
+        }
+        // SAFETY: a COM call on the allocator we hold.
+        unsafe { (self.allocator.vtbl().PutMessage)(self.allocator.as_ptr(), event) }
+    }
+    fn connect_output(&self, _sink: Option<ComPtr<IMXF>>) -> NTSTATUS {
+        STATUS_UNSUCCESSFUL
+    }
+    fn disconnect_output(&self, _sink: PMXF) -> NTSTATUS {
+        STATUS_UNSUCCESSFUL
+    }
+}
+
+// SAFETY: one interface, built by IMXFVtbl::new for slot 0.
+unsafe impl ComClass for Sink {
+    type Primary = IMXF;
+    const TAG: PoolTag = PoolTag::new(b"TSnk");
+    const INTERFACES: &'static [InterfaceEntry] =
+        com_interfaces![Sink; [IID_IMXF] => IMXFVtbl::new];
+}
+
+// ---- the rig ----
+
+struct Rig {
+    alloc: ComRef<Allocator>,
+    ring: Ring,
+    port: PortNotifier,
+    intake: Arc<Intake<Ring, KernelClock, PortNotifier>>,
+    stream: Option<ComRef<Stream>>,
+    imxf: Option<ComPtr<IMXF>>,
+    sink: Option<ComRef<Sink>>,
+    baseline: usize,
+}
+
+impl Rig {
+    fn new() -> Rig {
+        Rig::with(
+            PoolConfig {
+                events: 256,
+                buffers: 16,
+                buffer_size: BUFFER_SIZE,
+            },
+            1024,
+            CaptureConfig::default(),
+        )
+    }
+
+    /// A running stream connected to a sink.
+    fn with(pool: PoolConfig, ring_capacity: u32, config: CaptureConfig) -> Rig {
+        let baseline = host::outstanding_allocations();
+        let alloc = Allocator::create(pool).unwrap();
+        let ring: Ring = Arc::new(CaptureRing::new(ring_capacity).unwrap());
+        let port = PortNotifier::new();
+        let intake = Arc::new(Intake::new(ring.clone(), KernelClock, port.clone()));
+        let stream = CaptureStream::create(config, ring.clone(), alloc.primary()).unwrap();
+        let imxf = stream.primary();
+        *port.0.target.lock().unwrap() = Some(imxf.clone());
+        let sink = ComObject::create(Sink {
+            allocator: alloc.primary(),
+            got: Mutex::new(Vec::new()),
+            chains: Mutex::new(0),
+            hold: AtomicBool::new(false),
+            kept: Mutex::new(Vec::new()),
+        })
+        .unwrap();
+        // SAFETY: COM calls on live objects, PASSIVE_LEVEL.
+        let status = unsafe { (imxf.vtbl().ConnectOutput)(imxf.as_ptr(), sink.primary().as_ptr()) };
+        assert_eq!(status, STATUS_SUCCESS);
+        let rig = Rig {
+            alloc,
+            ring,
+            port,
+            intake,
+            stream: Some(stream),
+            imxf: Some(imxf),
+            sink: Some(sink),
+            baseline,
+        };
+        assert_eq!(rig.set_state(KSSTATE_RUN), STATUS_SUCCESS);
+        rig
+    }
+
+    fn stream(&self) -> &Stream {
+        self.stream.as_ref().unwrap()
+    }
+
+    fn stats(&self) -> CaptureStats {
+        self.stream().stats()
+    }
+
+    fn set_state(&self, state: KSSTATE) -> NTSTATUS {
+        let imxf = self.imxf.as_ref().unwrap();
+        // SAFETY: a live IMXF, PASSIVE_LEVEL.
+        unsafe { (imxf.vtbl().SetState)(imxf.as_ptr(), state) }
+    }
+
+    /// `bytes` arrive one at a time, one wire byte time apart from `t0`, each read by the
+    /// "ISR" at DIRQL as it arrives; the port's DPC runs when the clock next moves.
+    fn wire_in(&self, t0: i64, bytes: &[u8]) {
+        for (i, &b) in bytes.iter().enumerate() {
+            host::run_until(t0 + i as i64 * BYTE_TIME_100NS);
+            {
+                let _isr = host::raise_irql(DIRQL);
+                self.intake.receive(b);
+            }
+            self.port.irql_dropped();
+        }
+    }
+
+    /// Lets every pending DPC run.
+    fn settle(&self) {
+        host::advance(MS / 10);
+    }
+
+    fn got(&self) -> Vec<Got> {
+        self.sink.as_ref().unwrap().got.lock().unwrap().clone()
+    }
+
+    fn got_bytes(&self) -> Vec<u8> {
+        self.got().into_iter().flat_map(|g| g.bytes).collect()
+    }
+
+    fn in_use(&self) -> (u32, u32) {
+        let s = self.alloc.pool().stats();
+        (s.events.in_use, s.buffers.in_use)
+    }
+
+    fn sink(&self) -> &Sink {
+        self.sink.as_ref().unwrap()
+    }
+
+    /// The allocator runs dry: the test holds every free event and the sink keeps what it
+    /// gets, until `refill`.
+    fn run_dry(&self) -> Vec<*mut KernelEvent> {
+        self.sink().hold.store(true, Ordering::Release);
+        exhaust_events(&self.alloc)
+    }
+
+    fn refill(&self, held: Vec<*mut KernelEvent>) {
+        give_back_events(&self.alloc, held);
+        self.sink().release_kept();
+    }
+
+    fn finish(mut self) {
+        self.sink().release_kept();
+        self.port.shutdown();
+        drop(self.imxf.take());
+        drop(self.stream.take());
+        assert_eq!(host::outstanding_allocations_tagged(CAPTURE_TAG), 0);
+        let stats = self.alloc.pool().stats();
+        assert_eq!(stats.events.in_use, 0, "events leaked: {stats:?}");
+        assert_eq!(stats.buffers.in_use, 0, "buffers leaked: {stats:?}");
+        assert_eq!(stats.rejected.refused(), 0, "{stats:?}");
+        let baseline = self.baseline;
+        drop(self);
+        assert_eq!(host::outstanding_allocations_tagged(CAPTURE_RING_TAG), 0);
+        assert_eq!(host::outstanding_allocations(), baseline);
+        assert_eq!(host::take_violations(), []);
+        assert_eq!(host::machine().pending_timers(), 0);
+    }
+}
+
+fn complete(bytes: &[u8], time: i64) -> Got {
+    Got {
+        bytes: bytes.to_vec(),
+        time,
+        complete: true,
+        group: 1,
+    }
+}
+
+fn fragment(bytes: &[u8], time: i64) -> Got {
+    Got {
+        bytes: bytes.to_vec(),
+        time,
+        complete: false,
+        group: 1,
+    }
+}
+
+/// The time of the `i`-th byte of a `wire_in` from `t0`.
+fn at(t0: i64, i: i64) -> i64 {
+    t0 + i * BYTE_TIME_100NS
+}
+
+/// Holds every free event of the pool (the allocator runs dry) until given back.
+fn exhaust_events(alloc: &Allocator) -> Vec<*mut KernelEvent> {
+    let mut held = Vec::new();
+    while let Some(e) = alloc.pool().get_event() {
+        held.push(e.as_ptr());
+    }
+    held
+}
+
+fn give_back_events(alloc: &Allocator, held: Vec<*mut KernelEvent>) {
+    for e in held {
+        alloc.pool().put_chain(e);
+    }
+}
+
+// ---- messages ----
+
+#[test]
+fn each_message_is_one_complete_event_timed_by_its_first_byte_with_running_status_expanded() {
+    let rig = Rig::new();
+    let t0 = time::now_100ns() + MS;
+    rig.wire_in(t0, &[0x90, 60, 100, 61, 0, 0xC5, 7, 8, 0xF2, 1, 2, 0xF6]);
+    rig.settle();
+    assert_eq!(
+        rig.got(),
+        [
+            complete(&[0x90, 60, 100], at(t0, 0)),
+            complete(&[0x90, 61, 0], at(t0, 3)),
+            complete(&[0xC5, 7], at(t0, 5)),
+            complete(&[0xC5, 8], at(t0, 7)),
+            complete(&[0xF2, 1, 2], at(t0, 8)),
+            complete(&[0xF6], at(t0, 11)),
+        ],
+        "one time per message, not per batch (defect 7)"
+    );
+    let s = rig.stats();
+    assert_eq!((s.bytes_in, s.bytes_parsed, s.messages), (12, 12, 6));
+    assert_eq!(rig.in_use(), (0, 0));
+    rig.finish();
+}
+
+#[test]
+fn several_messages_in_one_service_keep_their_own_times() {
+    let rig = Rig::new();
+    let t0 = time::now_100ns();
+    // Stored by the ISR over 3 ms with no DPC in between: one service, one chain.
+    for (i, b) in [0x90u8, 1, 2, 3, 4, 0xF8].into_iter().enumerate() {
+        host::run_until(t0 + i as i64 * MS / 2);
+        let _isr = host::raise_irql(DIRQL);
+        rig.ring.push(b, time::now_100ns());
+    }
+    rig.port.0.timer.arm(0);
+    rig.settle();
+    assert_eq!(
+        rig.got(),
+        [
+            complete(&[0x90, 1, 2], t0),
+            complete(&[0x90, 3, 4], t0 + 3 * MS / 2),
+            complete(&[0xF8], t0 + 5 * MS / 2),
+        ]
+    );
+    assert_eq!(*rig.sink.as_ref().unwrap().chains.lock().unwrap(), 1);
+    assert_eq!(rig.stats().chains_sent, 1);
+    rig.finish();
+}
+
+#[test]
+fn realtime_bytes_are_their_own_events_at_their_own_time_anywhere() {
+    let rig = Rig::new();
+    let t0 = time::now_100ns() + MS;
+    rig.wire_in(
+        t0,
+        &[0x90, 0xF8, 60, 0xFA, 100, 0xF0, 1, 2, 0xFE, 3, 0xF7, 0xFF],
+    );
+    rig.settle();
+    assert_eq!(
+        rig.got(),
+        [
+            complete(&[0xF8], at(t0, 1)),
+            complete(&[0xFA], at(t0, 3)),
+            complete(&[0x90, 60, 100], at(t0, 0)),
+            fragment(&[0xF0, 1, 2], at(t0, 5)),
+            complete(&[0xFE], at(t0, 8)),
+            fragment(&[3, 0xF7], at(t0, 9)),
+            complete(&[0xFF], at(t0, 11)),
+        ]
+    );
+    let s = rig.stats();
+    assert_eq!(
+        (s.realtime, s.messages, s.sysex_events, s.sysex_bytes),
+        (4, 1, 2, 5)
+    );
+    rig.finish();
+}
+
+#[test]
+fn data_without_status_and_undefined_statuses_are_dropped_and_counted() {
+    let rig = Rig::new();
+    let t0 = time::now_100ns() + MS;
+    rig.wire_in(t0, &[1, 2, 0xF4, 3, 0xF7, 0xB0, 7, 0xF5, 8, 9, 0xC0, 1]);
+    rig.settle();
+    assert_eq!(rig.got(), [complete(&[0xC0, 1], at(t0, 10))]);
+    let s = rig.stats();
+    assert_eq!(s.dropped_data_bytes, 5, "1, 2, 3, 8, 9");
+    assert_eq!(s.dropped_status_bytes, 3, "F4, F7, F5");
+    assert_eq!(s.truncated_messages, 1, "B0 7 cut by F5");
+    rig.finish();
+}
+
+#[test]
+fn every_event_carries_the_streams_channel_group() {
+    let rig = Rig::with(
+        PoolConfig::default(),
+        64,
+        CaptureConfig {
+            channel_group: 3,
+            ..CaptureConfig::default()
+        },
+    );
+    rig.wire_in(time::now_100ns() + MS, &[0x80, 1, 2, 0xF8, 0xF0, 1, 0xF7]);
+    rig.settle();
+    let got = rig.got();
+    assert_eq!(got.len(), 3);
+    assert!(got.iter().all(|g| g.group == 3), "{got:?}");
+    rig.finish();
+}
+
+// ---- SysEx ----
+
+#[test]
+fn a_long_sysex_fills_buffers_in_order_as_incomplete_events() {
+    let rig = Rig::new();
+    let t0 = time::now_100ns() + MS;
+    let mut sysex = vec![0xF0];
+    sysex.extend((0..70).map(|i| i as u8));
+    sysex.push(0xF7);
+    rig.wire_in(t0, &sysex);
+    rig.settle();
+    let got = rig.got();
+    // 72 bytes in buffers of 32: 32 + 32 + 8 (the last inline).
+    let lens: Vec<usize> = got.iter().map(|g| g.bytes.len()).collect();
+    assert_eq!(lens, [32, 32, 8]);
+    assert!(got.iter().all(|g| !g.complete));
+    assert_eq!(got[0].time, at(t0, 0));
+    assert_eq!(got[1].time, at(t0, 32));
+    assert_eq!(got[2].time, at(t0, 64));
+    assert_eq!(rig.got_bytes(), sysex);
+    assert_eq!(rig.stats().sysex_events, 3);
+    assert_eq!(rig.in_use(), (0, 0), "buffers came back with their events");
+    rig.finish();
+}
+
+#[test]
+fn an_unterminated_sysex_is_flushed_by_the_next_status_byte() {
+    let rig = Rig::new();
+    let t0 = time::now_100ns() + MS;
+    rig.wire_in(t0, &[0xF0, 0x43, 1, 2]);
+    rig.settle();
+    assert!(rig.got().is_empty(), "the open fragment waits for the rest");
+    assert_eq!(rig.stream().open_fragment_len(), 4);
+    rig.wire_in(at(t0, 4), &[0x90, 1, 2]);
+    rig.settle();
+    assert_eq!(
+        rig.got(),
+        [
+            fragment(&[0xF0, 0x43, 1, 2], at(t0, 0)),
+            complete(&[0x90, 1, 2], at(t0, 4)),
+        ]
+    );
+    assert_eq!(rig.stats().sysex_cut, 1);
+    rig.finish();
+}
+
+#[test]
+fn without_buffers_a_sysex_goes_in_inline_fragments() {
+    let rig = Rig::with(
+        PoolConfig {
+            events: 64,
+            buffers: 0,
+            buffer_size: 0,
+        },
+        64,
+        CaptureConfig::default(),
+    );
+    let sysex: Vec<u8> = std::iter::once(0xF0)
+        .chain(1..=18)
+        .chain(std::iter::once(0xF7))
+        .collect();
+    rig.wire_in(time::now_100ns() + MS, &sysex);
+    rig.settle();
+    let lens: Vec<usize> = rig.got().iter().map(|g| g.bytes.len()).collect();
+    assert_eq!(lens, [8, 8, 4]);
+    assert_eq!(rig.got_bytes(), sysex);
+    assert_eq!(rig.stats().get_buffer_failures, 0, "no buffer asked for");
+    rig.finish();
+}
+
+// ---- exhaustion ----
+
+#[test]
+fn the_allocator_running_dry_mid_sysex_loses_nothing_duplicates_nothing_and_recovers() {
+    let rig = Rig::with(
+        PoolConfig {
+            events: 8,
+            buffers: 2,
+            buffer_size: 16,
+        },
+        256,
+        CaptureConfig::default(),
+    );
+    let t0 = time::now_100ns() + MS;
+    let mut input = vec![0x90, 1, 2, 0xF0];
+    input.extend(1..=40u8);
+    input.extend([0xF8, 0xF7, 0x80, 3, 4, 5, 6, 0xFE]);
+    // After the first few bytes the allocator runs dry: the test holds every free event
+    // and buffer, and the sink keeps what it gets.
+    rig.wire_in(t0, &input[..10]);
+    rig.settle();
+    let held = rig.run_dry();
+    let buffer = rig.alloc.pool().get_buffer().unwrap();
+    let buffer2 = rig.alloc.pool().get_buffer();
+    rig.wire_in(at(t0, 10), &input[10..]);
+    rig.settle();
+    let s = rig.stats();
+    assert!(s.get_message_failures > 0, "{s:?}");
+    assert!(s.retries > 0);
+    assert!(
+        !rig.ring.is_empty(),
+        "the bytes not yet packaged wait in the ring"
+    );
+    // Still dry: the retries change nothing.
+    host::advance(5 * MS);
+    let waiting = rig.ring.len();
+    assert!(waiting > 0);
+    rig.refill(held);
+    rig.alloc.pool().put_buffer(buffer.as_ptr());
+    if let Some(b) = buffer2 {
+        rig.alloc.pool().put_buffer(b.as_ptr());
+    }
+    host::advance(5 * MS);
+    assert!(rig.ring.is_empty());
+    assert_eq!(
+        rig.got_bytes(),
+        canon::canonical(&input),
+        "all of it, in order, once"
+    );
+    let s = rig.stats();
+    assert_eq!(s.bytes_parsed, input.len() as u64);
+    assert_eq!((s.ring_overflow, s.discarded_by_state), (0, 0));
+    rig.finish();
+}
+
+#[test]
+fn buffer_exhaustion_continues_the_sysex_inline() {
+    let rig = Rig::with(
+        PoolConfig {
+            events: 32,
+            buffers: 1,
+            buffer_size: 16,
+        },
+        64,
+        CaptureConfig::default(),
+    );
+    let held = rig.alloc.pool().get_buffer().unwrap();
+    let sysex: Vec<u8> = std::iter::once(0xF0).chain(1..=12).collect();
+    rig.wire_in(time::now_100ns() + MS, &sysex);
+    rig.wire_in(time::now_100ns() + MS, &[0xF7]);
+    rig.settle();
+    let lens: Vec<usize> = rig.got().iter().map(|g| g.bytes.len()).collect();
+    assert_eq!(lens, [8, 6]);
+    assert_eq!(rig.got_bytes(), [sysex, vec![0xF7]].concat());
+    assert_eq!(rig.stats().get_buffer_failures, 1);
+    rig.alloc.pool().put_buffer(held.as_ptr());
+    rig.finish();
+}
+
+// ---- the ring ----
+
+#[test]
+fn ring_overflow_is_counted_exactly_and_what_was_stored_is_delivered() {
+    let rig = Rig::with(PoolConfig::default(), 8, CaptureConfig::default());
+    // 12 bytes at interrupt level with no DPC in between: 8 fit.
+    {
+        let _isr = host::raise_irql(DIRQL);
+        for b in [0x90, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11] {
+            rig.intake.receive(b);
+        }
+    }
+    rig.port.irql_dropped();
+    rig.settle();
+    let s = rig.stats();
+    assert_eq!((s.bytes_in, s.ring_overflow, s.ring_high_water), (8, 4, 8));
+    assert_eq!(
+        rig.got_bytes(),
+        [0x90, 1, 2, 0x90, 3, 4, 0x90, 5, 6],
+        "7 waits in the parser for its partner"
+    );
+    rig.finish();
+}
+
+#[test]
+fn a_second_stream_on_the_same_ring_is_refused() {
+    let rig = Rig::new();
+    let again = CaptureStream::create(
+        CaptureConfig::default(),
+        rig.ring.clone(),
+        rig.alloc.primary(),
+    );
+    assert_eq!(again.err(), Some(STATUS_INVALID_DEVICE_STATE));
+    rig.finish();
+}
+
+// ---- KSSTATE ----
+
+#[test]
+fn stop_and_acquire_drop_hardware_data_pause_and_run_deliver() {
+    let rig = Rig::new();
+    let t0 = time::now_100ns() + MS;
+    // Stored by the ISR, not yet serviced, then STOP: dropped, counted.
+    {
+        let _isr = host::raise_irql(DIRQL);
+        for b in [0x90, 1, 2, 0xF0, 5] {
+            rig.ring.push(b, t0);
+        }
+    }
+    assert_eq!(rig.set_state(KSSTATE_STOP), STATUS_SUCCESS);
+    assert!(rig.ring.is_empty());
+    // In STOP the ISR refuses.
+    rig.wire_in(t0, &[0x90, 3, 4]);
+    assert_eq!(rig.set_state(KSSTATE_ACQUIRE), STATUS_SUCCESS);
+    rig.wire_in(at(t0, 3), &[0x90, 5, 6]);
+    rig.settle();
+    assert!(rig.got().is_empty());
+    let s = rig.stats();
+    assert_eq!((s.discarded_by_state, s.refused_by_state), (5, 6));
+    // PAUSE delivers; a message cut by STOP does not continue after it.
+    assert_eq!(rig.set_state(KSSTATE_PAUSE), STATUS_SUCCESS);
+    rig.wire_in(at(t0, 6), &[7, 0x91, 8, 9]);
+    assert_eq!(rig.set_state(KSSTATE_RUN), STATUS_SUCCESS);
+    rig.wire_in(at(t0, 10), &[0xF0, 1, 2]);
+    rig.settle();
+    assert_eq!(rig.got(), [complete(&[0x91, 8, 9], at(t0, 7))]);
+    assert_eq!(rig.stats().dropped_data_bytes, 1);
+    // STOP with an open fragment: it goes back to the allocator, counted.
+    assert_eq!(rig.set_state(KSSTATE_STOP), STATUS_SUCCESS);
+    assert_eq!(rig.stats().sysex_fragments_dropped, 1);
+    assert_eq!(rig.in_use(), (0, 0));
+    rig.finish();
+}
+
+#[test]
+fn release_with_an_open_fragment_and_waiting_bytes_gives_everything_back() {
+    let rig = Rig::new();
+    rig.wire_in(
+        time::now_100ns() + MS,
+        &[0xF0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+    );
+    rig.settle();
+    {
+        let _isr = host::raise_irql(DIRQL);
+        rig.ring.push(11, 0);
+    }
+    assert_eq!(rig.in_use(), (1, 1), "the fragment and its buffer");
+    rig.finish();
+}
+
+// ---- the MPU-401 path and the loopback ----
+
+#[test]
+fn an_mpu401_isr_stamps_each_byte_as_it_reads_it() {
+    let rig = Rig::new();
+    let emu = Mpu401Emulator::new(EmulatorConfig::default());
+    let dev = Mpu401::new(emu.clone());
+    dev.reset().unwrap();
+    let t0 = time::now_100ns() + MS;
+    let input = [0x90, 60, 100, 0xF8, 0xB0, 7, 64];
+    emu.push_input_at(t0, &input);
+    // An interrupt per byte, as the card raises one when a byte is readable.
+    for i in 0..input.len() as i64 {
+        host::run_until(at(t0, i));
+        {
+            let _isr = host::raise_irql(DIRQL);
+            assert_eq!(rig.intake.on_interrupt(&dev), 1);
+        }
+        rig.port.irql_dropped();
+    }
+    {
+        let _isr = host::raise_irql(DIRQL);
+        assert_eq!(rig.intake.on_interrupt(&dev), 0, "not ours");
+    }
+    rig.settle();
+    assert_eq!(
+        rig.got(),
+        [
+            complete(&[0x90, 60, 100], at(t0, 0)),
+            complete(&[0xF8], at(t0, 3)),
+            complete(&[0xB0, 7, 64], at(t0, 4)),
+        ]
+    );
+    rig.finish();
+}
+
+#[test]
+fn what_a_render_stream_renders_the_capture_stream_delivers_byte_identical_in_order() {
+    let rig = Rig::new();
+    let baseline = host::outstanding_allocations();
+    let wire: Arc<Wire<dyn MidiDevice>> =
+        Arc::new(Wire::new(Loopback::with_hook(rig.intake.clone()).unwrap()));
+    let render_alloc = Allocator::create(PoolConfig {
+        events: 1024,
+        buffers: 64,
+        buffer_size: 256,
+    })
+    .unwrap();
+    let render = RenderStream::create(
+        RenderConfig::default(),
+        wire.clone(),
+        render_alloc.primary(),
+        KernelClock,
+    )
+    .unwrap();
+    let rmxf = render.primary();
+    // SAFETY: a live IMXF, PASSIVE_LEVEL.
+    let status = unsafe { (rmxf.vtbl().SetState)(rmxf.as_ptr(), KSSTATE_RUN) };
+    assert_eq!(status, STATUS_SUCCESS);
+    let t0 = time::now_100ns();
+    let mut sent = Vec::new();
+    let mut chain: Vec<*mut KernelEvent> = Vec::new();
+    let messages: Vec<Vec<u8>> = (0..200u32)
+        .map(|i| match i % 5 {
+            0 => vec![0x90 | (i % 16) as u8, (i % 128) as u8, 100],
+            1 => vec![0xC0, (i % 128) as u8],
+            2 => std::iter::once(0xF0)
+                .chain((0..(i % 40) as u8).map(|b| b & 0x7F))
+                .chain(std::iter::once(0xF7))
+                .collect(),
+            3 => vec![0xF8],
+            _ => vec![0xE0, 0, (i % 128) as u8],
+        })
+        .collect();
+    for (i, m) in messages.iter().enumerate() {
+        let e = render_alloc.pool().get_event().unwrap().as_ptr();
+        // SAFETY: an event we hold.
+        let ev = unsafe { &mut *e };
+        ev.ullPresTime100ns = t0 + i as i64 * MS / 4;
+        if ev.set_short_data(m).is_none() {
+            let buffer = render_alloc.pool().get_buffer().unwrap().as_ptr();
+            // SAFETY: a fresh 256-byte buffer; the message is shorter.
+            unsafe { ptr::copy_nonoverlapping(m.as_ptr(), buffer, m.len()) };
+            ev.cbEvent = m.len() as u16;
+            ev.uData.pbData = buffer;
+        }
+        if let Some(&last) = chain.last() {
+            // SAFETY: an event we hold.
+            unsafe { (*last).pNextEvt = e };
+        }
+        chain.push(e);
+        sent.extend_from_slice(m);
+    }
+    {
+        let _dpc = host::raise_irql(DISPATCH_LEVEL);
+        // SAFETY: a live IMXF; the chain is handed over.
+        unsafe { (rmxf.vtbl().PutMessage)(rmxf.as_ptr(), chain[0]) };
+    }
+    host::run_until(t0 + 200 * MS);
+    rig.settle();
+    assert_eq!(render.stats().bytes_sent, sent.len() as u64);
+    assert_eq!(rig.got_bytes(), sent, "byte-identical, in order");
+    let s = rig.stats();
+    assert_eq!(s.ring_overflow, 0);
+    assert_eq!(s.messages + s.realtime, 160);
+    // Each complete message is stamped no earlier than its presentation time.
+    for (g, m) in rig
+        .got()
+        .iter()
+        .filter(|g| g.complete)
+        .zip(messages.iter().filter(|m| m[0] != 0xF0))
+    {
+        assert_eq!(&g.bytes, m);
+    }
+    drop((rmxf, render));
+    assert_eq!(render_alloc.pool().stats().events.in_use, 0);
+    drop((render_alloc, wire));
+    assert_eq!(host::outstanding_allocations(), baseline);
+    rig.finish();
+}
+
+// ---- random streams, random services, a pool under pressure ----
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Any byte stream, arriving in bursts between services, with the allocator held dry at
+    /// random moments, comes out as its canonical form: every byte once, in order, with each
+    /// message's time the arrival time of its first byte.
+    #[test]
+    fn any_stream_any_services_any_exhaustion_gives_the_canonical_form(
+        input in prop::collection::vec(
+            prop_oneof![6 => 0x00u8..0x80, 3 => 0x80u8..0xF0, 1 => Just(0xF0u8),
+                        1 => Just(0xF7u8), 1 => 0xF1u8..0xF7, 1 => 0xF8u8..=0xFF],
+            0..300),
+        bursts in prop::collection::vec((1usize..40, any::<bool>()), 1..20),
+    ) {
+        let rig = Rig::with(
+            PoolConfig { events: 24, buffers: 3, buffer_size: 12 },
+            512,
+            CaptureConfig { bytes_per_service: 7, ..CaptureConfig::default() },
+        );
+        let mut pos = 0;
+        let mut times = Vec::new();
+        let mut k = 0;
+        while pos < input.len() {
+            let (n, dry) = bursts[k % bursts.len()];
+            k += 1;
+            let held = if dry { rig.run_dry() } else { Vec::new() };
+            let end = (pos + n).min(input.len());
+            for &b in &input[pos..end] {
+                host::advance(BYTE_TIME_100NS);
+                times.push(time::now_100ns());
+                {
+                    let _isr = host::raise_irql(DIRQL);
+                    rig.intake.receive(b);
+                }
+                rig.port.irql_dropped();
+            }
+            host::advance(MS / 2);
+            rig.refill(held);
+            pos = end;
+        }
+        // An undefined status byte at the end: it ends an open SysEx (whose fragment the
+        // stream holds until then) and changes nothing else in the canonical form.
+        let mut input = input;
+        input.push(0xF4);
+        for &b in &input[pos..] {
+            host::advance(BYTE_TIME_100NS);
+            times.push(time::now_100ns());
+            {
+                let _isr = host::raise_irql(DIRQL);
+                rig.intake.receive(b);
+            }
+            rig.port.irql_dropped();
+        }
+        host::advance(5 * MS);
+        prop_assert!(rig.ring.is_empty());
+        let expected = canon::items(&input);
+        prop_assert_eq!(rig.got_bytes(), canon::canonical(&input));
+        // Times: complete events are the non-SysEx items, in order.
+        let got_times: Vec<(Vec<u8>, i64)> = rig.got().into_iter().filter(|g| g.complete)
+            .map(|g| (g.bytes, g.time)).collect();
+        let want_times: Vec<(Vec<u8>, i64)> = expected.iter().filter(|it| !it.sysex)
+            .map(|it| (it.bytes.clone(), times[it.time])).collect();
+        prop_assert_eq!(got_times, want_times);
+        let s = rig.stats();
+        prop_assert_eq!(s.bytes_parsed, input.len() as u64);
+        prop_assert_eq!(s.ring_overflow, 0);
+        rig.finish();
+    }
+}
