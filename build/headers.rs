@@ -28,6 +28,8 @@ const TYPES: &[&str] = &[
     "KSDATAFORMAT",
     "KSDATARANGE",
     "KSDATARANGE_MUSIC",
+    "KSPROPERTY_DESCRIPTION",
+    "KSNODEPROPERTY",
     "KSPIN_DESCRIPTOR",
     "KSPIN_DATAFLOW",
     "KSPIN_COMMUNICATION",
@@ -55,7 +57,8 @@ const TYPES: &[&str] = &[
 /// Constants checked by value (macros and enum members).
 const VARS: &[&str] = &[
     "DONT_HOLD_FOR_SEQUENCING",
-    "KSPROPERTY_TYPE_(GET|SET|BASICSUPPORT)",
+    "KSPROPERTY_TYPE_(GET|SET|BASICSUPPORT|TOPOLOGY)",
+    "KSDATA(FORMAT|RANGE)_(REQUIRED_)?ATTRIBUTES",
     "KSSTATE_.*",
     "DMUS_STREAM_.*",
     "KSPIN_DATAFLOW_.*",

@@ -18,6 +18,7 @@ pub mod com;
 pub mod hw;
 pub mod kernel;
 pub mod midi;
+pub mod miniport;
 pub mod mxf;
 pub mod render;
 

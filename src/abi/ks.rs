@@ -24,6 +24,33 @@ pub type KSPIN_MEDIUM = KSIDENTIFIER;
 pub const KSPROPERTY_TYPE_GET: u32 = 0x0000_0001;
 pub const KSPROPERTY_TYPE_SET: u32 = 0x0000_0002;
 pub const KSPROPERTY_TYPE_BASICSUPPORT: u32 = 0x0000_0200;
+/// Set by KS on a request addressed to a node (a `KSNODEPROPERTY` descriptor).
+pub const KSPROPERTY_TYPE_TOPOLOGY: u32 = 0x1000_0000;
+
+/// ks.h `KSPROPERTY_DESCRIPTION`: the answer to a basic-support request. 40 bytes, align 8.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KSPROPERTY_DESCRIPTION {
+    /// The `KSPROPERTY_TYPE_*` verbs the property supports.
+    pub AccessFlags: u32,
+    /// This structure's size plus whatever values follow it.
+    pub DescriptionSize: u32,
+    /// GUID_NULL and 0 when the property gives no value type information.
+    pub PropTypeSet: KSIDENTIFIER,
+    pub MembersListCount: u32,
+    pub Reserved: u32,
+}
+
+/// ksmedia.h `KSNODEPROPERTY`: the descriptor of a node property (KSPROPERTY, node id,
+/// reserved). PortCls strips it before calling a handler (`PCPROPERTY_REQUEST::Instance` is
+/// what follows it); its size is documented here for the tests that build raw requests.
+#[repr(C, align(8))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KSNODEPROPERTY {
+    pub Property: KSPROPERTY,
+    pub NodeId: u32,
+    pub Reserved: u32,
+}
 
 /// ks.h `KSDATAFORMAT` (and `KSDATARANGE`, the same layout): 64 bytes, align 8.
 #[repr(C, align(8))]
@@ -38,6 +65,12 @@ pub struct KSDATAFORMAT {
     pub Specifier: GUID,
 }
 pub type KSDATARANGE = KSDATAFORMAT;
+
+/// ks.h `KSDATAFORMAT_ATTRIBUTES` / `KSDATARANGE_ATTRIBUTES` / `KSDATARANGE_REQUIRED_ATTRIBUTES`:
+/// KSDATAFORMAT::Flags bits saying an attribute list follows the format or range.
+pub const KSDATAFORMAT_ATTRIBUTES: u32 = 1 << 1;
+pub const KSDATARANGE_ATTRIBUTES: u32 = 1 << 1;
+pub const KSDATARANGE_REQUIRED_ATTRIBUTES: u32 = 1 << 2;
 pub type PKSDATAFORMAT = *mut KSDATAFORMAT;
 pub type PKSDATARANGE = *mut KSDATARANGE;
 

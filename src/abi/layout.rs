@@ -213,8 +213,20 @@ check_const!(
 check_const!(
     KSPROPERTY_TYPE_GET,
     KSPROPERTY_TYPE_SET,
-    KSPROPERTY_TYPE_BASICSUPPORT
+    KSPROPERTY_TYPE_BASICSUPPORT,
+    KSPROPERTY_TYPE_TOPOLOGY,
 );
+check_const!(
+    KSDATAFORMAT_ATTRIBUTES,
+    KSDATARANGE_ATTRIBUTES,
+    KSDATARANGE_REQUIRED_ATTRIBUTES,
+);
+check_struct!(KSPROPERTY_DESCRIPTION => sys::KSPROPERTY_DESCRIPTION {
+    AccessFlags, DescriptionSize, PropTypeSet, MembersListCount, Reserved,
+});
+check_struct!(KSNODEPROPERTY => sys::KSNODEPROPERTY { Property, NodeId, Reserved });
+// dmusprop.h (SYNTHCAPS, SYNTH_PORTPARAMS, SYNTH_STATS, KSPROPERTY_SYNTH_*): mingw-w64 has no
+// such header; see `synth` for what they are checked against instead.
 check_struct!(KSIDENTIFIER => sys::KSIDENTIFIER {
     Set @ __bindgen_anon_1.__bindgen_anon_1.Set,
     Id @ __bindgen_anon_1.__bindgen_anon_1.Id,
@@ -378,4 +390,4 @@ const _: () = assert!(
     "fewer GUIDs confirmed by the mingw-w64 headers than before"
 );
 #[cfg(feature = "cross")]
-const MINGW_GUIDS: usize = 23;
+const MINGW_GUIDS: usize = 24;

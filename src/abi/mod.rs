@@ -24,6 +24,7 @@ mod resource;
 mod service;
 mod status;
 mod stream;
+mod synth;
 mod unknown;
 mod wdm;
 
@@ -45,5 +46,6 @@ pub use resource::*;
 pub use service::*;
 pub use status::*;
 pub use stream::*;
+pub use synth::*;
 pub use unknown::*;
 pub use wdm::*;

@@ -1,0 +1,29 @@
+//! The miniport's data: what IMiniportDMus answers in GetDescription, DataRangeIntersection and
+//! the synth node's property handlers, as static tables and pure functions. The COM object that
+//! serves them (`miniport.rs`, IMiniportDMus) comes later and only adds trampolines.
+//!
+//! ## Design
+//! - [`descriptor`]: the filter (pins, the synth node, connections, categories) as immutable
+//!   statics, plus the pin-id constants and [`descriptor::check_stream_format`], NewStream's check
+//!   of (pin, stream type, data format). The synth node's automation table holds the miniport's
+//!   handler, which this module cannot name, so the table, the node array and the filter are
+//!   built by `const fn`s ([`properties::property_items`], [`properties::automation_table`],
+//!   [`descriptor::synth_nodes`], [`descriptor::filter_descriptor_with`]) into the miniport's own
+//!   `static`s, generic-free; [`descriptor::filter_descriptor`] is the same filter without it.
+//! - [`intersection`]: DataRangeIntersection over byte slices; the `unsafe fn`
+//!   [`intersection::data_range_intersection_raw`] turns PortCls's pointers into slices (its
+//!   SAFETY contract is PortCls's calling convention) for the trampoline to call.
+//! - [`properties`]: each property is a pure function of a [`properties::PropertyTarget`] (the
+//!   miniport or a stream implements it) and a [`properties::PropertyRequestView`] (verb, instance
+//!   bytes, value bytes, the ValueSize to report); [`properties::handle`] dispatches, and
+//!   [`properties::with_request_view`] is the `unsafe` adapter from `*mut PCPROPERTY_REQUEST`.
+//! - Reading and writing C structures in caller buffers goes through `bytes::Plain`
+//!   (unaligned, length-checked), so no handler dereferences a pointer.
+//!
+//! Nothing here allocates, blocks or panics on a caller-reachable path: every buffer length is
+//! checked before use and every refusal is an NTSTATUS.
+
+mod bytes;
+pub mod descriptor;
+pub mod intersection;
+pub mod properties;
