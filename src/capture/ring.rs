@@ -191,7 +191,9 @@ impl CaptureRing {
         slot.byte.store(byte, Ordering::Relaxed);
         // Release: the slot's contents happen before the consumer's Acquire load of the tail.
         self.tail.store(tail.wrapping_add(1), Ordering::Release);
-        self.counters.stored.fetch_add(1, Ordering::Relaxed);
+        // The producer is the only writer of `stored`: a plain load and store, no locked add.
+        let stored = &self.counters.stored;
+        stored.store(stored.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         let hw = &self.counters.high_water;
         if used + 1 > hw.load(Ordering::Relaxed) {
             hw.fetch_max(used + 1, Ordering::Relaxed);

@@ -1,5 +1,8 @@
-//! A capture stream's counters: bumped under the stream's lock (or by the ISR, in the ring),
-//! read by anyone without a lock.
+//! A capture stream's counters, read by anyone without a lock. Most are written only under the
+//! stream's lock, one writer at a time, so they are bumped with a plain load and store
+//! ([`bump_locked`]): a locked add per byte would cost more than the parsing. `services`,
+//! `events_sent`, `chains_sent` and `foreign_events` are bumped outside the lock (the port's
+//! DPC and the stream's timer may serve on two CPUs at once): those use atomic adds.
 //!
 //! Accounting: every byte the ISR reads is `bytes_in`, `ring_overflow` or `refused_by_state`;
 //! every byte stored is, once the stream has seen it, `bytes_parsed` or `discarded_by_state`
@@ -97,6 +100,13 @@ pub(super) fn add(counter: &AtomicU64, n: u64) {
 #[inline]
 pub(super) fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// +1 on a counter only ever written under the stream's lock: the lock orders its writers, so a
+/// plain load and store loses nothing, and readers still see whole values.
+#[inline]
+pub(super) fn bump_locked(counter: &AtomicU64) {
+    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
 impl Counters {

@@ -43,7 +43,7 @@ use super::config::CaptureConfig;
 use super::event::{Fragment, Owned};
 use super::intake::RingHandle;
 use super::ring::CaptureRing;
-use super::stats::{CaptureStats, Counters, add, bump};
+use super::stats::{CaptureStats, Counters, add, bump, bump_locked};
 use crate::abi::{
     DMUS_KEF_EVENT_COMPLETE, DMUS_KEF_EVENT_INCOMPLETE, DMUS_KERNEL_EVENT_SHORT_MAX, IAllocatorMXF,
     IID_IMXF, IMXF, IMXFVtbl, KSSTATE, KernelEvent, NT_SUCCESS, NTSTATUS, PDMUS_KERNEL_EVENT, PMXF,
@@ -303,24 +303,24 @@ impl<R: RingHandle> CaptureStream<R> {
         }
     }
 
-    /// Counts a step that was packaged.
+    /// Counts a step that was packaged. Under the stream's lock.
     fn count(&self, step: Step) {
         let c = &self.counters;
-        bump(&c.bytes_parsed);
+        bump_locked(&c.bytes_parsed);
         if step.sysex_cut {
-            bump(&c.sysex_cut);
+            bump_locked(&c.sysex_cut);
         }
         if step.truncated > 0 {
-            bump(&c.truncated_messages);
+            bump_locked(&c.truncated_messages);
         }
         match step.output {
             Output::Pending => {}
-            Output::Message(_) => bump(&c.messages),
-            Output::Realtime { .. } => bump(&c.realtime),
-            Output::SysEx { .. } => bump(&c.sysex_bytes),
-            Output::Dropped(Dropped::DataWithoutStatus) => bump(&c.dropped_data_bytes),
+            Output::Message(_) => bump_locked(&c.messages),
+            Output::Realtime { .. } => bump_locked(&c.realtime),
+            Output::SysEx { .. } => bump_locked(&c.sysex_bytes),
+            Output::Dropped(Dropped::DataWithoutStatus) => bump_locked(&c.dropped_data_bytes),
             Output::Dropped(Dropped::Undefined | Dropped::StrayEox) => {
-                bump(&c.dropped_status_bytes)
+                bump_locked(&c.dropped_status_bytes)
             }
         }
     }
