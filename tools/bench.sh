@@ -3,15 +3,18 @@
 # callgrind instruction counts of benches/pair_count.rs, and a summary table with ratios.
 # Then the render path's (benches/render.rs): events/s through PutMessage -> sequencer ->
 # loopback, and the sequencer against a sorted linked list with 10, 1000 and 100000 events
-# pending, with ratios.
+# pending, with ratios. Then the capture path's (benches/capture.rs): bytes/s and ns per byte
+# through ring -> parser -> events, the ISR side and the DPC side apart and together.
 #
 #   tools/bench.sh                       # everything, a few minutes on 2 cores
 #   CARGO_TARGET_DIR=/somewhere tools/bench.sh
 #   CRITERION_ARGS="--measurement-time 10" tools/bench.sh   # longer criterion runs (allocator)
 #   RENDER_CRITERION_ARGS="--measurement-time 5" tools/bench.sh   # the same for render
 #   SKIP_CRITERION=1 tools/bench.sh      # callgrind counts only (and the last criterion figures)
-#   SKIP_ALLOCATOR=1 tools/bench.sh      # the render part only
-#   SKIP_RENDER=1 tools/bench.sh         # the allocator part only
+#   SKIP_ALLOCATOR=1 tools/bench.sh      # no allocator part
+#   SKIP_RENDER=1 tools/bench.sh         # no render part
+#   SKIP_CAPTURE=1 tools/bench.sh        # no capture part
+#   CAPTURE_CRITERION_ARGS="--measurement-time 5" tools/bench.sh   # the same for capture
 #   IDLE_WAIT=0 tools/bench.sh           # do not wait for the machine to be idle first
 #   CALLGRIND_N=100000 tools/bench.sh    # fewer pairs under callgrind
 #
@@ -26,6 +29,7 @@ export CRITERION_HOME=$TARGET_DIR/criterion
 CALLGRIND_N=${CALLGRIND_N:-1000000}
 CRITERION_ARGS=${CRITERION_ARGS:---warm-up-time 1 --measurement-time 5 --sample-size 50}
 RENDER_CRITERION_ARGS=${RENDER_CRITERION_ARGS:---warm-up-time 0.5 --measurement-time 2 --sample-size 20}
+CAPTURE_CRITERION_ARGS=${CAPTURE_CRITERION_ARGS:---warm-up-time 0.5 --measurement-time 2 --sample-size 20}
 OUT=$TARGET_DIR/bench-report
 mkdir -p "$OUT"
 
@@ -299,5 +303,126 @@ for l in lines:
         print()
 EOF
 fi # SKIP_RENDER
+
+# ---- the capture path (benches/capture.rs; BENCHMARKS.md, "The capture path") ----
+# Single-threaded benchmarks: no idle wait, but the CPU other processes took is reported.
+if [ -z "${SKIP_CAPTURE:-}" ]; then
+if [ -z "${SKIP_CRITERION:-}" ]; then
+    cargo bench --bench capture --no-run
+    echo "capture sources: $(git diff --quiet HEAD -- src/capture src/midi src/mxf src/kernel 2>/dev/null && echo "as committed" || echo "modified")" |
+        tee -a "$OUT/machine.txt"
+    echo "== criterion: cargo bench --bench capture -- $CAPTURE_CRITERION_ARGS"
+    rm -rf "${CRITERION_HOME:?}/capture"
+    # shellcheck disable=SC2086 # CAPTURE_CRITERION_ARGS is a list of arguments
+    python3 - cargo bench --bench capture -- $CAPTURE_CRITERION_ARGS <<'EOF' 2>&1 |
+import os, resource, subprocess, sys, time
+def busy():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    # user nice system irq softirq
+    return (v[0] + v[1] + v[2] + v[5] + v[6]) / os.sysconf("SC_CLK_TCK")
+b0, t0 = busy(), time.monotonic()
+rc = subprocess.call(sys.argv[1:])
+b1, t1 = busy(), time.monotonic()
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+own = ru.ru_utime + ru.ru_stime
+print(f"cpu accounting: wall {t1 - t0:.1f} s; all cores busy {b1 - b0:.1f} s, of which this run "
+      f"{own:.1f} s, other processes {max(0.0, b1 - b0 - own):.1f} s "
+      f"(= {max(0.0, b1 - b0 - own) / (t1 - t0):.2f} of a core on average)", flush=True)
+sys.exit(rc)
+EOF
+        tee "$OUT/capture-criterion.log" |
+        grep -E '^capture[/ ]|time:|thrpt:|cpu accounting' || true
+    sed -n 's/^cpu accounting/capture cpu accounting/p' "$OUT/capture-criterion.log" >>"$OUT/machine.txt"
+    # A failed check panics the benchmark: no summary of stale figures then.
+    if grep -qE 'panicked at|error: bench failed' "$OUT/capture-criterion.log"; then
+        echo "capture benchmarks failed: see $OUT/capture-criterion.log" >&2
+        exit 1
+    fi
+fi
+
+echo "== capture summary"
+python3 - "$CRITERION_HOME" "$OUT/capture-criterion.log" <<'EOF' | tee "$OUT/capture-summary.md"
+import json, os, re, sys
+
+home, log = sys.argv[1], sys.argv[2]
+WIRE = 3125  # bytes/s on a MIDI wire: 31 250 baud, 10 bits a byte
+
+def load(name, what):
+    try:
+        with open(os.path.join(home, "capture", name, "new", what)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+def per_byte(name):
+    """ns per byte from criterion's slope (else mean), and from the median."""
+    e, b = load(name, "estimates.json"), load(name, "benchmark.json")
+    n = ((b or {}).get("throughput") or {}).get("Bytes")
+    if not e or not n:
+        return None, None
+    # What criterion prints as `time`: the slope when it sampled linearly, else the mean.
+    head = (e.get("slope") or e.get("mean") or {}).get("point_estimate")
+    median = (e.get("median") or {}).get("point_estimate")
+    return (None if head is None else head / n), (None if median is None else median / n)
+
+def fmt(x, digits=1):
+    return "n/a" if x is None else f"{x:,.{digits}f}"
+
+try:
+    with open(log) as f:
+        lines = f.read().splitlines()
+except OSError:
+    lines = []
+
+rows = [
+    ("parser", "`midi::Parser::push` alone (reference)", "any"),
+    ("isr_ring_push", "ISR: `CaptureRing::push`, 256 bytes per interrupt", "DIRQL"),
+    ("isr_intake_receive", "ISR: `Intake::receive` (clock, push, Notify), 256 per interrupt", "DIRQL"),
+    ("dpc_service", "DPC: PutMessage(NULL) with 256 bytes waiting: ring -> parser -> events -> sink -> allocator", "DISPATCH"),
+    ("path_burst256", "both: 256 bytes pushed, one service, and again", "DIRQL, DISPATCH"),
+    ("path_per_byte", "both: one byte pushed, one service, and again", "DIRQL, DISPATCH"),
+]
+est = {name: per_byte(name) for name, _, _ in rows}
+print("### Capture: bytes through ring -> parser -> events")
+print()
+print("| benchmark | what is timed | IRQL | ns per byte [median] | bytes/s | x wire rate | CPU at the wire rate |")
+print("|---|---|---|---|---|---|---|")
+for name, what, irql in rows:
+    ns, med = est[name]
+    rate = "n/a" if not ns else f"{1e9 / ns / 1e6:.1f} M"
+    times = "n/a" if not ns else f"{1e9 / ns / WIRE:,.0f}"
+    cpu = "n/a" if ns is None else f"{ns * WIRE / 1e3:.1f} us/s ({ns * WIRE / 1e7:.3f}%)"
+    print(f"| `{name}` | {what} | {irql} | {fmt(ns)} [{fmt(med)}] | {rate} | {times} | {cpu} |")
+a, b, c = est["isr_ring_push"][0], est["dpc_service"][0], est["path_burst256"][0]
+if None not in (a, b, c):
+    print(f"| (sum) | `isr_ring_push` + `dpc_service` | | {a + b:.1f} | | | `path_burst256`: {c:.1f} |")
+print()
+print("ns per byte: criterion's slope estimate per pass divided by the bytes in a pass (median of")
+print(f"samples in brackets). x wire rate: bytes/s over the MIDI wire's {WIRE:,} bytes/s. CPU at the")
+print("wire rate: CPU time per second of input arriving back to back, and its share of one core.")
+print()
+for l in lines:
+    if l.startswith("capture stream:"):
+        print("Stream:" + l[len("capture stream:"):])
+        print()
+mix = [re.match(r"capture mix: (\S+) (\d+) bytes ([\d.]+)% (\d+) messages", l) for l in lines]
+mix = [m for m in mix if m]
+if mix:
+    print("| kind of byte | bytes per pass | share of bytes | messages per pass |")
+    print("|---|---|---|---|")
+    for m in mix:
+        print(f"| {m.group(1)} | {int(m.group(2)):,} | {m.group(3)}% | {int(m.group(4)):,} |")
+    print()
+for l in lines:
+    if l.startswith("capture timer:") or re.match(r"capture/\w+: checked", l):
+        print(f"- {l}")
+print()
+for l in lines:
+    if l.startswith("cpu accounting"):
+        print(l)
+        print()
+EOF
+fi # SKIP_CAPTURE
 echo
 echo "(logs and raw counts: $OUT)"
