@@ -52,6 +52,16 @@ const TYPES: &[&str] = &[
     "KSPIN_LOCK",
     "KIRQL",
     "PDRIVER_ADD_DEVICE",
+    "IInterruptSync",
+    "INTERRUPTSYNCMODE",
+    "PINTERRUPTSYNCROUTINE",
+    "PINTERRUPTSYNC",
+    "PPORT",
+    "PSERVICEGROUP",
+    "PUNKNOWN",
+    "PRESOURCELIST",
+    "PDEVICE_OBJECT",
+    "PWCHAR",
 ];
 
 /// Constants checked by value (macros and enum members).
@@ -71,10 +81,18 @@ const VARS: &[&str] = &[
     "POOL_FLAG_NON_PAGED",
     "DPFLTR_IHVAUDIO_ID",
     "DPFLTR_(ERROR|WARNING|TRACE|INFO)_LEVEL",
+    "InterruptSyncMode(Normal|All|Repeat)",
 ];
 
 /// Functions whose prototypes bindgen emits (the imports the driver declares by hand).
-const FUNCTIONS: &[&str] = &["PcInitializeAdapterDriver", "PcAddAdapterDevice"];
+const FUNCTIONS: &[&str] = &[
+    "PcInitializeAdapterDriver",
+    "PcAddAdapterDevice",
+    "PcNewPort",
+    "PcNewServiceGroup",
+    "PcNewInterruptSync",
+    "PcRegisterSubdevice",
+];
 
 /// Headers that define GUIDs we use but that build/headers.h cannot include in a kernel build
 /// (dmksctrl.h is a user-mode header); they are read for values only, from the directories of

@@ -20,6 +20,7 @@ pub mod kernel;
 pub mod midi;
 pub mod miniport;
 pub mod mxf;
+pub mod portcls;
 pub mod render;
 
 #[cfg(target_os = "windows")]

@@ -84,6 +84,7 @@ guids! {
     IID_IResourceList = 0x22c6ac60_851b_11d0_9a7f_00aa0038acfe;
     IID_IServiceSink = 0x22c6ac64_851b_11d0_9a7f_00aa0038acfe;
     IID_IServiceGroup = 0x22c6ac65_851b_11d0_9a7f_00aa0038acfe;
+    IID_IInterruptSync = 0x22c6ac63_851b_11d0_9a7f_00aa0038acfe;
     IID_IPowerNotify = 0x3dd648b8_969f_11d1_95a9_00c04fb925d3;
     // DirectMusic kernel streaming (dmusicks.h): dmus-contract.md section 2.
     CLSID_PortDMus = 0xb7902fe9_fb0a_11d1_81b0_0060083316c1;

@@ -305,6 +305,36 @@ check_import!(PcAddAdapterDevice(
     u32 => sys::ULONG
 ) -> NTSTATUS => sys::NTSTATUS);
 
+check_import!(PcNewPort(
+    *mut PPORT => *mut sys::PPORT,
+    REFIID => *const sys::IID
+) -> NTSTATUS => sys::NTSTATUS);
+check_import!(PcNewServiceGroup(
+    *mut PSERVICEGROUP => *mut sys::PSERVICEGROUP,
+    PUNKNOWN => sys::PUNKNOWN
+) -> NTSTATUS => sys::NTSTATUS);
+check_import!(PcNewInterruptSync(
+    *mut PINTERRUPTSYNC => *mut sys::PINTERRUPTSYNC,
+    PUNKNOWN => sys::PUNKNOWN,
+    PRESOURCELIST => sys::PRESOURCELIST,
+    u32 => sys::ULONG,
+    INTERRUPTSYNCMODE => sys::INTERRUPTSYNCMODE
+) -> NTSTATUS => sys::NTSTATUS);
+check_import!(PcRegisterSubdevice(
+    PDEVICE_OBJECT => sys::PDEVICE_OBJECT,
+    *const u16 => sys::PWCHAR,
+    PUNKNOWN => sys::PUNKNOWN
+) -> NTSTATUS => sys::NTSTATUS);
+check_scalar!(
+    INTERRUPTSYNCMODE => sys::INTERRUPTSYNCMODE,
+    PINTERRUPTSYNCROUTINE => sys::PINTERRUPTSYNCROUTINE,
+);
+check_const!(
+    InterruptSyncModeNormal,
+    InterruptSyncModeAll,
+    InterruptSyncModeRepeat
+);
+
 // --- values written in the headers' text ------------------------------------------------------
 const fn str_eq(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());

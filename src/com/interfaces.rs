@@ -32,4 +32,5 @@ interfaces! {
     IResourceList => IResourceListVtbl, IID_IResourceList;
     IServiceSink => IServiceSinkVtbl, IID_IServiceSink;
     IServiceGroup => IServiceGroupVtbl, IID_IServiceGroup;
+    IInterruptSync => IInterruptSyncVtbl, IID_IInterruptSync;
 }

@@ -3,10 +3,15 @@
 //! PortCls owns the dispatch table and the device object; the adapter driver supplies
 //! AddDevice and the StartDevice callback that creates the port/miniport pair.
 
+use core::ptr;
+
 use crate::abi::{
-    MAX_MINIPORTS, NTSTATUS, PDEVICE_OBJECT, PDRIVER_OBJECT, PIRP, PRESOURCELIST, PUNICODE_STRING,
-    PcAddAdapterDevice, PcInitializeAdapterDriver, STATUS_NOT_SUPPORTED,
+    CLSID_PortDMus, IPort, MAX_MINIPORTS, NT_SUCCESS, NTSTATUS, PDEVICE_OBJECT, PDRIVER_OBJECT,
+    PIRP, PPORT, PRESOURCELIST, PUNICODE_STRING, PcAddAdapterDevice, PcInitializeAdapterDriver,
+    PcNewPort, PcRegisterSubdevice, STATUS_UNSUCCESSFUL,
 };
+use crate::com::ComPtr;
+use crate::miniport::{Miniport, WindowsPlatform};
 
 /// The image's entry point (lld-link `/ENTRY:DriverEntry`), called once at PASSIVE_LEVEL.
 ///
@@ -29,14 +34,61 @@ unsafe extern "system" fn add_device(driver: PDRIVER_OBJECT, pdo: PDEVICE_OBJECT
     unsafe { PcAddAdapterDevice(driver, pdo, start_device, MAX_MINIPORTS, 0) }
 }
 
-/// StartDevice: the DMus port and miniport are created here once the miniport exists (the
-/// miniport issue). Until then the device honestly refuses to start, so Device Manager shows
-/// it as not working instead of a device that never plays.
+/// The reference string of the subdevice: the INF registers the KS interfaces under it.
+static SUBDEVICE_NAME: [u16; 5] = [b'U' as u16, b'A' as u16, b'R' as u16, b'T' as u16, 0];
+
+/// StartDevice (PASSIVE_LEVEL, IRP_MN_START_DEVICE): the DMus port, our miniport, IPort::Init
+/// with the assigned resources (the miniport's Init reads them: I/O port + interrupt is an
+/// MPU-401, no resources the loopback; the flavour is chosen by the resources, not by the
+/// hardware ID, so an MPU-401 reported by ACPI (`ACPI\PNPB006`, compatible ID `*PNPB006`) or
+/// ISA PnP is recognised alike), then PcRegisterSubdevice under "UART".
+///
+/// On success the port holds the miniport and PortCls holds the port (the subdevice); our own
+/// references are released here, on every path, so that nothing of ours outlives the device
+/// once PortCls releases the subdevice at stop/remove.
 unsafe extern "system" fn start_device(
-    _device: PDEVICE_OBJECT,
-    _irp: PIRP,
-    _resources: PRESOURCELIST,
+    device: PDEVICE_OBJECT,
+    irp: PIRP,
+    resources: PRESOURCELIST,
 ) -> NTSTATUS {
-    crate::dbg_error!("dmus_miniport: StartDevice refused: the miniport is not built yet");
-    STATUS_NOT_SUPPORTED
+    let mut port: PPORT = ptr::null_mut();
+    // SAFETY: the out pointer is a local; the class id is a static GUID; PASSIVE_LEVEL.
+    let status = unsafe { PcNewPort(&mut port, &CLSID_PortDMus) };
+    if !NT_SUCCESS(status) {
+        crate::dbg_error!("dmus_miniport: PcNewPort failed: {:#x}", status);
+        return status;
+    }
+    // SAFETY: on success PcNewPort returned a referenced IPort, owned from here on.
+    let Some(port) = (unsafe { ComPtr::<IPort>::from_raw(port) }) else {
+        return STATUS_UNSUCCESSFUL;
+    };
+    let miniport = match Miniport::create(WindowsPlatform) {
+        Ok(m) => m,
+        Err(status) => return status,
+    };
+    let unknown = miniport.primary();
+    // SAFETY: COM call on the port we hold, with PortCls's own device object, IRP and resource
+    // list, and our miniport's IUnknown (the port takes its own reference).
+    let status = unsafe {
+        (port.vtbl().Init)(
+            port.as_ptr(),
+            device,
+            irp,
+            unknown.as_unknown(),
+            ptr::null_mut(),
+            resources,
+        )
+    };
+    drop(unknown);
+    drop(miniport);
+    if !NT_SUCCESS(status) {
+        crate::dbg_error!("dmus_miniport: IPort::Init failed: {:#x}", status);
+        return status;
+    }
+    // SAFETY: our device object, a NUL-terminated static name, the initialised port.
+    let status = unsafe { PcRegisterSubdevice(device, SUBDEVICE_NAME.as_ptr(), port.as_unknown()) };
+    if !NT_SUCCESS(status) {
+        crate::dbg_error!("dmus_miniport: PcRegisterSubdevice failed: {:#x}", status);
+    }
+    status
 }

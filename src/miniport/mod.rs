@@ -25,5 +25,16 @@
 
 mod bytes;
 pub mod descriptor;
+pub mod hardware;
 pub mod intersection;
+// The file name is the project's (`miniport.rs`: the IMiniportDMus class).
+#[allow(clippy::module_inception)]
+mod miniport;
+pub mod platform;
 pub mod properties;
+pub mod resources;
+
+pub use miniport::{MINIPORT_TAG, Miniport, MiniportCaptureStream, MiniportRenderStream};
+pub use platform::Platform;
+#[cfg(target_os = "windows")]
+pub use platform::WindowsPlatform;

@@ -1,0 +1,366 @@
+//! What Init builds and the streams share: the device behind its [`Wire`], the capture
+//! intake (ring, clock, the port to notify), and the per-pin instance counts.
+//!
+//! Three reference-counted pool objects (COM objects with only IUnknown, so that their
+//! lifetime is the last holder's):
+//! - [`SharedClock`]: the port's master clock once a NewStream has passed one (kernel time
+//!   before), read by the ISR's intake and by LATENCYCLOCK.
+//! - [`IntakeCell`]: the capture ring and the intake (ISR half of capture). Held by the
+//!   hardware, the loopback's receive hook and the capture stream's ring handle.
+//! - [`Hardware`]: the device on its wire, the intake, the instance counts. Held by the
+//!   miniport and by every stream (through [`WireRef`] / [`RingRef`], whose drop gives the
+//!   pin instance back), so a stream the port releases after the miniport still has its device.
+
+use core::ffi::c_void;
+use core::ops::Deref;
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+
+use super::descriptor::{
+    CAPTURE_MAX_INSTANCES, PIN_CAPTURE, PIN_COUNT, PIN_DMUS_RENDER, PIN_MIDI_RENDER,
+    RENDER_MAX_INSTANCES,
+};
+use super::platform::Platform;
+use crate::abi::{
+    IID_IUnknown, IInterruptSync, IMasterClock, IUnknown, NTSTATUS, STATUS_SUCCESS,
+    STATUS_UNSUCCESSFUL,
+};
+use crate::capture::{CaptureRing, DEFAULT_RING_CAPACITY, Intake, PortNotify};
+use crate::com::{self, ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
+use crate::com_interfaces;
+use crate::hw::{DeviceError, DeviceStats, Loopback, MidiDevice, Mpu401, ReceiveHook, Sent};
+use crate::kernel::PoolTag;
+use crate::mxf::{Clock, KernelClock, MasterClock};
+use crate::render::Wire;
+
+/// Pool tags of the shared objects.
+pub const HARDWARE_TAG: PoolTag = PoolTag::new(b"DMhw");
+pub const INTAKE_TAG: PoolTag = PoolTag::new(b"DMik");
+pub const CLOCK_TAG: PoolTag = PoolTag::new(b"DMck");
+
+// ---- the clock ----
+
+/// The port's master clock, set by the first NewStream that passes one (the port has one
+/// master clock; later ones are the same object and are not kept). Until then, and if none
+/// ever comes, kernel time.
+pub struct SharedClock {
+    clock: AtomicPtr<IMasterClock>,
+}
+
+// SAFETY: one interface, IUnknown in slot 0, the unknown-slot trampolines of slot 0.
+unsafe impl ComClass for SharedClock {
+    type Primary = IUnknown;
+    const TAG: PoolTag = CLOCK_TAG;
+    const INTERFACES: &'static [InterfaceEntry] =
+        com_interfaces![SharedClock; [IID_IUnknown] => com::unknown_vtbl];
+}
+
+impl SharedClock {
+    pub fn create() -> Result<ComRef<SharedClock>, NTSTATUS> {
+        ComObject::create(SharedClock {
+            clock: AtomicPtr::new(ptr::null_mut()),
+        })
+    }
+
+    /// Keeps `clock` if none is kept yet. PASSIVE_LEVEL (NewStream).
+    pub fn offer(&self, clock: &ComPtr<IMasterClock>) {
+        let raw = clock.clone().into_raw();
+        if self
+            .clock
+            .compare_exchange(ptr::null_mut(), raw, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            // SAFETY: `raw` is the reference `into_raw` gave away; take it back to release it.
+            drop(unsafe { ComPtr::from_raw(raw) });
+        }
+    }
+
+    /// Whether a master clock is known.
+    pub fn is_master(&self) -> bool {
+        !self.clock.load(Ordering::Acquire).is_null()
+    }
+
+    /// Master time if known. Any IRQL.
+    pub fn master_time(&self) -> Option<i64> {
+        let clock = self.clock.load(Ordering::Acquire);
+        if clock.is_null() {
+            return None;
+        }
+        let mut t = 0i64;
+        // SAFETY: a clock we hold a reference on until our Drop (it is never replaced);
+        // GetTime is callable at any IRQL.
+        let status = unsafe { ((*(*clock).lpVtbl).GetTime)(clock, &mut t) };
+        (status == STATUS_SUCCESS).then_some(t)
+    }
+}
+
+impl Clock for ComRef<SharedClock> {
+    fn now_100ns(&self) -> i64 {
+        self.master_time()
+            .unwrap_or_else(|| KernelClock.now_100ns())
+    }
+}
+
+impl Drop for SharedClock {
+    fn drop(&mut self) {
+        let raw = self.clock.swap(ptr::null_mut(), Ordering::AcqRel);
+        // SAFETY: the reference `offer` kept.
+        drop(unsafe { ComPtr::from_raw(raw) });
+    }
+}
+
+/// A render stream's clock: the port's master clock, or kernel time if NewStream had none.
+pub enum StreamClock {
+    Master(MasterClock),
+    Kernel(KernelClock),
+}
+
+impl Clock for StreamClock {
+    fn now_100ns(&self) -> i64 {
+        match self {
+            StreamClock::Master(c) => c.now_100ns(),
+            StreamClock::Kernel(c) => c.now_100ns(),
+        }
+    }
+}
+
+// ---- the intake ----
+
+/// The capture ring as a [`RingHandle`](crate::capture::RingHandle).
+pub struct OwnedRing(CaptureRing);
+
+impl Deref for OwnedRing {
+    type Target = CaptureRing;
+    fn deref(&self) -> &CaptureRing {
+        &self.0
+    }
+}
+
+/// The ISR half of capture for one device.
+pub struct IntakeCell {
+    intake: Intake<OwnedRing, ComRef<SharedClock>, PortNotify>,
+}
+
+// SAFETY: one interface, IUnknown in slot 0, the unknown-slot trampolines of slot 0.
+unsafe impl ComClass for IntakeCell {
+    type Primary = IUnknown;
+    const TAG: PoolTag = INTAKE_TAG;
+    const INTERFACES: &'static [InterfaceEntry] =
+        com_interfaces![IntakeCell; [IID_IUnknown] => com::unknown_vtbl];
+}
+
+impl IntakeCell {
+    /// A ring of the default capacity, stamped by `clock`, notifying `notify`. PASSIVE_LEVEL.
+    pub fn create(
+        clock: ComRef<SharedClock>,
+        notify: PortNotify,
+    ) -> Result<ComRef<IntakeCell>, NTSTATUS> {
+        let ring = CaptureRing::new(DEFAULT_RING_CAPACITY)?;
+        ComObject::create(IntakeCell {
+            intake: Intake::new(OwnedRing(ring), clock, notify),
+        })
+    }
+
+    pub fn intake(&self) -> &Intake<OwnedRing, ComRef<SharedClock>, PortNotify> {
+        &self.intake
+    }
+}
+
+/// The loopback's receive hook: every byte sent goes to the intake, as if received.
+pub struct IntakeHook(pub ComRef<IntakeCell>);
+
+impl ReceiveHook for IntakeHook {
+    fn received(&self, byte: u8) {
+        self.0.intake.receive(byte);
+    }
+}
+
+// ---- the device ----
+
+/// The flavour's device.
+pub enum Device<P: Platform> {
+    Mpu401(Mpu401<P::Io>),
+    Loopback(Loopback<IntakeHook>),
+}
+
+impl<P: Platform> MidiDevice for Device<P> {
+    fn try_send(&self, byte: u8) -> Result<Sent, DeviceError> {
+        match self {
+            Device::Mpu401(d) => d.try_send(byte),
+            Device::Loopback(d) => d.try_send(byte),
+        }
+    }
+    fn try_receive(&self) -> Option<u8> {
+        match self {
+            Device::Mpu401(d) => d.try_receive(),
+            Device::Loopback(d) => d.try_receive(),
+        }
+    }
+    fn can_send(&self) -> bool {
+        match self {
+            Device::Mpu401(d) => d.can_send(),
+            Device::Loopback(d) => d.can_send(),
+        }
+    }
+    fn has_input(&self) -> bool {
+        match self {
+            Device::Mpu401(d) => d.has_input(),
+            Device::Loopback(d) => d.has_input(),
+        }
+    }
+    fn reset(&self) -> Result<(), DeviceError> {
+        match self {
+            Device::Mpu401(d) => d.reset(),
+            Device::Loopback(d) => d.reset(),
+        }
+    }
+    fn stats(&self) -> DeviceStats {
+        match self {
+            Device::Mpu401(d) => d.stats(),
+            Device::Loopback(d) => d.stats(),
+        }
+    }
+}
+
+// ---- the hardware ----
+
+/// The device on its wire, the intake, and the pins' instance counts.
+pub struct Hardware<P: Platform> {
+    wire: Wire<Device<P>>,
+    intake: ComRef<IntakeCell>,
+    instances: [AtomicU32; PIN_COUNT],
+}
+
+// SAFETY: one interface, IUnknown in slot 0, the unknown-slot trampolines of slot 0.
+unsafe impl<P: Platform> ComClass for Hardware<P> {
+    type Primary = IUnknown;
+    const TAG: PoolTag = HARDWARE_TAG;
+    const INTERFACES: &'static [InterfaceEntry] =
+        com_interfaces![Hardware<P>; [IID_IUnknown] => com::unknown_vtbl];
+}
+
+impl<P: Platform> Hardware<P> {
+    pub fn create(
+        device: Device<P>,
+        intake: ComRef<IntakeCell>,
+    ) -> Result<ComRef<Hardware<P>>, NTSTATUS> {
+        ComObject::create(Hardware {
+            wire: Wire::new(device),
+            intake,
+            instances: [const { AtomicU32::new(0) }; PIN_COUNT],
+        })
+    }
+
+    pub fn device(&self) -> &Device<P> {
+        self.wire.device()
+    }
+
+    pub fn wire(&self) -> &Wire<Device<P>> {
+        &self.wire
+    }
+
+    pub fn intake(&self) -> &IntakeCell {
+        &self.intake
+    }
+
+    /// Open instances of `pin`.
+    pub fn instances(&self, pin: u32) -> u32 {
+        self.instances
+            .get(pin as usize)
+            .map_or(0, |c| c.load(Ordering::Acquire))
+    }
+
+    /// Takes an instance of `pin` if one is left (false otherwise, or for a pin that is not a
+    /// streaming pin).
+    fn acquire(&self, pin: u32) -> bool {
+        let max = match pin {
+            PIN_DMUS_RENDER | PIN_MIDI_RENDER => RENDER_MAX_INSTANCES,
+            PIN_CAPTURE => CAPTURE_MAX_INSTANCES,
+            _ => return false,
+        };
+        let Some(count) = self.instances.get(pin as usize) else {
+            return false;
+        };
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    fn release(&self, pin: u32) {
+        if let Some(count) = self.instances.get(pin as usize) {
+            let _ = count.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        }
+    }
+
+    /// The ISR body (MPU-401 flavour): reads the card's input into the ring and notifies the
+    /// port. True if there was input (the interrupt was this card's). DIRQL.
+    pub fn on_interrupt(&self) -> bool {
+        match self.wire.device() {
+            Device::Mpu401(d) => self.intake.intake.on_interrupt(d) > 0,
+            Device::Loopback(_) => false,
+        }
+    }
+}
+
+/// An instance of pin `pin`, held by a stream: the hardware, and the instance count given back
+/// when the stream drops it.
+pub struct PinInstance<P: Platform> {
+    hw: ComRef<Hardware<P>>,
+    pin: u32,
+}
+
+impl<P: Platform> PinInstance<P> {
+    /// An instance of `pin`, or `None` when all are taken.
+    pub fn acquire(hw: &ComRef<Hardware<P>>, pin: u32) -> Option<Self> {
+        hw.acquire(pin).then(|| PinInstance {
+            hw: hw.clone(),
+            pin,
+        })
+    }
+}
+
+impl<P: Platform> Drop for PinInstance<P> {
+    fn drop(&mut self) {
+        self.hw.release(self.pin);
+    }
+}
+
+/// A render stream's wire handle.
+pub struct WireRef<P: Platform>(pub PinInstance<P>);
+
+impl<P: Platform> Deref for WireRef<P> {
+    type Target = Wire<dyn MidiDevice>;
+    fn deref(&self) -> &Wire<dyn MidiDevice> {
+        &self.0.hw.wire
+    }
+}
+
+/// A capture stream's ring handle.
+pub struct RingRef<P: Platform>(pub PinInstance<P>);
+
+impl<P: Platform> Deref for RingRef<P> {
+    type Target = CaptureRing;
+    fn deref(&self) -> &CaptureRing {
+        self.0.hw.intake.intake.ring()
+    }
+}
+
+/// The ISR PortCls's interrupt-sync object calls: `context` is the miniport's `Hardware<P>`.
+///
+/// # Safety
+/// `context` is a live `Hardware<P>`: the miniport registers it and keeps a reference on it
+/// until after it has disconnected the interrupt.
+pub unsafe extern "system" fn isr<P: Platform>(
+    _sync: *mut IInterruptSync,
+    context: *mut c_void,
+) -> NTSTATUS {
+    // SAFETY: the function's contract.
+    let hw = unsafe { &*(context as *const Hardware<P>) };
+    if hw.on_interrupt() {
+        STATUS_SUCCESS
+    } else {
+        STATUS_UNSUCCESSFUL
+    }
+}

@@ -1,0 +1,502 @@
+//! Host models of PortCls's service group and interrupt-sync object, on the simulated machine.
+//!
+//! - The **service group** is a COM object (IServiceGroup, also answering IServiceSink):
+//!   AddMember/RemoveMember keep up to [`MAX_MEMBERS`] sinks; RequestService queues the group's
+//!   "DPC" (a `Timer` armed to fire at once), which calls every member's RequestService at
+//!   DISPATCH_LEVEL when the test runs the machine's timers (`kernel::host::advance`).
+//!   RequestService above DISPATCH_LEVEL (from an ISR) cannot arm a timer: the request waits
+//!   until the interrupt returns ([`raise_interrupt`] queues it then), as a DPC queued at
+//!   DIRQL runs once the IRQL drops.
+//! - The **interrupt-sync object** (IInterruptSync) remembers the interrupt vector of its
+//!   resource, its registered routines, and whether it is connected. [`raise_interrupt`] plays
+//!   the interrupt: every connected object of that vector created on the calling thread runs its
+//!   routines at DIRQL (InterruptSyncModeNormal: until one returns STATUS_SUCCESS).
+
+use core::ffi::c_void;
+use core::ptr;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use std::sync::Mutex;
+use std::vec::Vec;
+
+use crate::abi::{
+    CmResourceTypeInterrupt, IID_IInterruptSync, IID_IServiceGroup, IID_IServiceSink,
+    IInterruptSync, IInterruptSyncVtbl, IResourceList, IServiceGroup, IServiceGroupVtbl,
+    IServiceSink, NTSTATUS, PINTERRUPTSYNCROUTINE, PKINTERRUPT, PSERVICESINK,
+    STATUS_DEVICE_CONFIGURATION_ERROR, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER,
+    STATUS_SUCCESS,
+};
+use crate::com::{self, ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
+use crate::com_interfaces;
+use crate::kernel::host::set_irql;
+use crate::kernel::{DISPATCH_LEVEL, KIRQL, PoolTag, Timer, irql};
+
+/// The IRQL the modelled interrupt runs at (any value above DISPATCH_LEVEL).
+pub const DIRQL: KIRQL = 8;
+/// Members one modelled service group keeps.
+pub const MAX_MEMBERS: usize = 4;
+/// Routines one modelled interrupt-sync object keeps.
+pub const MAX_ROUTINES: usize = 4;
+/// The models' pool tags.
+pub const SERVICE_GROUP_TAG: PoolTag = PoolTag::new(b"HTsg");
+pub const INTERRUPT_SYNC_TAG: PoolTag = PoolTag::new(b"HTis");
+
+// ---- the service group ----
+
+/// The modelled service group.
+pub struct ServiceGroup {
+    timer: Timer,
+    members: Mutex<Vec<ComPtr<IServiceSink>>>,
+    requests: AtomicU64,
+    dpc_runs: AtomicU64,
+}
+
+// SAFETY: one interface in slot 0, IServiceGroup, built by `group_vtbl::<ServiceGroup, 0>`
+// from the unknown-slot trampolines of slot 0; its vtable begins with IServiceSink's
+// (RequestService), so it answers IID_IServiceSink too.
+unsafe impl ComClass for ServiceGroup {
+    type Primary = IServiceGroup;
+    const TAG: PoolTag = SERVICE_GROUP_TAG;
+    const INTERFACES: &'static [InterfaceEntry] = com_interfaces![ServiceGroup;
+        [IID_IServiceGroup, IID_IServiceSink] => group_vtbl,
+    ];
+}
+
+const fn group_vtbl<T: ComClass, const SLOT: usize>() -> IServiceGroupVtbl {
+    IServiceGroupVtbl {
+        QueryInterface: com::query_interface::<T, IServiceGroup, SLOT>,
+        AddRef: com::add_ref::<T, IServiceGroup, SLOT>,
+        Release: com::release::<T, IServiceGroup, SLOT>,
+        RequestService: group_request_service::<SLOT>,
+        AddMember: group_add_member::<SLOT>,
+        RemoveMember: group_remove_member::<SLOT>,
+        SupportDelayedService: group_support_delayed::<SLOT>,
+        RequestDelayedService: group_request_delayed::<SLOT>,
+        CancelDelayedService: group_cancel_delayed::<SLOT>,
+    }
+}
+
+/// # Safety
+/// `this` is slot SLOT of a live ServiceGroup, called by a holder of a reference.
+unsafe fn group<'a, const SLOT: usize>(this: *mut IServiceGroup) -> &'a ServiceGroup {
+    // SAFETY: the function's contract.
+    unsafe { ComObject::<ServiceGroup>::from_interface::<SLOT>(this) }
+}
+
+unsafe extern "system" fn group_request_service<const SLOT: usize>(this: *mut IServiceGroup) {
+    // SAFETY: called through the interface pointer the caller holds.
+    let g = unsafe { group::<SLOT>(this) };
+    g.request_service(this);
+}
+
+unsafe extern "system" fn group_add_member<const SLOT: usize>(
+    this: *mut IServiceGroup,
+    sink: PSERVICESINK,
+) -> NTSTATUS {
+    // SAFETY: a non-null sink is a live IServiceSink the caller lends us; we take our own
+    // reference.
+    let Some(sink) = (unsafe { ComPtr::from_raw_add_ref(sink) }) else {
+        return STATUS_INVALID_PARAMETER;
+    };
+    // SAFETY: as in group_request_service.
+    let g = unsafe { group::<SLOT>(this) };
+    let mut members = g.members.lock().unwrap_or_else(|e| e.into_inner());
+    if members.len() >= MAX_MEMBERS {
+        return STATUS_INSUFFICIENT_RESOURCES;
+    }
+    members.push(sink);
+    STATUS_SUCCESS
+}
+
+unsafe extern "system" fn group_remove_member<const SLOT: usize>(
+    this: *mut IServiceGroup,
+    sink: PSERVICESINK,
+) {
+    // SAFETY: as in group_request_service.
+    let g = unsafe { group::<SLOT>(this) };
+    let removed = {
+        let mut members = g.members.lock().unwrap_or_else(|e| e.into_inner());
+        let at = members.iter().position(|m| m.as_ptr() == sink);
+        at.map(|i| members.remove(i))
+    };
+    drop(removed);
+}
+
+unsafe extern "system" fn group_support_delayed<const SLOT: usize>(_this: *mut IServiceGroup) {}
+
+unsafe extern "system" fn group_request_delayed<const SLOT: usize>(
+    this: *mut IServiceGroup,
+    delay: u64,
+) {
+    // SAFETY: as in group_request_service.
+    let g = unsafe { group::<SLOT>(this) };
+    g.requests.fetch_add(1, Ordering::Relaxed);
+    g.timer.arm(i64::try_from(delay).unwrap_or(i64::MAX));
+}
+
+unsafe extern "system" fn group_cancel_delayed<const SLOT: usize>(this: *mut IServiceGroup) {
+    // SAFETY: as in group_request_service.
+    unsafe { group::<SLOT>(this) }.timer.cancel();
+}
+
+impl ServiceGroup {
+    fn request_service(&self, this: *mut IServiceGroup) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if irql::current() > DISPATCH_LEVEL {
+            // SAFETY: `this` is a live IServiceGroup (we are in its method); the deferred list
+            // keeps its own reference until the interrupt returns.
+            if let Some(p) = unsafe { ComPtr::from_raw_add_ref(this) } {
+                DEFERRED.with(|d| d.borrow_mut().push(p));
+            }
+            return;
+        }
+        self.timer.arm(0);
+    }
+
+    /// RequestService calls so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// DPC runs so far.
+    pub fn dpc_runs(&self) -> u64 {
+        self.dpc_runs.load(Ordering::Relaxed)
+    }
+
+    /// Members now.
+    pub fn members(&self) -> usize {
+        self.members.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+impl Drop for ServiceGroup {
+    fn drop(&mut self) {
+        self.timer.shutdown();
+    }
+}
+
+/// The group's DPC: every member's RequestService, at DISPATCH_LEVEL.
+///
+/// # Safety
+/// `context` is the live, pinned ServiceGroup whose timer this is.
+unsafe fn group_dpc(context: *mut c_void) {
+    // SAFETY: the function's contract (the timer is shut down before the group goes).
+    let g = unsafe { &*(context as *const ServiceGroup) };
+    g.dpc_runs.fetch_add(1, Ordering::Relaxed);
+    let members: Vec<ComPtr<IServiceSink>> =
+        g.members.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for m in &members {
+        // SAFETY: a live sink we hold a reference on; RequestService at DISPATCH_LEVEL.
+        unsafe { (m.vtbl().RequestService)(m.as_ptr()) };
+    }
+}
+
+std::thread_local! {
+    /// Service requests made above DISPATCH_LEVEL on this thread, queued when the IRQL drops.
+    static DEFERRED: core::cell::RefCell<Vec<ComPtr<IServiceGroup>>> =
+        const { core::cell::RefCell::new(Vec::new()) };
+    static THREAD_TOKEN: u64 = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+}
+
+static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
+
+/// The model's creation function (PcNewServiceGroup).
+pub(super) fn new_service_group() -> Result<ComPtr<IServiceGroup>, NTSTATUS> {
+    let group = ComObject::create(ServiceGroup {
+        timer: Timer::new(),
+        members: Mutex::new(Vec::new()),
+        requests: AtomicU64::new(0),
+        dpc_runs: AtomicU64::new(0),
+    })?;
+    let pinned = group.pinned();
+    let context = pinned.get_ref() as *const ServiceGroup as *mut c_void;
+    // SAFETY: the timer is a field of the pinned object value; the callback only reads the
+    // group, whose Drop shuts the timer down first.
+    unsafe { pinned.map_unchecked(|g| &g.timer).init(group_dpc, context) };
+    Ok(group.primary())
+}
+
+/// The model behind a service group. Every IServiceGroup on the host comes from
+/// [`new_service_group`] (this module is PortCls here).
+pub fn service_group_model(group: &ComPtr<IServiceGroup>) -> &ServiceGroup {
+    // SAFETY: slot 0 of a live ComObject<ServiceGroup> (see above), alive while `group` is.
+    unsafe { ComObject::<ServiceGroup>::from_interface::<0>(group.as_ptr()) }
+}
+
+// ---- the interrupt-sync object ----
+
+struct Routine {
+    routine: unsafe extern "system" fn(*mut IInterruptSync, *mut c_void) -> NTSTATUS,
+    context: usize,
+}
+
+/// The modelled interrupt-sync object.
+pub struct InterruptSync {
+    vector: u32,
+    routines: Mutex<Vec<Routine>>,
+    connected: AtomicBool,
+    /// Held while routines run (ISR or CallSynchronizedRoutine): they never overlap.
+    running: Mutex<()>,
+    interrupts: AtomicU64,
+}
+
+// SAFETY: one interface in slot 0, IInterruptSync, built by `sync_vtbl::<InterruptSync, 0>`
+// from the unknown-slot trampolines of slot 0.
+unsafe impl ComClass for InterruptSync {
+    type Primary = IInterruptSync;
+    const TAG: PoolTag = INTERRUPT_SYNC_TAG;
+    const INTERFACES: &'static [InterfaceEntry] = com_interfaces![InterruptSync;
+        [IID_IInterruptSync] => sync_vtbl,
+    ];
+}
+
+const fn sync_vtbl<T: ComClass, const SLOT: usize>() -> IInterruptSyncVtbl {
+    IInterruptSyncVtbl {
+        QueryInterface: com::query_interface::<T, IInterruptSync, SLOT>,
+        AddRef: com::add_ref::<T, IInterruptSync, SLOT>,
+        Release: com::release::<T, IInterruptSync, SLOT>,
+        CallSynchronizedRoutine: sync_call::<SLOT>,
+        GetKInterrupt: sync_get_kinterrupt::<SLOT>,
+        Connect: sync_connect::<SLOT>,
+        Disconnect: sync_disconnect::<SLOT>,
+        RegisterServiceRoutine: sync_register::<SLOT>,
+    }
+}
+
+/// # Safety
+/// `this` is slot SLOT of a live InterruptSync, called by a holder of a reference.
+unsafe fn sync<'a, const SLOT: usize>(this: *mut IInterruptSync) -> &'a InterruptSync {
+    // SAFETY: the function's contract.
+    unsafe { ComObject::<InterruptSync>::from_interface::<SLOT>(this) }
+}
+
+unsafe extern "system" fn sync_call<const SLOT: usize>(
+    this: *mut IInterruptSync,
+    routine: PINTERRUPTSYNCROUTINE,
+    context: *mut c_void,
+) -> NTSTATUS {
+    let Some(routine) = routine else {
+        return STATUS_INVALID_PARAMETER;
+    };
+    // SAFETY: called through the interface pointer the caller holds.
+    let s = unsafe { sync::<SLOT>(this) };
+    let _running = s.running.lock().unwrap_or_else(|e| e.into_inner());
+    let old = set_irql(DIRQL);
+    // SAFETY: the caller's routine, with its context, at DIRQL, as PortCls runs it.
+    let status = unsafe { routine(this, context) };
+    set_irql(old);
+    status
+}
+
+unsafe extern "system" fn sync_get_kinterrupt<const SLOT: usize>(
+    _this: *mut IInterruptSync,
+) -> PKINTERRUPT {
+    ptr::null_mut()
+}
+
+unsafe extern "system" fn sync_connect<const SLOT: usize>(this: *mut IInterruptSync) -> NTSTATUS {
+    // SAFETY: as in sync_call.
+    let s = unsafe { sync::<SLOT>(this) };
+    if s.connected.swap(true, Ordering::AcqRel) {
+        return STATUS_SUCCESS;
+    }
+    let token = THREAD_TOKEN.with(|t| *t);
+    registry().push(Registered {
+        token,
+        vector: s.vector,
+        object: this as usize,
+    });
+    STATUS_SUCCESS
+}
+
+unsafe extern "system" fn sync_disconnect<const SLOT: usize>(this: *mut IInterruptSync) {
+    // SAFETY: as in sync_call.
+    let s = unsafe { sync::<SLOT>(this) };
+    s.disconnect(this as usize);
+}
+
+unsafe extern "system" fn sync_register<const SLOT: usize>(
+    this: *mut IInterruptSync,
+    routine: PINTERRUPTSYNCROUTINE,
+    context: *mut c_void,
+    first: u8,
+) -> NTSTATUS {
+    let Some(routine) = routine else {
+        return STATUS_INVALID_PARAMETER;
+    };
+    // SAFETY: as in sync_call.
+    let s = unsafe { sync::<SLOT>(this) };
+    let mut routines = s.routines.lock().unwrap_or_else(|e| e.into_inner());
+    if routines.len() >= MAX_ROUTINES {
+        return STATUS_INSUFFICIENT_RESOURCES;
+    }
+    let entry = Routine {
+        routine,
+        context: context as usize,
+    };
+    if first != 0 {
+        routines.insert(0, entry);
+    } else {
+        routines.push(entry);
+    }
+    STATUS_SUCCESS
+}
+
+impl InterruptSync {
+    fn disconnect(&self, object: usize) {
+        if self.connected.swap(false, Ordering::AcqRel) {
+            registry().retain(|r| r.object != object);
+        }
+    }
+
+    /// Whether the object is connected.
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
+    /// The interrupt vector of its resource.
+    pub fn vector(&self) -> u32 {
+        self.vector
+    }
+
+    /// Interrupts delivered to it.
+    pub fn interrupts(&self) -> u64 {
+        self.interrupts.load(Ordering::Relaxed)
+    }
+
+    /// Runs the routines at DIRQL until one claims the interrupt. `this` is the object's
+    /// interface pointer.
+    fn deliver(&self, this: *mut IInterruptSync) -> bool {
+        self.interrupts.fetch_add(1, Ordering::Relaxed);
+        let _running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let routines = self.routines.lock().unwrap_or_else(|e| e.into_inner());
+        let old = set_irql(DIRQL);
+        let mut claimed = false;
+        for r in routines.iter() {
+            // SAFETY: a routine registered with its context, run at DIRQL as PortCls would.
+            if unsafe { (r.routine)(this, r.context as *mut c_void) } == STATUS_SUCCESS {
+                claimed = true;
+                break;
+            }
+        }
+        set_irql(old);
+        claimed
+    }
+}
+
+impl Drop for InterruptSync {
+    fn drop(&mut self) {
+        if self.connected.load(Ordering::Acquire) {
+            let me = self as *const InterruptSync as usize;
+            // A connected object released without Disconnect: forget it (PortCls would
+            // disconnect in its destructor too).
+            registry().retain(|r| r.self_addr() != me);
+        }
+    }
+}
+
+struct Registered {
+    token: u64,
+    vector: u32,
+    /// The object's slot-0 interface pointer.
+    object: usize,
+}
+
+impl Registered {
+    /// The address of the `InterruptSync` value behind `object`.
+    fn self_addr(&self) -> usize {
+        let this = self.object as *mut IInterruptSync;
+        // SAFETY: only computes an address (no access) for comparison.
+        let value = unsafe { ComObject::<InterruptSync>::from_interface::<0>(this) };
+        value as *const InterruptSync as usize
+    }
+}
+
+static REGISTRY: Mutex<Vec<Registered>> = Mutex::new(Vec::new());
+
+fn registry() -> std::sync::MutexGuard<'static, Vec<Registered>> {
+    REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The model's creation function (PcNewInterruptSync): the vector is read from the list's
+/// `index`-th interrupt entry.
+pub(super) fn new_interrupt_sync(
+    resources: &ComPtr<IResourceList>,
+    index: u32,
+) -> Result<ComPtr<IInterruptSync>, NTSTATUS> {
+    // SAFETY: a COM call on a list we hold a reference on.
+    let entry = unsafe {
+        (resources.vtbl().FindTranslatedEntry)(resources.as_ptr(), CmResourceTypeInterrupt, index)
+    };
+    if entry.is_null() {
+        return Err(STATUS_DEVICE_CONFIGURATION_ERROR);
+    }
+    // SAFETY: a descriptor the list returned, valid while the list lives; an interrupt entry.
+    let vector = unsafe { ptr::addr_of!((*entry).u.Interrupt.Vector).read_unaligned() };
+    let sync: ComRef<InterruptSync> = ComObject::create(InterruptSync {
+        vector,
+        routines: Mutex::new(Vec::new()),
+        connected: AtomicBool::new(false),
+        running: Mutex::new(()),
+        interrupts: AtomicU64::new(0),
+    })?;
+    Ok(sync.primary())
+}
+
+/// Plays interrupt `vector` on the calling thread: every connected interrupt-sync object of
+/// that vector connected on this thread runs its routines at DIRQL; then the
+/// service requests made meanwhile are queued (their DPCs run at the next
+/// `kernel::host::advance`). Returns how many objects had a routine claim the interrupt.
+/// Call at PASSIVE_LEVEL or DISPATCH_LEVEL.
+pub fn raise_interrupt(vector: u32) -> u32 {
+    let token = THREAD_TOKEN.with(|t| *t);
+    let mut claimed = 0;
+    {
+        let registry = registry();
+        for r in registry
+            .iter()
+            .filter(|r| r.token == token && r.vector == vector)
+        {
+            let this = r.object as *mut IInterruptSync;
+            // SAFETY: a registered object is connected, hence alive (Disconnect and Drop
+            // remove it, under the registry's lock, which we hold).
+            let s = unsafe { ComObject::<InterruptSync>::from_interface::<0>(this) };
+            if s.deliver(this) {
+                claimed += 1;
+            }
+        }
+    }
+    irql_dropped();
+    claimed
+}
+
+/// What the kernel does when the IRQL drops below DISPATCH_LEVEL after an interrupt: the DPCs
+/// requested above it become runnable (here: the service groups' timers are armed).
+pub fn irql_dropped() {
+    let deferred: Vec<ComPtr<IServiceGroup>> =
+        DEFERRED.with(|d| core::mem::take(&mut *d.borrow_mut()));
+    for g in deferred {
+        service_group_model(&g).timer.arm(0);
+    }
+}
+
+/// The model behind an interrupt-sync object (for tests' assertions).
+pub fn interrupt_sync_model(sync: &ComPtr<IInterruptSync>) -> &InterruptSync {
+    // SAFETY: every IInterruptSync on the host comes from `new_interrupt_sync` above: slot 0
+    // of a live ComObject<InterruptSync>, alive while `sync` is.
+    unsafe { ComObject::<InterruptSync>::from_interface::<0>(sync.as_ptr()) }
+}
+
+/// Connected interrupt-sync objects of the calling thread on `vector`.
+pub fn listeners(vector: u32) -> u32 {
+    let token = THREAD_TOKEN.with(|t| *t);
+    registry()
+        .iter()
+        .filter(|r| r.token == token && r.vector == vector)
+        .count() as u32
+}
+
+/// Connected interrupt-sync objects of any thread (for release checks).
+pub fn connected_interrupts() -> usize {
+    registry().len()
+}
