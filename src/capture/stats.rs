@@ -90,24 +90,7 @@ pub(super) struct Counters {
     pub foreign_events: AtomicU64,
 }
 
-#[inline]
-pub(super) fn add(counter: &AtomicU64, n: u64) {
-    if n != 0 {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
-}
-
-#[inline]
-pub(super) fn bump(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
-}
-
-/// +1 on a counter only ever written under the stream's lock: the lock orders its writers, so a
-/// plain load and store loses nothing, and readers still see whole values.
-#[inline]
-pub(super) fn bump_locked(counter: &AtomicU64) {
-    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-}
+pub(super) use crate::mxf::counter::{add, bump, bump_single_writer as bump_locked};
 
 impl Counters {
     pub fn snapshot(&self, ring: RingStats) -> CaptureStats {

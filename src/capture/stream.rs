@@ -47,8 +47,7 @@ use super::stats::{CaptureStats, Counters, add, bump, bump_locked};
 use crate::abi::{
     DMUS_KEF_EVENT_COMPLETE, DMUS_KEF_EVENT_INCOMPLETE, DMUS_KERNEL_EVENT_SHORT_MAX, IAllocatorMXF,
     IID_IMXF, IMXF, IMXFVtbl, KSSTATE, KernelEvent, NT_SUCCESS, NTSTATUS, PDMUS_KERNEL_EVENT, PMXF,
-    STATUS_INVALID_DEVICE_STATE, STATUS_INVALID_PARAMETER, STATUS_SUCCESS, STATUS_UNSUCCESSFUL,
-    StreamState,
+    STATUS_INVALID_DEVICE_STATE, STATUS_INVALID_PARAMETER, STATUS_SUCCESS, StreamState,
 };
 use crate::com::{ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
 use crate::com_interfaces;
@@ -56,6 +55,7 @@ use crate::kernel::pool::PoolTag;
 use crate::kernel::{SpinLock, Timer};
 use crate::midi::{Dropped, Output, Parser, Step};
 use crate::mxf::Mxf;
+use crate::mxf::output;
 
 /// The stream objects' pool tag: "DMcs".
 pub const CAPTURE_TAG: PoolTag = PoolTag::new(b"DMcs");
@@ -482,33 +482,23 @@ impl<R: RingHandle> Mxf for CaptureStream<R> {
         STATUS_SUCCESS
     }
 
-    /// PASSIVE_LEVEL. One output at a time: STATUS_UNSUCCESSFUL while one is connected,
-    /// STATUS_INVALID_PARAMETER for null.
+    /// PASSIVE_LEVEL. One output at a time (`mxf::output`).
     fn connect_output(&self, sink: Option<ComPtr<IMXF>>) -> NTSTATUS {
-        let Some(sink) = sink else {
-            return STATUS_INVALID_PARAMETER;
-        };
-        let mut inner = self.inner.lock();
-        if inner.output.is_some() {
-            return STATUS_UNSUCCESSFUL;
-        }
-        inner.output = Some(sink);
-        STATUS_SUCCESS
+        output::connect(&mut self.inner.lock().output, sink)
     }
 
-    /// PASSIVE_LEVEL. `sink` must be the connected output (STATUS_INVALID_PARAMETER
-    /// otherwise); afterwards events go to the allocator.
+    /// PASSIVE_LEVEL. `sink` must be the connected output; afterwards events go to the allocator.
     fn disconnect_output(&self, sink: PMXF) -> NTSTATUS {
-        let old = {
-            let mut inner = self.inner.lock();
-            match &inner.output {
-                Some(output) if !sink.is_null() && output.as_ptr() == sink => inner.output.take(),
-                _ => return STATUS_INVALID_PARAMETER,
+        // The guard is dropped at the end of this statement: the old output is released
+        // without the lock held.
+        let old = output::disconnect(&mut self.inner.lock().output, sink);
+        match old {
+            Ok(old) => {
+                drop(old);
+                STATUS_SUCCESS
             }
-        };
-        // Released with the lock dropped: the last Release of a sink may run its destructor.
-        drop(old);
-        STATUS_SUCCESS
+            Err(status) => status,
+        }
     }
 }
 

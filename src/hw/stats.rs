@@ -49,7 +49,7 @@ impl Counters {
 
     #[inline]
     pub(super) fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
+        crate::mxf::counter::bump(counter);
     }
 
     pub(super) fn snapshot(&self) -> DeviceStats {

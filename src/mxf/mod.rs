@@ -7,10 +7,12 @@
 
 mod allocator;
 mod clock;
+pub mod counter;
 mod event_pool;
 mod free_list;
 mod imxf;
 mod inbox;
+pub mod output;
 mod sequencer;
 mod stats;
 mod sync;

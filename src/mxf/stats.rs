@@ -2,6 +2,8 @@
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
+use super::counter::raise;
+
 /// Occupancy of one kind of slot (events, or large-data buffers).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SlotStats {
@@ -132,13 +134,5 @@ impl Counters {
                 deep_package: r(Rejection::DeepPackage),
             },
         }
-    }
-}
-
-/// A high-water mark: a plain load on the common path, a read-modify-write only on a new high.
-#[inline]
-fn raise(mark: &AtomicU32, value: u32) {
-    if value > mark.load(Ordering::Relaxed) {
-        mark.fetch_max(value, Ordering::Relaxed);
     }
 }

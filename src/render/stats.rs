@@ -105,17 +105,7 @@ pub(super) struct Counters {
     pub sequencer_overflow: AtomicU32,
 }
 
-#[inline]
-pub(super) fn add(counter: &AtomicU64, n: u64) {
-    if n != 0 {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
-}
-
-#[inline]
-pub(super) fn bump(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
-}
+pub(super) use crate::mxf::counter::{add, bump};
 
 impl Counters {
     pub fn malformed(&self, why: Malformed) {
@@ -123,9 +113,7 @@ impl Counters {
     }
 
     pub fn raise(mark: &AtomicU32, value: u32) {
-        if value > mark.load(Ordering::Relaxed) {
-            mark.fetch_max(value, Ordering::Relaxed);
-        }
+        crate::mxf::counter::raise(mark, value);
     }
 
     pub fn snapshot(&self) -> RenderStats {
