@@ -7,6 +7,9 @@
 //! allocator, every pool block freed, no kernel rule broken, no timer left.
 
 mod canon;
+mod common;
+
+use common::sink::{Got, Sink};
 
 use std::pin::Pin;
 use std::ptr;
@@ -14,21 +17,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use dmus_miniport::abi::{
-    DMUS_KEF_EVENT_INCOMPLETE, IAllocatorMXF, IID_IMXF, IMXF, IMXFVtbl, KIRQL, KSSTATE,
-    KSSTATE_ACQUIRE, KSSTATE_PAUSE, KSSTATE_RUN, KSSTATE_STOP, KernelEvent, NTSTATUS,
-    PDMUS_KERNEL_EVENT, PMXF, STATUS_INVALID_DEVICE_STATE, STATUS_SUCCESS, STATUS_UNSUCCESSFUL,
+    IMXF, KIRQL, KSSTATE, KSSTATE_ACQUIRE, KSSTATE_PAUSE, KSSTATE_RUN, KSSTATE_STOP, KernelEvent,
+    NTSTATUS, STATUS_INVALID_DEVICE_STATE, STATUS_SUCCESS,
 };
 use dmus_miniport::capture::{
     CAPTURE_RING_TAG, CAPTURE_TAG, CaptureConfig, CaptureRing, CaptureStats, CaptureStream, Intake,
     Notify,
 };
-use dmus_miniport::com::{ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
-use dmus_miniport::com_interfaces;
+use dmus_miniport::com::{ComObject, ComPtr, ComRef};
 use dmus_miniport::hw::emulator::{BYTE_TIME_100NS, EmulatorConfig, Mpu401Emulator};
 use dmus_miniport::hw::{Loopback, MidiDevice, Mpu401};
 use dmus_miniport::kernel::time::{self, TICKS_PER_MS};
-use dmus_miniport::kernel::{DISPATCH_LEVEL, PoolTag, Timer, host, irql};
-use dmus_miniport::mxf::{Allocator, KernelClock, Mxf, PoolConfig};
+use dmus_miniport::kernel::{DISPATCH_LEVEL, Timer, host, irql};
+use dmus_miniport::mxf::{Allocator, KernelClock, PoolConfig};
 use dmus_miniport::render::{RenderConfig, RenderStream, Wire};
 use proptest::prelude::*;
 
@@ -107,91 +108,6 @@ unsafe fn port_dpc(context: *mut core::ffi::c_void) {
     }
 }
 
-// ---- the sink: records every event, gives them back ----
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Got {
-    bytes: Vec<u8>,
-    time: i64,
-    complete: bool,
-    group: u16,
-}
-
-struct Sink {
-    allocator: ComPtr<IAllocatorMXF>,
-    got: Mutex<Vec<Got>>,
-    chains: Mutex<u32>,
-    /// While set, the sink keeps the chains it receives (the allocator stays dry).
-    hold: AtomicBool,
-    kept: Mutex<Vec<usize>>,
-}
-
-impl Sink {
-    /// Gives every kept chain back to the allocator.
-    fn release_kept(&self) {
-        self.hold.store(false, Ordering::Release);
-        for chain in std::mem::take(&mut *self.kept.lock().unwrap()) {
-            // SAFETY: a COM call on the allocator we hold; a chain the sink kept.
-            unsafe {
-                (self.allocator.vtbl().PutMessage)(
-                    self.allocator.as_ptr(),
-                    chain as *mut KernelEvent,
-                )
-            };
-        }
-    }
-}
-
-impl Mxf for Sink {
-    fn set_state(&self, _state: KSSTATE) -> NTSTATUS {
-        STATUS_SUCCESS
-    }
-    fn put_message(&self, event: PDMUS_KERNEL_EVENT) -> NTSTATUS {
-        *self.chains.lock().unwrap() += 1;
-        let mut e = event;
-        while !e.is_null() {
-            // SAFETY: a chain handed to us: read it before giving it away.
-            let ev: &KernelEvent = unsafe { &*e };
-            let bytes = match ev.short_data() {
-                Some(b) => b.to_vec(),
-                // SAFETY: a long event from the stream: pbData holds cbEvent bytes.
-                None => unsafe {
-                    std::slice::from_raw_parts(ev.uData.pbData, ev.cbEvent as usize).to_vec()
-                },
-            };
-            assert!(!ev.is_package());
-            assert_eq!(ev.cbStruct, 40);
-            self.got.lock().unwrap().push(Got {
-                bytes,
-                time: ev.ullPresTime100ns,
-                complete: ev.usFlags & DMUS_KEF_EVENT_INCOMPLETE == 0,
-                group: ev.usChannelGroup,
-            });
-            e = ev.pNextEvt;
-        }
-        if self.hold.load(Ordering::Acquire) {
-            self.kept.lock().unwrap().push(event as usize);
-            return STATUS_SUCCESS;
-        }
-        // SAFETY: a COM call on the allocator we hold.
-        unsafe { (self.allocator.vtbl().PutMessage)(self.allocator.as_ptr(), event) }
-    }
-    fn connect_output(&self, _sink: Option<ComPtr<IMXF>>) -> NTSTATUS {
-        STATUS_UNSUCCESSFUL
-    }
-    fn disconnect_output(&self, _sink: PMXF) -> NTSTATUS {
-        STATUS_UNSUCCESSFUL
-    }
-}
-
-// SAFETY: one interface, built by IMXFVtbl::new for slot 0.
-unsafe impl ComClass for Sink {
-    type Primary = IMXF;
-    const TAG: PoolTag = PoolTag::new(b"TSnk");
-    const INTERFACES: &'static [InterfaceEntry] =
-        com_interfaces![Sink; [IID_IMXF] => IMXFVtbl::new];
-}
-
 // ---- the rig ----
 
 struct Rig {
@@ -228,14 +144,7 @@ impl Rig {
         let stream = CaptureStream::create(config, ring.clone(), alloc.primary()).unwrap();
         let imxf = stream.primary();
         *port.0.target.lock().unwrap() = Some(imxf.clone());
-        let sink = ComObject::create(Sink {
-            allocator: alloc.primary(),
-            got: Mutex::new(Vec::new()),
-            chains: Mutex::new(0),
-            hold: AtomicBool::new(false),
-            kept: Mutex::new(Vec::new()),
-        })
-        .unwrap();
+        let sink = ComObject::create(Sink::new(alloc.primary())).unwrap();
         // SAFETY: COM calls on live objects, PASSIVE_LEVEL.
         let status = unsafe { (imxf.vtbl().ConnectOutput)(imxf.as_ptr(), sink.primary().as_ptr()) };
         assert_eq!(status, STATUS_SUCCESS);

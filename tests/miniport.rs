@@ -9,6 +9,8 @@
 //! DPC (the `portcls::host` model) calls the sink, which calls IMiniportDMus::Service and the
 //! capture stream's PutMessage(NULL), as the DMus port does.
 
+mod common;
+
 use std::ffi::c_void;
 use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,9 +30,11 @@ use dmus_miniport::miniport::descriptor::{
 };
 use dmus_miniport::miniport::resources::Flavour;
 use dmus_miniport::miniport::{MINIPORT_TAG, Miniport, Platform};
-use dmus_miniport::mxf::{Allocator, Mxf, PoolConfig};
+use dmus_miniport::mxf::{Allocator, PoolConfig};
 use dmus_miniport::portcls::host::{listeners, raise_interrupt, service_group_model};
 use dmus_miniport::render::SCHEDULE_PREFETCH_100NS;
+
+use common::sink::Sink;
 
 const MS: i64 = TICKS_PER_MS;
 const MPU_BASE: i64 = 0x330;
@@ -296,46 +300,6 @@ unsafe extern "system" fn sink_request_service<const SLOT: usize>(this: *mut ISe
         // SAFETY: the capture stream we hold; PutMessage(NULL) at DISPATCH_LEVEL.
         unsafe { (c.vtbl().PutMessage)(c.as_ptr(), ptr::null_mut()) };
     }
-}
-
-// ---- a sink for capture: records the bytes of every event, gives them back ----
-
-struct Sink {
-    allocator: ComPtr<IAllocatorMXF>,
-    got: Mutex<Vec<u8>>,
-}
-
-impl Mxf for Sink {
-    fn set_state(&self, _s: KSSTATE) -> NTSTATUS {
-        STATUS_SUCCESS
-    }
-    fn put_message(&self, event: PDMUS_KERNEL_EVENT) -> NTSTATUS {
-        let mut e = event;
-        while !e.is_null() {
-            // SAFETY: a chain handed to us.
-            let ev: &KernelEvent = unsafe { &*e };
-            if let Some(b) = ev.short_data() {
-                self.got.lock().unwrap().extend_from_slice(b);
-            }
-            e = ev.pNextEvt;
-        }
-        // SAFETY: the allocator we hold.
-        unsafe { (self.allocator.vtbl().PutMessage)(self.allocator.as_ptr(), event) }
-    }
-    fn connect_output(&self, _s: Option<ComPtr<IMXF>>) -> NTSTATUS {
-        STATUS_UNSUCCESSFUL
-    }
-    fn disconnect_output(&self, _s: PMXF) -> NTSTATUS {
-        STATUS_UNSUCCESSFUL
-    }
-}
-
-// SAFETY: one interface, built by IMXFVtbl::new for slot 0.
-unsafe impl ComClass for Sink {
-    type Primary = IMXF;
-    const TAG: PoolTag = PoolTag::new(b"TSnk");
-    const INTERFACES: &'static [InterfaceEntry] =
-        com_interfaces![Sink; [IID_IMXF] => IMXFVtbl::new];
 }
 
 // ---- the rig: what PortCls does ----
@@ -1024,11 +988,7 @@ fn the_isr_captures_the_cards_input_through_the_service_group() {
     );
     assert_eq!(c.status, STATUS_SUCCESS);
     let stream = c.mxf.unwrap();
-    let sink = ComObject::create(Sink {
-        allocator: rig.allocator.primary(),
-        got: Mutex::new(Vec::new()),
-    })
-    .unwrap();
+    let sink = ComObject::create(Sink::new(rig.allocator.primary())).unwrap();
     let sink_ptr = sink.primary();
     // SAFETY: COM calls on the stream.
     unsafe {
@@ -1052,7 +1012,7 @@ fn the_isr_captures_the_cards_input_through_the_service_group() {
     host::advance(MS);
     assert!(rig.port.services.load(Ordering::Relaxed) >= 1);
     assert!(rig.miniport_value().service_calls() >= 1);
-    assert_eq!(*sink.got.lock().unwrap(), vec![0x90, 64, 90]);
+    assert_eq!(sink.bytes(), vec![0x90, 64, 90]);
     // SAFETY: COM calls on the stream.
     unsafe {
         (stream.vtbl().SetState)(stream.as_ptr(), KSSTATE_STOP);
@@ -1074,11 +1034,7 @@ fn loopback_round_trip_render_to_capture() {
         ptr::null_mut(),
     );
     let capture = c.mxf.unwrap();
-    let sink = ComObject::create(Sink {
-        allocator: rig.allocator.primary(),
-        got: Mutex::new(Vec::new()),
-    })
-    .unwrap();
+    let sink = ComObject::create(Sink::new(rig.allocator.primary())).unwrap();
     let sink_ptr = sink.primary();
     // SAFETY: COM calls on the capture stream.
     unsafe {
@@ -1092,7 +1048,7 @@ fn loopback_round_trip_render_to_capture() {
     rig.play(&render, &[0xC0, 5]);
     rig.play(&render, &[0x90, 60, 100]);
     host::advance(10 * MS);
-    assert_eq!(*sink.got.lock().unwrap(), vec![0xC0, 5, 0x90, 60, 100]);
+    assert_eq!(sink.bytes(), vec![0xC0, 5, 0x90, 60, 100]);
     // SAFETY: COM calls on the streams.
     unsafe {
         (render.vtbl().SetState)(render.as_ptr(), KSSTATE_STOP);

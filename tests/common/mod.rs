@@ -1,6 +1,8 @@
 //! Helpers the allocator tests share: reading and editing events a test holds.
 #![allow(dead_code)] // each test crate uses its own subset
 
+pub mod sink;
+
 use std::ptr;
 
 use dmus_miniport::abi::KernelEvent;
