@@ -38,6 +38,28 @@ GROUPS_2T="pair_2t hold4_2t"
 IMPLS="pool spinlock arrayqueue"
 OPS="pair hold chain"
 
+# Runs a command and prints, after it, the CPU time other processes took meanwhile (so that a
+# disturbed run can be recognised).
+with_cpu_accounting() {
+    python3 - "$@" <<'EOF'
+import os, resource, subprocess, sys, time
+def busy():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    # user nice system irq softirq
+    return (v[0] + v[1] + v[2] + v[5] + v[6]) / os.sysconf("SC_CLK_TCK")
+b0, t0 = busy(), time.monotonic()
+rc = subprocess.call(sys.argv[1:])
+b1, t1 = busy(), time.monotonic()
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+own = ru.ru_utime + ru.ru_stime
+print(f"cpu accounting: wall {t1 - t0:.1f} s; all cores busy {b1 - b0:.1f} s, of which this run "
+      f"{own:.1f} s, other processes {max(0.0, b1 - b0 - own):.1f} s "
+      f"(= {max(0.0, b1 - b0 - own) / (t1 - t0):.2f} of a core on average)", flush=True)
+sys.exit(rc)
+EOF
+}
+
 echo "== machine"
 {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -72,23 +94,7 @@ EOF
     # Runs the benchmarks and tells how much CPU other processes took meanwhile: on a 2-core
     # machine anything else running skews the 2-thread figures (and, less, the others).
     # shellcheck disable=SC2086 # CRITERION_ARGS is a list of arguments
-    python3 - cargo bench --bench allocator -- $CRITERION_ARGS <<'EOF' 2>&1 |
-import os, resource, subprocess, sys, time
-def busy():
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    # user nice system irq softirq
-    return (v[0] + v[1] + v[2] + v[5] + v[6]) / os.sysconf("SC_CLK_TCK")
-b0, t0 = busy(), time.monotonic()
-rc = subprocess.call(sys.argv[1:])
-b1, t1 = busy(), time.monotonic()
-ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-own = ru.ru_utime + ru.ru_stime
-print(f"cpu accounting: wall {t1 - t0:.1f} s; all cores busy {b1 - b0:.1f} s, of which this run "
-      f"{own:.1f} s, other processes {max(0.0, b1 - b0 - own):.1f} s "
-      f"(= {max(0.0, b1 - b0 - own) / (t1 - t0):.2f} of a core on average)", flush=True)
-sys.exit(rc)
-EOF
+    with_cpu_accounting cargo bench --bench allocator -- $CRITERION_ARGS 2>&1 |
         tee "$OUT/criterion.log" | grep -E '^[a-z0-9_]+/[a-z]+|time:|cpu accounting|waited for a CPU' || true
     grep 'cpu accounting' "$OUT/criterion.log" >>"$OUT/machine.txt" || true
     echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt"
@@ -212,23 +218,7 @@ if [ -z "${SKIP_CRITERION:-}" ]; then
     echo "== criterion: cargo bench --bench render -- $RENDER_CRITERION_ARGS"
     for g in $RENDER_GROUPS; do rm -rf "${CRITERION_HOME:?}/$g"; done
     # shellcheck disable=SC2086 # RENDER_CRITERION_ARGS is a list of arguments
-    python3 - cargo bench --bench render -- $RENDER_CRITERION_ARGS <<'EOF' 2>&1 |
-import os, resource, subprocess, sys, time
-def busy():
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    # user nice system irq softirq
-    return (v[0] + v[1] + v[2] + v[5] + v[6]) / os.sysconf("SC_CLK_TCK")
-b0, t0 = busy(), time.monotonic()
-rc = subprocess.call(sys.argv[1:])
-b1, t1 = busy(), time.monotonic()
-ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-own = ru.ru_utime + ru.ru_stime
-print(f"cpu accounting: wall {t1 - t0:.1f} s; all cores busy {b1 - b0:.1f} s, of which this run "
-      f"{own:.1f} s, other processes {max(0.0, b1 - b0 - own):.1f} s "
-      f"(= {max(0.0, b1 - b0 - own) / (t1 - t0):.2f} of a core on average)", flush=True)
-sys.exit(rc)
-EOF
+    with_cpu_accounting cargo bench --bench render -- $RENDER_CRITERION_ARGS 2>&1 |
         tee "$OUT/render-criterion.log" |
         grep -E '^(render_throughput|host_dpc|pending)/[a-z0-9_]+|time:|cpu accounting' || true
     sed -n 's/^cpu accounting/render cpu accounting/p' "$OUT/render-criterion.log" >>"$OUT/machine.txt"
@@ -314,23 +304,7 @@ if [ -z "${SKIP_CRITERION:-}" ]; then
     echo "== criterion: cargo bench --bench capture -- $CAPTURE_CRITERION_ARGS"
     rm -rf "${CRITERION_HOME:?}/capture"
     # shellcheck disable=SC2086 # CAPTURE_CRITERION_ARGS is a list of arguments
-    python3 - cargo bench --bench capture -- $CAPTURE_CRITERION_ARGS <<'EOF' 2>&1 |
-import os, resource, subprocess, sys, time
-def busy():
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    # user nice system irq softirq
-    return (v[0] + v[1] + v[2] + v[5] + v[6]) / os.sysconf("SC_CLK_TCK")
-b0, t0 = busy(), time.monotonic()
-rc = subprocess.call(sys.argv[1:])
-b1, t1 = busy(), time.monotonic()
-ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-own = ru.ru_utime + ru.ru_stime
-print(f"cpu accounting: wall {t1 - t0:.1f} s; all cores busy {b1 - b0:.1f} s, of which this run "
-      f"{own:.1f} s, other processes {max(0.0, b1 - b0 - own):.1f} s "
-      f"(= {max(0.0, b1 - b0 - own) / (t1 - t0):.2f} of a core on average)", flush=True)
-sys.exit(rc)
-EOF
+    with_cpu_accounting cargo bench --bench capture -- $CAPTURE_CRITERION_ARGS 2>&1 |
         tee "$OUT/capture-criterion.log" |
         grep -E '^capture[/ ]|time:|thrpt:|cpu accounting' || true
     sed -n 's/^cpu accounting/capture cpu accounting/p' "$OUT/capture-criterion.log" >>"$OUT/machine.txt"
