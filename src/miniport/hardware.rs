@@ -6,7 +6,8 @@
 //! - [`SharedClock`]: the port's master clock once a NewStream has passed one (kernel time
 //!   before), read by the ISR's intake and by LATENCYCLOCK.
 //! - [`IntakeCell`]: the capture ring and the intake (ISR half of capture). Held by the
-//!   hardware, the loopback's receive hook and the capture stream's ring handle.
+//!   hardware and the loopback's receive hook; the capture stream's ring handle reaches it
+//!   through the hardware.
 //! - [`Hardware`]: the device on its wire, the intake, the instance counts. Held by the
 //!   miniport and by every stream (through [`WireRef`] / [`RingRef`], whose drop gives the
 //!   pin instance back), so a stream the port releases after the miniport still has its device.
@@ -16,10 +17,7 @@ use core::ops::Deref;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
-use super::descriptor::{
-    CAPTURE_MAX_INSTANCES, PIN_CAPTURE, PIN_COUNT, PIN_DMUS_RENDER, PIN_MIDI_RENDER,
-    RENDER_MAX_INSTANCES,
-};
+use super::descriptor::{PIN_COUNT, PINS};
 use super::platform::Platform;
 use crate::abi::{
     IID_IUnknown, IInterruptSync, IMasterClock, IUnknown, NTSTATUS, STATUS_SUCCESS,
@@ -73,11 +71,6 @@ impl SharedClock {
             // SAFETY: `raw` is the reference `into_raw` gave away; take it back to release it.
             drop(unsafe { ComPtr::from_raw(raw) });
         }
-    }
-
-    /// Whether a master clock is known.
-    pub fn is_master(&self) -> bool {
-        !self.clock.load(Ordering::Acquire).is_null()
     }
 
     /// Master time if known. Any IRQL.
@@ -255,32 +248,18 @@ impl<P: Platform> Hardware<P> {
         self.wire.device()
     }
 
-    pub fn wire(&self) -> &Wire<Device<P>> {
-        &self.wire
-    }
-
     pub fn intake(&self) -> &IntakeCell {
         &self.intake
     }
 
-    /// Open instances of `pin`.
-    pub fn instances(&self, pin: u32) -> u32 {
-        self.instances
-            .get(pin as usize)
-            .map_or(0, |c| c.load(Ordering::Acquire))
-    }
-
     /// Takes an instance of `pin` if one is left (false otherwise, or for a pin that is not a
-    /// streaming pin).
+    /// streaming pin): the bound is the one the descriptor gives PortCls (bridge pins: 0).
     fn acquire(&self, pin: u32) -> bool {
-        let max = match pin {
-            PIN_DMUS_RENDER | PIN_MIDI_RENDER => RENDER_MAX_INSTANCES,
-            PIN_CAPTURE => CAPTURE_MAX_INSTANCES,
-            _ => return false,
-        };
-        let Some(count) = self.instances.get(pin as usize) else {
+        let (Some(count), Some(desc)) = (self.instances.get(pin as usize), PINS.get(pin as usize))
+        else {
             return false;
         };
+        let max = desc.MaxFilterInstanceCount;
         count
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < max).then_some(n + 1)

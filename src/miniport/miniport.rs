@@ -27,13 +27,11 @@
 //! The port owns the returned PMXF either way; releasing it frees the stream.
 
 use core::ffi::c_void;
+use core::mem::size_of;
 use core::ptr;
-use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 
-use super::descriptor::{
-    NODE_COUNT, PIN_CAPTURE, check_stream_format, filter_descriptor_with, pin_stream_kind,
-    synth_nodes,
-};
+use super::descriptor::{NODE_COUNT, check_stream_format, filter_descriptor_with, synth_nodes};
 use super::hardware::{
     self, Device, Hardware, IntakeCell, IntakeHook, PinInstance, RingRef, SharedClock, StreamClock,
     WireRef,
@@ -105,7 +103,7 @@ pub struct Miniport<P: Platform> {
     /// The last device power state PowerChangeNotify reported (D0 until told otherwise).
     power: AtomicI32,
     service_calls: AtomicU64,
-    channel_groups: core::sync::atomic::AtomicU32,
+    channel_groups: AtomicU32,
 }
 
 // SAFETY: slot 0 is IMiniportDMus (whose vtable begins with IMiniport's, so it also answers
@@ -133,7 +131,7 @@ impl<P: Platform> Miniport<P> {
             state: SpinLock::new(None),
             power: AtomicI32::new(PowerDeviceD0),
             service_calls: AtomicU64::new(0),
-            channel_groups: core::sync::atomic::AtomicU32::new(1),
+            channel_groups: AtomicU32::new(1),
         })
     }
 
@@ -231,12 +229,7 @@ impl<P: Platform> Miniport<P> {
         allocator: Option<ComPtr<crate::abi::IAllocatorMXF>>,
         master: Option<ComPtr<IMasterClock>>,
     ) -> Result<NewStreamOut, NTSTATUS> {
-        let Some((want, _)) = pin_stream_kind(pin) else {
-            return Err(STATUS_INVALID_PARAMETER);
-        };
-        if stream_type != want {
-            return Err(STATUS_INVALID_PARAMETER);
-        }
+        // The pin is a streaming pin, the stream type the pin's, the format one it takes.
         check_stream_format(pin, stream_type, format)?;
         let allocator = allocator.ok_or(STATUS_INVALID_PARAMETER)?;
         let (hw, clock, group) = {
@@ -267,11 +260,12 @@ impl<P: Platform> Miniport<P> {
                 )?;
                 Ok((stream.primary(), None, SCHEDULE_PREFETCH_100NS))
             }
-            DMUS_STREAM_MIDI_CAPTURE if pin == PIN_CAPTURE => {
+            DMUS_STREAM_MIDI_CAPTURE => {
                 let stream =
                     CaptureStream::create(CaptureConfig::default(), RingRef(instance), allocator)?;
                 Ok((stream.primary(), Some(group), 0))
             }
+            // check_stream_format admits no other stream type.
             _ => Err(STATUS_INVALID_PARAMETER),
         }
     }
@@ -523,15 +517,15 @@ unsafe extern "system" fn new_stream<P: Platform, const SLOT: usize>(
         group_out.write(ptr::null_mut());
         prefetch_out.write(0);
     }
-    // SAFETY: a non-null KSDATAFORMAT from the port (at least the header is readable).
+    // SAFETY: a non-null KSDATAFORMAT from the port: its first field is readable.
     let size = unsafe { ptr::addr_of!((*format).FormatSize).read_unaligned() } as usize;
-    if size > MAX_FORMAT_SIZE {
+    // Shorter than its header: malformed (and check_stream_format would refuse it too), so
+    // nothing beyond what FormatSize vouches for is ever read.
+    if !(size_of::<KSDATAFORMAT>()..=MAX_FORMAT_SIZE).contains(&size) {
         return STATUS_INVALID_PARAMETER;
     }
-    let size = size.max(core::mem::size_of::<KSDATAFORMAT>());
     // SAFETY: KS validated the pin-creation buffer against FormatSize before the port called
-    // us, so FormatSize bytes (or the header, if it claims less) are readable; the format is
-    // not written during the call.
+    // us, so FormatSize bytes are readable; the format is not written during the call.
     let format_bytes = unsafe { core::slice::from_raw_parts(format.cast::<u8>(), size) };
     // SAFETY: non-null pointers are live objects the port lends us; we take our own references.
     let (allocator, master) = unsafe {

@@ -1,6 +1,7 @@
 //! The miniport's data: what IMiniportDMus answers in GetDescription, DataRangeIntersection and
-//! the synth node's property handlers, as static tables and pure functions. The COM object that
-//! serves them (`miniport.rs`, IMiniportDMus) comes later and only adds trampolines.
+//! the synth node's property handlers, as static tables and pure functions, and the COM object
+//! that serves them (`miniport.rs`: IMiniportDMus and IPowerNotify, trampolines over those
+//! functions plus Init, NewStream and the hardware they share, `hardware.rs`).
 //!
 //! ## Design
 //! - [`descriptor`]: the filter (pins, the synth node, connections, categories) as immutable
@@ -20,8 +21,9 @@
 //! - Reading and writing C structures in caller buffers goes through `bytes::Plain`
 //!   (unaligned, length-checked), so no handler dereferences a pointer.
 //!
-//! Nothing here allocates, blocks or panics on a caller-reachable path: every buffer length is
-//! checked before use and every refusal is an NTSTATUS.
+//! Nothing here panics on a caller-reachable path: every buffer length is checked before use and
+//! every refusal is an NTSTATUS. Only Init and NewStream (PASSIVE_LEVEL) allocate; the
+//! descriptor, intersection and property code neither allocates nor blocks.
 
 mod bytes;
 pub mod descriptor;

@@ -46,8 +46,9 @@ use core::ptr;
 
 use super::bytes::Plain;
 
-/// What the properties read and change: implemented by the miniport (the filter-level answers)
-/// or by a stream (a pin instance's), whichever the trampoline resolves the request to.
+/// What the properties read and change. The miniport implements it; its trampoline
+/// (`miniport.rs`, `synth_property`) answers every request from MajorTarget, pin-instance
+/// requests (MinorTarget set) included: the synth node is the device's, not a stream's.
 pub trait PropertyTarget {
     /// KSPROPERTY_SYNTH_CAPS. `MaxChannelGroups` also bounds CHANNELGROUPS and PORTPARAMETERS,
     /// `MaxVoices` (unless `u32::MAX`) PORTPARAMETERS' voices, `EffectFlags` its effects.

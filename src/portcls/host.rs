@@ -305,6 +305,7 @@ unsafe extern "system" fn sync_connect<const SLOT: usize>(this: *mut IInterruptS
         token,
         vector: s.vector,
         object: this as usize,
+        value: s as *const InterruptSync as usize,
     });
     STATUS_SUCCESS
 }
@@ -390,7 +391,7 @@ impl Drop for InterruptSync {
             let me = self as *const InterruptSync as usize;
             // A connected object released without Disconnect: forget it (PortCls would
             // disconnect in its destructor too).
-            registry().retain(|r| r.self_addr() != me);
+            registry().retain(|r| r.value != me);
         }
     }
 }
@@ -400,16 +401,8 @@ struct Registered {
     vector: u32,
     /// The object's slot-0 interface pointer.
     object: usize,
-}
-
-impl Registered {
-    /// The address of the `InterruptSync` value behind `object`.
-    fn self_addr(&self) -> usize {
-        let this = self.object as *mut IInterruptSync;
-        // SAFETY: only computes an address (no access) for comparison.
-        let value = unsafe { ComObject::<InterruptSync>::from_interface::<0>(this) };
-        value as *const InterruptSync as usize
-    }
+    /// The address of the `InterruptSync` value behind `object` (what its Drop knows).
+    value: usize,
 }
 
 static REGISTRY: Mutex<Vec<Registered>> = Mutex::new(Vec::new());
