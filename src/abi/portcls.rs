@@ -1,5 +1,5 @@
 //! PortCls entry points this driver imports (portcls.h). Every name here must be listed in
-//! kernel/portcls.def, the list the image check enforces.
+//! imports/portcls.def, the list the image check enforces.
 
 #[cfg(target_os = "windows")]
 use super::{
