@@ -17,9 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The subdevice's reference string: the name the driver passes to PcRegisterSubdevice for its
 /// one DMus subdevice (port + miniport pair), and the reference string of every AddInterface.
-/// "UART" is the name Microsoft asks MPU-401/UART drivers to use ("Installing Device Interfaces
-/// for an Audio Adapter"). Replace with the driver's constant once the miniport exports it.
-const SUBDEVICE_REFERENCE: &str = "UART";
+const SUBDEVICE_REFERENCE: &str = dmus_miniport::miniport::SUBDEVICE_NAME;
 
 /// The hardware IDs the package installs on: the root-enumerated loopback cable and
 /// MPU-401-compatible hardware.

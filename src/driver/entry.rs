@@ -11,7 +11,7 @@ use crate::abi::{
     PcNewPort, PcRegisterSubdevice, STATUS_UNSUCCESSFUL,
 };
 use crate::com::ComPtr;
-use crate::miniport::{Miniport, WindowsPlatform};
+use crate::miniport::{Miniport, SUBDEVICE_NAME_WIDE, WindowsPlatform};
 
 /// The image's entry point (lld-link `/ENTRY:DriverEntry`), called once at PASSIVE_LEVEL.
 ///
@@ -35,7 +35,7 @@ unsafe extern "system" fn add_device(driver: PDRIVER_OBJECT, pdo: PDEVICE_OBJECT
 }
 
 /// The reference string of the subdevice: the INF registers the KS interfaces under it.
-static SUBDEVICE_NAME: [u16; 5] = [b'U' as u16, b'A' as u16, b'R' as u16, b'T' as u16, 0];
+static SUBDEVICE_NAME: [u16; SUBDEVICE_NAME_WIDE.len()] = SUBDEVICE_NAME_WIDE;
 
 /// StartDevice (PASSIVE_LEVEL, IRP_MN_START_DEVICE): the DMus port, our miniport, IPort::Init
 /// with the assigned resources (the miniport's Init reads them: I/O port + interrupt is an

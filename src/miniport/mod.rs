@@ -38,5 +38,31 @@ pub mod resources;
 
 pub use miniport::{MINIPORT_TAG, Miniport, MiniportCaptureStream, MiniportRenderStream};
 pub use platform::Platform;
+
+/// The subdevice's name: what StartDevice passes to PcRegisterSubdevice, and the reference
+/// string under which the INF registers the KS interfaces ("UART", the name Microsoft's
+/// "Installing Device Interfaces for an Audio Adapter" gives UART miniports).
+pub const SUBDEVICE_NAME: &str = "UART";
+
+/// [`SUBDEVICE_NAME`] as the NUL-terminated UTF-16 string PcRegisterSubdevice takes.
+pub const SUBDEVICE_NAME_WIDE: [u16; SUBDEVICE_NAME.len() + 1] = {
+    let ascii = SUBDEVICE_NAME.as_bytes();
+    let mut wide = [0u16; SUBDEVICE_NAME.len() + 1];
+    let mut i = 0;
+    while i < ascii.len() {
+        wide[i] = ascii[i] as u16;
+        i += 1;
+    }
+    wide
+};
 #[cfg(target_os = "windows")]
 pub use platform::WindowsPlatform;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_wide_subdevice_name_is_the_name_nul_terminated() {
+        let wide: std::vec::Vec<u16> = super::SUBDEVICE_NAME.encode_utf16().chain([0]).collect();
+        assert_eq!(super::SUBDEVICE_NAME_WIDE[..], wide[..]);
+    }
+}
