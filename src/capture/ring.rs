@@ -4,9 +4,10 @@
 //! dmus-contract.md sections 3 and 4 (the ISR reads the bytes and calls IPortDMus::Notify; the
 //! port's DPC calls the stream's PutMessage(NULL)); section 7, defects 6 and 7.
 //!
-//! - **At DIRQL** only [`CaptureRing::push`] runs: two loads, two relaxed stores into the slot,
-//!   one release store of the tail, and counters. No lock (a spin lock cannot be taken above
-//!   DISPATCH_LEVEL), no allocation, no loop.
+//! - **At DIRQL** only [`CaptureRing::push`] runs: three loads (the flag, the tail, the head),
+//!   two relaxed stores into the slot, one release store of the tail, and counters (plain
+//!   stores: the producer is their only writer). No lock (a spin lock cannot be taken above
+//!   DISPATCH_LEVEL), no locked instruction, no allocation, no loop.
 //! - **Overflow is counted exactly** (defect 6): a byte that finds the ring full is not stored
 //!   and counts one in [`RingStats::overflow`]; nothing already stored is overwritten.
 //! - **STOP and ACQUIRE** (defect 6): the ring is never reset under the ISR. The producer owns
@@ -33,6 +34,7 @@ use core::sync::atomic::AtomicU64;
 use super::sync::{AtomicBool, AtomicI64, AtomicU8, AtomicU32, Ordering};
 use crate::abi::{NTSTATUS, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER};
 use crate::kernel::pool::{self, PoolTag};
+use crate::mxf::counter::{bump_single_writer, raise};
 
 /// The ring's memory: poolmon shows it as "DMcr".
 pub const CAPTURE_RING_TAG: PoolTag = PoolTag::new(b"DMcr");
@@ -61,7 +63,8 @@ pub enum Pushed {
     Refused,
 }
 
-/// The producer side's counters. Each is exact; the set is not one instant.
+/// The producer side's counters. Each is exact (one producer at a time writes them); the set
+/// is not one instant.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RingStats {
     /// Bytes stored.
@@ -74,6 +77,8 @@ pub struct RingStats {
     pub high_water: u32,
 }
 
+/// Written by the producer only (`push`), read by anyone: `core` atomics, outside the loom
+/// models (their interleavings do not matter).
 #[derive(Default)]
 struct Counters {
     stored: AtomicU64,
@@ -175,7 +180,7 @@ impl CaptureRing {
     #[inline]
     pub fn push(&self, byte: u8, time_100ns: i64) -> Pushed {
         if !self.accepting.load(Ordering::Acquire) {
-            self.counters.refused.fetch_add(1, Ordering::Relaxed);
+            bump_single_writer(&self.counters.refused);
             return Pushed::Refused;
         }
         let tail = self.tail.load(Ordering::Relaxed);
@@ -183,7 +188,7 @@ impl CaptureRing {
         let head = self.head.load(Ordering::Acquire);
         let used = tail.wrapping_sub(head);
         if used >= self.capacity() {
-            self.counters.overflow.fetch_add(1, Ordering::Relaxed);
+            bump_single_writer(&self.counters.overflow);
             return Pushed::Overflow;
         }
         let slot = self.slot(tail);
@@ -191,13 +196,8 @@ impl CaptureRing {
         slot.byte.store(byte, Ordering::Relaxed);
         // Release: the slot's contents happen before the consumer's Acquire load of the tail.
         self.tail.store(tail.wrapping_add(1), Ordering::Release);
-        // The producer is the only writer of `stored`: a plain load and store, no locked add.
-        let stored = &self.counters.stored;
-        stored.store(stored.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        let hw = &self.counters.high_water;
-        if used + 1 > hw.load(Ordering::Relaxed) {
-            hw.fetch_max(used + 1, Ordering::Relaxed);
-        }
+        bump_single_writer(&self.counters.stored);
+        raise(&self.counters.high_water, used + 1);
         Pushed::Stored
     }
 

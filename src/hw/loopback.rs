@@ -25,6 +25,7 @@ use super::stats::Counters;
 use super::{DeviceError, DeviceStats, MidiDevice, NoHook, ReceiveHook, Sent};
 use crate::kernel::pool::{self, PoolTag};
 use crate::kernel::{PASSIVE_LEVEL, irql};
+use crate::mxf::counter::bump;
 
 /// The ring's memory: poolmon shows it as "DMlb".
 pub const LOOPBACK_TAG: PoolTag = PoolTag::new(b"DMlb");
@@ -181,8 +182,8 @@ impl<H: ReceiveHook> MidiDevice for Loopback<H> {
     /// A few atomic operations; Busy when the ring is full. With a hook: the hook's call.
     fn try_send(&self, byte: u8) -> Result<Sent, DeviceError> {
         if let Some(hook) = &self.hook {
-            Counters::bump(&self.counters.bytes_sent);
-            Counters::bump(&self.counters.bytes_received);
+            bump(&self.counters.bytes_sent);
+            bump(&self.counters.bytes_received);
             hook.received(byte);
             return Ok(Sent::Accepted);
         }
@@ -207,19 +208,19 @@ impl<H: ReceiveHook> MidiDevice for Loopback<H> {
                 Ok(_) => {
                     slot.byte.store(byte, Ordering::Relaxed);
                     slot.seq.store(pos.wrapping_add(1), Ordering::Release);
-                    Counters::bump(&self.counters.bytes_sent);
+                    bump(&self.counters.bytes_sent);
                     return Ok(Sent::Accepted);
                 }
                 Err(now) => pos = now,
             }
         }
-        Counters::bump(&self.counters.busy);
+        bump(&self.counters.busy);
         Ok(Sent::Busy)
     }
 
     fn try_receive(&self) -> Option<u8> {
         let byte = self.pop()?;
-        Counters::bump(&self.counters.bytes_received);
+        bump(&self.counters.bytes_received);
         Some(byte)
     }
 
@@ -234,7 +235,7 @@ impl<H: ReceiveHook> MidiDevice for Loopback<H> {
     /// Empties the cable (the bytes are dropped, uncounted). PASSIVE_LEVEL; no wait.
     fn reset(&self) -> Result<(), DeviceError> {
         if irql::current() != PASSIVE_LEVEL {
-            Counters::bump(&self.counters.reset_failures);
+            bump(&self.counters.reset_failures);
             return Err(DeviceError::WrongIrql);
         }
         for _ in 0..self.capacity() {
@@ -242,7 +243,7 @@ impl<H: ReceiveHook> MidiDevice for Loopback<H> {
                 break;
             }
         }
-        Counters::bump(&self.counters.resets);
+        bump(&self.counters.resets);
         Ok(())
     }
 
@@ -254,7 +255,7 @@ impl<H: ReceiveHook> MidiDevice for Loopback<H> {
 impl<H: ReceiveHook> Drop for Loopback<H> {
     fn drop(&mut self) {
         // Slot has no drop glue: freeing the block is all there is to do.
-        // SAFETY: the block came from `pool::allocate` with LOOPBACK_TAG in `new`, and
+        // SAFETY: the block came from `pool::allocate` with LOOPBACK_TAG in `build`, and
         // `&mut self` proves no reference into it remains.
         unsafe { pool::free(self.slots.cast(), LOOPBACK_TAG) };
     }

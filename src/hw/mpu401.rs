@@ -23,6 +23,7 @@ use super::stats::Counters;
 use super::{DeviceError, DeviceStats, MidiDevice, PortIo, Sent};
 use crate::kernel::time::{self, TICKS_PER_MS};
 use crate::kernel::{PASSIVE_LEVEL, irql};
+use crate::mxf::counter::bump;
 
 /// Data register offset.
 pub const DATA: u16 = 0;
@@ -120,10 +121,10 @@ impl<P: PortIo> Mpu401<P> {
             Err(since) => since,
         };
         if now.saturating_sub(since) >= NOT_RESPONDING_AFTER_100NS {
-            Counters::bump(&self.counters.not_responding);
+            bump(&self.counters.not_responding);
             Err(DeviceError::NotResponding)
         } else {
-            Counters::bump(&self.counters.busy);
+            bump(&self.counters.busy);
             Ok(Sent::Busy)
         }
     }
@@ -185,7 +186,7 @@ impl<P: PortIo> MidiDevice for Mpu401<P> {
     /// One status read, then one data write (ready) or one clock read (busy).
     fn try_send(&self, byte: u8) -> Result<Sent, DeviceError> {
         if !self.uart.load(Ordering::Acquire) {
-            Counters::bump(&self.counters.not_reset);
+            bump(&self.counters.not_reset);
             return Err(DeviceError::NotReset);
         }
         if self.status() & STATUS_DRR != 0 {
@@ -193,7 +194,7 @@ impl<P: PortIo> MidiDevice for Mpu401<P> {
         }
         self.port.write(DATA, byte);
         self.busy_since.store(NOT_BUSY, Ordering::Relaxed);
-        Counters::bump(&self.counters.bytes_sent);
+        bump(&self.counters.bytes_sent);
         Ok(Sent::Accepted)
     }
 
@@ -204,7 +205,7 @@ impl<P: PortIo> MidiDevice for Mpu401<P> {
             return None;
         }
         let byte = self.port.read(DATA);
-        Counters::bump(&self.counters.bytes_received);
+        bump(&self.counters.bytes_received);
         Some(byte)
     }
 
@@ -229,9 +230,9 @@ impl<P: PortIo> MidiDevice for Mpu401<P> {
         match result {
             Ok(()) => {
                 self.uart.store(true, Ordering::Release);
-                Counters::bump(&self.counters.resets);
+                bump(&self.counters.resets);
             }
-            Err(_) => Counters::bump(&self.counters.reset_failures),
+            Err(_) => bump(&self.counters.reset_failures),
         }
         result
     }

@@ -22,7 +22,8 @@ pub struct DeviceStats {
     pub reset_failures: u64,
 }
 
-/// The live counters. Relaxed: each is independent of the others and of the device.
+/// The live counters, bumped with [`crate::mxf::counter::bump`]. Relaxed: each is independent
+/// of the others and of the device.
 #[derive(Debug)]
 pub(super) struct Counters {
     pub(super) bytes_sent: AtomicU64,
@@ -45,11 +46,6 @@ impl Counters {
             resets: AtomicU64::new(0),
             reset_failures: AtomicU64::new(0),
         }
-    }
-
-    #[inline]
-    pub(super) fn bump(counter: &AtomicU64) {
-        crate::mxf::counter::bump(counter);
     }
 
     pub(super) fn snapshot(&self) -> DeviceStats {

@@ -31,9 +31,7 @@ impl IoPortRange {
             None
         }
     }
-}
 
-impl IoPortRange {
     /// The byte at `base + offset`; 0xFF (an unanswered read) outside the range.
     #[inline]
     pub fn read(&self, offset: u16) -> u8 {

@@ -25,7 +25,7 @@
 //! - A status byte that arrives before the message in progress is complete discards that
 //!   message's bytes ([`Step::truncated`]).
 
-use super::status::{is_realtime, is_status};
+use super::status::{Status, is_realtime, is_status};
 
 /// End of SysEx.
 const EOX: u8 = 0xF7;
@@ -127,7 +127,7 @@ impl Step {
 }
 
 /// The parser's state: running status, the message in progress, whether a SysEx is open.
-/// 16 bytes plus a time; `Copy`, so that saving and restoring it is a copy.
+/// 24 bytes (nine of state and a time); `Copy`, so that saving and restoring it is a copy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Parser {
     /// The channel status data bytes continue, if any.
@@ -281,13 +281,12 @@ impl Parser {
     }
 }
 
-/// Length of the message `status` starts (status included), for the statuses the parser keeps
-/// pending: channel messages, 0xF1, 0xF2, 0xF3.
-const fn message_len(status: u8) -> u8 {
-    match status {
-        0xC0..=0xDF | 0xF1 | 0xF3 => 2,
-        _ => 3,
-    }
+/// Length of the message `status` starts (status included): [`Status::message_len`], 2 or 3
+/// for the statuses the parser keeps pending (channel messages, 0xF1, 0xF2, 0xF3).
+fn message_len(status: u8) -> u8 {
+    Status::new(status)
+        .and_then(Status::message_len)
+        .map_or(3, |len| len as u8)
 }
 
 #[cfg(test)]
