@@ -823,3 +823,54 @@ proptest! {
         rig.finish();
     }
 }
+
+/// A second service arriving while the first is delivering (the port's DPC and the stream's
+/// timer on two CPUs; modelled here by the sink re-entering the stream before it records a
+/// chain) must not overtake it: the sink gets the messages in wire order.
+#[test]
+fn a_service_during_another_services_delivery_does_not_overtake_it() {
+    let rig = Rig::with(
+        PoolConfig {
+            events: 64,
+            buffers: 4,
+            buffer_size: BUFFER_SIZE,
+        },
+        1024,
+        CaptureConfig {
+            bytes_per_service: 3,
+            ..CaptureConfig::default()
+        },
+    );
+    let t0 = time::now_100ns();
+    let wire = [0x90, 60, 100, 0x90, 62, 100, 0x90, 64, 100];
+    {
+        let _isr = host::raise_irql(DIRQL);
+        for (i, &b) in wire.iter().enumerate() {
+            rig.ring.push(b, at(t0, i as i64));
+        }
+    }
+    let imxf = rig.imxf.clone().unwrap();
+    let reentries = Arc::new(Mutex::new(0u32));
+    {
+        let (imxf, reentries) = (imxf.clone(), reentries.clone());
+        *rig.sink().before_record.lock().unwrap() = Some(Box::new(move || {
+            *reentries.lock().unwrap() += 1;
+            // SAFETY: a live IMXF; PutMessage(NULL) at DISPATCH_LEVEL, the lock not held.
+            unsafe { (imxf.vtbl().PutMessage)(imxf.as_ptr(), ptr::null_mut()) };
+        }));
+    }
+    {
+        let _dpc = host::raise_irql(DISPATCH_LEVEL);
+        // SAFETY: a live IMXF; the port's service call.
+        unsafe { (imxf.vtbl().PutMessage)(imxf.as_ptr(), ptr::null_mut()) };
+    }
+    *rig.sink().before_record.lock().unwrap() = None;
+    rig.settle();
+    assert!(
+        *reentries.lock().unwrap() >= 2,
+        "the sink re-entered the stream"
+    );
+    assert_eq!(rig.got_bytes(), wire, "in wire order");
+    drop(imxf);
+    rig.finish();
+}

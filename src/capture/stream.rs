@@ -37,6 +37,7 @@
 
 use core::ffi::c_void;
 use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use super::chain::Chain;
 use super::config::CaptureConfig;
@@ -83,7 +84,14 @@ pub struct CaptureStream<R: RingHandle> {
     buffer_size: u16,
     config: CaptureConfig,
     counters: Counters,
+    /// A CPU is running service rounds (see [`CaptureStream::service`]).
+    serving: AtomicBool,
+    /// Another service round was asked for.
+    again: AtomicBool,
 }
+
+/// Service rounds one call runs at most before leaving the rest to the timer.
+const MAX_ROUNDS: u32 = 4;
 
 // SAFETY: one interface, IMXF in slot 0, whose vtable `IMXFVtbl::new::<Self, 0>` is built from
 // the unknown-slot trampolines of slot 0.
@@ -127,6 +135,8 @@ impl<R: RingHandle> CaptureStream<R> {
             buffer_size,
             config,
             counters: Counters::default(),
+            serving: AtomicBool::new(false),
+            again: AtomicBool::new(false),
         });
         // On failure the value was dropped, and its Drop gave the ring's consumer side back.
         let stream = stream?;
@@ -170,9 +180,35 @@ impl<R: RingHandle> CaptureStream<R> {
 
     // ---- the service ----
 
-    /// One service: the ring through the parser into events, sent. DISPATCH_LEVEL (the port's
+    /// A service: the ring through the parser into events, sent. DISPATCH_LEVEL (the port's
     /// DPC, or the stream's timer).
+    ///
+    /// The port's DPC and the stream's timer may run this on two CPUs at once. Each round builds
+    /// its chain under the lock but hands it to the sink after releasing it, so two rounds
+    /// running at once could deliver out of order (a later SysEx fragment first). Hence one
+    /// CPU serves at a time: a second caller only asks for another round (`again`) and
+    /// returns. `again` is raised before `serving` is tried and read after it is dropped
+    /// (both SeqCst), so a request is never lost between the two. Rounds are bounded; what is
+    /// asked for after the last one is left to the timer.
     fn service(&self) {
+        self.again.store(true, Ordering::SeqCst);
+        if self.serving.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        for _ in 0..MAX_ROUNDS {
+            if !self.again.swap(false, Ordering::SeqCst) {
+                break;
+            }
+            self.service_round();
+        }
+        self.serving.store(false, Ordering::SeqCst);
+        if self.again.load(Ordering::SeqCst) {
+            self.timer.arm(0);
+        }
+    }
+
+    /// One round of [`service`](Self::service); only one CPU at a time runs it.
+    fn service_round(&self) {
         bump(&self.counters.services);
         let mut out = Chain::new();
         let (output, rearm) = {

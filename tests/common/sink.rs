@@ -29,6 +29,9 @@ pub struct Sink {
     /// While set, the sink keeps the chains it receives (the allocator stays dry).
     pub hold: AtomicBool,
     kept: Mutex<Vec<usize>>,
+    /// Called on each chain before it is recorded (e.g. to re-enter the stream, as a second
+    /// CPU could while the stream delivers).
+    pub before_record: Mutex<Option<Box<dyn FnMut() + Send>>>,
 }
 
 impl Sink {
@@ -40,6 +43,7 @@ impl Sink {
             chains: Mutex::new(0),
             hold: AtomicBool::new(false),
             kept: Mutex::new(Vec::new()),
+            before_record: Mutex::new(None),
         }
     }
 
@@ -73,6 +77,11 @@ impl Mxf for Sink {
         STATUS_SUCCESS
     }
     fn put_message(&self, event: PDMUS_KERNEL_EVENT) -> NTSTATUS {
+        let hook = self.before_record.lock().unwrap().take();
+        if let Some(mut hook) = hook {
+            hook();
+            *self.before_record.lock().unwrap() = Some(hook);
+        }
         *self.chains.lock().unwrap() += 1;
         let mut e = event;
         while !e.is_null() {
