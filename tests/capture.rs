@@ -866,11 +866,11 @@ fn a_service_during_another_services_delivery_does_not_overtake_it() {
     }
     *rig.sink().before_record.lock().unwrap() = None;
     rig.settle();
+    assert_eq!(rig.got_bytes(), wire, "in wire order");
     assert!(
-        *reentries.lock().unwrap() >= 2,
+        *reentries.lock().unwrap() >= 1,
         "the sink re-entered the stream"
     );
-    assert_eq!(rig.got_bytes(), wire, "in wire order");
     drop(imxf);
     rig.finish();
 }
