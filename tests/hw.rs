@@ -153,6 +153,55 @@ fn reset_handshake_enters_uart_mode() {
     assert_clean(&emu);
 }
 
+/// Registers whose every status read first lets "the ISR" run: the card interrupts when it has a
+/// byte, and the interrupt may take the acknowledgement before the reset's own poll reads it
+/// (what happens on return to D0 with the interrupt connected).
+struct IsrFirst {
+    emu: Mpu401Emulator,
+    device: std::sync::OnceLock<std::sync::Weak<Mpu401<IsrFirst>>>,
+    in_isr: std::sync::atomic::AtomicBool,
+    taken: std::sync::Mutex<Vec<u8>>,
+}
+
+impl PortIo for IsrFirst {
+    fn read(&self, offset: u16) -> u8 {
+        if offset == 1 && !self.in_isr.swap(true, Ordering::SeqCst) {
+            if let Some(dev) = self.device.get().and_then(std::sync::Weak::upgrade) {
+                while let Some(b) = dev.try_receive() {
+                    self.taken.lock().unwrap().push(b);
+                }
+            }
+            self.in_isr.store(false, Ordering::SeqCst);
+        }
+        self.emu.read(offset)
+    }
+
+    fn write(&self, offset: u16, value: u8) {
+        self.emu.write(offset, value)
+    }
+}
+
+#[test]
+fn a_reset_whose_acknowledgement_the_isr_takes_still_succeeds() {
+    let emu = Mpu401Emulator::new(EmulatorConfig::default());
+    let dev = Arc::new(Mpu401::new(IsrFirst {
+        emu: emu.clone(),
+        device: std::sync::OnceLock::new(),
+        in_isr: std::sync::atomic::AtomicBool::new(false),
+        taken: std::sync::Mutex::new(Vec::new()),
+    }));
+    dev.port().device.set(Arc::downgrade(&dev)).unwrap();
+    assert_eq!(dev.reset(), Ok(()));
+    assert!(dev.is_uart_mode());
+    assert_eq!(emu.commands(), [0xFF, 0x3F]);
+    // The ISR read both acknowledgements and handed them to the reset: none reached it as MIDI.
+    assert_eq!(*dev.port().taken.lock().unwrap(), Vec::<u8>::new());
+    // In UART mode 0xFE is MIDI again (Active Sensing), and the ISR gets it.
+    emu.push_input(&[0xFE]);
+    assert_eq!(dev.try_receive(), None, "the ISR read it first");
+    assert_eq!(*dev.port().taken.lock().unwrap(), [0xFE]);
+}
+
 #[test]
 fn reset_of_a_card_already_in_uart_mode_retries_once() {
     let config = EmulatorConfig {

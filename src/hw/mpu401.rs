@@ -17,7 +17,7 @@
 //!   command is reported as not working; a card draining its FIFO at the wire rate takes a
 //!   command within one byte time.
 
-use core::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 
 use super::stats::Counters;
 use super::{DeviceError, DeviceStats, MidiDevice, PortIo, Sent};
@@ -79,6 +79,9 @@ pub struct Mpu401<P: PortIo> {
     /// otherwise). Only this driver writes to the card, so a card that is busy now and was
     /// busy then, with no byte accepted in between, has not drained anything since.
     busy_since: AtomicI64,
+    /// Acknowledgements the interrupt path read while the card was not in UART mode (see
+    /// [`MidiDevice::try_receive`]): a reset waiting for one counts those as its own.
+    acks_taken: AtomicU32,
     counters: Counters,
 }
 
@@ -89,6 +92,7 @@ impl<P: PortIo> Mpu401<P> {
             port,
             uart: AtomicBool::new(false),
             busy_since: AtomicI64::new(NOT_BUSY),
+            acks_taken: AtomicU32::new(0),
             counters: Counters::new(),
         }
     }
@@ -146,10 +150,16 @@ impl<P: PortIo> Mpu401<P> {
         if !self.wait_for(READY_POLLS, |s| s & STATUS_DRR == 0) {
             return Err(DeviceError::NotResponding);
         }
+        let acks_before = self.acks_taken.load(Ordering::Acquire);
         self.port.write(COMMAND, command);
         let mut polls = 0;
         let mut discarded = 0;
         loop {
+            // The interrupt path may have read the acknowledgement first (the card interrupts
+            // for it): that counts.
+            if self.acks_taken.load(Ordering::Acquire) != acks_before {
+                return Ok(());
+            }
             if self.status() & STATUS_DSR == 0 {
                 if self.port.read(DATA) == ACK {
                     return Ok(());
@@ -199,12 +209,18 @@ impl<P: PortIo> MidiDevice for Mpu401<P> {
     }
 
     /// One status read and, if a byte waits, one data read. Works before a reset too (to
-    /// drain the card).
+    /// drain the card). Outside UART mode (before or during a reset) an [`ACK`] is the card
+    /// answering a command, not MIDI: it is handed to the waiting reset instead of returned,
+    /// since the card's interrupt can reach the ISR before the reset's own poll sees it.
     fn try_receive(&self) -> Option<u8> {
         if self.status() & STATUS_DSR != 0 {
             return None;
         }
         let byte = self.port.read(DATA);
+        if byte == ACK && !self.uart.load(Ordering::Acquire) {
+            self.acks_taken.fetch_add(1, Ordering::Release);
+            return None;
+        }
         bump(&self.counters.bytes_received);
         Some(byte)
     }
