@@ -354,7 +354,8 @@ impl EventPool {
     /// that is free already (put twice), and an event met a second time (a loop) are refused,
     /// counted, and end the chain they are in; everything taken back before that is reclaimed.
     /// Each event is claimed once (its link goes from ALLOCATED to CLAIMED), so the walk takes
-    /// at most `2 * capacity + 1` steps, and nothing is freed twice.
+    /// at most `3 * capacity + 2` steps (a claim per event, a return per package, a refusal per
+    /// chain: one more chain than packages, and one last step), and nothing is freed twice.
     ///
     /// Events are read only after being claimed; the caller gives up the chain by putting it
     /// (writing an event after putting it is the caller's bug and not defended against).

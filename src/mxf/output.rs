@@ -24,10 +24,7 @@ pub fn connect(slot: &mut Option<ComPtr<IMXF>>, sink: Option<ComPtr<IMXF>>) -> N
 /// Returns the output taken out; the caller releases it after dropping its lock, since the
 /// last Release of a sink may run its destructor.
 pub fn disconnect(slot: &mut Option<ComPtr<IMXF>>, sink: PMXF) -> Result<ComPtr<IMXF>, NTSTATUS> {
-    match slot {
-        Some(output) if !sink.is_null() && output.as_ptr() == sink => {
-            slot.take().ok_or(STATUS_INVALID_PARAMETER)
-        }
-        _ => Err(STATUS_INVALID_PARAMETER),
-    }
+    // A connected output's pointer is never null, so a null `sink` matches nothing.
+    slot.take_if(|output| output.as_ptr() == sink)
+        .ok_or(STATUS_INVALID_PARAMETER)
 }

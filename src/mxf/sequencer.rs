@@ -42,13 +42,14 @@ impl Entry {
 }
 
 /// The sort key of an event: DONT_HOLD events map to 0, timed ones to their presentation
-/// time shifted into unsigned order (+1, so that none collides with DONT_HOLD).
+/// time + 1 (the time without the DONT_HOLD bit is 0..=i64::MAX, so it neither wraps nor
+/// collides with DONT_HOLD).
 #[inline]
 fn sort_time(event: &KernelEvent) -> u64 {
     if event.dont_hold() {
         0
     } else {
-        ((event.presentation_time() as u64) ^ (1 << 63)).saturating_add(1)
+        event.presentation_time() as u64 + 1
     }
 }
 
@@ -144,11 +145,6 @@ impl Sequencer {
         // SAFETY: a pending event is owned by the sequencer.
         let event = unsafe { top.as_ref() };
         Some((!event.dont_hold()).then(|| event.presentation_time()))
-    }
-
-    /// The earliest pending event, left in place.
-    pub fn peek(&self) -> Option<NonNull<KernelEvent>> {
-        self.top()
     }
 
     /// Removes and returns the earliest pending event if it is due at `now` (DONT_HOLD, or

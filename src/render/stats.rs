@@ -105,15 +105,11 @@ pub(super) struct Counters {
     pub sequencer_overflow: AtomicU32,
 }
 
-pub(super) use crate::mxf::counter::{add, bump};
+pub(super) use crate::mxf::counter::{add, bump, raise};
 
 impl Counters {
     pub fn malformed(&self, why: Malformed) {
         self.malformed[why as usize].fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn raise(mark: &AtomicU32, value: u32) {
-        crate::mxf::counter::raise(mark, value);
     }
 
     pub fn snapshot(&self) -> RenderStats {

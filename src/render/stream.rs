@@ -36,7 +36,7 @@ use core::sync::atomic::AtomicU64;
 use super::batch::Batch;
 use super::config::{RenderConfig, SCHEDULE_PREFETCH_100NS};
 use super::event::{Ev, Malformed};
-use super::stats::{Counters, RenderStats, add, bump};
+use super::stats::{Counters, RenderStats, add, bump, raise};
 use super::stream_time::StreamTime;
 use super::unit::{Origin, Tracker, Unit};
 use super::wire::{StreamId, Wire, WireError};
@@ -233,15 +233,16 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
     fn run(&self) {
         bump(&self.counters.dpc_runs);
         let mut done = Done::new();
+        // Read before the lock: the master clock may be a COM call out (GetTime).
+        let master = self.clock.now_100ns();
         let (output, rearm) = {
             let mut guard = self.inner.lock_at_dpc_level();
             let inner = &mut *guard;
-            let master = self.clock.now_100ns();
             self.intake(inner, master, &mut done);
             let rearm = self.pump(inner, master, &mut done);
             let stats = inner.sequencer.stats();
-            Counters::raise(&self.counters.max_pending, stats.high_water);
-            Counters::raise(&self.counters.sequencer_overflow, stats.overflowed);
+            raise(&self.counters.max_pending, stats.high_water);
+            raise(&self.counters.sequencer_overflow, stats.overflowed);
             let output = if done.sent.is_empty() {
                 None
             } else {
@@ -319,7 +320,7 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
                 }
             }
         };
-        Counters::raise(&self.counters.max_bytes_per_run, sent_this_run);
+        raise(&self.counters.max_bytes_per_run, sent_this_run);
         rearm
     }
 
@@ -504,10 +505,13 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
 /// is counted in `looped`: it is neither taken twice nor followed. At most
 /// [`MAX_CHAIN_EVENTS`] events.
 ///
-/// Not caught: an event the port puts again in a later PutMessage while the stream still holds
-/// it. The inbox links chains through their first event's `ullBytePosition`, which erases the
-/// mark, and reading the mark in PutMessage would race with the DPC on plain memory. The
-/// allocator is where such a double put can still be caught (ours counts it).
+/// Not caught here: an event the port puts again in a later PutMessage while the stream still
+/// holds it. The inbox links chains through their first event's `ullBytePosition`, which erases
+/// the mark, and reading the mark in PutMessage would race with the DPC on plain memory. The
+/// inbox takes an event queued twice once, and stops at a queued chain head this walk already
+/// took (the chains after it are lost, reported); an event held since an earlier run and put
+/// again is held twice, and the allocator is where that double put can still be caught (ours
+/// counts it).
 fn for_each_event(chain: NonNull<KernelEvent>, looped: &AtomicU64, mut f: impl FnMut(Ev)) {
     // SAFETY: a chain handed to the stream (PutMessage): the stream owns it.
     let mut next = Some(unsafe { Ev::new(chain) });

@@ -24,6 +24,7 @@ use core::num::NonZeroU32;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use crate::hw::{DeviceError, MidiDevice, Sent};
+use crate::mxf::counter::bump;
 
 /// End of SysEx.
 pub const EOX: u8 = 0xF7;
@@ -70,10 +71,6 @@ struct Counters {
     contended: AtomicU64,
     not_owner: AtomicU64,
     eox_inserted: AtomicU64,
-}
-
-fn bump(c: &AtomicU64) {
-    c.fetch_add(1, Ordering::Relaxed);
 }
 
 /// A device and who is sending to it. The device is the last field so that a
