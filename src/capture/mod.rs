@@ -20,7 +20,6 @@ mod notify;
 mod ring;
 mod stats;
 mod stream;
-mod sync;
 
 pub use config::CaptureConfig;
 pub use intake::{Intake, MAX_BYTES_PER_INTERRUPT, RingHandle};

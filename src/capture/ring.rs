@@ -31,10 +31,10 @@ use core::mem::{align_of, size_of};
 use core::ptr::NonNull;
 use core::sync::atomic::AtomicU64;
 
-use super::sync::{AtomicBool, AtomicI64, AtomicU8, AtomicU32, Ordering};
 use crate::abi::{NTSTATUS, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER};
 use crate::kernel::pool::{self, PoolTag};
 use crate::mxf::counter::{bump_single_writer, raise};
+use crate::mxf::sync::{AtomicBool, AtomicI64, AtomicU8, AtomicU32, Ordering};
 
 /// The ring's memory: poolmon shows it as "DMcr".
 pub const CAPTURE_RING_TAG: PoolTag = PoolTag::new(b"DMcr");

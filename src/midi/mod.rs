@@ -7,4 +7,4 @@ mod parser;
 mod status;
 
 pub use parser::{Dropped, Message, Output, Parser, Step};
-pub use status::{MessageKind, Status, is_realtime, is_status};
+pub use status::{EOX, MessageKind, SOX, Status, is_realtime, is_status};

@@ -25,12 +25,7 @@
 //! - A status byte that arrives before the message in progress is complete discards that
 //!   message's bytes ([`Step::truncated`]).
 
-use super::status::{Status, is_realtime, is_status};
-
-/// End of SysEx.
-const EOX: u8 = 0xF7;
-/// Start of SysEx.
-const SOX: u8 = 0xF0;
+use super::status::{EOX, SOX, Status, is_realtime, is_status};
 
 /// One complete channel or system-common message, status byte included, stamped with the
 /// arrival time of its first byte (for a running-status message: its first data byte).

@@ -1,5 +1,10 @@
 //! Status bytes (MIDI 1.0 specification, "Summary of MIDI messages").
 
+/// Start of System Exclusive.
+pub const SOX: u8 = 0xF0;
+/// End of System Exclusive (EOX).
+pub const EOX: u8 = 0xF7;
+
 /// Whether `byte` is a status byte (bit 7 set); data bytes are 0x00..=0x7F.
 #[inline]
 pub const fn is_status(byte: u8) -> bool {

@@ -15,7 +15,7 @@ mod inbox;
 pub mod output;
 mod sequencer;
 mod stats;
-mod sync;
+pub(crate) mod sync;
 
 #[cfg(all(test, loom))]
 mod loom_models;

@@ -26,8 +26,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use crate::hw::{DeviceError, MidiDevice, Sent};
 use crate::mxf::counter::bump;
 
-/// End of SysEx.
-pub const EOX: u8 = 0xF7;
+pub use crate::midi::EOX;
 
 /// A stream's identity on a wire (never 0, which means "free").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
