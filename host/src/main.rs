@@ -1,6 +1,5 @@
-//! dmus-host: plays MIDI through the driver on the host (the port-driver model and runner
-//! arrive with their issue).
+//! dmus-host: plays MIDI through the driver on the host.
 fn main() {
-    eprintln!("dmus-host: the runner is not built yet; see README.md for the project's status");
+    eprintln!("dmus-host: the runner is being built");
     std::process::exit(2);
 }
