@@ -4,12 +4,20 @@
 //!
 //! Every hop goes through the queue: a message a tool passes on is queued again for the
 //! next stage, due by that stage's [`Delivery`]:
-//! - `Immediate`: at once (the performance's current time, the last `now` given to
-//!   [`Performance::process`]; before the first call, the earliest time there is);
+//! - `Immediate`: at once, at the performance's current time. Between calls that is the
+//!   last `now` given to [`Performance::process`] (before the first call, the earliest time
+//!   there is); while `process` works through the queue, it is the delivery time of the
+//!   message being handled, so that a batch comes out as if each message had been handled
+//!   the moment it was due: a message an AtTime tool passes on at its stamp does not fall
+//!   behind others due between that stamp and `now`.
 //! - `Queue`: at the time stamp less the latency, so that the port has it in time;
 //! - `AtTime`: at the time stamp.
 //!
-//! The output tool is a Queue stage, so records reach the port `latency` ahead of their time.
+//! The output tool is a Queue stage, so records reach the port `latency` ahead of their time,
+//! in time-stamp order. An AtTime tool in front of it hands messages on at their stamp, when
+//! the output tool has already packed what is due up to `latency` later: those messages come
+//! out behind, by up to the latency (and late for the port). AtTime is for tools that must
+//! act at the moment itself, not for the path to a port.
 
 use super::message::{Delivery, Message};
 use super::output::{Arrival, OutputTool};
@@ -58,7 +66,8 @@ pub struct Performance {
     tools: Vec<Box<dyn Tool>>,
     output: OutputTool,
     queue: DeliveryQueue<Pending>,
-    /// The last `now` given to `process`: when an Immediate stage gets what is queued now.
+    /// The performance's current time: when an Immediate stage gets what is queued now (see
+    /// the module documentation).
     clock: RefTime,
     stats: PerformanceStats,
     scratch: Vec<Stamped>,
@@ -105,9 +114,10 @@ impl Performance {
     /// output tool, and returns the port buffers the output tool filled, in order (the
     /// application's PlayBuffer calls). Buffers are never empty.
     pub fn process(&mut self, now: RefTime) -> Vec<PortBuffer> {
-        self.clock = now;
         let mut out = std::mem::take(&mut self.scratch);
-        while let Some(pending) = self.queue.pop_due(now) {
+        while let Some((due, pending)) = self.queue.pop_due(now) {
+            // A message overdue from before the last call is handled at that call's time.
+            self.clock = self.clock.max(due);
             out.clear();
             match pending {
                 Pending::Tool(i, msg) => {
@@ -132,6 +142,7 @@ impl Performance {
             }
         }
         self.scratch = out;
+        self.clock = now;
         self.output.take_buffers()
     }
 

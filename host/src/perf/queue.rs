@@ -58,13 +58,15 @@ impl<T> DeliveryQueue<T> {
         self.entries.insert(key, item);
     }
 
-    /// The first item whose delivery time is `<= now`, taken out of the queue.
-    pub fn pop_due(&mut self, now: RefTime) -> Option<T> {
+    /// The first item whose delivery time is `<= now`, taken out of the queue, with its
+    /// delivery time.
+    pub fn pop_due(&mut self, now: RefTime) -> Option<(RefTime, T)> {
         let entry = self.entries.first_entry()?;
-        if entry.key().delivery > now {
+        let delivery = entry.key().delivery;
+        if delivery > now {
             return None;
         }
-        Some(entry.remove())
+        Some((delivery, entry.remove()))
     }
 
     /// The earliest delivery time of anything queued.
@@ -86,7 +88,7 @@ mod tests {
     use super::*;
 
     fn drain(q: &mut DeliveryQueue<&'static str>, now: RefTime) -> Vec<&'static str> {
-        std::iter::from_fn(|| q.pop_due(now)).collect()
+        std::iter::from_fn(|| q.pop_due(now).map(|(_, item)| item)).collect()
     }
 
     #[test]
@@ -101,10 +103,10 @@ mod tests {
         assert_eq!(q.next_delivery(), Some(10));
         assert_eq!(q.len(), 6);
         assert_eq!(drain(&mut q, 9), Vec::<&str>::new());
+        assert_eq!(q.pop_due(10), Some((10, "note-off at 12")));
         assert_eq!(
             drain(&mut q, 10),
             [
-                "note-off at 12",
                 "second note-off at 12",
                 "first at 12",
                 "second at 12",
