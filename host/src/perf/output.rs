@@ -9,7 +9,9 @@
 //! - A note is a note-on `[0x90|ch, key, velocity]` at its time, and a note-off
 //!   `[0x80|ch, key, off_velocity]` at `to_reference(music + duration)`, which the tool
 //!   queues for itself (delivered like any Queue message). A note of velocity 0 is not
-//!   played.
+//!   played. The note-off is never earlier than its note-on: a reference-stamped note's
+//!   music time is rounded to the tick, which can put `to_reference(music + duration)` up to
+//!   half a tick before the note-on for a short note.
 //! - A patch is CC 0 (bank MSB), CC 32 (bank LSB), program change, at one time, in that
 //!   order.
 //! - A SysEx is one unstructured record (flags 0) holding the whole message
@@ -99,7 +101,7 @@ impl OutputTool {
                         },
                     ),
                     music: end,
-                    reference: tempo.to_reference(end),
+                    reference: tempo.to_reference(end).max(time),
                 });
             }
             Body::Midi {
