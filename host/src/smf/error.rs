@@ -275,9 +275,11 @@ impl fmt::Display for SmfErrorKind {
                 match chunk {
                     ChunkId::Header => write!(f, "MThd header chunk")?,
                     ChunkId::Track(n) => write!(f, "track {n} chunk")?,
-                    ChunkId::Other(id) => {
-                        write!(f, "chunk \"{}\"", String::from_utf8_lossy(id).escape_debug())?
-                    }
+                    ChunkId::Other(id) => write!(
+                        f,
+                        "chunk \"{}\"",
+                        String::from_utf8_lossy(id).escape_debug()
+                    )?,
                 }
                 write!(
                     f,

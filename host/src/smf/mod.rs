@@ -18,7 +18,9 @@ mod write;
 
 pub use division::Division;
 pub use error::{ChunkId, EventPart, SmfError, SmfErrorKind, SysExInterruption, TrackProblem};
-pub use generate::{GenEvent, GenSpec, GenTempo, Generated, generate, generate_with_events, presets};
+pub use generate::{
+    GenEvent, GenSpec, GenTempo, Generated, generate, generate_with_events, presets,
+};
 pub use read::{SmfFormat, SmfSong, read};
 pub use track::DEFAULT_OFF_VELOCITY;
 pub use varlen::VARLEN_MAX;

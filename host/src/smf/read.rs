@@ -30,7 +30,8 @@ pub enum SmfFormat {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SmfSong {
     /// Named as asked; messages in time order (ties: track number, then order in the
-    /// track); pchannel = MIDI channel (0..=15).
+    /// track); pchannel = MIDI channel (0..=15), and 0 for SysEx (channel group 1, the one
+    /// group of a DMus UART device, dmus-contract.md section 1).
     pub song: Song,
     pub format: SmfFormat,
     /// Track chunks in the file.
@@ -46,7 +47,9 @@ pub struct SmfSong {
 ///
 /// - Times: metrical files give [`Stamp::Music`] at 768 per quarter, each rounded once
 ///   from its absolute file tick; timecode files give [`Stamp::Reference`] (their ticks
-///   are fractions of a second), and their tempo events are ignored.
+///   are fractions of a second), and their tempo events are ignored. A note's duration is
+///   music time either way; in a timecode file it is measured at the song's 120 bpm,
+///   rounded to a tick (0.65 ms).
 /// - Tempo events make `song.tempo`; without any, 120 bpm.
 /// - Note-on and note-off pair into [`Body::Note`] per track and (channel, key), first in
 ///   first out. A note-on with velocity 0 is a note-off with release velocity 0, which a
@@ -73,14 +76,16 @@ pub fn read(bytes: &[u8], name: &str) -> Result<SmfSong, SmfError> {
     let (header, midly_tracks) =
         midly::parse(bytes).map_err(|_| SmfError::new(0, SmfErrorKind::HeaderUnreadable))?;
     let timecode = matches!(header.timing, Timing::Timecode(..));
-    debug_assert_eq!(timecode, matches!(layout.division, Division::Timecode { .. }));
+    debug_assert_eq!(
+        timecode,
+        matches!(layout.division, Division::Timecode { .. })
+    );
 
     let mut converted: Vec<TrackItems> = Vec::with_capacity(scans.len());
     let mut base = 0;
     for (i, (events, at)) in midly_tracks.zip(&scans).enumerate() {
         let start = at.first().map_or(layout.tracks[i].start, |e| e.start);
-        let events =
-            events.map_err(|_| SmfError::track(start, i, TrackProblem::Unreadable))?;
+        let events = events.map_err(|_| SmfError::track(start, i, TrackProblem::Unreadable))?;
         let items = track::convert(i, events, at, base, timecode)?;
         if layout.format == 2 {
             base = items.end_tick;
@@ -127,8 +132,7 @@ pub fn read(bytes: &[u8], name: &str) -> Result<SmfSong, SmfError> {
                         off,
                     } => {
                         let (off_tick, off_velocity) = off.unwrap_or((item.tick, 0));
-                        let duration =
-                            music_of(off_tick, division) - music_of(item.tick, division);
+                        let duration = music_of(off_tick, division) - music_of(item.tick, division);
                         (
                             stamp,
                             channel,
@@ -192,7 +196,8 @@ fn stamp_of(tick: u64, division: Division) -> Stamp {
 fn music_of(tick: u64, division: Division) -> i64 {
     match division {
         Division::Metrical(tpq) => Division::ticks_to_music(tick, tpq),
-        Division::Timecode { fps, subframe } => TempoMap::default()
-            .to_music(Division::ticks_to_reference(tick, fps, subframe)),
+        Division::Timecode { fps, subframe } => {
+            TempoMap::default().to_music(Division::ticks_to_reference(tick, fps, subframe))
+        }
     }
 }

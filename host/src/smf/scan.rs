@@ -65,7 +65,13 @@ impl Scanner<'_> {
     fn payload(&self, status: u8, at: usize) -> Result<Range<usize>, SmfError> {
         let (len, start) = self.varlen(at, EventPart::Length { status })?;
         if len as usize > self.end - start {
-            return Err(self.cut(EventPart::Payload { status, needed: len }, start));
+            return Err(self.cut(
+                EventPart::Payload {
+                    status,
+                    needed: len,
+                },
+                start,
+            ));
         }
         Ok(start..start + len as usize)
     }
@@ -87,13 +93,7 @@ impl Scanner<'_> {
             _ => false,
         };
         if bad {
-            return Err(self.err(
-                self.event,
-                TrackProblem::BadMeta {
-                    meta,
-                    len: d.len(),
-                },
-            ));
+            return Err(self.err(self.event, TrackProblem::BadMeta { meta, len: d.len() }));
         }
         Ok(())
     }
@@ -211,7 +211,10 @@ mod tests {
         let t = [0x00, 0x90, 60, 100, 0x00, 0xF0, 0x01, 0xF7, 0x00, 60, 0];
         let e = scan(&t).unwrap_err();
         assert_eq!(e.offset, 9);
-        assert_eq!(e.kind.to_string(), "track 0: data byte 3C where a status byte was expected (no running status in force)");
+        assert_eq!(
+            e.kind.to_string(),
+            "track 0: data byte 3C where a status byte was expected (no running status in force)"
+        );
     }
 
     #[test]

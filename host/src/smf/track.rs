@@ -137,7 +137,10 @@ impl Converter {
                         off: None,
                     },
                 );
-                self.open.entry((ch, key.as_int())).or_default().push_back(i);
+                self.open
+                    .entry((ch, key.as_int()))
+                    .or_default()
+                    .push_back(i);
                 return;
             }
             // Note-on with velocity 0 is a note-off with release velocity 0: the one
@@ -266,7 +269,10 @@ pub(crate) fn convert<'a>(
     }
     let end = c.out.end_tick;
     for item in &mut c.out.items {
-        if let ItemKind::Note { off: off @ None, .. } = &mut item.kind {
+        if let ItemKind::Note {
+            off: off @ None, ..
+        } = &mut item.kind
+        {
             *off = Some((end, DEFAULT_OFF_VELOCITY));
         }
     }

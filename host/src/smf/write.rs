@@ -64,7 +64,9 @@ fn event_of(bytes: &[u8]) -> Option<Vec<u8>> {
                 return None;
             }
             let data = &bytes[1..];
-            let len = u32::try_from(data.len()).ok().filter(|&l| l <= VARLEN_MAX)?;
+            let len = u32::try_from(data.len())
+                .ok()
+                .filter(|&l| l <= VARLEN_MAX)?;
             let mut event = Vec::with_capacity(data.len() + 5);
             event.push(SOX);
             varlen::push(&mut event, len);
