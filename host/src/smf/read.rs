@@ -1,0 +1,203 @@
+//! Reading a Standard MIDI File into a [`Song`] (dmus-contract.md section 8: notes with
+//! durations, channel messages, SysEx, a tempo map between music and reference time).
+//!
+//! Three passes: the chunk walk ([`layout`](super::layout)) and the event scan
+//! ([`scan`](super::scan)) check the structure and place every error at its byte; midly
+//! parses the events; [`track`](super::track) turns each track's events into items, which
+//! are merged here in time order.
+
+use midly::Timing;
+
+use super::division::Division;
+use super::error::{SmfError, SmfErrorKind, TrackProblem};
+use super::layout;
+use super::scan;
+use super::track::{self, ItemKind, TrackItems};
+use crate::perf::{Body, Message, Song, Stamp, TempoMap};
+
+/// How a file's tracks relate (the header's format field).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmfFormat {
+    /// Format 0: one track.
+    Single,
+    /// Format 1: tracks played together.
+    Parallel,
+    /// Format 2: tracks played one after another.
+    Sequential,
+}
+
+/// A file read: the song and what the file said about itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmfSong {
+    /// Named as asked; messages in time order (ties: track number, then order in the
+    /// track); pchannel = MIDI channel (0..=15), and 0 for SysEx (channel group 1, the one
+    /// group of a DMus UART device, dmus-contract.md section 1).
+    pub song: Song,
+    pub format: SmfFormat,
+    /// Track chunks in the file.
+    pub tracks: usize,
+    pub division: Division,
+    /// Events that became no message: meta events other than tempo and end-of-track,
+    /// escapes that continue no SysEx, note-offs with no open note, and (timecode files)
+    /// tempo changes.
+    pub ignored: usize,
+}
+
+/// Reads a Standard MIDI File (formats 0, 1 and 2; metrical or timecode division).
+///
+/// - Times: metrical files give [`Stamp::Music`] at 768 per quarter, each rounded once
+///   from its absolute file tick; timecode files give [`Stamp::Reference`] (their ticks
+///   are fractions of a second), and their tempo events are ignored. A note's duration is
+///   music time either way; in a timecode file it is measured at the song's 120 bpm,
+///   rounded to a tick (0.65 ms).
+/// - Tempo events make `song.tempo`; without any, 120 bpm.
+/// - Note-on and note-off pair into [`Body::Note`] per track and (channel, key), first in
+///   first out. A note-on with velocity 0 is a note-off with release velocity 0, which a
+///   performance sends back as `8n k 0`: the one normalisation. A note never turned off
+///   ends at its track's end, with release velocity 64.
+/// - Other channel messages become [`Body::Midi`] with their bytes as in the file
+///   (program change and control change included: no [`Body::Patch`]).
+/// - SysEx events become [`Body::SysEx`] from `F0` to `F7`; a divided SysEx (an `F0`
+///   packet without `F7`, then `F7` continuation packets) is joined, at the first packet's
+///   time.
+///
+/// Errors name the byte and what is wrong there ([`SmfError`]).
+pub fn read(bytes: &[u8], name: &str) -> Result<SmfSong, SmfError> {
+    let layout = layout::walk(bytes)?;
+    let scans = layout
+        .tracks
+        .iter()
+        .enumerate()
+        .map(|(i, range)| scan::scan_track(bytes, range.clone(), i))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    // The structure is sound, so midly reads the header as the walk did; if it did not,
+    // the fault is still the header's.
+    let (header, midly_tracks) =
+        midly::parse(bytes).map_err(|_| SmfError::new(0, SmfErrorKind::HeaderUnreadable))?;
+    let timecode = matches!(header.timing, Timing::Timecode(..));
+    debug_assert_eq!(
+        timecode,
+        matches!(layout.division, Division::Timecode { .. })
+    );
+
+    let mut converted: Vec<TrackItems> = Vec::with_capacity(scans.len());
+    let mut base = 0;
+    for (i, (events, at)) in midly_tracks.zip(&scans).enumerate() {
+        let start = at.first().map_or(layout.tracks[i].start, |e| e.start);
+        let events = events.map_err(|_| SmfError::track(start, i, TrackProblem::Unreadable))?;
+        let items = track::convert(i, events, at, base, timecode)?;
+        if layout.format == 2 {
+            base = items.end_tick;
+        }
+        converted.push(items);
+    }
+    if converted.len() != scans.len() {
+        // midly found fewer track chunks than the walk: the first one it missed.
+        let i = converted.len();
+        return Err(SmfError::track(
+            layout.tracks[i].start.saturating_sub(8),
+            i,
+            TrackProblem::Unreadable,
+        ));
+    }
+
+    let ignored = converted.iter().map(|t| t.ignored).sum();
+    let mut items: Vec<_> = converted
+        .into_iter()
+        .flat_map(|t| t.items.into_iter())
+        .collect();
+    // Stable: equal ticks keep track order, then order within the track. Sorting by file
+    // tick, not by rounded music time, keeps the file's own order between events that
+    // round to the same tick.
+    items.sort_by_key(|item| item.tick);
+
+    let mut tempo = TempoMap::default();
+    let mut messages = Vec::with_capacity(items.len());
+    for item in items {
+        let (stamp, pchannel, body) = match (item.kind, layout.division) {
+            (ItemKind::Tempo(us), Division::Metrical(tpq)) => {
+                tempo.set(Division::ticks_to_music(item.tick, tpq), us);
+                continue;
+            }
+            // Tempo items are not made for timecode files.
+            (ItemKind::Tempo(_), Division::Timecode { .. }) => continue,
+            (kind, division) => {
+                let stamp = stamp_of(item.tick, division);
+                match kind {
+                    ItemKind::Note {
+                        channel,
+                        key,
+                        velocity,
+                        off,
+                    } => {
+                        let (off_tick, off_velocity) = off.unwrap_or((item.tick, 0));
+                        let duration = music_of(off_tick, division) - music_of(item.tick, division);
+                        (
+                            stamp,
+                            channel,
+                            Body::Note {
+                                key,
+                                velocity,
+                                off_velocity,
+                                duration,
+                            },
+                        )
+                    }
+                    ItemKind::Midi {
+                        status,
+                        data1,
+                        data2,
+                    } => (
+                        stamp,
+                        status & 0x0F,
+                        Body::Midi {
+                            status,
+                            data1,
+                            data2,
+                        },
+                    ),
+                    ItemKind::SysEx(bytes) => (stamp, 0, Body::SysEx(bytes)),
+                    ItemKind::Tempo(_) => continue,
+                }
+            }
+        };
+        messages.push(Message::new(stamp, u32::from(pchannel), body));
+    }
+
+    Ok(SmfSong {
+        song: Song {
+            name: name.to_string(),
+            tempo,
+            messages,
+        },
+        format: match layout.format {
+            0 => SmfFormat::Single,
+            1 => SmfFormat::Parallel,
+            _ => SmfFormat::Sequential,
+        },
+        tracks: layout.tracks.len(),
+        division: layout.division,
+        ignored,
+    })
+}
+
+fn stamp_of(tick: u64, division: Division) -> Stamp {
+    match division {
+        Division::Metrical(tpq) => Stamp::Music(Division::ticks_to_music(tick, tpq)),
+        Division::Timecode { fps, subframe } => {
+            Stamp::Reference(Division::ticks_to_reference(tick, fps, subframe))
+        }
+    }
+}
+
+/// A tick in music time: metrical, directly; timecode, through the song's tempo map, which
+/// for a timecode file is the default 120 bpm (its tempo events do not place anything).
+fn music_of(tick: u64, division: Division) -> i64 {
+    match division {
+        Division::Metrical(tpq) => Division::ticks_to_music(tick, tpq),
+        Division::Timecode { fps, subframe } => {
+            TempoMap::default().to_music(Division::ticks_to_reference(tick, fps, subframe))
+        }
+    }
+}
