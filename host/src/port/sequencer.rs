@@ -141,7 +141,7 @@ impl Sequencer {
         self.inner.lock().queue.len()
     }
 
-    /// When the timer is due to run next (master time), if it is armed.
+    /// When the timer runs next (master time), if it is armed.
     pub fn next_run(&self) -> Option<i64> {
         self.inner.lock().armed_for
     }
@@ -182,13 +182,15 @@ impl Inner {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Arms the timer for `due` unless it already runs at or before then.
+    /// Arms the timer for `due` (at once if that is past) unless it already runs at or
+    /// before then.
     fn arm_for(&self, state: &mut State, due: i64, now: i64) {
-        if state.armed_for.is_some_and(|at| at <= due) {
+        let at = due.max(now);
+        if state.armed_for.is_some_and(|armed| armed <= at) {
             return;
         }
-        state.armed_for = Some(due);
-        self.timer.arm(due.saturating_sub(now).max(0));
+        state.armed_for = Some(at);
+        self.timer.arm(at - now);
     }
 
     /// One DPC run: every due event to the target as one chain. DISPATCH_LEVEL.
