@@ -13,19 +13,22 @@ use dmus_host::buffer::{EVENT_STRUCTURED, PortBuffer, Record};
 use dmus_host::port::capture_sink::CaptureSink;
 use dmus_host::port::error::OpenStep;
 use dmus_host::port::event::{EventView, PortEvent, give_back, link};
+use dmus_host::port::port_object::PortObject;
 use dmus_host::port::sequencer::Sequencer;
 use dmus_host::port::unpacker::{UnpackStats, Unpacker};
 use dmus_host::port::{CloseReport, DeviceKind, Port, PortConfig};
 use dmus_miniport::abi::{
     DMUS_KEF_EVENT_COMPLETE, DMUS_KEF_EVENT_INCOMPLETE, IAllocatorMXF, IID_IMXF, IMXF, IMXFVtbl,
-    KSSTATE, KernelEvent, NTSTATUS, PDMUS_KERNEL_EVENT, PMXF, STATUS_SUCCESS, STATUS_UNSUCCESSFUL,
-    kBytePositionNone,
+    IServiceSink, KSSTATE, KernelEvent, NTSTATUS, PDMUS_KERNEL_EVENT, PMXF, STATUS_SUCCESS,
+    STATUS_UNSUCCESSFUL, kBytePositionNone,
 };
 use dmus_miniport::com::{ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
 use dmus_miniport::com_interfaces;
 use dmus_miniport::hw::emulator::BYTE_TIME_100NS;
 use dmus_miniport::kernel::{DISPATCH_LEVEL, PoolTag, host, irql};
 use dmus_miniport::mxf::{Allocator, PoolConfig};
+use dmus_miniport::portcls::host::{DIRQL, irql_dropped};
+use dmus_miniport::portcls::new_service_group;
 use dmus_miniport::render::SCHEDULE_PREFETCH_100NS;
 
 const MS: i64 = 10_000;
@@ -886,6 +889,70 @@ fn the_sink_reparses_fragments_per_channel_group_and_packs_what_they_make() {
         (2, 8, 2, 5, 1, 1)
     );
     drop((mxf, sink));
+    assert!(host::take_violations().is_empty());
+}
+
+// ---- the port object ----
+
+#[test]
+fn notify_asks_the_given_or_registered_group_whose_dpc_services_the_capture_stream() {
+    let alloc = allocator(PoolConfig::default());
+    let rec = recorder(&alloc);
+    let object = ComObject::create(PortObject::default()).unwrap();
+    object.set_capture(Some(rec.primary()));
+    let port = object.primary();
+    let sink = object.query::<IServiceSink>().unwrap();
+    let group = new_service_group().unwrap();
+    // SAFETY: COM calls on objects we hold, at PASSIVE_LEVEL.
+    let status = unsafe { (group.vtbl().AddMember)(group.as_ptr(), sink.as_ptr()) };
+    assert_eq!(status, STATUS_SUCCESS);
+
+    // Notify(NULL) with no registered group: nobody to ask.
+    // SAFETY: a COM call on the port object we hold.
+    unsafe { (port.vtbl().Notify)(port.as_ptr(), ptr::null_mut()) };
+    host::advance(MS);
+    let stats = object.stats();
+    assert_eq!(
+        (stats.notifies, stats.notifies_unserved, stats.services),
+        (1, 1, 0)
+    );
+
+    // Notify(group) from the ISR: the group's DPC runs once the interrupt has returned.
+    {
+        let _isr = host::raise_irql(DIRQL);
+        // SAFETY: as above, at DIRQL (Notify is callable from the ISR).
+        unsafe { (port.vtbl().Notify)(port.as_ptr(), group.as_ptr()) };
+    }
+    irql_dropped();
+    assert_eq!(object.stats().services, 0, "not before the DPC");
+    host::advance(MS);
+    assert_eq!(object.stats().services, 1);
+    assert_eq!(
+        *rec.chains.lock().unwrap(),
+        1,
+        "the capture stream's PutMessage(NULL)"
+    );
+    assert!(rec.got.lock().unwrap().is_empty());
+
+    // RegisterServiceGroup, then Notify(NULL): served through the registered group.
+    // SAFETY: as above.
+    unsafe {
+        (port.vtbl().RegisterServiceGroup)(port.as_ptr(), group.as_ptr());
+        (port.vtbl().Notify)(port.as_ptr(), ptr::null_mut());
+    }
+    host::advance(MS);
+    let stats = object.stats();
+    assert_eq!((stats.services, stats.groups_registered), (2, 1));
+    assert_eq!(stats.services_off_dispatch, 0);
+    assert_eq!(*rec.off_dispatch.lock().unwrap(), 0);
+
+    // SAFETY: as above.
+    unsafe { (group.vtbl().RemoveMember)(group.as_ptr(), sink.as_ptr()) };
+    drop(object.take_registered_group());
+    drop(object.set_capture(None));
+    drop((sink, port, group, object, rec, alloc));
+    assert_eq!(host::machine().outstanding_allocations(), 0);
+    assert_eq!(host::machine().pending_timers(), 0);
     assert!(host::take_violations().is_empty());
 }
 

@@ -18,7 +18,7 @@
 
 use std::ffi::c_void;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use dmus_miniport::hw::emulator::Mpu401Emulator;
@@ -48,7 +48,7 @@ struct Inner {
     machine: Machine,
     /// The arrival time the timer is armed for, if it is; `None` forever once stopped.
     armed_for: Mutex<Option<i64>>,
-    stopped: std::sync::atomic::AtomicBool,
+    stopped: AtomicBool,
     bytes_announced: AtomicU64,
     interrupts: AtomicU64,
     unclaimed: AtomicU64,
@@ -70,7 +70,7 @@ impl CableInterrupt {
             vector,
             machine: Machine::current(),
             armed_for: Mutex::new(None),
-            stopped: std::sync::atomic::AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
             bytes_announced: AtomicU64::new(0),
             interrupts: AtomicU64::new(0),
             unclaimed: AtomicU64::new(0),

@@ -16,7 +16,9 @@ use dmus_miniport::abi::{
 };
 use dmus_miniport::com::ComPtr;
 
-/// An event the port owns (see the module documentation).
+/// An event the port owns (see the module documentation). It has no Drop: an event must be
+/// handed on or given back ([`give_back`]); one dropped instead is leaked, and `Port::close`
+/// reports it.
 #[derive(Debug, PartialEq, Eq)]
 pub struct PortEvent(NonNull<KernelEvent>);
 

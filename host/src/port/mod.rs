@@ -46,7 +46,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use dmus_miniport::abi::{
     DMUS_STREAM_MIDI_CAPTURE, DMUS_STREAM_MIDI_RENDER, DMUS_STREAM_TYPE, GUID, IAllocatorMXF, IMXF,
-    IMiniportDMus, IResourceList, IServiceGroup, IServiceSink, KSDATAFORMAT,
+    IMasterClock, IMiniportDMus, IResourceList, IServiceGroup, IServiceSink, KSDATAFORMAT,
     KSDATAFORMAT_SPECIFIER_NONE, KSDATAFORMAT_TYPE_MUSIC, KSSTATE, KSSTATE_RUN, KSSTATE_STOP,
     NT_SUCCESS, NTSTATUS, NonPagedPoolNx, PMXF, PSERVICEGROUP, STATUS_INSUFFICIENT_RESOURCES,
 };
@@ -406,7 +406,7 @@ fn new_stream(
     stream_type: DMUS_STREAM_TYPE,
     subtype: GUID,
     allocator: &ComPtr<IAllocatorMXF>,
-    clock: &ComPtr<dmus_miniport::abi::IMasterClock>,
+    clock: &ComPtr<IMasterClock>,
 ) -> Result<Opened, NTSTATUS> {
     let format = KSDATAFORMAT {
         FormatSize: size_of::<KSDATAFORMAT>() as u32,
