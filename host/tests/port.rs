@@ -13,19 +13,23 @@ use dmus_host::buffer::{EVENT_STRUCTURED, PortBuffer, Record};
 use dmus_host::port::capture_sink::CaptureSink;
 use dmus_host::port::error::OpenStep;
 use dmus_host::port::event::{EventView, PortEvent, give_back, link};
+use dmus_host::port::pins::{self, PinChoice, StreamPins};
+use dmus_host::port::platform::HostPlatform;
 use dmus_host::port::port_object::PortObject;
 use dmus_host::port::sequencer::Sequencer;
 use dmus_host::port::unpacker::{UnpackStats, Unpacker};
 use dmus_host::port::{CloseReport, DeviceKind, Port, PortConfig};
 use dmus_miniport::abi::{
     DMUS_KEF_EVENT_COMPLETE, DMUS_KEF_EVENT_INCOMPLETE, IAllocatorMXF, IID_IMXF, IMXF, IMXFVtbl,
-    IServiceSink, KSSTATE, KernelEvent, NTSTATUS, PDMUS_KERNEL_EVENT, PMXF, STATUS_SUCCESS,
-    STATUS_UNSUCCESSFUL, kBytePositionNone,
+    IServiceSink, KSDATAFORMAT_SUBTYPE_DIRECTMUSIC, KSSTATE, KernelEvent, NTSTATUS,
+    PDMUS_KERNEL_EVENT, PMXF, STATUS_SUCCESS, STATUS_UNSUCCESSFUL, kBytePositionNone,
 };
 use dmus_miniport::com::{ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
 use dmus_miniport::com_interfaces;
 use dmus_miniport::hw::emulator::BYTE_TIME_100NS;
 use dmus_miniport::kernel::{DISPATCH_LEVEL, PoolTag, host, irql};
+use dmus_miniport::miniport::Miniport;
+use dmus_miniport::miniport::descriptor::{PIN_CAPTURE, PIN_DMUS_RENDER};
 use dmus_miniport::mxf::{Allocator, PoolConfig};
 use dmus_miniport::portcls::host::{DIRQL, irql_dropped};
 use dmus_miniport::portcls::new_service_group;
@@ -954,6 +958,29 @@ fn notify_asks_the_given_or_registered_group_whose_dpc_services_the_capture_stre
     assert_eq!(host::machine().outstanding_allocations(), 0);
     assert_eq!(host::machine().pending_timers(), 0);
     assert!(host::take_violations().is_empty());
+}
+
+// ---- the pins ----
+
+#[test]
+fn the_pins_come_from_the_filter_descriptor() {
+    let miniport = Miniport::create(HostPlatform::new(None)).unwrap().primary();
+    let pins = pins::find(&miniport).unwrap();
+    assert_eq!(
+        pins,
+        StreamPins {
+            render: PinChoice {
+                pin: PIN_DMUS_RENDER,
+                subtype: KSDATAFORMAT_SUBTYPE_DIRECTMUSIC
+            },
+            capture: PinChoice {
+                pin: PIN_CAPTURE,
+                subtype: KSDATAFORMAT_SUBTYPE_DIRECTMUSIC
+            },
+        }
+    );
+    drop(miniport);
+    assert_eq!(host::machine().outstanding_allocations(), 0);
 }
 
 // ---- open and close ----
