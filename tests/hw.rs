@@ -4,8 +4,8 @@
 //! virtual clock: exact, never wall-clock.
 
 use std::ffi::c_void;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use dmus_miniport::abi::{
     STATUS_DEVICE_NOT_CONNECTED, STATUS_DEVICE_NOT_READY, STATUS_INVALID_DEVICE_STATE,
@@ -545,6 +545,104 @@ fn input_overflow_is_counted_by_the_card() {
     let received: Vec<u8> = std::iter::from_fn(|| dev.try_receive()).collect();
     assert_eq!(received, [1, 2, 3, 4]);
     assert_eq!(emu.stats().input_overruns, 2);
+}
+
+// ---- the MIDI cable from MIDI OUT to MIDI IN ----
+
+/// A ready card with the cable plugged in; the listener's arrival times are recorded.
+fn cabled_card(
+    config: EmulatorConfig,
+) -> (Mpu401Emulator, Mpu401<Mpu401Emulator>, Arc<Mutex<Vec<i64>>>) {
+    let (emu, dev) = ready_card_with(config);
+    let told = Arc::new(Mutex::new(Vec::new()));
+    let record = told.clone();
+    emu.connect_cable(Some(Arc::new(move |t| record.lock().unwrap().push(t))));
+    (emu, dev, told)
+}
+
+#[test]
+fn the_cable_delivers_each_byte_when_its_last_bit_has_arrived() {
+    let (emu, dev, told) = cabled_card(EmulatorConfig::default());
+    assert!(emu.cable_connected());
+    assert_eq!(emu.next_input_time(), None, "nothing in flight");
+    let t0 = time::now_100ns();
+    for b in [0x90, 60, 100] {
+        assert_eq!(dev.try_send(b), Ok(Sent::Accepted));
+    }
+    // Byte k starts at t0 + k byte times and is readable one byte time later.
+    let arrival = |k: i64| t0 + (k + 1) * BYTE_TIME_100NS;
+    assert_eq!(*told.lock().unwrap(), [arrival(0), arrival(1), arrival(2)]);
+    assert_eq!(emu.next_input_time(), Some(arrival(0)));
+    host::run_until(arrival(0) - 1);
+    assert!(!dev.has_input(), "the last bit is not there yet");
+    assert_eq!(emu.cable_in_flight(), 1);
+    host::run_until(arrival(0));
+    assert_eq!(
+        emu.next_input_time(),
+        Some(arrival(0)),
+        "waiting to be read"
+    );
+    assert_eq!(dev.try_receive(), Some(0x90));
+    assert_eq!(emu.next_input_time(), Some(arrival(1)));
+    assert_eq!(dev.try_receive(), None);
+    host::run_until(arrival(2));
+    assert_eq!(dev.try_receive(), Some(60));
+    assert_eq!(dev.try_receive(), Some(100));
+    assert_eq!(emu.next_input_time(), None);
+    assert_eq!(emu.wire_bytes(), [0x90, 60, 100]);
+    assert_clean(&emu);
+}
+
+#[test]
+fn a_slow_transmitter_spaces_the_bytes_but_each_still_takes_one_byte_time() {
+    let (emu, dev, told) = cabled_card(EmulatorConfig {
+        slowdown: 3,
+        ..EmulatorConfig::default()
+    });
+    let t0 = time::now_100ns();
+    for b in [0xC0, 5] {
+        assert_eq!(dev.try_send(b), Ok(Sent::Accepted));
+    }
+    let want = [
+        t0 + BYTE_TIME_100NS,
+        t0 + 3 * BYTE_TIME_100NS + BYTE_TIME_100NS,
+    ];
+    assert_eq!(*told.lock().unwrap(), want);
+    host::run_until(want[1]);
+    assert_eq!(dev.try_receive(), Some(0xC0));
+    assert_eq!(dev.try_receive(), Some(5));
+    assert_clean(&emu);
+}
+
+#[test]
+fn a_reset_drops_the_waiting_bytes_but_not_the_one_on_the_cable() {
+    let (emu, dev, _told) = cabled_card(EmulatorConfig::default());
+    let t0 = time::now_100ns();
+    for b in [1, 2, 3, 4] {
+        assert_eq!(dev.try_send(b), Ok(Sent::Accepted));
+    }
+    // Byte 1 is on the wire; 2, 3, 4 wait in the FIFO, which the reset empties.
+    assert_eq!(dev.reset(), Ok(()));
+    host::run_until(t0 + 10 * BYTE_TIME_100NS);
+    let got: Vec<u8> = std::iter::from_fn(|| dev.try_receive()).collect();
+    assert_eq!(got, [1]);
+    assert_eq!(emu.next_input_time(), None);
+    assert_clean(&emu);
+}
+
+#[test]
+fn unplugging_the_cable_loses_what_is_on_it() {
+    let (emu, dev, told) = cabled_card(EmulatorConfig::default());
+    assert_eq!(dev.try_send(0xF8), Ok(Sent::Accepted));
+    emu.disconnect_cable();
+    assert!(!emu.cable_connected());
+    assert_eq!(dev.try_send(0xFE), Ok(Sent::Accepted));
+    assert_eq!(told.lock().unwrap().len(), 1, "no listener once unplugged");
+    host::advance(10 * BYTE_TIME_100NS);
+    assert_eq!(dev.try_receive(), None);
+    assert_eq!(emu.wire_bytes(), [0xF8, 0xFE]);
+    assert_eq!(emu.next_input_time(), None);
+    assert_clean(&emu);
 }
 
 // ---- the emulator itself ----

@@ -1,6 +1,6 @@
-//! The miniport as PortCls drives it, through its COM vtables only: QueryInterface, Init with a
-//! modelled IResourceList (port + interrupt -> the MPU-401 emulator; nothing -> loopback; bad
-//! lists refused), GetDescription, NewStream and its refusals, the synth node's properties
+//! The miniport as PortCls drives it, through its COM vtables only: QueryInterface, Init with
+//! the `portcls::host` IResourceList model (port + interrupt -> the MPU-401 emulator; nothing
+//! -> loopback; bad lists refused), GetDescription, NewStream and its refusals, the synth node's properties
 //! through the descriptor's own handler, power transitions, a loopback round trip, and the
 //! release of everything (pool tags back to zero, no violation, no timer, no interrupt).
 //!
@@ -31,7 +31,10 @@ use dmus_miniport::miniport::descriptor::{
 use dmus_miniport::miniport::resources::Flavour;
 use dmus_miniport::miniport::{MINIPORT_TAG, Miniport, Platform};
 use dmus_miniport::mxf::{Allocator, PoolConfig};
-use dmus_miniport::portcls::host::{listeners, raise_interrupt, service_group_model};
+use dmus_miniport::portcls::host::{
+    ResourceList, interrupt_entry, listeners, memory_entry as host_memory_entry, port_entry,
+    raise_interrupt, service_group_model,
+};
 use dmus_miniport::render::SCHEDULE_PREFETCH_100NS;
 
 use common::sink::Sink;
@@ -70,129 +73,14 @@ impl Platform for TestPlatform {
 
 type Mp = Miniport<TestPlatform>;
 
-// ---- the resource list ----
+// ---- the resource list (the `portcls::host` model) ----
 
-struct Resources {
-    entries: Vec<CM_PARTIAL_RESOURCE_DESCRIPTOR>,
-}
-
-fn port_entry(base: i64, len: u32) -> CM_PARTIAL_RESOURCE_DESCRIPTOR {
-    CM_PARTIAL_RESOURCE_DESCRIPTOR {
-        Type: CmResourceTypePort as u8,
-        ShareDisposition: 1,
-        Flags: 0,
-        u: CM_PARTIAL_RESOURCE_DESCRIPTOR_u {
-            Port: CM_PARTIAL_RESOURCE_RANGE {
-                Start: base,
-                Length: len,
-            },
-        },
-    }
-}
-
-fn interrupt_entry(vector: u32) -> CM_PARTIAL_RESOURCE_DESCRIPTOR {
-    CM_PARTIAL_RESOURCE_DESCRIPTOR {
-        Type: CmResourceTypeInterrupt as u8,
-        ShareDisposition: 1,
-        Flags: 0,
-        u: CM_PARTIAL_RESOURCE_DESCRIPTOR_u {
-            Interrupt: CM_PARTIAL_RESOURCE_INTERRUPT {
-                Level: vector,
-                Vector: vector,
-                Affinity: 1,
-            },
-        },
-    }
+fn resources(entries: Vec<CM_PARTIAL_RESOURCE_DESCRIPTOR>) -> ComPtr<IResourceList> {
+    ResourceList::create(entries).unwrap()
 }
 
 fn memory_entry() -> CM_PARTIAL_RESOURCE_DESCRIPTOR {
-    CM_PARTIAL_RESOURCE_DESCRIPTOR {
-        Type: CmResourceTypeMemory as u8,
-        ShareDisposition: 1,
-        Flags: 0,
-        u: CM_PARTIAL_RESOURCE_DESCRIPTOR_u {
-            Memory: CM_PARTIAL_RESOURCE_RANGE {
-                Start: 0xD0000,
-                Length: 0x1000,
-            },
-        },
-    }
-}
-
-impl Resources {
-    fn of_type(
-        &self,
-        t: CM_RESOURCE_TYPE,
-    ) -> impl Iterator<Item = &CM_PARTIAL_RESOURCE_DESCRIPTOR> {
-        self.entries.iter().filter(move |e| i32::from(e.Type) == t)
-    }
-}
-
-// SAFETY: one interface, IResourceList, slot 0, built by `list_vtbl::<Resources, 0>`.
-unsafe impl ComClass for Resources {
-    type Primary = IResourceList;
-    const TAG: PoolTag = PoolTag::new(b"TRes");
-    const INTERFACES: &'static [InterfaceEntry] =
-        com_interfaces![Resources; [IID_IResourceList] => list_vtbl];
-}
-
-const fn list_vtbl<T: ComClass, const SLOT: usize>() -> IResourceListVtbl {
-    IResourceListVtbl {
-        QueryInterface: com::query_interface::<T, IResourceList, SLOT>,
-        AddRef: com::add_ref::<T, IResourceList, SLOT>,
-        Release: com::release::<T, IResourceList, SLOT>,
-        NumberOfEntries: list_count,
-        NumberOfEntriesOfType: list_count_of_type,
-        FindTranslatedEntry: list_find,
-        FindUntranslatedEntry: list_find,
-        AddEntry: list_add,
-        AddEntryFromParent: list_add_from_parent,
-        TranslatedList: list_raw,
-        UntranslatedList: list_raw,
-    }
-}
-
-fn list(this: *mut IResourceList) -> &'static Resources {
-    // SAFETY: the miniport calls through the list pointer it was lent (slot 0 of a Resources).
-    unsafe { ComObject::<Resources>::from_interface::<0>(this) }
-}
-unsafe extern "system" fn list_count(this: *mut IResourceList) -> u32 {
-    list(this).entries.len() as u32
-}
-unsafe extern "system" fn list_count_of_type(this: *mut IResourceList, t: CM_RESOURCE_TYPE) -> u32 {
-    list(this).of_type(t).count() as u32
-}
-unsafe extern "system" fn list_find(
-    this: *mut IResourceList,
-    t: CM_RESOURCE_TYPE,
-    index: u32,
-) -> PCM_PARTIAL_RESOURCE_DESCRIPTOR {
-    list(this)
-        .of_type(t)
-        .nth(index as usize)
-        .map_or(ptr::null_mut(), |e| e as *const _ as *mut _)
-}
-unsafe extern "system" fn list_add(
-    _this: *mut IResourceList,
-    _t: PCM_PARTIAL_RESOURCE_DESCRIPTOR,
-    _u: PCM_PARTIAL_RESOURCE_DESCRIPTOR,
-) -> NTSTATUS {
-    STATUS_NOT_SUPPORTED
-}
-unsafe extern "system" fn list_add_from_parent(
-    _this: *mut IResourceList,
-    _p: *mut IResourceList,
-    _t: CM_RESOURCE_TYPE,
-    _i: u32,
-) -> NTSTATUS {
-    STATUS_NOT_SUPPORTED
-}
-unsafe extern "system" fn list_raw(_this: *mut IResourceList) -> POPAQUE {
-    ptr::null_mut()
-}
-
-fn resources(entries: Vec<CM_PARTIAL_RESOURCE_DESCRIPTOR>) -> ComPtr<IResourceList> {
-    ComObject::create(Resources { entries }).unwrap().primary()
+    host_memory_entry(0xD0000, 0x1000)
 }
 
 // ---- the port model ----

@@ -16,6 +16,14 @@
 //!   intelligent mode 0x3F enters UART mode and every command is acknowledged; in UART mode
 //!   only 0xFF is a command, and it is acknowledged only if
 //!   [`EmulatorConfig::acks_reset_in_uart_mode`].
+//! - **The cable** ([`Mpu401Emulator::connect_cable`]): a MIDI cable from the card's MIDI OUT
+//!   to its own MIDI IN. Each byte that goes onto the wire arrives at the input FIFO when its
+//!   last bit has, one wire byte time ([`BYTE_TIME_100NS`]) after its start bit, whatever the
+//!   transmitter's slowdown (that spaces the bytes, it does not slow the wire). A listener
+//!   learns each byte's arrival time as the byte is written (so that the host side can raise
+//!   the card's interrupt then), and [`Mpu401Emulator::next_input_time`] says when the next
+//!   byte becomes readable. Bytes a reset drops from the output FIFO never reach the wire, so
+//!   they never arrive; bytes already on the cable do.
 //! - **Failures**: never ready (DRR stuck set), never acknowledging, slow.
 //! - Unused status bits read as 1, so a driver that tests more than DRR and DSR fails.
 //!
@@ -110,6 +118,20 @@ pub struct EmulatorStats {
     pub bad_offsets: u64,
 }
 
+/// Told, for each byte the card accepts for its MIDI OUT while the cable is connected, the time
+/// that byte becomes readable at MIDI IN (100 ns units). Called after the card's state is
+/// updated and its lock released, from whatever context wrote the byte (a render DPC, at
+/// DISPATCH_LEVEL): it must not block.
+pub type CableListener = Arc<dyn Fn(i64) + Send + Sync>;
+
+/// The cable from MIDI OUT to MIDI IN.
+struct Cable {
+    /// Bytes on the cable, with the time each arrives (its start bit + one byte time), in
+    /// order.
+    in_flight: VecDeque<(i64, u8)>,
+    listener: Option<CableListener>,
+}
+
 struct Card {
     config: EmulatorConfig,
     mode: Mode,
@@ -123,18 +145,54 @@ struct Card {
     input: VecDeque<(i64, u8)>,
     commands: Vec<u8>,
     stats: EmulatorStats,
+    cable: Option<Cable>,
 }
 
 impl Card {
-    /// Moves the bytes whose start time has come onto the wire.
+    /// Moves the bytes whose start time has come onto the wire, and the cable's bytes that
+    /// have arrived into the input FIFO.
     fn update(&mut self, now: i64) {
         while let Some(next) = self.output.front().copied() {
             if next.time_100ns > now {
                 break;
             }
             self.output.pop_front();
-            self.wire.push(next);
+            self.put_on_wire(next);
         }
+        while let Some(&(at, byte)) = self.cable.as_ref().and_then(|c| c.in_flight.front()) {
+            if at > now {
+                break;
+            }
+            if let Some(cable) = self.cable.as_mut() {
+                cable.in_flight.pop_front();
+            }
+            self.push_input(at, byte);
+        }
+    }
+
+    /// A byte's start bit goes out: recorded, and sent down the cable if there is one.
+    fn put_on_wire(&mut self, byte: WireByte) {
+        self.wire.push(byte);
+        if let Some(cable) = self.cable.as_mut() {
+            let arrival = byte.time_100ns.saturating_add(BYTE_TIME_100NS);
+            cable.in_flight.push_back((arrival, byte.byte));
+        }
+    }
+
+    /// When the oldest byte not yet read is (or was) readable: the input FIFO's head, else the
+    /// first byte on the cable, else (cable connected) the first byte waiting to be
+    /// transmitted, one byte time after its start.
+    fn next_input_time(&self) -> Option<i64> {
+        if let Some(&(at, _)) = self.input.front() {
+            return Some(at);
+        }
+        let cable = self.cable.as_ref()?;
+        if let Some(&(at, _)) = cable.in_flight.front() {
+            return Some(at);
+        }
+        self.output
+            .front()
+            .map(|w| w.time_100ns.saturating_add(BYTE_TIME_100NS))
     }
 
     fn output_ready(&self) -> bool {
@@ -160,7 +218,8 @@ impl Card {
         BYTE_TIME_100NS * i64::from(self.config.slowdown.max(1))
     }
 
-    fn transmit(&mut self, now: i64, byte: u8) {
+    /// Gives `byte` to the transmitter; returns the time its start bit goes out.
+    fn transmit(&mut self, now: i64, byte: u8) -> i64 {
         let period = self.period();
         let start = now.max(self.transmitter_free_at);
         self.transmitter_free_at = start + period;
@@ -169,10 +228,11 @@ impl Card {
             byte,
         };
         if start <= now {
-            self.wire.push(wire_byte);
+            self.put_on_wire(wire_byte);
         } else {
             self.output.push_back(wire_byte);
         }
+        start
     }
 
     fn push_input(&mut self, at: i64, byte: u8) {
@@ -251,6 +311,7 @@ impl Mpu401Emulator {
                 input: VecDeque::new(),
                 commands: Vec::new(),
                 stats: EmulatorStats::default(),
+                cable: None,
             })),
             machine: Machine::current(),
         }
@@ -337,6 +398,41 @@ impl Mpu401Emulator {
     pub fn set_slowdown(&self, slowdown: u32) {
         self.lock().config.slowdown = slowdown;
     }
+
+    /// Plugs a MIDI cable from the card's MIDI OUT into its own MIDI IN (see the module
+    /// documentation), replacing an earlier one (whose bytes in flight are lost with it).
+    /// `listener`, if any, is told each accepted byte's arrival time.
+    pub fn connect_cable(&self, listener: Option<CableListener>) {
+        self.lock().cable = Some(Cable {
+            in_flight: VecDeque::new(),
+            listener,
+        });
+    }
+
+    /// Unplugs the cable: bytes on it are lost, the listener is dropped.
+    pub fn disconnect_cable(&self) {
+        let cable = self.lock().cable.take();
+        // The listener may own things whose drop takes other locks: not under the card's.
+        drop(cable);
+    }
+
+    /// Whether the cable is plugged in.
+    pub fn cable_connected(&self) -> bool {
+        self.lock().cable.is_some()
+    }
+
+    /// Bytes on the cable now (on the wire, not yet arrived).
+    pub fn cable_in_flight(&self) -> usize {
+        self.lock().cable.as_ref().map_or(0, |c| c.in_flight.len())
+    }
+
+    /// When the oldest byte not yet read from the data port becomes readable, in 100 ns
+    /// units: at or before now if one is waiting, `None` if no byte is waiting or on its way
+    /// (on the cable, or in the output FIFO while the cable is connected). For the host side
+    /// of the cable, which raises the card's interrupt at that time.
+    pub fn next_input_time(&self) -> Option<i64> {
+        self.lock().next_input_time()
+    }
 }
 
 impl PortIo for Mpu401Emulator {
@@ -378,7 +474,14 @@ impl PortIo for Mpu401Emulator {
         }
         match (offset, card.mode) {
             (COMMAND, _) => card.command(now, value),
-            (_, Mode::Uart) => card.transmit(now, value),
+            (_, Mode::Uart) => {
+                let start = card.transmit(now, value);
+                let listener = card.cable.as_ref().and_then(|c| c.listener.clone());
+                drop(card);
+                if let Some(listener) = listener {
+                    listener(start.saturating_add(BYTE_TIME_100NS));
+                }
+            }
             (_, Mode::Intelligent) => card.stats.stray_data += 1,
         }
     }

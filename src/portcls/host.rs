@@ -11,6 +11,12 @@
 //!   resource, its registered routines, and whether it is connected. [`raise_interrupt`] plays
 //!   the interrupt: every connected object of that vector created on the calling thread runs its
 //!   routines at DIRQL (InterruptSyncModeNormal: until one returns STATUS_SUCCESS).
+//! - The **resource list** ([`ResourceList`], IResourceList) is what PortCls hands
+//!   IMiniportDMus::Init: the device's translated resources, here a fixed list of partial
+//!   descriptors built with [`port_entry`], [`interrupt_entry`] and [`memory_entry`]. The
+//!   translated and untranslated views are the same (the host has no bus to translate
+//!   through); the list cannot grow (AddEntry and AddEntryFromParent answer
+//!   STATUS_NOT_SUPPORTED) and has no raw CM_RESOURCE_LIST (null).
 
 use core::ffi::c_void;
 use core::ptr;
@@ -20,11 +26,14 @@ use std::sync::Mutex;
 use std::vec::Vec;
 
 use crate::abi::{
-    CmResourceTypeInterrupt, IID_IInterruptSync, IID_IServiceGroup, IID_IServiceSink,
-    IInterruptSync, IInterruptSyncVtbl, IResourceList, IServiceGroup, IServiceGroupVtbl,
-    IServiceSink, NTSTATUS, PINTERRUPTSYNCROUTINE, PKINTERRUPT, PSERVICESINK,
+    CM_PARTIAL_RESOURCE_DESCRIPTOR, CM_PARTIAL_RESOURCE_DESCRIPTOR_u,
+    CM_PARTIAL_RESOURCE_INTERRUPT, CM_PARTIAL_RESOURCE_RANGE, CM_RESOURCE_TYPE,
+    CmResourceTypeInterrupt, CmResourceTypeMemory, CmResourceTypePort, IID_IInterruptSync,
+    IID_IResourceList, IID_IServiceGroup, IID_IServiceSink, IInterruptSync, IInterruptSyncVtbl,
+    IResourceList, IResourceListVtbl, IServiceGroup, IServiceGroupVtbl, IServiceSink, NTSTATUS,
+    PCM_PARTIAL_RESOURCE_DESCRIPTOR, PINTERRUPTSYNCROUTINE, PKINTERRUPT, POPAQUE, PSERVICESINK,
     STATUS_DEVICE_CONFIGURATION_ERROR, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER,
-    STATUS_SUCCESS,
+    STATUS_NOT_SUPPORTED, STATUS_SUCCESS,
 };
 use crate::com::{self, ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
 use crate::com_interfaces;
@@ -40,6 +49,7 @@ pub const MAX_ROUTINES: usize = 4;
 /// The models' pool tags.
 pub const SERVICE_GROUP_TAG: PoolTag = PoolTag::new(b"HTsg");
 pub const INTERRUPT_SYNC_TAG: PoolTag = PoolTag::new(b"HTis");
+pub const RESOURCE_LIST_TAG: PoolTag = PoolTag::new(b"HTrl");
 
 // ---- the service group ----
 
@@ -492,4 +502,165 @@ pub fn listeners(vector: u32) -> u32 {
 /// Connected interrupt-sync objects of any thread (for release checks).
 pub fn connected_interrupts() -> usize {
     registry().len()
+}
+
+// ---- the resource list ----
+
+/// The modelled resource list: the device's partial resource descriptors, in order.
+pub struct ResourceList {
+    entries: Vec<CM_PARTIAL_RESOURCE_DESCRIPTOR>,
+}
+
+// SAFETY: one interface in slot 0, IResourceList, built by `list_vtbl::<ResourceList, 0>` from
+// the unknown-slot trampolines of slot 0.
+unsafe impl ComClass for ResourceList {
+    type Primary = IResourceList;
+    const TAG: PoolTag = RESOURCE_LIST_TAG;
+    const INTERFACES: &'static [InterfaceEntry] = com_interfaces![ResourceList;
+        [IID_IResourceList] => list_vtbl,
+    ];
+}
+
+const fn list_vtbl<T: ComClass, const SLOT: usize>() -> IResourceListVtbl {
+    IResourceListVtbl {
+        QueryInterface: com::query_interface::<T, IResourceList, SLOT>,
+        AddRef: com::add_ref::<T, IResourceList, SLOT>,
+        Release: com::release::<T, IResourceList, SLOT>,
+        NumberOfEntries: list_count::<SLOT>,
+        NumberOfEntriesOfType: list_count_of_type::<SLOT>,
+        FindTranslatedEntry: list_find::<SLOT>,
+        FindUntranslatedEntry: list_find::<SLOT>,
+        AddEntry: list_add,
+        AddEntryFromParent: list_add_from_parent,
+        TranslatedList: list_raw,
+        UntranslatedList: list_raw,
+    }
+}
+
+impl ResourceList {
+    /// A list of `entries` (PcNewResourceList with the device's resources), owned by the
+    /// returned reference. PASSIVE_LEVEL (it allocates).
+    pub fn create(
+        entries: Vec<CM_PARTIAL_RESOURCE_DESCRIPTOR>,
+    ) -> Result<ComPtr<IResourceList>, NTSTATUS> {
+        Ok(ComObject::create(ResourceList { entries })?.primary())
+    }
+
+    /// The entries of type `t`, in order.
+    fn of_type(
+        &self,
+        t: CM_RESOURCE_TYPE,
+    ) -> impl Iterator<Item = &CM_PARTIAL_RESOURCE_DESCRIPTOR> {
+        self.entries.iter().filter(move |e| i32::from(e.Type) == t)
+    }
+
+    /// The entries.
+    pub fn entries(&self) -> &[CM_PARTIAL_RESOURCE_DESCRIPTOR] {
+        &self.entries
+    }
+}
+
+/// An I/O port range of `len` ports from `base` (what PnP assigns an MPU-401: 0x330, 2).
+pub fn port_entry(base: i64, len: u32) -> CM_PARTIAL_RESOURCE_DESCRIPTOR {
+    CM_PARTIAL_RESOURCE_DESCRIPTOR {
+        Type: CmResourceTypePort as u8,
+        ShareDisposition: 1,
+        Flags: 0,
+        u: CM_PARTIAL_RESOURCE_DESCRIPTOR_u {
+            Port: CM_PARTIAL_RESOURCE_RANGE {
+                Start: base,
+                Length: len,
+            },
+        },
+    }
+}
+
+/// An interrupt on `vector` (level and vector the same, affinity CPU 0): what
+/// [`raise_interrupt`] plays.
+pub fn interrupt_entry(vector: u32) -> CM_PARTIAL_RESOURCE_DESCRIPTOR {
+    CM_PARTIAL_RESOURCE_DESCRIPTOR {
+        Type: CmResourceTypeInterrupt as u8,
+        ShareDisposition: 1,
+        Flags: 0,
+        u: CM_PARTIAL_RESOURCE_DESCRIPTOR_u {
+            Interrupt: CM_PARTIAL_RESOURCE_INTERRUPT {
+                Level: vector,
+                Vector: vector,
+                Affinity: 1,
+            },
+        },
+    }
+}
+
+/// A memory range of `len` bytes from `start` (no miniport of this driver takes one: a list
+/// holding it is refused).
+pub fn memory_entry(start: i64, len: u32) -> CM_PARTIAL_RESOURCE_DESCRIPTOR {
+    CM_PARTIAL_RESOURCE_DESCRIPTOR {
+        Type: CmResourceTypeMemory as u8,
+        ShareDisposition: 1,
+        Flags: 0,
+        u: CM_PARTIAL_RESOURCE_DESCRIPTOR_u {
+            Memory: CM_PARTIAL_RESOURCE_RANGE {
+                Start: start,
+                Length: len,
+            },
+        },
+    }
+}
+
+/// # Safety
+/// `this` is slot SLOT of a live ResourceList, called by a holder of a reference.
+unsafe fn list<'a, const SLOT: usize>(this: *mut IResourceList) -> &'a ResourceList {
+    // SAFETY: the function's contract.
+    unsafe { ComObject::<ResourceList>::from_interface::<SLOT>(this) }
+}
+
+unsafe extern "system" fn list_count<const SLOT: usize>(this: *mut IResourceList) -> u32 {
+    // SAFETY: called through the interface pointer the caller holds.
+    let l = unsafe { list::<SLOT>(this) };
+    u32::try_from(l.entries.len()).unwrap_or(u32::MAX)
+}
+
+unsafe extern "system" fn list_count_of_type<const SLOT: usize>(
+    this: *mut IResourceList,
+    t: CM_RESOURCE_TYPE,
+) -> u32 {
+    // SAFETY: as in list_count.
+    let l = unsafe { list::<SLOT>(this) };
+    u32::try_from(l.of_type(t).count()).unwrap_or(u32::MAX)
+}
+
+/// FindTranslatedEntry and FindUntranslatedEntry: the `index`-th entry of type `t`, or null.
+/// The pointer stays valid while the list lives (its entries never change).
+unsafe extern "system" fn list_find<const SLOT: usize>(
+    this: *mut IResourceList,
+    t: CM_RESOURCE_TYPE,
+    index: u32,
+) -> PCM_PARTIAL_RESOURCE_DESCRIPTOR {
+    // SAFETY: as in list_count.
+    let l = unsafe { list::<SLOT>(this) };
+    l.of_type(t)
+        .nth(index as usize)
+        .map_or(ptr::null_mut(), |e| ptr::from_ref(e).cast_mut())
+}
+
+unsafe extern "system" fn list_add(
+    _this: *mut IResourceList,
+    _translated: PCM_PARTIAL_RESOURCE_DESCRIPTOR,
+    _untranslated: PCM_PARTIAL_RESOURCE_DESCRIPTOR,
+) -> NTSTATUS {
+    STATUS_NOT_SUPPORTED
+}
+
+unsafe extern "system" fn list_add_from_parent(
+    _this: *mut IResourceList,
+    _parent: *mut IResourceList,
+    _t: CM_RESOURCE_TYPE,
+    _index: u32,
+) -> NTSTATUS {
+    STATUS_NOT_SUPPORTED
+}
+
+unsafe extern "system" fn list_raw(_this: *mut IResourceList) -> POPAQUE {
+    ptr::null_mut()
 }

@@ -1,1 +1,602 @@
-//! The port driver model.
+//! The port driver model: PortCls's DMus port, on the host, around the driver crate's miniport,
+//! through its COM vtables only (dmus-contract.md sections 3, 4 and 5).
+//!
+//! [`Port::open`] does what PortCls does when the device starts and DirectMusic opens a port:
+//! it creates the allocator, the miniport, the port object, the resource list; calls
+//! IMiniportDMus::Init (its service group gets the port's sink); creates the master clock; opens
+//! the render stream (the filter's DirectMusic render pin, with the master clock; it keeps the
+//! SchedulePreFetch NewStream answers) and the capture stream (output: the capture sink); and
+//! sets both to RUN. Then:
+//! - [`Port::play_buffer`] is IDirectMusicPort::PlayBuffer: the [`unpacker`] makes events of
+//!   the buffer's records for the [`sequencer`], which hands them to the render stream at
+//!   presentation time minus SchedulePreFetch, from its timer's DPC.
+//! - Captured bytes come back through the miniport's capture stream to the [`capture_sink`],
+//!   which re-parses fragments and hands complete messages to the [`packer`];
+//!   [`Port::read_capture`] is IDirectMusicPort::Read.
+//! - Time: the caller drives the machine (`kernel::host::machine().run_until(t)`), on the
+//!   thread that opened the port; every timed piece (sequencer, render stream, capture
+//!   service, the MPU-401's interrupt line) is a `kernel::Timer` DPC firing inside it at its
+//!   virtual time. The [`master_clock`] reads that machine's clock.
+//! - [`Port::close`] stops both streams, disconnects and releases everything in PortCls's
+//!   order (streams, the service group membership, the miniport, the allocator) and accounts
+//!   for leaks and kernel rule violations.
+//!
+//! The two flavours ([`DeviceKind`]): the loopback (no resources; what is played is captured
+//! at once) and an MPU-401 (I/O 0x330, 2 ports, an interrupt) backed by the register-level
+//! emulator with a cable from its MIDI OUT to its MIDI IN, whose [`cable`] interrupt line
+//! gives captured bytes real wire timing.
+
+pub mod cable;
+pub mod capture_sink;
+pub mod error;
+pub mod event;
+pub mod master_clock;
+pub mod packer;
+pub mod pins;
+pub mod platform;
+pub mod port_object;
+pub mod sequencer;
+pub mod stats;
+pub mod unpacker;
+
+use std::collections::BTreeMap;
+use std::mem::size_of;
+use std::ptr;
+use std::sync::{Mutex, MutexGuard};
+
+use dmus_miniport::abi::{
+    DMUS_STREAM_MIDI_CAPTURE, DMUS_STREAM_MIDI_RENDER, DMUS_STREAM_TYPE, GUID, IAllocatorMXF, IMXF,
+    IMasterClock, IMiniportDMus, IResourceList, IServiceGroup, IServiceSink, KSDATAFORMAT,
+    KSDATAFORMAT_SPECIFIER_NONE, KSDATAFORMAT_TYPE_MUSIC, KSSTATE, KSSTATE_RUN, KSSTATE_STOP,
+    NT_SUCCESS, NTSTATUS, NonPagedPoolNx, PMXF, PSERVICEGROUP, STATUS_INSUFFICIENT_RESOURCES,
+};
+use dmus_miniport::com::{ComObject, ComPtr, ComRef};
+use dmus_miniport::hw::emulator::{EmulatorConfig, Mpu401Emulator};
+use dmus_miniport::kernel::PoolTag;
+use dmus_miniport::kernel::host::Machine;
+use dmus_miniport::miniport::Miniport;
+use dmus_miniport::mxf::{Allocator, PoolConfig};
+use dmus_miniport::portcls::host::{ResourceList, interrupt_entry, port_entry};
+use serde::Serialize;
+
+use crate::buffer::PortBuffer;
+use cable::CableInterrupt;
+use capture_sink::CaptureSink;
+use error::OpenStep;
+pub use error::PortError;
+use master_clock::MasterClock;
+use platform::{HostPlatform, MPU401_BASE, MPU401_VECTOR};
+use port_object::PortObject;
+use sequencer::Sequencer;
+pub use stats::PortStats;
+use unpacker::{UnpackStats, Unpacker};
+
+/// The device behind the miniport.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub enum DeviceKind {
+    /// No resources: the miniport's loopback cable (what is played is captured as it is
+    /// sent).
+    #[default]
+    Loopback,
+    /// An MPU-401 at I/O 0x330 with an interrupt: the register-level emulator, its MIDI OUT
+    /// cabled to its MIDI IN (bytes come back one wire byte time, 320 us, after they start).
+    Mpu401,
+}
+
+/// What to open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortConfig {
+    pub device: DeviceKind,
+    /// The allocator's pool.
+    pub pool: PoolConfig,
+    /// Bytes per capture buffer (what one IDirectMusicPort::Read returns at most, unless one
+    /// message is larger).
+    pub capture_buffer_capacity: usize,
+}
+
+impl Default for PortConfig {
+    /// The loopback, the default pool (1024 events, 32 buffers of 256 bytes), 4096-byte
+    /// capture buffers.
+    fn default() -> Self {
+        PortConfig {
+            device: DeviceKind::Loopback,
+            pool: PoolConfig::default(),
+            capture_buffer_capacity: 4096,
+        }
+    }
+}
+
+/// What [`Port::close`] found.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CloseReport {
+    /// Events never returned to the allocator (handed out when it was released).
+    pub events_leaked: u64,
+    /// Large-data buffers never returned to the allocator.
+    pub buffers_leaked: u64,
+    /// Host pool blocks allocated since the port was opened and not freed.
+    pub pool_blocks_leaked: u64,
+    /// Those blocks by pool tag ("DMev: 1").
+    pub leaked_tags: Vec<String>,
+    /// Kernel rule violations the machine recorded (`kernel::host::take_violations`).
+    pub violations: Vec<String>,
+    /// Events the sequencer still held, given back to the allocator unplayed.
+    pub events_flushed: u64,
+}
+
+impl CloseReport {
+    /// Nothing leaked, nothing violated.
+    pub fn is_clean(&self) -> bool {
+        self.events_leaked == 0
+            && self.buffers_leaked == 0
+            && self.pool_blocks_leaked == 0
+            && self.violations.is_empty()
+    }
+}
+
+/// A service group the port's sink is a member of.
+struct Membership {
+    group: ComPtr<IServiceGroup>,
+    member: bool,
+}
+
+/// Everything the port holds, each `None` until built; released in PortCls's order.
+#[derive(Default)]
+struct Parts {
+    allocator: Option<ComRef<Allocator>>,
+    card: Option<Mpu401Emulator>,
+    cable: Option<CableInterrupt>,
+    miniport: Option<ComPtr<IMiniportDMus>>,
+    object: Option<ComRef<PortObject>>,
+    resources: Option<ComPtr<IResourceList>>,
+    /// Init's group, and the capture stream's if it is another.
+    groups: Vec<Membership>,
+    clock: Option<ComRef<MasterClock>>,
+    render: Option<ComPtr<IMXF>>,
+    capture: Option<ComPtr<IMXF>>,
+    sink: Option<ComRef<CaptureSink>>,
+    sink_connected: bool,
+    sequencer: Option<Sequencer>,
+    unpacker: Option<Unpacker>,
+}
+
+impl Parts {
+    /// Releases everything but the allocator, in PortCls's order; returns the events the
+    /// sequencer gave back. PASSIVE_LEVEL. Idempotent.
+    fn release(&mut self) -> u64 {
+        // Sequencing stops first: nothing new reaches the streams.
+        let flushed = self.sequencer.take().map_or(0, |s| s.shutdown());
+        // STOP: the render stream gives back what it holds, capture drops hardware data.
+        for stream in [&self.render, &self.capture].into_iter().flatten() {
+            set_state(stream, KSSTATE_STOP);
+        }
+        if let (Some(capture), Some(sink), true) = (&self.capture, &self.sink, self.sink_connected)
+        {
+            let sink = sink.primary();
+            // SAFETY: a COM call on the capture stream we hold, at PASSIVE_LEVEL, with the
+            // output it was connected to.
+            unsafe { (capture.vtbl().DisconnectOutput)(capture.as_ptr(), sink.as_ptr()) };
+            self.sink_connected = false;
+        }
+        // The streams.
+        if let Some(object) = &self.object {
+            object.set_capture(None);
+        }
+        self.render = None;
+        self.capture = None;
+        self.unpacker = None;
+        // The service group membership.
+        let sink = self
+            .object
+            .as_ref()
+            .and_then(|o| o.query::<IServiceSink>().ok());
+        for m in self.groups.drain(..) {
+            if let (true, Some(sink)) = (m.member, &sink) {
+                // SAFETY: a COM call on a group we hold, removing the sink we added.
+                unsafe { (m.group.vtbl().RemoveMember)(m.group.as_ptr(), sink.as_ptr()) };
+            }
+        }
+        drop(sink);
+        // The interrupt line, then the miniport (its last release disconnects its interrupt).
+        if let Some(cable) = self.cable.take() {
+            cable.disconnect();
+        }
+        if let Some(object) = &self.object {
+            object.set_miniport(None);
+            drop(object.take_registered_group());
+        }
+        self.miniport = None;
+        self.object = None;
+        self.clock = None;
+        self.resources = None;
+        self.sink = None;
+        self.card = None;
+        flushed
+    }
+}
+
+impl Drop for Parts {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// The port (see the module documentation).
+pub struct Port {
+    config: PortConfig,
+    machine: Machine,
+    /// Live pool blocks by tag when the port was opened.
+    baseline: BTreeMap<PoolTag, usize>,
+    prefetch: i64,
+    unpack_stats: Mutex<UnpackStats>,
+    parts: Parts,
+}
+
+impl Port {
+    /// What PortCls does to start the device and open a DirectMusic port on it (module
+    /// documentation). PASSIVE_LEVEL, on the thread that will drive the machine. On failure
+    /// everything built so far is released.
+    pub fn open(config: PortConfig) -> Result<Port, PortError> {
+        let machine = Machine::current();
+        let baseline = live_blocks(&machine);
+        let mut parts = Parts::default();
+        let prefetch = build(&config, &machine, &mut parts)?;
+        Ok(Port {
+            config,
+            machine,
+            baseline,
+            prefetch,
+            unpack_stats: Mutex::new(UnpackStats::default()),
+            parts,
+        })
+    }
+
+    /// The configuration the port was opened with.
+    pub fn config(&self) -> &PortConfig {
+        &self.config
+    }
+
+    /// What NewStream answered for the render stream in SchedulePreFetch, 100 ns units.
+    pub fn schedule_prefetch(&self) -> i64 {
+        self.prefetch
+    }
+
+    /// IDirectMusicPort::PlayBuffer: each record becomes events for the sequencer (see
+    /// [`unpacker`]). PASSIVE_LEVEL.
+    pub fn play_buffer(&self, buffer: &PortBuffer) {
+        let (Some(unpacker), Some(sequencer)) = (&self.parts.unpacker, &self.parts.sequencer)
+        else {
+            return;
+        };
+        let mut stats = lock(&self.unpack_stats);
+        unpacker.unpack(buffer, &mut stats, |event| sequencer.push(event));
+    }
+
+    /// IDirectMusicPort::Read: the capture buffers packed since the last call, in order.
+    pub fn read_capture(&self) -> Vec<PortBuffer> {
+        self.parts
+            .sink
+            .as_ref()
+            .map_or_else(Vec::new, |s| s.take_buffers())
+    }
+
+    /// Events the port's sequencer still holds.
+    pub fn queued(&self) -> usize {
+        self.parts.sequencer.as_ref().map_or(0, Sequencer::queued)
+    }
+
+    /// When the port's sequencer next hands events to the render stream (master time), if it
+    /// holds any.
+    pub fn next_delivery(&self) -> Option<i64> {
+        self.parts.sequencer.as_ref().and_then(Sequencer::next_run)
+    }
+
+    /// The emulated MPU-401 (MPU-401 flavour): its wire record, its counters.
+    pub fn card(&self) -> Option<&Mpu401Emulator> {
+        self.parts.card.as_ref()
+    }
+
+    /// The port's allocator (IAllocatorMXF), as the streams have it.
+    pub fn allocator(&self) -> Option<ComPtr<IAllocatorMXF>> {
+        self.parts.allocator.as_ref().map(ComRef::primary)
+    }
+
+    /// The master time now (the master clock's GetTime).
+    pub fn now(&self) -> i64 {
+        self.machine.now_100ns()
+    }
+
+    /// Everything counted so far.
+    pub fn stats(&self) -> PortStats {
+        let p = &self.parts;
+        PortStats {
+            unpack: *lock(&self.unpack_stats),
+            sequencer: p
+                .sequencer
+                .as_ref()
+                .map(Sequencer::stats)
+                .unwrap_or_default(),
+            capture: p.sink.as_ref().map(|s| s.stats()).unwrap_or_default(),
+            packer: p
+                .sink
+                .as_ref()
+                .map(|s| s.packer_stats())
+                .unwrap_or_default(),
+            service: p.object.as_ref().map(|o| o.stats()).unwrap_or_default(),
+            cable: p.cable.as_ref().map(CableInterrupt::stats),
+            pool: p
+                .allocator
+                .as_ref()
+                .map(|a| a.pool().stats().into())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// STOP both streams, disconnect, release everything in PortCls's order, then account:
+    /// events and buffers never returned to the allocator, host pool blocks left, kernel
+    /// rule violations recorded. PASSIVE_LEVEL.
+    pub fn close(mut self) -> CloseReport {
+        let mut report = CloseReport {
+            events_flushed: self.parts.release(),
+            ..CloseReport::default()
+        };
+        if let Some(allocator) = self.parts.allocator.take() {
+            let pool = allocator.pool().stats();
+            report.events_leaked = u64::from(pool.events.in_use);
+            report.buffers_leaked = u64::from(pool.buffers.in_use);
+            drop(allocator);
+        }
+        for (tag, live) in live_blocks(&self.machine) {
+            let before = self.baseline.get(&tag).copied().unwrap_or(0);
+            if live > before {
+                let n = live - before;
+                report.pool_blocks_leaked += n as u64;
+                report.leaked_tags.push(format!("{tag}: {n}"));
+            }
+        }
+        report.violations = self
+            .machine
+            .take_violations()
+            .iter()
+            .map(|v| format!("{v:?}"))
+            .collect();
+        report
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves valid state behind.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Live pool blocks by tag on `machine`.
+fn live_blocks(machine: &Machine) -> BTreeMap<PoolTag, usize> {
+    machine
+        .pool_stats_by_tag()
+        .into_iter()
+        .filter(|(_, s)| s.live_blocks != 0)
+        .map(|(t, s)| (t, s.live_blocks))
+        .collect()
+}
+
+/// IMXF::SetState at PASSIVE_LEVEL.
+fn set_state(stream: &ComPtr<IMXF>, state: KSSTATE) -> NTSTATUS {
+    // SAFETY: a COM call on a stream we hold a reference on, at PASSIVE_LEVEL (section 3).
+    unsafe { (stream.vtbl().SetState)(stream.as_ptr(), state) }
+}
+
+fn check(status: NTSTATUS, step: OpenStep) -> Result<(), PortError> {
+    if NT_SUCCESS(status) {
+        Ok(())
+    } else {
+        Err(PortError { step, status })
+    }
+}
+
+/// A stream NewStream opened.
+struct Opened {
+    stream: ComPtr<IMXF>,
+    group: Option<ComPtr<IServiceGroup>>,
+    prefetch: u64,
+}
+
+/// IMiniportDMus::NewStream with a music format of `subtype`.
+fn new_stream(
+    miniport: &ComPtr<IMiniportDMus>,
+    pin: u32,
+    stream_type: DMUS_STREAM_TYPE,
+    subtype: GUID,
+    allocator: &ComPtr<IAllocatorMXF>,
+    clock: &ComPtr<IMasterClock>,
+) -> Result<Opened, NTSTATUS> {
+    let format = KSDATAFORMAT {
+        FormatSize: size_of::<KSDATAFORMAT>() as u32,
+        Flags: 0,
+        SampleSize: 0,
+        Reserved: 0,
+        MajorFormat: KSDATAFORMAT_TYPE_MUSIC,
+        SubFormat: subtype,
+        Specifier: KSDATAFORMAT_SPECIFIER_NONE,
+    };
+    let mut mxf: PMXF = ptr::null_mut();
+    let mut group: PSERVICEGROUP = ptr::null_mut();
+    let mut prefetch = 0u64;
+    // SAFETY: a COM call on the miniport we hold, at PASSIVE_LEVEL, with live arguments: the
+    // format outlives the call (the miniport reads FormatSize bytes of it), the allocator and
+    // clock are ours (it takes its own references).
+    let status = unsafe {
+        (miniport.vtbl().NewStream)(
+            miniport.as_ptr(),
+            &mut mxf,
+            ptr::null_mut(),
+            NonPagedPoolNx,
+            pin,
+            stream_type,
+            ptr::from_ref(&format).cast_mut(),
+            &mut group,
+            allocator.as_ptr(),
+            clock.as_ptr(),
+            &mut prefetch,
+        )
+    };
+    // SAFETY: the references NewStream gave us (or null), now ours.
+    let (mxf, group) = unsafe { (ComPtr::from_raw(mxf), ComPtr::from_raw(group)) };
+    if !NT_SUCCESS(status) {
+        return Err(status);
+    }
+    let stream = mxf.ok_or(STATUS_INSUFFICIENT_RESOURCES)?;
+    Ok(Opened {
+        stream,
+        group,
+        prefetch,
+    })
+}
+
+/// Adds the port's sink to `group` (unless it is one it is in already) and keeps the group.
+fn join(parts: &mut Parts, group: ComPtr<IServiceGroup>) -> Result<(), PortError> {
+    if parts
+        .groups
+        .iter()
+        .any(|m| m.group.as_ptr() == group.as_ptr())
+    {
+        return Ok(());
+    }
+    let object = parts.object.as_ref().ok_or(PortError {
+        step: OpenStep::PortObject,
+        status: STATUS_INSUFFICIENT_RESOURCES,
+    })?;
+    let sink = object
+        .query::<IServiceSink>()
+        .map_err(PortError::at(OpenStep::ServiceGroup))?;
+    // SAFETY: a COM call on the group we hold; the group takes its own reference on the sink.
+    let status = unsafe { (group.vtbl().AddMember)(group.as_ptr(), sink.as_ptr()) };
+    parts.groups.push(Membership {
+        group,
+        member: NT_SUCCESS(status),
+    });
+    check(status, OpenStep::ServiceGroup)
+}
+
+/// The steps of [`Port::open`], filling `parts`; returns SchedulePreFetch.
+fn build(config: &PortConfig, machine: &Machine, parts: &mut Parts) -> Result<i64, PortError> {
+    let allocator = Allocator::create(config.pool).map_err(PortError::at(OpenStep::Allocator))?;
+    parts.allocator = Some(allocator.clone());
+    let card = match config.device {
+        DeviceKind::Loopback => None,
+        DeviceKind::Mpu401 => {
+            let card = Mpu401Emulator::new(EmulatorConfig::default());
+            parts.cable = Some(CableInterrupt::connect(card.clone(), MPU401_VECTOR));
+            parts.card = Some(card.clone());
+            Some(card)
+        }
+    };
+    let miniport = Miniport::create(HostPlatform::new(card))
+        .map_err(PortError::at(OpenStep::Miniport))?
+        .primary();
+    parts.miniport = Some(miniport.clone());
+    let object =
+        ComObject::create(PortObject::default()).map_err(PortError::at(OpenStep::PortObject))?;
+    object.set_miniport(Some(miniport.clone()));
+    parts.object = Some(object.clone());
+    let entries = match config.device {
+        DeviceKind::Loopback => Vec::new(),
+        DeviceKind::Mpu401 => vec![port_entry(MPU401_BASE, 2), interrupt_entry(MPU401_VECTOR)],
+    };
+    let resources = ResourceList::create(entries).map_err(PortError::at(OpenStep::ResourceList))?;
+    parts.resources = Some(resources.clone());
+
+    // IMiniportDMus::Init; the port's sink joins the group it returns.
+    let port = object.primary();
+    let mut group: PSERVICEGROUP = ptr::null_mut();
+    // SAFETY: a COM call on the miniport we hold, at PASSIVE_LEVEL, with live arguments (it
+    // takes its own references on the list and the port).
+    let status = unsafe {
+        (miniport.vtbl().Init)(
+            miniport.as_ptr(),
+            ptr::null_mut(),
+            resources.as_ptr(),
+            port.as_ptr(),
+            &mut group,
+        )
+    };
+    // SAFETY: the reference Init gave us, or null.
+    let group = unsafe { ComPtr::from_raw(group) };
+    check(status, OpenStep::Init)?;
+    let group = group.ok_or(PortError {
+        step: OpenStep::Init,
+        status: STATUS_INSUFFICIENT_RESOURCES,
+    })?;
+    join(parts, group)?;
+
+    let pins = pins::find(&miniport).map_err(PortError::at(OpenStep::Descriptor))?;
+    let clock =
+        MasterClock::create(machine.clone()).map_err(PortError::at(OpenStep::MasterClock))?;
+    parts.clock = Some(clock.clone());
+    let clock = clock.primary();
+    let allocator_ptr = allocator.primary();
+
+    let render = new_stream(
+        &miniport,
+        pins.render.pin,
+        DMUS_STREAM_MIDI_RENDER,
+        pins.render.subtype,
+        &allocator_ptr,
+        &clock,
+    )
+    .map_err(PortError::at(OpenStep::RenderStream))?;
+    parts.render = Some(render.stream.clone());
+    if let Some(g) = render.group {
+        join(parts, g)?;
+    }
+    let prefetch = i64::try_from(render.prefetch).unwrap_or(i64::MAX);
+
+    let capture = new_stream(
+        &miniport,
+        pins.capture.pin,
+        DMUS_STREAM_MIDI_CAPTURE,
+        pins.capture.subtype,
+        &allocator_ptr,
+        &clock,
+    )
+    .map_err(PortError::at(OpenStep::CaptureStream))?;
+    parts.capture = Some(capture.stream.clone());
+    if let Some(g) = capture.group {
+        join(parts, g)?;
+    }
+
+    let sink = CaptureSink::create(allocator_ptr.clone(), config.capture_buffer_capacity)
+        .map_err(PortError::at(OpenStep::CaptureSink))?;
+    parts.sink = Some(sink.clone());
+    let sink_ptr = sink.primary();
+    // SAFETY: a COM call on the capture stream we hold, at PASSIVE_LEVEL; it takes its own
+    // reference on the sink.
+    let status = unsafe {
+        (capture.stream.vtbl().ConnectOutput)(capture.stream.as_ptr(), sink_ptr.as_ptr())
+    };
+    check(status, OpenStep::ConnectCapture)?;
+    parts.sink_connected = true;
+    object.set_capture(Some(capture.stream.clone()));
+
+    parts.unpacker = Some(Unpacker::new(allocator_ptr.clone()));
+    parts.sequencer = Some(Sequencer::new(
+        render.stream.clone(),
+        allocator_ptr,
+        prefetch,
+        machine.clone(),
+    ));
+
+    // Capture first, so that nothing played is dropped for want of a running capture.
+    check(
+        set_state(&capture.stream, KSSTATE_RUN),
+        OpenStep::CaptureRun,
+    )?;
+    check(set_state(&render.stream, KSSTATE_RUN), OpenStep::RenderRun)?;
+    Ok(prefetch)
+}
+
+impl Drop for Port {
+    /// A port dropped without [`Port::close`] is released all the same (unaccounted).
+    fn drop(&mut self) {
+        self.parts.release();
+        self.parts.allocator = None;
+    }
+}

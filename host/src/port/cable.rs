@@ -1,0 +1,183 @@
+//! The MPU-401's interrupt line on the host: with the emulated card's MIDI OUT cabled to its
+//! MIDI IN (`hw::emulator`), each byte the render stream writes arrives at the input one wire
+//! byte time after its start bit, and a real card would raise its interrupt then. Here a
+//! `kernel::Timer` does: armed for the next arrival, its DPC plays the interrupt
+//! (`portcls::host::raise_interrupt`), so the miniport's ISR reads the byte at its arrival
+//! time and stamps it with the master clock (dmus-contract.md sections 4 and 6; section 7,
+//! defect 7). That is what gives the host runner real MIDI-wire timing with an MPU-401.
+//!
+//! Exact and cheap: the card's cable listener tells the timer each byte's arrival time as the
+//! byte is written, and the timer is armed only while something is on its way (no periodic
+//! polling); after each interrupt it is armed for the next byte the card says is coming
+//! ([`Mpu401Emulator::next_input_time`]). If an interrupt leaves a byte unread (no ISR
+//! connected any more) the line stays quiet until the next byte is written: counted.
+//!
+//! The timer fires inside `Machine::run_until`; `raise_interrupt` reaches the interrupt
+//! objects connected on the calling thread, so drive the machine from the thread that opened
+//! the port.
+
+use std::ffi::c_void;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use dmus_miniport::hw::emulator::Mpu401Emulator;
+use dmus_miniport::kernel::Timer;
+use dmus_miniport::kernel::host::Machine;
+use dmus_miniport::portcls::host::raise_interrupt;
+use serde::Serialize;
+
+/// What the line did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CableStats {
+    /// Bytes the card said were on their way.
+    pub bytes_announced: u64,
+    /// Interrupts raised.
+    pub interrupts: u64,
+    /// Interrupts no ISR claimed.
+    pub unclaimed: u64,
+    /// Interrupts after which a byte was still waiting unread: the line went quiet.
+    pub left_unread: u64,
+}
+
+struct Inner {
+    /// First field: dropped (shut down) before the rest.
+    timer: Timer,
+    card: Mpu401Emulator,
+    vector: u32,
+    machine: Machine,
+    /// The arrival time the timer is armed for, if it is; `None` forever once stopped.
+    armed_for: Mutex<Option<i64>>,
+    stopped: AtomicBool,
+    bytes_announced: AtomicU64,
+    interrupts: AtomicU64,
+    unclaimed: AtomicU64,
+    left_unread: AtomicU64,
+}
+
+/// The interrupt line of one emulated, self-cabled MPU-401.
+pub struct CableInterrupt {
+    inner: Arc<Inner>,
+}
+
+impl CableInterrupt {
+    /// Plugs `card`'s cable in and drives interrupt `vector` from its arrivals. PASSIVE_LEVEL
+    /// (it initialises a timer), on the thread that drives the machine.
+    pub fn connect(card: Mpu401Emulator, vector: u32) -> Self {
+        let inner = Arc::new(Inner {
+            timer: Timer::new(),
+            card,
+            vector,
+            machine: Machine::current(),
+            armed_for: Mutex::new(None),
+            stopped: AtomicBool::new(false),
+            bytes_announced: AtomicU64::new(0),
+            interrupts: AtomicU64::new(0),
+            unclaimed: AtomicU64::new(0),
+            left_unread: AtomicU64::new(0),
+        });
+        let context = Arc::as_ptr(&inner) as *mut c_void;
+        // SAFETY: the timer is a field of the Arc's value, which never moves; the callback
+        // only uses that value, which lives until the last Arc goes, and Inner's Drop shuts
+        // the timer down (waiting for a running callback) before anything else is dropped.
+        unsafe { Pin::new_unchecked(&inner.timer).init(on_timer, context) };
+        let weak: Weak<Inner> = Arc::downgrade(&inner);
+        inner.card.connect_cable(Some(Arc::new(move |arrival| {
+            if let Some(inner) = weak.upgrade() {
+                inner.bytes_announced.fetch_add(1, Ordering::Relaxed);
+                inner.arm_for(arrival);
+            }
+        })));
+        CableInterrupt { inner }
+    }
+
+    pub fn stats(&self) -> CableStats {
+        let i = &self.inner;
+        CableStats {
+            bytes_announced: i.bytes_announced.load(Ordering::Relaxed),
+            interrupts: i.interrupts.load(Ordering::Relaxed),
+            unclaimed: i.unclaimed.load(Ordering::Relaxed),
+            left_unread: i.left_unread.load(Ordering::Relaxed),
+        }
+    }
+
+    /// When the line will next raise the interrupt, if it is armed.
+    pub fn next_interrupt(&self) -> Option<i64> {
+        *self.inner.lock()
+    }
+
+    /// Unplugs the cable and stops the line: no interrupt afterwards. PASSIVE_LEVEL.
+    /// Idempotent.
+    pub fn disconnect(&self) {
+        self.inner.stopped.store(true, Ordering::Release);
+        self.inner.card.disconnect_cable();
+        self.inner.timer.shutdown();
+        *self.inner.lock() = None;
+    }
+}
+
+impl Drop for CableInterrupt {
+    fn drop(&mut self) {
+        self.disconnect();
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.timer.shutdown();
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, Option<i64>> {
+        // A panic while holding the lock leaves valid state behind.
+        self.armed_for.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Arms the timer for `arrival` unless it already fires at or before then. <=
+    /// DISPATCH_LEVEL (the render DPC writing the byte, or this line's own DPC).
+    fn arm_for(&self, arrival: i64) {
+        if self.stopped.load(Ordering::Acquire) {
+            return;
+        }
+        let mut armed = self.lock();
+        if armed.is_some_and(|at| at <= arrival) {
+            return;
+        }
+        *armed = Some(arrival);
+        let now = self.machine.now_100ns();
+        self.timer.arm(arrival.saturating_sub(now).max(0));
+    }
+
+    /// The DPC: the interrupt, then the timer for the next byte. DISPATCH_LEVEL.
+    fn run(&self) {
+        *self.lock() = None;
+        if self.stopped.load(Ordering::Acquire) {
+            return;
+        }
+        self.interrupts.fetch_add(1, Ordering::Relaxed);
+        let claimed = raise_interrupt(self.vector);
+        if claimed == 0 {
+            self.unclaimed.fetch_add(1, Ordering::Relaxed);
+        }
+        let Some(next) = self.card.next_input_time() else {
+            return;
+        };
+        if next <= self.machine.now_100ns() && claimed == 0 {
+            // Nobody reads the card: raising again now would only spin.
+            self.left_unread.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.arm_for(next);
+    }
+}
+
+/// The timer's callback.
+///
+/// # Safety
+/// `context` is the live Inner whose timer this is (see `CableInterrupt::connect`).
+unsafe fn on_timer(context: *mut c_void) {
+    // SAFETY: the function's contract; Inner outlives its timer's callbacks.
+    let inner = unsafe { &*(context as *const Inner) };
+    inner.run();
+}

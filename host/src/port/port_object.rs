@@ -1,0 +1,236 @@
+//! The port object the miniport sees: IPortDMus (what Init is given, and what the ISR
+//! notifies) and the IServiceSink the port adds to the miniport's service group
+//! (dmus-contract.md sections 2-4).
+//!
+//! - **IPortDMus::Notify(group)** (any IRQL, the ISR's call): RequestService on that group.
+//!   The `portcls::host` service group queues its DPC (deferred until the interrupt returns
+//!   when called at DIRQL), which calls its members at DISPATCH_LEVEL. Notify(NULL) asks the
+//!   group given to RegisterServiceGroup, if any (else it is counted and dropped: there is no
+//!   one to serve).
+//! - **IServiceSink::RequestService** (the group's DPC, DISPATCH_LEVEL): IMiniportDMus::Service,
+//!   then the capture stream's PutMessage(NULL), which drains the capture ring (section 4).
+//! - **RegisterServiceGroup**: remembered (one reference) until the port lets go of it.
+//! - IPort::Init, GetDeviceProperty and NewRegistryKey: this model's Init is `Port::open`
+//!   itself (the miniport never calls them); they answer STATUS_NOT_SUPPORTED.
+//!
+//! The object holds the miniport and the capture stream it services; `Port` clears them at
+//! close before releasing them, which breaks the miniport's reference back to the port.
+
+use std::ffi::c_void;
+use std::ptr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use dmus_miniport::abi::{
+    IID_IPort, IID_IPortDMus, IID_IServiceSink, IMXF, IMiniportDMus, IPortDMus, IPortDMusVtbl,
+    IServiceGroup, IServiceSink, IServiceSinkVtbl, NTSTATUS, PDEVICE_OBJECT, PIRP, PRESOURCELIST,
+    PSERVICEGROUP, PUNKNOWN, STATUS_NOT_SUPPORTED,
+};
+use dmus_miniport::com::{self, ComClass, ComObject, ComPtr, InterfaceEntry};
+use dmus_miniport::com_interfaces;
+use dmus_miniport::kernel::{DISPATCH_LEVEL, PoolTag, irql};
+use serde::Serialize;
+
+/// The port object's pool tag.
+pub const PORT_OBJECT_TAG: PoolTag = PoolTag::new(b"HPpo");
+
+/// What the port object did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ServiceStats {
+    /// IPortDMus::Notify calls.
+    pub notifies: u64,
+    /// Notify(NULL) with no registered group to ask: nothing served.
+    pub notifies_unserved: u64,
+    /// RequestService calls on the port's sink (the service group's DPC runs).
+    pub services: u64,
+    /// Of those, calls not at DISPATCH_LEVEL (a broken service group model).
+    pub services_off_dispatch: u64,
+    /// RegisterServiceGroup calls.
+    pub groups_registered: u64,
+}
+
+/// The port object.
+#[derive(Default)]
+pub struct PortObject {
+    miniport: Mutex<Option<ComPtr<IMiniportDMus>>>,
+    capture: Mutex<Option<ComPtr<IMXF>>>,
+    registered: Mutex<Option<ComPtr<IServiceGroup>>>,
+    notifies: AtomicU64,
+    notifies_unserved: AtomicU64,
+    services: AtomicU64,
+    services_off_dispatch: AtomicU64,
+    groups_registered: AtomicU64,
+}
+
+// SAFETY: slot 0 IPortDMus (whose vtable begins with IPort's, so it also answers IID_IPort),
+// slot 1 IServiceSink; each vtable is built from the unknown-slot trampolines of its slot, and
+// its method trampolines use that slot.
+unsafe impl ComClass for PortObject {
+    type Primary = IPortDMus;
+    const TAG: PoolTag = PORT_OBJECT_TAG;
+    const INTERFACES: &'static [InterfaceEntry] = com_interfaces![PortObject;
+        [IID_IPortDMus, IID_IPort] => port_vtbl,
+        [IID_IServiceSink] => sink_vtbl,
+    ];
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves valid state behind.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl PortObject {
+    /// The miniport the sink services (None: stop servicing it).
+    pub fn set_miniport(
+        &self,
+        miniport: Option<ComPtr<IMiniportDMus>>,
+    ) -> Option<ComPtr<IMiniportDMus>> {
+        std::mem::replace(&mut *lock(&self.miniport), miniport)
+    }
+
+    /// The capture stream the sink drains (None: stop draining it).
+    pub fn set_capture(&self, capture: Option<ComPtr<IMXF>>) -> Option<ComPtr<IMXF>> {
+        std::mem::replace(&mut *lock(&self.capture), capture)
+    }
+
+    /// Lets go of the group RegisterServiceGroup gave, if any.
+    pub fn take_registered_group(&self) -> Option<ComPtr<IServiceGroup>> {
+        lock(&self.registered).take()
+    }
+
+    pub fn stats(&self) -> ServiceStats {
+        ServiceStats {
+            notifies: self.notifies.load(Ordering::Relaxed),
+            notifies_unserved: self.notifies_unserved.load(Ordering::Relaxed),
+            services: self.services.load(Ordering::Relaxed),
+            services_off_dispatch: self.services_off_dispatch.load(Ordering::Relaxed),
+            groups_registered: self.groups_registered.load(Ordering::Relaxed),
+        }
+    }
+
+    /// IPortDMus::Notify. Any IRQL (the ISR).
+    fn notify(&self, group: PSERVICEGROUP) {
+        self.notifies.fetch_add(1, Ordering::Relaxed);
+        if !group.is_null() {
+            // SAFETY: the caller's service group, which it holds a reference on for the call;
+            // RequestService is callable up to DIRQL.
+            unsafe { ((*(*group).lpVtbl).RequestService)(group) };
+            return;
+        }
+        let registered = lock(&self.registered).clone();
+        match registered {
+            // SAFETY: a group we hold a reference on (the clone).
+            Some(g) => unsafe { (g.vtbl().RequestService)(g.as_ptr()) },
+            None => {
+                self.notifies_unserved.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// IServiceSink::RequestService: the port's service. DISPATCH_LEVEL (the group's DPC).
+    fn service(&self) {
+        self.services.fetch_add(1, Ordering::Relaxed);
+        if irql::current() != DISPATCH_LEVEL {
+            self.services_off_dispatch.fetch_add(1, Ordering::Relaxed);
+        }
+        let miniport = lock(&self.miniport).clone();
+        if let Some(m) = miniport {
+            // SAFETY: the miniport we hold a reference on (the clone); Service at
+            // DISPATCH_LEVEL, from the port's DPC (section 4).
+            unsafe { (m.vtbl().Service)(m.as_ptr()) };
+        }
+        let capture = lock(&self.capture).clone();
+        if let Some(c) = capture {
+            // SAFETY: the capture stream we hold a reference on (the clone); PutMessage(NULL)
+            // at DISPATCH_LEVEL asks it to drain its ring (section 4).
+            unsafe { (c.vtbl().PutMessage)(c.as_ptr(), ptr::null_mut()) };
+        }
+    }
+
+    fn register(&self, group: PSERVICEGROUP) {
+        self.groups_registered.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: a non-null group is a live IServiceGroup the caller lends us; we take our
+        // own reference.
+        let group = unsafe { ComPtr::from_raw_add_ref(group) };
+        let old = std::mem::replace(&mut *lock(&self.registered), group);
+        drop(old);
+    }
+}
+
+const fn port_vtbl<T: ComClass, const SLOT: usize>() -> IPortDMusVtbl {
+    IPortDMusVtbl {
+        QueryInterface: com::query_interface::<T, IPortDMus, SLOT>,
+        AddRef: com::add_ref::<T, IPortDMus, SLOT>,
+        Release: com::release::<T, IPortDMus, SLOT>,
+        Init: port_init,
+        GetDeviceProperty: port_get_device_property,
+        NewRegistryKey: port_new_registry_key,
+        Notify: port_notify::<SLOT>,
+        RegisterServiceGroup: port_register_service_group::<SLOT>,
+    }
+}
+
+const fn sink_vtbl<T: ComClass, const SLOT: usize>() -> IServiceSinkVtbl {
+    IServiceSinkVtbl {
+        QueryInterface: com::query_interface::<T, IServiceSink, SLOT>,
+        AddRef: com::add_ref::<T, IServiceSink, SLOT>,
+        Release: com::release::<T, IServiceSink, SLOT>,
+        RequestService: sink_request_service::<SLOT>,
+    }
+}
+
+unsafe extern "system" fn port_init(
+    _this: *mut IPortDMus,
+    _device: PDEVICE_OBJECT,
+    _irp: PIRP,
+    _miniport: PUNKNOWN,
+    _adapter: PUNKNOWN,
+    _resources: PRESOURCELIST,
+) -> NTSTATUS {
+    STATUS_NOT_SUPPORTED
+}
+
+unsafe extern "system" fn port_get_device_property(
+    _this: *mut IPortDMus,
+    _property: i32,
+    _len: u32,
+    _buffer: *mut c_void,
+    _result_len: *mut u32,
+) -> NTSTATUS {
+    STATUS_NOT_SUPPORTED
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe extern "system" fn port_new_registry_key(
+    _this: *mut IPortDMus,
+    _key: *mut *mut c_void,
+    _outer: PUNKNOWN,
+    _key_type: u32,
+    _access: u32,
+    _attributes: *mut c_void,
+    _options: u32,
+    _disposition: *mut u32,
+) -> NTSTATUS {
+    STATUS_NOT_SUPPORTED
+}
+
+unsafe extern "system" fn port_notify<const SLOT: usize>(
+    this: *mut IPortDMus,
+    group: PSERVICEGROUP,
+) {
+    // SAFETY: the miniport calls through the port pointer it holds a reference on.
+    unsafe { ComObject::<PortObject>::from_interface::<SLOT>(this) }.notify(group);
+}
+
+unsafe extern "system" fn port_register_service_group<const SLOT: usize>(
+    this: *mut IPortDMus,
+    group: PSERVICEGROUP,
+) {
+    // SAFETY: as in port_notify.
+    unsafe { ComObject::<PortObject>::from_interface::<SLOT>(this) }.register(group);
+}
+
+unsafe extern "system" fn sink_request_service<const SLOT: usize>(this: *mut IServiceSink) {
+    // SAFETY: the service group calls through the sink pointer it holds a reference on.
+    unsafe { ComObject::<PortObject>::from_interface::<SLOT>(this) }.service();
+}

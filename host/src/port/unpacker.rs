@@ -1,0 +1,314 @@
+//! The unpacker: what IDirectMusicPort::PlayBuffer does with the application's buffer. Each
+//! record (DMUS_EVENTHEADER + data, dmus-contract.md section 5) becomes the DMUS_KERNEL_EVENTs
+//! the port's sequencer holds until the render stream's time (section 4).
+//!
+//! - The bytes are [`Record::message`]'s: a structured record is as long as its status byte
+//!   says (PackStructured writes cbEvent = 3 even for two-byte messages), an unstructured one
+//!   is its raw bytes.
+//! - Presentation time = the record's time (buffer start + rtDelta); channel group =
+//!   dwChannelGroup (1-based).
+//! - Up to 8 bytes live in the event (`abData`); longer data in a buffer from
+//!   IAllocatorMXF::GetBuffer (GetBufferSize bytes), since the allocator reclaims a long
+//!   event's pbData as one of its buffers (section 4). A message longer than one buffer is
+//!   split into several events, in order, at the same time: the render stream keeps a SysEx
+//!   open across the events of one stream. The last piece of such a split goes inline if it
+//!   is 8 bytes or fewer.
+//! - Flags: COMPLETE for an event holding exactly one whole message (a structured record,
+//!   or an unstructured one whose bytes are exactly one message), INCOMPLETE for pieces of a
+//!   split message and for unstructured bytes that are not exactly one message (section 4).
+//! - Malformed records ([`Malformed`]) are counted and skipped; a buffer whose bytes stop
+//!   being records is counted and the rest of it skipped.
+//! - The allocator runs dry (GetMessage or GetBuffer fails): the message is lost, counted
+//!   (`events_lost`, one per event it needed; `messages_lost`), the events already taken for
+//!   it go back to the allocator, and the unpacking goes on with the next record.
+
+use std::fmt;
+use std::ptr::{self, NonNull};
+
+use dmus_miniport::abi::{
+    DMUS_KEF_EVENT_COMPLETE, DMUS_KEF_EVENT_INCOMPLETE, DMUS_KERNEL_EVENT_SHORT_MAX, IAllocatorMXF,
+    KernelEvent, NT_SUCCESS,
+};
+use dmus_miniport::com::ComPtr;
+use dmus_miniport::midi::{EOX, Status, is_status};
+use serde::Serialize;
+
+use super::event::{PortEvent, give_back};
+use crate::buffer::{EVENT_STRUCTURED, PortBuffer, Record};
+
+/// Why a record is skipped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Malformed {
+    /// cbEvent is 0.
+    Empty,
+    /// A structured record whose first byte is a data byte: no message starts with one.
+    DataFirst,
+    /// A structured record starting with 0xF4 or 0xF5, undefined statuses receivers ignore.
+    UndefinedStatus,
+    /// A structured record shorter than its status byte says.
+    TooShort,
+    /// dwChannelGroup 0: channel groups are 1-based (section 1).
+    ChannelGroupZero,
+    /// dwChannelGroup beyond what usChannelGroup (16 bits) carries.
+    ChannelGroupTooLarge,
+}
+
+impl fmt::Display for Malformed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Malformed::Empty => "record with no data (cbEvent 0)",
+            Malformed::DataFirst => "structured record starting with a data byte",
+            Malformed::UndefinedStatus => "structured record with an undefined status (0xF4/0xF5)",
+            Malformed::TooShort => "structured record shorter than its status byte says",
+            Malformed::ChannelGroupZero => "record in channel group 0 (groups are 1-based)",
+            Malformed::ChannelGroupTooLarge => "record in a channel group above 65535",
+        })
+    }
+}
+
+impl std::error::Error for Malformed {}
+
+/// Records skipped, by cause, and buffers cut short.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct MalformedRecords {
+    pub empty: u64,
+    pub data_first: u64,
+    pub undefined_status: u64,
+    pub too_short: u64,
+    pub channel_group_zero: u64,
+    pub channel_group_too_large: u64,
+    /// Buffers whose bytes stopped being records (a header or data cut short): the rest of
+    /// the buffer was skipped.
+    pub truncated_buffers: u64,
+}
+
+impl MalformedRecords {
+    /// Records skipped (truncated buffers are not records).
+    pub fn records(&self) -> u64 {
+        self.empty
+            + self.data_first
+            + self.undefined_status
+            + self.too_short
+            + self.channel_group_zero
+            + self.channel_group_too_large
+    }
+
+    fn count(&mut self, why: Malformed) {
+        let counter = match why {
+            Malformed::Empty => &mut self.empty,
+            Malformed::DataFirst => &mut self.data_first,
+            Malformed::UndefinedStatus => &mut self.undefined_status,
+            Malformed::TooShort => &mut self.too_short,
+            Malformed::ChannelGroupZero => &mut self.channel_group_zero,
+            Malformed::ChannelGroupTooLarge => &mut self.channel_group_too_large,
+        };
+        *counter += 1;
+    }
+}
+
+/// What the unpacker did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct UnpackStats {
+    /// Buffers played (PlayBuffer calls).
+    pub buffers: u64,
+    /// Records read, malformed ones included.
+    pub records: u64,
+    pub malformed: MalformedRecords,
+    /// Events made and handed to the sequencer.
+    pub events: u64,
+    /// MIDI bytes in those events.
+    pub bytes: u64,
+    /// Events not made because the allocator was empty (each event a lost message needed).
+    pub events_lost: u64,
+    /// Messages lost that way.
+    pub messages_lost: u64,
+    /// Events given back to the allocator after a partial failure, and refused by it (never,
+    /// with a correct allocator).
+    pub give_back_failures: u64,
+}
+
+/// The allocator ran dry while making a message's events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AllocatorEmpty {
+    /// Events the message needed.
+    pub events: u64,
+}
+
+/// The unpacker, over the port's allocator.
+pub struct Unpacker {
+    allocator: ComPtr<IAllocatorMXF>,
+    /// GetBufferSize.
+    buffer_size: u16,
+}
+
+impl Unpacker {
+    /// An unpacker taking its events and buffers from `allocator`.
+    pub fn new(allocator: ComPtr<IAllocatorMXF>) -> Self {
+        // SAFETY: a COM call on the allocator we hold a reference on; any IRQL (section 3).
+        let buffer_size = unsafe { (allocator.vtbl().GetBufferSize)(allocator.as_ptr()) };
+        Unpacker {
+            allocator,
+            buffer_size,
+        }
+    }
+
+    /// GetBufferSize of the allocator.
+    pub fn buffer_size(&self) -> u16 {
+        self.buffer_size
+    }
+
+    /// Bytes one event carries at most: a buffer's worth, or 8 inline when the allocator's
+    /// buffers are no larger (or it has none).
+    pub fn piece_len(&self) -> usize {
+        usize::from(self.buffer_size).max(DMUS_KERNEL_EVENT_SHORT_MAX)
+    }
+
+    /// Unpacks `buffer`, handing each event to `deliver` in order and counting into `stats`.
+    /// PASSIVE_LEVEL or DISPATCH_LEVEL (GetMessage and GetBuffer allow both).
+    pub fn unpack(
+        &self,
+        buffer: &PortBuffer,
+        stats: &mut UnpackStats,
+        mut deliver: impl FnMut(PortEvent),
+    ) {
+        stats.buffers += 1;
+        for record in buffer.records() {
+            let Ok(record) = record else {
+                stats.malformed.truncated_buffers += 1;
+                break;
+            };
+            stats.records += 1;
+            let (bytes, group) = match check(&record) {
+                Ok(checked) => checked,
+                Err(why) => {
+                    stats.malformed.count(why);
+                    continue;
+                }
+            };
+            let whole = record.flags & EVENT_STRUCTURED != 0 || is_one_message(bytes);
+            match self.events_for(bytes, record.time, group, whole) {
+                Ok(events) => {
+                    stats.bytes += bytes.len() as u64;
+                    for event in events {
+                        stats.events += 1;
+                        deliver(event);
+                    }
+                }
+                Err((lost, taken)) => {
+                    stats.events_lost += lost.events;
+                    stats.messages_lost += 1;
+                    if !NT_SUCCESS(give_back(&self.allocator, taken)) {
+                        stats.give_back_failures += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The events of one message: `bytes` at `time` in channel group `group`, COMPLETE if
+    /// `whole` and it fits in one event. On failure, the events taken so far (to give back).
+    pub fn events_for(
+        &self,
+        bytes: &[u8],
+        time: i64,
+        group: u16,
+        whole: bool,
+    ) -> Result<Vec<PortEvent>, (AllocatorEmpty, Vec<PortEvent>)> {
+        let pieces: Vec<&[u8]> = bytes.chunks(self.piece_len()).collect();
+        let flags = if whole && pieces.len() == 1 {
+            DMUS_KEF_EVENT_COMPLETE
+        } else {
+            DMUS_KEF_EVENT_INCOMPLETE
+        };
+        let lost = AllocatorEmpty {
+            events: pieces.len() as u64,
+        };
+        let mut events = Vec::with_capacity(pieces.len());
+        for piece in pieces {
+            let Some(mut event) = self.get_message() else {
+                return Err((lost, events));
+            };
+            if piece.len() <= DMUS_KERNEL_EVENT_SHORT_MAX {
+                // Fits: checked just above.
+                let _ = event.fill_short(piece, time, group, flags);
+                events.push(event);
+                continue;
+            }
+            let Some(buffer) = self.get_buffer() else {
+                events.push(event);
+                return Err((lost, events));
+            };
+            // SAFETY: `buffer` came from this allocator's GetBuffer just now, GetBufferSize
+            // bytes long, and is ours; the piece is 9..=GetBufferSize bytes (piece_len).
+            let filled =
+                unsafe { event.fill_long(buffer, self.buffer_size, piece, time, group, flags) };
+            events.push(event);
+            if let Err(buffer) = filled {
+                // Cannot happen (the piece fits by construction); give the buffer back.
+                // SAFETY: a COM call on our allocator with the buffer it just gave us.
+                unsafe {
+                    (self.allocator.vtbl().PutBuffer)(self.allocator.as_ptr(), buffer.as_ptr())
+                };
+                return Err((lost, events));
+            }
+        }
+        Ok(events)
+    }
+
+    fn get_message(&self) -> Option<PortEvent> {
+        let mut event: *mut KernelEvent = ptr::null_mut();
+        // SAFETY: a COM call on the allocator we hold a reference on, with a live out
+        // pointer; <= DISPATCH_LEVEL (section 3).
+        let status =
+            unsafe { (self.allocator.vtbl().GetMessage)(self.allocator.as_ptr(), &mut event) };
+        let event = NonNull::new(event).filter(|_| NT_SUCCESS(status))?;
+        // SAFETY: GetMessage succeeded: a zeroed event of this allocator, now ours.
+        Some(unsafe { PortEvent::from_allocator(event) })
+    }
+
+    fn get_buffer(&self) -> Option<NonNull<u8>> {
+        let mut buffer: *mut u8 = ptr::null_mut();
+        // SAFETY: as in get_message.
+        let status =
+            unsafe { (self.allocator.vtbl().GetBuffer)(self.allocator.as_ptr(), &mut buffer) };
+        NonNull::new(buffer).filter(|_| NT_SUCCESS(status))
+    }
+}
+
+/// What a record plays: its message bytes and its channel group, or why it is skipped.
+pub fn check<'a>(record: &Record<'a>) -> Result<(&'a [u8], u16), Malformed> {
+    if record.data.is_empty() {
+        return Err(Malformed::Empty);
+    }
+    let group = match u16::try_from(record.channel_group) {
+        Ok(0) => return Err(Malformed::ChannelGroupZero),
+        Ok(group) => group,
+        Err(_) => return Err(Malformed::ChannelGroupTooLarge),
+    };
+    match record.message() {
+        Some(bytes) => Ok((bytes, group)),
+        None => Err(match record.data.first() {
+            Some(&b) if !is_status(b) => Malformed::DataFirst,
+            Some(&b) if Status::new(b).is_none() => Malformed::UndefinedStatus,
+            _ => Malformed::TooShort,
+        }),
+    }
+}
+
+/// Whether raw `bytes` are exactly one whole message: a status byte and as many data bytes
+/// as it takes, or a SysEx from 0xF0 to its 0xF7 with only data bytes between.
+pub fn is_one_message(bytes: &[u8]) -> bool {
+    let Some((&first, rest)) = bytes.split_first() else {
+        return false;
+    };
+    let Some(status) = Status::new(first) else {
+        return false;
+    };
+    match status.message_len() {
+        Some(len) => bytes.len() == len && rest.iter().all(|&b| !is_status(b)),
+        None => match rest.split_last() {
+            Some((&EOX, body)) => body.iter().all(|&b| !is_status(b)),
+            _ => false,
+        },
+    }
+}

@@ -1,0 +1,1085 @@
+//! The port driver model (`dmus_host::port`): the unpacker's events field by field, the
+//! sequencer's timing and order (on a recording IMXF and through the real miniport), both
+//! flavours end to end (loopback: capture time = presentation time; MPU-401 through the
+//! emulator's cable: presentation time + MIDI wire time, 320 us a byte), the capture sink's
+//! re-parsing of fragments, the packer's buffers, and the close report (clean after every
+//! test; a leak made on purpose is reported). Every test runs on its own thread, so on its own
+//! simulated machine (clock, pool accounting, violations).
+
+use std::ptr::{self, NonNull};
+use std::sync::Mutex;
+
+use dmus_host::buffer::{EVENT_STRUCTURED, PortBuffer, Record};
+use dmus_host::port::capture_sink::CaptureSink;
+use dmus_host::port::error::OpenStep;
+use dmus_host::port::event::{EventView, PortEvent, give_back, link};
+use dmus_host::port::pins::{self, PinChoice, StreamPins};
+use dmus_host::port::platform::HostPlatform;
+use dmus_host::port::port_object::PortObject;
+use dmus_host::port::sequencer::Sequencer;
+use dmus_host::port::unpacker::{UnpackStats, Unpacker};
+use dmus_host::port::{CloseReport, DeviceKind, Port, PortConfig};
+use dmus_miniport::abi::{
+    DMUS_KEF_EVENT_COMPLETE, DMUS_KEF_EVENT_INCOMPLETE, IAllocatorMXF, IID_IMXF, IMXF, IMXFVtbl,
+    IServiceSink, KSDATAFORMAT_SUBTYPE_DIRECTMUSIC, KSSTATE, KernelEvent, NTSTATUS,
+    PDMUS_KERNEL_EVENT, PMXF, STATUS_SUCCESS, STATUS_UNSUCCESSFUL, kBytePositionNone,
+};
+use dmus_miniport::com::{ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
+use dmus_miniport::com_interfaces;
+use dmus_miniport::hw::emulator::BYTE_TIME_100NS;
+use dmus_miniport::kernel::{DISPATCH_LEVEL, PoolTag, host, irql};
+use dmus_miniport::miniport::Miniport;
+use dmus_miniport::miniport::descriptor::{PIN_CAPTURE, PIN_DMUS_RENDER};
+use dmus_miniport::mxf::{Allocator, PoolConfig};
+use dmus_miniport::portcls::host::{DIRQL, irql_dropped};
+use dmus_miniport::portcls::new_service_group;
+use dmus_miniport::render::SCHEDULE_PREFETCH_100NS;
+
+const MS: i64 = 10_000;
+/// One MIDI byte on the wire: 10 bits at 31250 baud = 320 us (dmus-contract.md section 6).
+const BYTE: i64 = 320 * 10;
+const S: u32 = EVENT_STRUCTURED;
+
+// ---- helpers ----
+
+/// Closes `port` and checks the report is clean and no timer is left.
+fn close_clean(port: Port) -> CloseReport {
+    let report = port.close();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(host::machine().pending_timers(), 0, "timers left");
+    assert_eq!(host::machine().outstanding_allocations(), 0);
+    report
+}
+
+fn open(device: DeviceKind) -> Port {
+    Port::open(PortConfig {
+        device,
+        ..PortConfig::default()
+    })
+    .unwrap()
+}
+
+/// A buffer of `records` (time, group, flags, data) starting at `start`.
+fn buffer(start: i64, records: &[(i64, u32, u32, &[u8])]) -> PortBuffer {
+    let mut b = PortBuffer::new(start, 64 * 1024);
+    for &(time, group, flags, data) in records {
+        b.push(time, group, flags, data).unwrap();
+    }
+    b
+}
+
+fn sysex(len: usize) -> Vec<u8> {
+    let mut v = vec![0xF0];
+    v.extend((0..len - 2).map(|i| (i % 128) as u8));
+    v.push(0xF7);
+    v
+}
+
+/// Every record of `buffers`, owned: (time, group, flags, data).
+fn records(buffers: &[PortBuffer]) -> Vec<(i64, u32, u32, Vec<u8>)> {
+    buffers
+        .iter()
+        .flat_map(|b| b.records())
+        .map(|r| {
+            let r: Record = r.unwrap();
+            (r.time, r.channel_group, r.flags, r.data.to_vec())
+        })
+        .collect()
+}
+
+/// An event's (cbEvent, channel group, flags, time, inline, data).
+type Fields<'a> = (u16, u16, u16, i64, bool, &'a [u8]);
+
+fn allocator(config: PoolConfig) -> ComRef<Allocator> {
+    Allocator::create(config).unwrap()
+}
+
+fn unpack(unpacker: &Unpacker, buffer: &PortBuffer) -> (Vec<PortEvent>, UnpackStats) {
+    let mut stats = UnpackStats::default();
+    let mut events = Vec::new();
+    unpacker.unpack(buffer, &mut stats, |e| events.push(e));
+    (events, stats)
+}
+
+/// Gives `events` back and checks the pool is whole again.
+fn give_all_back(allocator: &ComRef<Allocator>, events: Vec<PortEvent>) {
+    assert_eq!(give_back(&allocator.primary(), events), STATUS_SUCCESS);
+    let stats = allocator.pool().stats();
+    assert_eq!((stats.events.in_use, stats.buffers.in_use), (0, 0));
+    assert_eq!(stats.rejected.refused(), 0);
+}
+
+// ---- the unpacker ----
+
+#[test]
+fn each_record_kind_becomes_an_event_with_exact_fields() {
+    let alloc = allocator(PoolConfig::default());
+    let unpacker = Unpacker::new(alloc.primary());
+    let long_sysex = sysex(20);
+    let structured_sysex = [0xF0, 1, 2, 3, 4, 5, 6, 7, 8, 0xF7];
+    let b = buffer(
+        1_000,
+        &[
+            (1_000, 1, S, &[0x90, 60, 100]),
+            (1_500, 2, S, &[0xC0, 5, 0]),
+            (1_600, 1, S, &[0xF8, 0, 0]),
+            (1_700, 3, S, &[0xF2, 1, 2]),
+            (1_800, 1, 0, &[0xF0, 0x7E, 0x7F, 0x09, 0x01, 0xF7]),
+            (1_900, 1, 0, &long_sysex),
+            (2_000, 1, 0, &[0x90, 60]),
+            (2_100, 1, S, &structured_sysex),
+        ],
+    );
+    let (events, stats) = unpack(&unpacker, &b);
+    let v: Vec<EventView> = events.iter().map(PortEvent::view).collect();
+    // (cbEvent, channel group, flags, time, inline, data)
+    let want: [Fields; 8] = [
+        (3, 1, DMUS_KEF_EVENT_COMPLETE, 1_000, true, &[0x90, 60, 100]),
+        (2, 2, DMUS_KEF_EVENT_COMPLETE, 1_500, true, &[0xC0, 5]),
+        (1, 1, DMUS_KEF_EVENT_COMPLETE, 1_600, true, &[0xF8]),
+        (3, 3, DMUS_KEF_EVENT_COMPLETE, 1_700, true, &[0xF2, 1, 2]),
+        (
+            6,
+            1,
+            DMUS_KEF_EVENT_COMPLETE,
+            1_800,
+            true,
+            &[0xF0, 0x7E, 0x7F, 0x09, 0x01, 0xF7],
+        ),
+        (20, 1, DMUS_KEF_EVENT_COMPLETE, 1_900, false, &long_sysex),
+        (2, 1, DMUS_KEF_EVENT_INCOMPLETE, 2_000, true, &[0x90, 60]),
+        (
+            10,
+            1,
+            DMUS_KEF_EVENT_COMPLETE,
+            2_100,
+            false,
+            &structured_sysex,
+        ),
+    ];
+    assert_eq!(v.len(), want.len());
+    for (got, (cb, group, flags, time, inline, data)) in v.iter().zip(want) {
+        assert_eq!(got.cb_struct, 40, "{got:?}");
+        assert_eq!(got.cb_event, cb, "{got:?}");
+        assert_eq!(got.channel_group, group, "{got:?}");
+        assert_eq!(got.flags, flags, "{got:?}");
+        assert_eq!(got.time, time, "{got:?}");
+        assert_eq!(got.inline, inline, "{got:?}");
+        assert_eq!(got.data, data, "{got:?}");
+        assert_eq!(got.byte_position, kBytePositionNone);
+    }
+    assert_eq!((stats.buffers, stats.records, stats.events), (1, 8, 8));
+    assert_eq!(stats.bytes, 3 + 2 + 1 + 3 + 6 + 20 + 2 + 10);
+    assert_eq!(stats.malformed.records(), 0);
+    assert_eq!(
+        alloc.pool().stats().buffers.in_use,
+        2,
+        "the two long events"
+    );
+    give_all_back(&alloc, events);
+}
+
+#[test]
+fn a_600_byte_sysex_is_split_into_three_events_in_order() {
+    let alloc = allocator(PoolConfig::default());
+    let unpacker = Unpacker::new(alloc.primary());
+    assert_eq!(unpacker.buffer_size(), 256);
+    let big = sysex(600);
+    let (events, stats) = unpack(&unpacker, &buffer(0, &[(7_000, 1, 0, &big)]));
+    let v: Vec<EventView> = events.iter().map(PortEvent::view).collect();
+    assert_eq!(
+        v.iter().map(|e| e.cb_event).collect::<Vec<_>>(),
+        [256, 256, 88]
+    );
+    assert!(
+        v.iter()
+            .all(|e| e.flags == DMUS_KEF_EVENT_INCOMPLETE && !e.inline)
+    );
+    assert!(v.iter().all(|e| e.time == 7_000 && e.channel_group == 1));
+    let joined: Vec<u8> = v.iter().flat_map(|e| e.data.iter().copied()).collect();
+    assert_eq!(joined, big);
+    assert_eq!((stats.events, stats.bytes), (3, 600));
+    assert_eq!(alloc.pool().stats().buffers.in_use, 3);
+    give_all_back(&alloc, events);
+
+    // 520 bytes: the last piece, 8 bytes, goes inline.
+    let (events, _) = unpack(&unpacker, &buffer(0, &[(7_000, 1, 0, &sysex(520))]));
+    let v: Vec<EventView> = events.iter().map(PortEvent::view).collect();
+    assert_eq!(
+        v.iter().map(|e| (e.cb_event, e.inline)).collect::<Vec<_>>(),
+        [(256, false), (256, false), (8, true)]
+    );
+    assert_eq!(alloc.pool().stats().buffers.in_use, 2);
+    give_all_back(&alloc, events);
+}
+
+#[test]
+fn malformed_records_are_counted_and_skipped() {
+    let alloc = allocator(PoolConfig::default());
+    let unpacker = Unpacker::new(alloc.primary());
+    let b = buffer(
+        0,
+        &[
+            (10, 1, S, &[60, 1, 2]),
+            (20, 1, S, &[0xF4, 0, 0]),
+            (30, 1, S, &[0x90, 60]),
+            (40, 1, S, &[]),
+            (45, 1, 0, &[]),
+            (50, 0, S, &[0x90, 60, 1]),
+            (60, 70_000, S, &[0x90, 60, 1]),
+            (70, 1, S, &[0x80, 60, 0]),
+        ],
+    );
+    let (events, stats) = unpack(&unpacker, &b);
+    let m = stats.malformed;
+    assert_eq!(
+        (
+            m.data_first,
+            m.undefined_status,
+            m.too_short,
+            m.empty,
+            m.channel_group_zero,
+            m.channel_group_too_large
+        ),
+        (1, 1, 1, 2, 1, 1)
+    );
+    assert_eq!((stats.records, stats.events, m.records()), (8, 1, 7));
+    assert_eq!(events[0].view().data, [0x80, 60, 0]);
+    give_all_back(&alloc, events);
+
+    // A buffer whose second record is cut short: the first plays, the rest is skipped.
+    let whole = buffer(0, &[(1, 1, S, &[0x90, 1, 1]), (2, 1, S, &[0x90, 2, 2])]);
+    let cut = PortBuffer::from_bytes(0, whole.as_bytes()[..30].to_vec());
+    let (events, stats) = unpack(&unpacker, &cut);
+    assert_eq!(
+        (
+            stats.records,
+            stats.events,
+            stats.malformed.truncated_buffers
+        ),
+        (1, 1, 1)
+    );
+    give_all_back(&alloc, events);
+}
+
+#[test]
+fn an_empty_allocator_loses_and_counts_without_leaking() {
+    let alloc = allocator(PoolConfig {
+        events: 2,
+        buffers: 1,
+        buffer_size: 256,
+    });
+    let unpacker = Unpacker::new(alloc.primary());
+    let big = sysex(600);
+    let b = buffer(
+        0,
+        &[
+            (1, 1, S, &[0x90, 1, 1]),
+            // Needs three events and three buffers: the second GetMessage fails.
+            (2, 1, 0, &big),
+            (3, 1, S, &[0x90, 3, 3]),
+            // No event left.
+            (4, 1, S, &[0x90, 4, 4]),
+        ],
+    );
+    let (events, stats) = unpack(&unpacker, &b);
+    assert_eq!(
+        events.iter().map(|e| e.view().data).collect::<Vec<_>>(),
+        [vec![0x90, 1, 1], vec![0x90, 3, 3]]
+    );
+    assert_eq!(
+        (stats.events, stats.events_lost, stats.messages_lost),
+        (2, 3 + 1, 2)
+    );
+    let pool = alloc.pool().stats();
+    assert_eq!(pool.events.failures, 2);
+    assert_eq!(pool.events.in_use, 2, "the partial SysEx chain went back");
+    assert_eq!(pool.buffers.in_use, 0, "with its buffer");
+    give_all_back(&alloc, events);
+
+    // A buffer pool that runs dry first: the first piece has no buffer.
+    let alloc = allocator(PoolConfig {
+        events: 8,
+        buffers: 0,
+        buffer_size: 256,
+    });
+    let unpacker = Unpacker::new(alloc.primary());
+    let (events, stats) = unpack(&unpacker, &buffer(0, &[(1, 1, 0, &sysex(40))]));
+    assert!(events.is_empty());
+    assert_eq!((stats.events_lost, stats.messages_lost), (1, 1));
+    assert_eq!(alloc.pool().stats().events.in_use, 0);
+}
+
+#[test]
+fn a_port_with_a_tiny_pool_loses_what_does_not_fit_and_leaks_nothing() {
+    let port = Port::open(PortConfig {
+        pool: PoolConfig {
+            events: 8,
+            buffers: 2,
+            buffer_size: 256,
+        },
+        ..PortConfig::default()
+    })
+    .unwrap();
+    let t0 = port.now();
+    let notes: Vec<[u8; 3]> = (0..20).map(|k| [0x90, k, 100]).collect();
+    let recs: Vec<(i64, u32, u32, &[u8])> =
+        notes.iter().map(|n| (t0 + 50 * MS, 1, S, &n[..])).collect();
+    port.play_buffer(&buffer(t0, &recs));
+    let stats = port.stats();
+    assert_eq!((stats.unpack.events, stats.unpack.events_lost), (8, 12));
+    assert_eq!(port.queued(), 8);
+    assert_eq!(stats.pool.events.failures, 12);
+    host::run_until(t0 + 100 * MS);
+    let got = records(&port.read_capture());
+    assert_eq!(
+        got.iter().map(|r| r.3.clone()).collect::<Vec<_>>(),
+        notes[..8].iter().map(|n| n.to_vec()).collect::<Vec<_>>()
+    );
+    close_clean(port);
+}
+
+// ---- the sequencer ----
+
+/// One event a [`Recorder`] got: when, in which chain, its presentation time and bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Got {
+    at: i64,
+    chain: usize,
+    time: i64,
+    bytes: Vec<u8>,
+}
+
+/// An IMXF in the render stream's place: records what it is given, at which IRQL, and
+/// gives every chain back to the allocator.
+struct Recorder {
+    allocator: ComPtr<IAllocatorMXF>,
+    got: Mutex<Vec<Got>>,
+    chains: Mutex<usize>,
+    off_dispatch: Mutex<u32>,
+}
+
+impl dmus_miniport::mxf::Mxf for Recorder {
+    fn set_state(&self, _state: KSSTATE) -> NTSTATUS {
+        STATUS_SUCCESS
+    }
+    fn put_message(&self, event: PDMUS_KERNEL_EVENT) -> NTSTATUS {
+        if irql::current() != DISPATCH_LEVEL {
+            *self.off_dispatch.lock().unwrap() += 1;
+        }
+        let chain = {
+            let mut chains = self.chains.lock().unwrap();
+            *chains += 1;
+            *chains - 1
+        };
+        let at = host::machine().now_100ns();
+        let mut next = NonNull::new(event);
+        while let Some(e) = next {
+            // SAFETY: a chain handed to us, whose long events carry the allocator's buffers.
+            let view = unsafe { EventView::read(e, u16::MAX) }.unwrap();
+            self.got.lock().unwrap().push(Got {
+                at,
+                chain,
+                time: view.time,
+                bytes: view.data,
+            });
+            // SAFETY: as above.
+            next = NonNull::new(unsafe { e.as_ref() }.pNextEvt);
+        }
+        // SAFETY: a COM call on the allocator we hold; the chain is handed over.
+        unsafe { (self.allocator.vtbl().PutMessage)(self.allocator.as_ptr(), event) }
+    }
+    fn connect_output(&self, _sink: Option<ComPtr<IMXF>>) -> NTSTATUS {
+        STATUS_UNSUCCESSFUL
+    }
+    fn disconnect_output(&self, _sink: PMXF) -> NTSTATUS {
+        STATUS_UNSUCCESSFUL
+    }
+}
+
+// SAFETY: one interface, built by IMXFVtbl::new for slot 0.
+unsafe impl ComClass for Recorder {
+    type Primary = IMXF;
+    const TAG: PoolTag = PoolTag::new(b"TRec");
+    const INTERFACES: &'static [InterfaceEntry] =
+        com_interfaces![Recorder; [IID_IMXF] => IMXFVtbl::new];
+}
+
+fn recorder(alloc: &ComRef<Allocator>) -> ComRef<Recorder> {
+    ComObject::create(Recorder {
+        allocator: alloc.primary(),
+        got: Mutex::new(Vec::new()),
+        chains: Mutex::new(0),
+        off_dispatch: Mutex::new(0),
+    })
+    .unwrap()
+}
+
+/// One COMPLETE event of `bytes` at `time`, channel group 1.
+fn event(unpacker: &Unpacker, bytes: &[u8], time: i64) -> PortEvent {
+    let mut events = unpacker.events_for(bytes, time, 1, true).unwrap();
+    assert_eq!(events.len(), 1);
+    events.remove(0)
+}
+
+#[test]
+fn the_sequencer_delivers_at_presentation_minus_prefetch_in_order_fifo_on_ties() {
+    let alloc = allocator(PoolConfig::default());
+    let unpacker = Unpacker::new(alloc.primary());
+    let rec = recorder(&alloc);
+    let prefetch = 20 * MS;
+    let seq = Sequencer::new(rec.primary(), alloc.primary(), prefetch, host::machine());
+    let t0 = host::machine().now_100ns();
+    let played = [
+        ("A", 100 * MS),
+        ("B", 50 * MS),
+        ("C", 100 * MS),
+        ("D", 30 * MS),
+        ("E", 10 * MS),
+    ];
+    for (i, (_, t)) in played.iter().enumerate() {
+        seq.push(event(&unpacker, &[0x90, i as u8, 1], t0 + t));
+    }
+    assert_eq!(seq.queued(), 5);
+    assert_eq!(seq.next_run(), Some(t0), "E is due already: at once");
+    assert_eq!(seq.stats().due_on_arrival, 1);
+    host::run_until(t0);
+    assert_eq!(seq.queued(), 4);
+    assert_eq!(
+        seq.next_run(),
+        Some(t0 + 10 * MS),
+        "D's time less the prefetch"
+    );
+    host::run_until(t0 + 200 * MS);
+    let key = |name: &str| played.iter().position(|(n, _)| *n == name).unwrap() as u8;
+    let want = [
+        (t0, 0, "E"),
+        (t0 + 10 * MS, 1, "D"),
+        (t0 + 30 * MS, 2, "B"),
+        (t0 + 80 * MS, 3, "A"),
+        (t0 + 80 * MS, 3, "C"),
+    ];
+    let got = rec.got.lock().unwrap().clone();
+    assert_eq!(got.len(), want.len());
+    for (g, (at, chain, name)) in got.iter().zip(want) {
+        assert_eq!((g.at, g.chain, g.bytes[1]), (at, chain, key(name)), "{g:?}");
+        assert_eq!(
+            g.at,
+            (g.time - prefetch).max(t0),
+            "due time, or at once if past"
+        );
+    }
+    let stats = seq.stats();
+    assert_eq!(
+        (
+            stats.delivered,
+            stats.chains,
+            stats.dpc_runs,
+            stats.high_water
+        ),
+        (5, 4, 4, 5)
+    );
+    assert_eq!(
+        *rec.off_dispatch.lock().unwrap(),
+        0,
+        "PutMessage at DISPATCH_LEVEL"
+    );
+    assert_eq!(
+        host::machine().pending_timers(),
+        0,
+        "no timer while nothing is held"
+    );
+    assert_eq!(seq.next_run(), None);
+    assert_eq!(alloc.pool().stats().events.in_use, 0);
+    drop(seq);
+    assert!(host::take_violations().is_empty());
+}
+
+#[test]
+fn the_sequencer_keeps_the_pieces_of_a_split_sysex_in_order() {
+    let alloc = allocator(PoolConfig::default());
+    let unpacker = Unpacker::new(alloc.primary());
+    let rec = recorder(&alloc);
+    let seq = Sequencer::new(rec.primary(), alloc.primary(), 0, host::machine());
+    let big = sysex(600);
+    let t0 = host::machine().now_100ns();
+    seq.push(event(&unpacker, &[0x90, 1, 1], t0 + 5 * MS));
+    let pieces = unpacker.events_for(&big, t0 + 5 * MS, 1, true).unwrap();
+    for p in pieces {
+        seq.push(p);
+    }
+    seq.push(event(&unpacker, &[0x80, 1, 0], t0 + 5 * MS));
+    host::run_until(t0 + 5 * MS);
+    let got = rec.got.lock().unwrap().clone();
+    let joined: Vec<u8> = got.iter().flat_map(|g| g.bytes.clone()).collect();
+    let mut want = vec![0x90, 1, 1];
+    want.extend(&big);
+    want.extend([0x80, 1, 0]);
+    assert_eq!(joined, want);
+    assert!(got.iter().all(|g| g.chain == 0), "one chain");
+    drop(seq);
+    assert_eq!(alloc.pool().stats().events.in_use, 0);
+}
+
+#[test]
+fn shutdown_gives_back_what_the_sequencer_holds_and_what_comes_after() {
+    let alloc = allocator(PoolConfig::default());
+    let unpacker = Unpacker::new(alloc.primary());
+    let rec = recorder(&alloc);
+    let seq = Sequencer::new(rec.primary(), alloc.primary(), 20 * MS, host::machine());
+    for k in 0..3 {
+        seq.push(event(&unpacker, &[0x90, k, 1], 10_000 * MS));
+    }
+    assert_eq!(alloc.pool().stats().events.in_use, 3);
+    assert_eq!(seq.shutdown(), 3);
+    assert_eq!(alloc.pool().stats().events.in_use, 0);
+    assert_eq!(host::machine().pending_timers(), 0);
+    seq.push(event(&unpacker, &[0x90, 9, 1], 0));
+    assert_eq!(alloc.pool().stats().events.in_use, 0, "given back at once");
+    assert_eq!(seq.stats().flushed, 4);
+    host::advance(20_000 * MS);
+    assert!(rec.got.lock().unwrap().is_empty());
+    assert!(host::take_violations().is_empty());
+}
+
+#[test]
+fn through_the_real_miniport_the_card_plays_each_message_at_its_presentation_time() {
+    let port = open(DeviceKind::Mpu401);
+    assert_eq!(port.schedule_prefetch(), SCHEDULE_PREFETCH_100NS as i64);
+    let prefetch = port.schedule_prefetch();
+    let t0 = port.now();
+    let on = [0x90, 60, 100];
+    let pc = [0xC0, 5, 0];
+    let off = [0x80, 60, 0];
+    port.play_buffer(&buffer(
+        t0,
+        &[
+            (t0 + 60 * MS, 1, S, &off),
+            (t0 + 30 * MS, 1, S, &on),
+            (t0 + 30 * MS, 1, S, &pc),
+        ],
+    ));
+    assert_eq!(port.queued(), 3);
+    assert_eq!(port.next_delivery(), Some(t0 + 30 * MS - prefetch));
+    host::run_until(t0 + 30 * MS - prefetch - 1);
+    assert_eq!(port.queued(), 3);
+    host::run_until(t0 + 30 * MS - prefetch);
+    assert_eq!(port.queued(), 1, "both messages at 30 ms went together");
+    assert_eq!(port.next_delivery(), Some(t0 + 60 * MS - prefetch));
+    host::run_until(t0 + 100 * MS);
+    let wire: Vec<(i64, u8)> = port
+        .card()
+        .unwrap()
+        .wire()
+        .iter()
+        .map(|w| (w.time_100ns - t0, w.byte))
+        .collect();
+    // The ties in FIFO order, back to back on the wire; each message starts at its time.
+    let want = [
+        (30 * MS, 0x90),
+        (30 * MS + BYTE, 60),
+        (30 * MS + 2 * BYTE, 100),
+        (30 * MS + 3 * BYTE, 0xC0),
+        (30 * MS + 4 * BYTE, 5),
+        (60 * MS, 0x80),
+        (60 * MS + BYTE, 60),
+        (60 * MS + 2 * BYTE, 0),
+    ];
+    assert_eq!(wire, want);
+    let stats = port.stats();
+    assert_eq!((stats.sequencer.delivered, stats.sequencer.chains), (3, 2));
+    assert_eq!(stats.sequencer.put_failures, 0);
+    close_clean(port);
+}
+
+// ---- end to end ----
+
+/// What a played message should come back as.
+struct Played {
+    offset: i64,
+    record: Vec<u8>,
+    flags: u32,
+    message: Vec<u8>,
+}
+
+fn played(offset: i64, flags: u32, record: &[u8], message: &[u8]) -> Played {
+    Played {
+        offset,
+        record: record.to_vec(),
+        flags,
+        message: message.to_vec(),
+    }
+}
+
+/// A sparse mix of every kind of message, 10 ms apart.
+fn sparse_mix() -> Vec<Played> {
+    let long = sysex(40);
+    vec![
+        played(10 * MS, S, &[0x90, 60, 100], &[0x90, 60, 100]),
+        played(20 * MS, S, &[0xC0, 5, 0], &[0xC0, 5]),
+        played(30 * MS, S, &[0xB0, 7, 90], &[0xB0, 7, 90]),
+        played(40 * MS, S, &[0xE0, 0, 64], &[0xE0, 0, 64]),
+        played(50 * MS, S, &[0xF8, 0, 0], &[0xF8]),
+        played(
+            60 * MS,
+            0,
+            &[0xF0, 0x7E, 0x7F, 0x09, 0x01, 0xF7],
+            &[0xF0, 0x7E, 0x7F, 0x09, 0x01, 0xF7],
+        ),
+        played(70 * MS, S, &[0x80, 60, 0], &[0x80, 60, 0]),
+        played(80 * MS, 0, &long, &long),
+        played(90 * MS, S, &[0xD0, 33, 0], &[0xD0, 33]),
+    ]
+}
+
+fn play_all(port: &Port, t0: i64, mix: &[Played]) {
+    let recs: Vec<(i64, u32, u32, &[u8])> = mix
+        .iter()
+        .map(|p| (t0 + p.offset, 1, p.flags, &p.record[..]))
+        .collect();
+    port.play_buffer(&buffer(t0, &recs));
+}
+
+/// Checks what came back: the same messages, in order, structured with their true length
+/// (SysEx unstructured), channel group 1, at `time(i)` each.
+fn check_capture(got: &[(i64, u32, u32, Vec<u8>)], mix: &[Played], time: impl Fn(usize) -> i64) {
+    assert_eq!(got.len(), mix.len(), "{got:?}");
+    for (i, (g, p)) in got.iter().zip(mix).enumerate() {
+        assert_eq!(g.3, p.message, "message {i}");
+        assert_eq!(g.1, 1, "channel group of message {i}");
+        let want_flags = if p.message[0] == 0xF0 { 0 } else { S };
+        assert_eq!(g.2, want_flags, "flags of message {i}");
+        assert_eq!(g.0, time(i), "time of message {i}");
+    }
+}
+
+#[test]
+fn loopback_round_trip_is_byte_identical_at_the_presentation_times() {
+    let port = open(DeviceKind::Loopback);
+    let t0 = port.now();
+    let mix = sparse_mix();
+    play_all(&port, t0, &mix);
+    host::run_until(t0 + 200 * MS);
+    let buffers = port.read_capture();
+    assert_eq!(buffers.len(), 1);
+    assert_eq!(buffers[0].start_time(), t0 + mix[0].offset);
+    check_capture(&records(&buffers), &mix, |i| t0 + mix[i].offset);
+    assert!(port.read_capture().is_empty(), "read once");
+    let stats = port.stats();
+    assert_eq!(stats.packer.messages, mix.len() as u64);
+    assert_eq!(
+        stats.packer.bytes,
+        mix.iter().map(|p| p.message.len() as u64).sum::<u64>()
+    );
+    assert_eq!(stats.unpack.bytes, stats.packer.bytes);
+    assert_eq!(stats.service.services_off_dispatch, 0);
+    assert!(stats.service.notifies > 0 && stats.service.services > 0);
+    assert!(stats.pool.events.high_water > 0);
+    assert_eq!(stats.pool.events.capacity, 1024);
+    assert_eq!(stats.pool.rejected, 0);
+    assert!(stats.cable.is_none());
+    close_clean(port);
+}
+
+/// The wire: each message starts when its time has come and the wire is free; a message
+/// is captured when its first byte has arrived, one byte time after it started.
+fn wire_times(t0: i64, mix: &[Played]) -> Vec<i64> {
+    let mut free = i64::MIN;
+    mix.iter()
+        .map(|p| {
+            let start = (t0 + p.offset).max(free);
+            free = start + p.message.len() as i64 * BYTE;
+            start + BYTE
+        })
+        .collect()
+}
+
+#[test]
+fn mpu401_round_trip_through_the_cable_has_wire_timing() {
+    assert_eq!(BYTE, BYTE_TIME_100NS);
+    let port = open(DeviceKind::Mpu401);
+    let t0 = port.now();
+    let mut mix = sparse_mix();
+    // A burst: two messages at one time queue on the wire.
+    mix.push(played(100 * MS, S, &[0x90, 64, 90], &[0x90, 64, 90]));
+    mix.push(played(100 * MS, S, &[0xC1, 9, 0], &[0xC1, 9]));
+    play_all(&port, t0, &mix);
+    host::run_until(t0 + 300 * MS);
+    let want = wire_times(t0, &mix);
+    assert_eq!(want[0], t0 + 10 * MS + BYTE, "one byte time late: 320 us");
+    assert_eq!(
+        want[10],
+        t0 + 100 * MS + 3 * BYTE + BYTE,
+        "behind the burst's first message"
+    );
+    check_capture(&records(&port.read_capture()), &mix, |i| want[i]);
+    let bytes: u64 = mix.iter().map(|p| p.message.len() as u64).sum();
+    let card = port.card().unwrap();
+    assert_eq!(card.wire().len() as u64, bytes);
+    let cable = port.stats().cable.unwrap();
+    assert_eq!(cable.bytes_announced, bytes);
+    assert_eq!(
+        cable.interrupts, bytes,
+        "one interrupt per byte, at its arrival"
+    );
+    assert_eq!((cable.unclaimed, cable.left_unread), (0, 0));
+    assert_eq!(card.stats().input_overruns, 0);
+    close_clean(port);
+}
+
+#[test]
+fn a_long_sysex_comes_back_as_one_record_from_its_fragments() {
+    for device in [DeviceKind::Loopback, DeviceKind::Mpu401] {
+        let port = open(device);
+        let t0 = port.now();
+        let big = sysex(600);
+        port.play_buffer(&buffer(
+            t0,
+            &[
+                (t0 + 10 * MS, 1, 0, &big),
+                (t0 + 400 * MS, 1, S, &[0x90, 1, 2]),
+            ],
+        ));
+        host::run_until(t0 + 500 * MS);
+        let got = records(&port.read_capture());
+        let wire = if device == DeviceKind::Mpu401 {
+            BYTE
+        } else {
+            0
+        };
+        assert_eq!(got.len(), 2, "{device:?}");
+        assert_eq!(
+            got[0],
+            (t0 + 10 * MS + wire, 1, 0, big.clone()),
+            "{device:?}"
+        );
+        assert_eq!(got[1].3, [0x90, 1, 2]);
+        let stats = port.stats();
+        assert!(
+            stats.capture.incomplete_reparsed >= 3,
+            "{device:?}: at least 600 / 256 fragments: {:?}",
+            stats.capture
+        );
+        assert_eq!(stats.capture.reparsed_messages, 1);
+        assert_eq!(
+            (stats.capture.sysex_cut, stats.capture.dropped_bytes),
+            (0, 0)
+        );
+        close_clean(port);
+    }
+}
+
+#[test]
+fn full_capture_buffers_are_followed_by_new_ones_and_a_huge_message_gets_its_own() {
+    let port = Port::open(PortConfig {
+        capture_buffer_capacity: 64,
+        ..PortConfig::default()
+    })
+    .unwrap();
+    let t0 = port.now();
+    let big = sysex(100);
+    let notes = [[0x90, 1, 1], [0x90, 2, 2], [0x90, 3, 3], [0x90, 4, 4]];
+    port.play_buffer(&buffer(
+        t0,
+        &[
+            (t0 + 10 * MS, 1, S, &notes[0]),
+            (t0 + 20 * MS, 1, S, &notes[1]),
+            (t0 + 30 * MS, 1, S, &notes[2]),
+            (t0 + 40 * MS, 1, 0, &big),
+            (t0 + 50 * MS, 1, S, &notes[3]),
+        ],
+    ));
+    host::run_until(t0 + 100 * MS);
+    let buffers = port.read_capture();
+    // 24 bytes a note record: two fit in 64; the SysEx's 120-byte record gets its own buffer.
+    let shape: Vec<(usize, usize, i64)> = buffers
+        .iter()
+        .map(|b| (b.records().count(), b.capacity(), b.start_time() - t0))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            (2, 64, 10 * MS),
+            (1, 64, 30 * MS),
+            (1, 120, 40 * MS),
+            (1, 64, 50 * MS)
+        ]
+    );
+    assert_eq!(records(&buffers)[4].3, [0x90, 4, 4]);
+    let packer = port.stats().packer;
+    assert_eq!(
+        (packer.buffers, packer.oversized, packer.messages),
+        (4, 1, 5)
+    );
+    close_clean(port);
+}
+
+// ---- the capture sink ----
+
+/// `bytes` as one event at `time` in `group`: COMPLETE or an INCOMPLETE fragment.
+fn capture_event(
+    unpacker: &Unpacker,
+    bytes: &[u8],
+    time: i64,
+    group: u16,
+    complete: bool,
+) -> PortEvent {
+    let mut events = unpacker.events_for(bytes, time, group, complete).unwrap();
+    assert_eq!(events.len(), 1);
+    events.remove(0)
+}
+
+#[test]
+fn the_sink_reparses_fragments_per_channel_group_and_packs_what_they_make() {
+    let alloc = allocator(PoolConfig::default());
+    let unpacker = Unpacker::new(alloc.primary());
+    let sink = CaptureSink::create(alloc.primary(), 4096).unwrap();
+    let mxf = sink.primary();
+    let chains = [
+        vec![
+            capture_event(&unpacker, &[0xF0, 1, 2], 100, 1, false),
+            // A real-time byte between the SysEx's fragments: its own message, its own time.
+            capture_event(&unpacker, &[0xF8], 150, 1, true),
+            capture_event(&unpacker, &[3, 0xF7], 200, 1, false),
+        ],
+        vec![
+            capture_event(&unpacker, &[0xF0, 5], 300, 1, false),
+            // A message in the same group cuts the open SysEx.
+            capture_event(&unpacker, &[0x90, 60, 1], 400, 1, true),
+            // Fragments in group 2 make a program change, timed by its first byte.
+            capture_event(&unpacker, &[0xC0], 500, 2, false),
+            capture_event(&unpacker, &[7], 510, 2, false),
+            // Not a message: counted, skipped.
+            capture_event(&unpacker, &[60], 600, 1, true),
+        ],
+    ];
+    {
+        let _dispatch = host::raise_irql(DISPATCH_LEVEL);
+        for chain in chains {
+            let head = link(chain).unwrap();
+            // SAFETY: a COM call on the sink we hold, at DISPATCH_LEVEL; the chain is ours
+            // and handed over.
+            let status = unsafe { (mxf.vtbl().PutMessage)(mxf.as_ptr(), head.as_ptr()) };
+            assert_eq!(status, STATUS_SUCCESS);
+        }
+        // SAFETY: as above: a NULL chain is nothing.
+        let status = unsafe { (mxf.vtbl().PutMessage)(mxf.as_ptr(), ptr::null_mut()) };
+        assert_eq!(status, STATUS_SUCCESS);
+    }
+    assert_eq!(
+        alloc.pool().stats().events.in_use,
+        0,
+        "every event given back"
+    );
+    let got = records(&sink.take_buffers());
+    let want: Vec<(i64, u32, u32, Vec<u8>)> = vec![
+        (150, 1, S, vec![0xF8]),
+        (100, 1, 0, vec![0xF0, 1, 2, 3, 0xF7]),
+        (300, 1, 0, vec![0xF0, 5]),
+        (400, 1, S, vec![0x90, 60, 1]),
+        (500, 2, S, vec![0xC0, 7]),
+    ];
+    assert_eq!(got, want);
+    let stats = sink.stats();
+    assert_eq!(
+        (
+            stats.chains,
+            stats.events,
+            stats.complete,
+            stats.incomplete_reparsed,
+            stats.sysex_cut,
+            stats.malformed_events
+        ),
+        (2, 8, 2, 5, 1, 1)
+    );
+    drop((mxf, sink));
+    assert!(host::take_violations().is_empty());
+}
+
+// ---- the port object ----
+
+#[test]
+fn notify_asks_the_given_or_registered_group_whose_dpc_services_the_capture_stream() {
+    let alloc = allocator(PoolConfig::default());
+    let rec = recorder(&alloc);
+    let object = ComObject::create(PortObject::default()).unwrap();
+    object.set_capture(Some(rec.primary()));
+    let port = object.primary();
+    let sink = object.query::<IServiceSink>().unwrap();
+    let group = new_service_group().unwrap();
+    // SAFETY: COM calls on objects we hold, at PASSIVE_LEVEL.
+    let status = unsafe { (group.vtbl().AddMember)(group.as_ptr(), sink.as_ptr()) };
+    assert_eq!(status, STATUS_SUCCESS);
+
+    // Notify(NULL) with no registered group: nobody to ask.
+    // SAFETY: a COM call on the port object we hold.
+    unsafe { (port.vtbl().Notify)(port.as_ptr(), ptr::null_mut()) };
+    host::advance(MS);
+    let stats = object.stats();
+    assert_eq!(
+        (stats.notifies, stats.notifies_unserved, stats.services),
+        (1, 1, 0)
+    );
+
+    // Notify(group) from the ISR: the group's DPC runs once the interrupt has returned.
+    {
+        let _isr = host::raise_irql(DIRQL);
+        // SAFETY: as above, at DIRQL (Notify is callable from the ISR).
+        unsafe { (port.vtbl().Notify)(port.as_ptr(), group.as_ptr()) };
+    }
+    irql_dropped();
+    assert_eq!(object.stats().services, 0, "not before the DPC");
+    host::advance(MS);
+    assert_eq!(object.stats().services, 1);
+    assert_eq!(
+        *rec.chains.lock().unwrap(),
+        1,
+        "the capture stream's PutMessage(NULL)"
+    );
+    assert!(rec.got.lock().unwrap().is_empty());
+
+    // RegisterServiceGroup, then Notify(NULL): served through the registered group.
+    // SAFETY: as above.
+    unsafe {
+        (port.vtbl().RegisterServiceGroup)(port.as_ptr(), group.as_ptr());
+        (port.vtbl().Notify)(port.as_ptr(), ptr::null_mut());
+    }
+    host::advance(MS);
+    let stats = object.stats();
+    assert_eq!((stats.services, stats.groups_registered), (2, 1));
+    assert_eq!(stats.services_off_dispatch, 0);
+    assert_eq!(*rec.off_dispatch.lock().unwrap(), 0);
+
+    // SAFETY: as above.
+    unsafe { (group.vtbl().RemoveMember)(group.as_ptr(), sink.as_ptr()) };
+    drop(object.take_registered_group());
+    drop(object.set_capture(None));
+    drop((sink, port, group, object, rec, alloc));
+    assert_eq!(host::machine().outstanding_allocations(), 0);
+    assert_eq!(host::machine().pending_timers(), 0);
+    assert!(host::take_violations().is_empty());
+}
+
+// ---- the pins ----
+
+#[test]
+fn the_pins_come_from_the_filter_descriptor() {
+    let miniport = Miniport::create(HostPlatform::new(None)).unwrap().primary();
+    let pins = pins::find(&miniport).unwrap();
+    assert_eq!(
+        pins,
+        StreamPins {
+            render: PinChoice {
+                pin: PIN_DMUS_RENDER,
+                subtype: KSDATAFORMAT_SUBTYPE_DIRECTMUSIC
+            },
+            capture: PinChoice {
+                pin: PIN_CAPTURE,
+                subtype: KSDATAFORMAT_SUBTYPE_DIRECTMUSIC
+            },
+        }
+    );
+    drop(miniport);
+    assert_eq!(host::machine().outstanding_allocations(), 0);
+}
+
+// ---- open and close ----
+
+#[test]
+fn close_reports_a_leak_made_on_purpose() {
+    let port = open(DeviceKind::Loopback);
+    let alloc = port.allocator().unwrap();
+    let mut kept: *mut KernelEvent = ptr::null_mut();
+    // SAFETY: a COM call on the allocator with a live out pointer.
+    let status = unsafe { (alloc.vtbl().GetMessage)(alloc.as_ptr(), &mut kept) };
+    assert_eq!(status, STATUS_SUCCESS);
+    drop(alloc);
+    let report = port.close();
+    assert_eq!((report.events_leaked, report.buffers_leaked), (1, 0));
+    assert!(!report.is_clean());
+    assert_eq!(report.pool_blocks_leaked, 0, "{report:?}");
+    assert!(report.violations.is_empty());
+
+    // An allocator reference kept past close keeps its pool blocks: reported by tag.
+    let port = open(DeviceKind::Loopback);
+    let kept = port.allocator().unwrap();
+    let report = port.close();
+    assert_eq!(report.pool_blocks_leaked, 2, "{report:?}");
+    assert!(report.leaked_tags.iter().any(|t| t.starts_with("DMal")));
+    assert!(report.leaked_tags.iter().any(|t| t.starts_with("DMev")));
+    drop(kept);
+    assert_eq!(host::machine().outstanding_allocations(), 0);
+}
+
+#[test]
+fn close_gives_back_what_the_sequencer_still_holds() {
+    let port = open(DeviceKind::Mpu401);
+    let t0 = port.now();
+    let recs: Vec<(i64, u32, u32, &[u8])> = (0..5)
+        .map(|_| (t0 + 10_000 * MS, 1, S, &[0x90, 60, 100][..]))
+        .collect();
+    port.play_buffer(&buffer(t0, &recs));
+    assert_eq!(port.queued(), 5);
+    host::run_until(t0 + 100 * MS);
+    assert_eq!(port.queued(), 5);
+    let report = close_clean(port);
+    assert_eq!(report.events_flushed, 5);
+}
+
+#[test]
+fn every_failed_open_releases_what_it_built() {
+    for device in [DeviceKind::Loopback, DeviceKind::Mpu401] {
+        let mut failures = 0;
+        for n in 0.. {
+            host::fail_allocations(n, 1);
+            match Port::open(PortConfig {
+                device,
+                ..PortConfig::default()
+            }) {
+                Err(e) => {
+                    failures += 1;
+                    let text = e.to_string();
+                    assert!(text.contains("NTSTATUS 0x"), "{text}");
+                    assert_eq!(
+                        host::machine().outstanding_allocations(),
+                        0,
+                        "{device:?} {e}"
+                    );
+                    assert_eq!(host::machine().pending_timers(), 0, "{device:?} {e}");
+                    assert!(host::take_violations().is_empty(), "{device:?} {e}");
+                }
+                Ok(port) => {
+                    host::fail_allocations(0, 0);
+                    close_clean(port);
+                    break;
+                }
+            }
+        }
+        assert!(
+            failures > 5,
+            "{device:?}: every allocation of open is a step that can fail"
+        );
+    }
+}
+
+#[test]
+fn an_open_failure_says_which_step_and_the_status() {
+    let e = Port::open(PortConfig {
+        pool: PoolConfig {
+            events: 0,
+            buffers: 0,
+            buffer_size: 0,
+        },
+        ..PortConfig::default()
+    })
+    .err()
+    .unwrap();
+    assert_eq!(e.step, OpenStep::Allocator);
+    let text = e.to_string();
+    assert!(text.contains("creating the allocator"), "{text}");
+    assert!(
+        text.contains(&format!("{:#010X}", e.status as u32)),
+        "{text}"
+    );
+    assert_eq!(host::machine().outstanding_allocations(), 0);
+}
