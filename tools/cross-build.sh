@@ -61,7 +61,8 @@ export CARGO_TARGET_X86_64_PC_WINDOWS_MSVC_RUSTFLAGS="-Dwarnings ${link_args[*]}
 cd "$root"
 /usr/bin/cargo build -p dmus-miniport --lib --features cross --profile "$profile" \
   --target "$target" -Zbuild-std=core,alloc -Zbuild-std-features=compiler-builtins-mem \
-  --config 'profile.dev.package.compiler_builtins.opt-level=3'
+  --config 'profile.dev.package.compiler_builtins.opt-level=3' \
+  --config 'profile.dev.panic="abort"'
 
 dir=$CARGO_TARGET_DIR/$target/$([ "$profile" = dev ] && echo debug || echo release)
 cp "$dir/dmus_miniport.dll" "$out/dmus_miniport.sys"

@@ -9,10 +9,12 @@
 //! - [`port`]: the port driver model (unpacker, sequencer, master clock, service groups,
 //!   capture sink, packer) around the driver crate's miniport, through its COM vtables.
 //! - [`runner`]: the whole chain, and the report `dmus-host play` prints.
+//! - [`cli`]: the command line.
 //!
 //! Only the driver crate's public API is used.
 
 pub mod buffer;
+pub mod cli;
 pub mod perf;
 pub mod port;
 pub mod runner;

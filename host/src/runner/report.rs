@@ -1,0 +1,200 @@
+//! The report of a run: what went in, what came out, whether they are equal, how late it
+//! came back, the allocator's high-water mark and what leaked. Printed as text or as JSON.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use super::comparison::{Comparison, Difference, TimedMessage, Timing};
+use super::options::PlayOptions;
+use crate::perf::{PerformanceStats, RefTime};
+use crate::port::{CloseReport, DeviceKind, PortStats};
+
+/// Messages and their bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StreamCount {
+    pub messages: u64,
+    pub bytes: u64,
+    /// Records that were not a readable message (none are expected).
+    pub unreadable: u64,
+}
+
+impl StreamCount {
+    fn of(messages: &[TimedMessage], unreadable: u64) -> Self {
+        StreamCount {
+            messages: messages.len() as u64,
+            bytes: messages.iter().map(|m| m.bytes.len() as u64).sum(),
+            unreadable,
+        }
+    }
+}
+
+/// The report of one run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub song: String,
+    pub device: &'static str,
+    pub clock: &'static str,
+    /// The song's length (its last note's end), seconds.
+    pub song_seconds: f64,
+    /// Wall-clock time of the run, seconds.
+    pub run_seconds: f64,
+    /// Into the driver: what the output tool packed into port buffers.
+    pub rendered: StreamCount,
+    /// Out of the driver: what the capture sink packed.
+    pub captured: StreamCount,
+    pub captured_equals_rendered: bool,
+    pub first_difference: Option<Difference>,
+    /// Capture time stamp minus presentation time.
+    pub timing: Timing,
+    /// What the render stream asked for in NewStream, milliseconds.
+    pub schedule_prefetch_ms: f64,
+    pub leaks: CloseReport,
+    pub performance: PerformanceStats,
+    pub port: PortStats,
+}
+
+/// What [`Report::new`] is made from.
+pub struct Parts<'a> {
+    pub song: String,
+    pub options: PlayOptions,
+    pub song_length: RefTime,
+    pub rendered: &'a [TimedMessage],
+    pub rendered_unreadable: u64,
+    pub captured: &'a [TimedMessage],
+    pub captured_unreadable: u64,
+    pub comparison: Comparison,
+    pub schedule_prefetch: i64,
+    pub performance: PerformanceStats,
+    pub port: PortStats,
+    pub leaks: CloseReport,
+}
+
+impl Report {
+    pub fn new(p: Parts<'_>) -> Self {
+        Report {
+            song: p.song,
+            device: match p.options.device {
+                DeviceKind::Loopback => "loopback",
+                DeviceKind::Mpu401 => "mpu401",
+            },
+            clock: if p.options.realtime {
+                "realtime"
+            } else {
+                "virtual"
+            },
+            song_seconds: p.song_length as f64 / 1e7,
+            run_seconds: 0.0,
+            rendered: StreamCount::of(p.rendered, p.rendered_unreadable),
+            captured: StreamCount::of(p.captured, p.captured_unreadable),
+            captured_equals_rendered: p.comparison.equal,
+            first_difference: p.comparison.first_difference,
+            timing: p.comparison.timing,
+            schedule_prefetch_ms: p.schedule_prefetch as f64 / 1e4,
+            leaks: p.leaks,
+            performance: p.performance,
+            port: p.port,
+        }
+    }
+
+    /// Whether the run proved the chain: what came back equals what went in, nothing leaked,
+    /// no kernel rule was broken.
+    pub fn passed(&self) -> bool {
+        self.captured_equals_rendered
+            && self.rendered.unreadable == 0
+            && self.captured.unreadable == 0
+            && self.leaks.is_clean()
+    }
+
+    pub fn to_json(&self) -> String {
+        // Serialising plain data with string keys cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The report as text, for a person.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        let yes_no = |b: bool| if b { "yes" } else { "NO" };
+        let _ = writeln!(
+            s,
+            "dmus-host play: {} ({}, {} clock)",
+            self.song, self.device, self.clock
+        );
+        let _ = writeln!(
+            s,
+            "  song            {:.2} s of music, played in {:.2} s",
+            self.song_seconds, self.run_seconds
+        );
+        let _ = writeln!(
+            s,
+            "  in              {} events, {} bytes (output tool -> port buffers -> unpacker -> sequencer -> render stream)",
+            self.rendered.messages, self.rendered.bytes
+        );
+        let _ = writeln!(
+            s,
+            "  out             {} events, {} bytes (device -> capture stream -> capture sink -> packer)",
+            self.captured.messages, self.captured.bytes
+        );
+        let _ = writeln!(
+            s,
+            "  captured == rendered: {}",
+            yes_no(self.captured_equals_rendered)
+        );
+        if let Some(d) = &self.first_difference {
+            let show = |m: &Option<TimedMessage>| {
+                m.as_ref().map_or("nothing".to_string(), |m| {
+                    format!("{:02X?} at {:.3} ms", m.bytes, m.time as f64 / 1e4)
+                })
+            };
+            let _ = writeln!(
+                s,
+                "    first difference at message {}: rendered {}, captured {}",
+                d.index,
+                show(&d.rendered),
+                show(&d.captured)
+            );
+        }
+        let t = &self.timing;
+        let _ = writeln!(
+            s,
+            "  timing error    mean {:.1} us, p99 {:.1} us, max {:.1} us, min {:.1} us ({} messages; capture time - presentation time)",
+            t.mean_us, t.p99_us, t.max_us, t.min_us, t.samples
+        );
+        let pool = &self.port.pool;
+        let _ = writeln!(
+            s,
+            "  pool            high water {} of {} events, {} of {} buffers; {} allocations refused",
+            pool.events.high_water,
+            pool.events.capacity,
+            pool.buffers.high_water,
+            pool.buffers.capacity,
+            pool.events.failures + pool.buffers.failures
+        );
+        let l = &self.leaks;
+        let _ = writeln!(
+            s,
+            "  leaked          {} events, {} buffers, {} pool blocks; kernel rule violations: {}",
+            l.events_leaked,
+            l.buffers_leaked,
+            l.pool_blocks_leaked,
+            if l.violations.is_empty() {
+                "none".to_string()
+            } else {
+                l.violations.join("; ")
+            }
+        );
+        let _ = writeln!(
+            s,
+            "  port            prefetch {:.1} ms; {} events lost for want of allocator memory; {} malformed records",
+            self.schedule_prefetch_ms,
+            self.port.unpack.events_lost,
+            self.port.unpack.malformed.records()
+        );
+        let _ = writeln!(
+            s,
+            "  result          {}",
+            if self.passed() { "PASS" } else { "FAIL" }
+        );
+        s
+    }
+}

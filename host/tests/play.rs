@@ -1,0 +1,327 @@
+//! The whole chain, end to end: songs through performance -> port -> miniport -> device ->
+//! capture -> port, byte-identical and leak-free, with the timing report checked against the
+//! virtual clock; and the command line.
+
+use dmus_host::cli;
+use dmus_host::perf::demo::demo;
+use dmus_host::perf::time::TempoMap;
+use dmus_host::perf::{Body, Message, PPQ, Song, Stamp};
+use dmus_host::port::DeviceKind;
+use dmus_host::runner::{Outcome, PlayOptions, TimedMessage, play};
+use dmus_host::smf::{self, Captured, generate};
+
+/// The wire's byte time: 320 us (dmus-contract.md section 6), in 100 ns units.
+const BYTE_TIME: i64 = 3200;
+
+fn run(song: &Song, device: DeviceKind) -> Outcome {
+    let options = PlayOptions {
+        device,
+        ..PlayOptions::default()
+    };
+    let outcome = play(song, &options, &mut |_| {}).expect("the port opens");
+    let r = &outcome.report;
+    assert!(r.passed(), "{}", r.to_text());
+    assert_eq!(r.leaks.events_leaked, 0);
+    assert_eq!(r.leaks.pool_blocks_leaked, 0);
+    assert!(r.leaks.violations.is_empty());
+    outcome
+}
+
+#[test]
+fn the_demo_round_trips_through_the_loopback() {
+    let song = demo();
+    let o = run(&song, DeviceKind::Loopback);
+    let r = &o.report;
+    assert!(r.rendered.messages > 500, "{}", r.to_text());
+    assert_eq!(r.rendered, r.captured);
+    assert_eq!(o.rendered.len(), o.captured.len());
+    // The 300-byte SysEx came back whole, as one message.
+    assert!(
+        o.captured
+            .iter()
+            .any(|m| m.bytes.len() == 300 && m.bytes[0] == 0xF0)
+    );
+    assert_eq!(r.timing.samples, o.rendered.len());
+    assert!(r.port.pool.events.high_water > 0);
+}
+
+#[test]
+fn the_demo_round_trips_through_the_emulated_mpu401() {
+    let o = run(&demo(), DeviceKind::Mpu401);
+    let r = &o.report;
+    // Every message comes back at least one byte time after its presentation time.
+    assert!(r.timing.min_us >= 320.0, "{}", r.to_text());
+}
+
+/// A song of single notes far apart on one channel: nothing ever waits for anything else.
+fn sparse_song(notes: i64) -> Song {
+    let mut tempo = TempoMap::default();
+    tempo.set(4 * PPQ, 300_000);
+    let messages = (0..notes)
+        .map(|i| {
+            Message::new(
+                Stamp::Music(i * PPQ / 2),
+                3,
+                Body::Note {
+                    key: 40 + (i % 40) as u8,
+                    velocity: 100,
+                    off_velocity: 0,
+                    duration: PPQ / 4,
+                },
+            )
+        })
+        .collect();
+    Song {
+        name: "sparse".into(),
+        tempo,
+        messages,
+    }
+}
+
+#[test]
+fn timing_on_the_loopback_is_exact_for_sparse_notes() {
+    let song = sparse_song(24);
+    let o = run(&song, DeviceKind::Loopback);
+    // Presentation times are the tempo map's: the note-ons every eighth note, across the
+    // tempo change at beat 4.
+    let ons: Vec<i64> = o
+        .rendered
+        .iter()
+        .filter(|m| m.bytes[0] == 0x93)
+        .map(|m| m.time)
+        .collect();
+    let expected: Vec<i64> = (0..24)
+        .map(|i| song.tempo.to_reference(i * PPQ / 2))
+        .collect();
+    assert_eq!(ons, expected);
+    // The loopback delivers each message at the moment the render stream sends it, which is
+    // its presentation time: no error at all.
+    let t = o.report.timing;
+    assert_eq!(
+        (t.samples, t.min_us, t.max_us, t.mean_us),
+        (48, 0.0, 0.0, 0.0)
+    );
+}
+
+#[test]
+fn timing_on_the_mpu401_is_the_wire_time() {
+    let song = sparse_song(24);
+    let o = run(&song, DeviceKind::Mpu401);
+    // A three-byte message alone on the wire: its status byte arrives one byte time after its
+    // presentation time, and the capture stamps the message with its first byte's arrival.
+    for (r, c) in o.rendered.iter().zip(&o.captured) {
+        assert_eq!(c.time - r.time, BYTE_TIME, "{r:?} captured as {c:?}");
+    }
+    let t = o.report.timing;
+    assert_eq!(
+        (t.min_us, t.max_us, t.mean_us, t.p99_us),
+        (320.0, 320.0, 320.0, 320.0)
+    );
+}
+
+#[test]
+fn a_chord_queues_on_the_mpu401_wire() {
+    // Six notes at one time: each waits for the ones before it on the wire.
+    let messages = (0..6)
+        .map(|i| {
+            Message::new(
+                Stamp::Music(PPQ),
+                0,
+                Body::Note {
+                    key: 60 + i,
+                    velocity: 90,
+                    off_velocity: 0,
+                    duration: PPQ,
+                },
+            )
+        })
+        .collect();
+    let song = Song {
+        name: "chord".into(),
+        tempo: TempoMap::default(),
+        messages,
+    };
+    let o = run(&song, DeviceKind::Mpu401);
+    let errors: Vec<i64> = o
+        .rendered
+        .iter()
+        .zip(&o.captured)
+        .map(|(r, c)| c.time - r.time)
+        .collect();
+    // Wire model: message k starts after the 3 * k bytes before it.
+    let expected: Vec<i64> = (0..12).map(|k| (3 * (k % 6) + 1) * BYTE_TIME).collect();
+    assert_eq!(errors, expected);
+}
+
+#[test]
+fn generated_files_round_trip_byte_identical_and_back_to_a_file() {
+    for (name, spec) in generate::presets() {
+        if name == "large" {
+            continue;
+        }
+        let bytes = generate::generate(&spec);
+        let read = smf::read(&bytes, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let o = run(&read.song, DeviceKind::Loopback);
+        assert!(o.report.rendered.messages > 0, "{name}");
+        // What was captured, written as a MIDI file and read back, is the song's messages
+        // again, at the same music times.
+        let captured: Vec<Captured> = o
+            .captured
+            .iter()
+            .map(|m| Captured {
+                time: m.time,
+                bytes: m.bytes.clone(),
+            })
+            .collect();
+        let written = smf::write(&captured, &read.song.tempo, PPQ as u16);
+        assert_eq!(written.skipped, 0, "{name}");
+        let again = smf::read(&written.bytes, name).unwrap();
+        let o2 = run(&again.song, DeviceKind::Loopback);
+        // The same messages at the same times. Within one time the order may differ: a MIDI
+        // file cannot say which of two notes of one key a note-off at the time another starts
+        // belongs to, so the reader pairs first in, first out, and the performance plays the
+        // note-off first.
+        let by_time = |v: &[TimedMessage]| {
+            let mut v = v.to_vec();
+            v.sort_by(|a, b| (a.time, &a.bytes).cmp(&(b.time, &b.bytes)));
+            v
+        };
+        assert!(
+            by_time(&o2.captured) == by_time(&o.captured),
+            "{name}: the second pass differs"
+        );
+    }
+}
+
+#[test]
+fn the_large_file_round_trips() {
+    let (_, spec) = generate::presets()
+        .into_iter()
+        .find(|(n, _)| *n == "large")
+        .unwrap();
+    let bytes = generate::generate(&spec);
+    let read = smf::read(&bytes, "large").unwrap();
+    let o = run(&read.song, DeviceKind::Loopback);
+    assert!(
+        o.report.rendered.messages >= 100_000,
+        "{}",
+        o.report.to_text()
+    );
+}
+
+// ---- the command line ----
+
+/// Runs `dmus-host ARGS` in-process: (exit status, stdout, stderr).
+fn host(args: &[&str]) -> (u8, String, String) {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let status = cli::run(&args, &mut out, &mut err, false);
+    (
+        status,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}
+
+fn temp(name: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("dmus-host-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name).to_string_lossy().into_owned()
+}
+
+#[test]
+fn play_without_a_file_plays_the_demo_and_passes() {
+    let (status, out, err) = host(&["play"]);
+    assert_eq!(status, cli::EXIT_PASS, "{out}\n{err}");
+    assert!(out.contains("captured == rendered: yes"), "{out}");
+    assert!(out.contains("result          PASS"), "{out}");
+}
+
+#[test]
+fn json_report_and_out_file() {
+    let out_file = temp("captured.mid");
+    let (status, out, err) = host(&["play", "--json", "--device", "mpu401", "--out", &out_file]);
+    assert_eq!(status, cli::EXIT_PASS, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["captured_equals_rendered"], true);
+    assert_eq!(report["device"], "mpu401");
+    assert_eq!(report["leaks"]["events_leaked"], 0);
+    let rendered = report["rendered"]["messages"].as_u64().unwrap();
+    assert!(rendered > 500);
+    let file = std::fs::read(&out_file).unwrap();
+    let song = smf::read(&file, "captured.mid").unwrap().song;
+    assert!(!song.messages.is_empty());
+}
+
+#[test]
+fn generate_writes_a_preset_that_plays() {
+    let file = temp("format0.mid");
+    let (status, out, _) = host(&["generate", "list"]);
+    assert_eq!(status, cli::EXIT_PASS);
+    let first = out
+        .lines()
+        .next()
+        .unwrap()
+        .split(':')
+        .next()
+        .unwrap()
+        .to_string();
+    let (status, _, err) = host(&["generate", &first, &file]);
+    assert_eq!(status, cli::EXIT_PASS, "{err}");
+    let (status, out, err) = host(&["play", &file]);
+    assert_eq!(status, cli::EXIT_PASS, "{out}\n{err}");
+    let (status, _, err) = host(&["generate", "no-such-preset", &file]);
+    assert_eq!(status, cli::EXIT_USAGE);
+    assert!(err.contains("no preset"), "{err}");
+}
+
+#[test]
+fn bad_files_and_bad_arguments_are_refused_clearly() {
+    let missing = temp("no-such-file.mid");
+    let (status, _, err) = host(&["play", &missing]);
+    assert_eq!(status, cli::EXIT_FAIL);
+    assert!(
+        err.contains("cannot read") && err.contains("no-such-file.mid"),
+        "{err}"
+    );
+
+    // A track whose first event is a data byte with no running status to continue.
+    let bad = temp("bad.mid");
+    let mut file = b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x00\x60".to_vec();
+    file.extend_from_slice(b"MTrk\x00\x00\x00\x08\x00\x3C\x40\x00\xFF\x2F\x00\x00");
+    std::fs::write(&bad, &file).unwrap();
+    let (status, _, err) = host(&["play", &bad]);
+    assert_eq!(status, cli::EXIT_FAIL);
+    assert!(err.contains("bad.mid") && err.contains("byte 23"), "{err}");
+
+    for args in [
+        &["dance"][..],
+        &[],
+        &["play", "--device", "sb16"],
+        &["play", "--transpose"],
+        &["play", "--transpose", "300"],
+        &["play", "a.mid", "b.mid"],
+        &["play", "--frobnicate"],
+    ] {
+        let (status, _, err) = host(args);
+        assert_eq!(status, cli::EXIT_USAGE, "{args:?}");
+        assert!(err.contains("usage:"), "{args:?}: {err}");
+    }
+    let (status, out, _) = host(&["--help"]);
+    assert_eq!(status, cli::EXIT_PASS);
+    assert!(out.contains("--device"));
+}
+
+#[test]
+fn transpose_and_velocity_tools_change_what_is_played() {
+    let options = PlayOptions {
+        transpose: 12,
+        velocity_percent: 50,
+        ..PlayOptions::default()
+    };
+    let song = sparse_song(4);
+    let o = play(&song, &options, &mut |_| {}).unwrap();
+    assert!(o.report.passed(), "{}", o.report.to_text());
+    let first_on = o.captured.iter().find(|m| m.bytes[0] == 0x93).unwrap();
+    assert_eq!(first_on.bytes, vec![0x93, 52, 50]);
+}
