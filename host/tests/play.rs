@@ -163,6 +163,10 @@ fn generated_files_round_trip_byte_identical_and_back_to_a_file() {
         let read = smf::read(&bytes, name).unwrap_or_else(|e| panic!("{name}: {e}"));
         let o = run(&read.song, DeviceKind::Loopback);
         assert!(o.report.rendered.messages > 0, "{name}");
+        // Through the emulated UART too: the same messages, each at least a byte time late.
+        let slow = run(&read.song, DeviceKind::Mpu401);
+        assert_eq!(slow.report.captured, o.report.captured, "{name}");
+        assert!(slow.report.timing.min_us >= 320.0, "{name}");
         // What was captured, written as a MIDI file and read back, is the song's messages
         // again, at the same music times.
         let captured: Vec<Captured> = o
@@ -324,4 +328,40 @@ fn transpose_and_velocity_tools_change_what_is_played() {
     assert!(o.report.passed(), "{}", o.report.to_text());
     let first_on = o.captured.iter().find(|m| m.bytes[0] == 0x93).unwrap();
     assert_eq!(first_on.bytes, vec![0x93, 52, 50]);
+}
+
+#[test]
+fn realtime_plays_on_the_wall_clock() {
+    let messages = (0..4)
+        .map(|i| {
+            Message::new(
+                Stamp::Reference(i * 50 * 10_000),
+                0,
+                Body::Midi {
+                    status: 0xC0,
+                    data1: i as u8,
+                    data2: 0,
+                },
+            )
+        })
+        .collect();
+    let song = Song {
+        name: "short".into(),
+        tempo: TempoMap::default(),
+        messages,
+    };
+    let options = PlayOptions {
+        realtime: true,
+        ..PlayOptions::default()
+    };
+    let wall = std::time::Instant::now();
+    let o = play(&song, &options, &mut |_| {}).unwrap();
+    let r = &o.report;
+    assert!(r.passed(), "{}", r.to_text());
+    assert_eq!(r.clock, "realtime");
+    // The song is 150 ms long and starts one latency (100 ms) from now.
+    assert!(wall.elapsed() >= std::time::Duration::from_millis(250));
+    // Nothing comes back before it was played; how late it comes is the host's business.
+    assert!(r.timing.min_us >= 0.0, "{}", r.to_text());
+    assert_eq!(r.timing.samples, 4);
 }

@@ -120,10 +120,15 @@ impl Report {
             "dmus-host play: {} ({}, {} clock)",
             self.song, self.device, self.clock
         );
+        let run = if self.run_seconds < 1.0 {
+            format!("{:.1} ms", self.run_seconds * 1e3)
+        } else {
+            format!("{:.2} s", self.run_seconds)
+        };
         let _ = writeln!(
             s,
-            "  song            {:.2} s of music, played in {:.2} s",
-            self.song_seconds, self.run_seconds
+            "  song            {:.2} s of music, played in {run}",
+            self.song_seconds
         );
         let _ = writeln!(
             s,
