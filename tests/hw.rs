@@ -645,6 +645,61 @@ fn unplugging_the_cable_loses_what_is_on_it() {
     assert_clean(&emu);
 }
 
+#[test]
+fn a_byte_off_the_cable_is_readable_at_its_arrival_even_with_an_acknowledgement_pending() {
+    // A command's 0xFE is queued for later when the command is written; a byte the cable
+    // delivers before that time must be readable first, at its own arrival time.
+    let (emu, dev, told) = cabled_card(EmulatorConfig {
+        acks_reset_in_uart_mode: true,
+        ack_delay_100ns: 1_000,
+        ..EmulatorConfig::default()
+    });
+    assert_eq!(dev.try_send(0x90), Ok(Sent::Accepted));
+    let arrival = told.lock().unwrap()[0];
+    // 0xFF in UART mode at arrival - 500: acknowledged at arrival + 500.
+    host::run_until(arrival - 500);
+    emu.write(1, 0xFF);
+    assert_eq!(
+        emu.next_input_time(),
+        Some(arrival),
+        "the cable's byte comes first"
+    );
+    host::run_until(arrival);
+    assert_eq!(emu.read(1) & 0x80, 0, "DSR clear: the byte is there");
+    assert_eq!(emu.read(0), 0x90);
+    host::run_until(arrival + 500);
+    assert_eq!(emu.read(0), 0xFE);
+    assert_eq!(emu.next_input_time(), None);
+}
+
+#[test]
+fn replacing_the_cable_drops_the_old_listener_outside_the_cards_lock() {
+    /// Owned by a listener: its drop looks at the card (takes the card's lock).
+    struct LooksAtCard(Mpu401Emulator);
+    impl Drop for LooksAtCard {
+        fn drop(&mut self) {
+            let _ = self.0.cable_connected();
+        }
+    }
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let emu = Mpu401Emulator::new(EmulatorConfig::default());
+        let owned = LooksAtCard(emu.clone());
+        emu.connect_cable(Some(Arc::new(move |_| {
+            let _ = &owned;
+        })));
+        emu.connect_cable(None);
+        emu.disconnect_cable();
+        done.send(()).unwrap();
+    });
+    assert!(
+        finished
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .is_ok(),
+        "connect_cable deadlocked dropping the old listener under the card's lock"
+    );
+}
+
 // ---- the emulator itself ----
 
 #[test]

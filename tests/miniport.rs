@@ -418,6 +418,47 @@ fn init_with_port_and_interrupt_is_the_mpu401_flavour() {
     assert_eq!(connected_interrupts_of_this_test(), 0);
 }
 
+#[test]
+fn the_resource_list_model_answers_as_portcls_and_says_io_space() {
+    let list = resources(vec![
+        port_entry(MPU_BASE, 2),
+        interrupt_entry(IRQ),
+        host_memory_entry(0xD0000, 0x1000),
+    ]);
+    let v = list.vtbl();
+    // SAFETY: COM calls on the list we hold; the descriptors it returns live as long as it.
+    unsafe {
+        assert_eq!((v.NumberOfEntries)(list.as_ptr()), 3);
+        assert_eq!(
+            (v.NumberOfEntriesOfType)(list.as_ptr(), CmResourceTypePort),
+            1
+        );
+        assert_eq!((v.NumberOfEntriesOfType)(list.as_ptr(), 99), 0);
+        let port = (v.FindTranslatedEntry)(list.as_ptr(), CmResourceTypePort, 0);
+        assert_eq!(
+            port,
+            (v.FindUntranslatedEntry)(list.as_ptr(), CmResourceTypePort, 0)
+        );
+        let port = port.read_unaligned();
+        assert_eq!((port.u.Port.Start, port.u.Port.Length), (MPU_BASE, 2));
+        // An ISA MPU-401's ports are in I/O space (CM_RESOURCE_PORT_IO), not memory-mapped
+        // (CM_RESOURCE_PORT_MEMORY, 0); its IRQ is edge-triggered (LATCHED).
+        assert_eq!(port.Flags & 0x0001, 0x0001, "CM_RESOURCE_PORT_IO");
+        let irq = (v.FindTranslatedEntry)(list.as_ptr(), CmResourceTypeInterrupt, 0);
+        let irq = irq.read_unaligned();
+        assert_eq!(irq.u.Interrupt.Vector, IRQ);
+        assert_eq!(irq.Flags & 0x0001, 0x0001, "CM_RESOURCE_INTERRUPT_LATCHED");
+        assert!((v.FindTranslatedEntry)(list.as_ptr(), CmResourceTypePort, 1).is_null());
+        assert_eq!(
+            (v.AddEntry)(list.as_ptr(), ptr::null_mut(), ptr::null_mut()),
+            STATUS_NOT_SUPPORTED
+        );
+        assert!((v.TranslatedList)(list.as_ptr()).is_null());
+    }
+    drop(list);
+    assert_eq!(host::machine().outstanding_allocations(), 0);
+}
+
 /// Connected interrupt-sync objects of this thread on the MPU-401's vector.
 fn connected_interrupts_of_this_test() -> u32 {
     listeners(IRQ)

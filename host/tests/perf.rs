@@ -326,6 +326,29 @@ fn music_stamps_land_at_the_right_reference_time_across_tempo_changes() {
 }
 
 #[test]
+fn stamps_past_the_reference_clock_saturate_instead_of_panicking() {
+    let mut tempo = TempoMap::default();
+    tempo.set(PPQ, 250_000);
+    let mut perf = Performance::new(tempo, PerformanceConfig::default());
+    perf.send(at(MusicTime::MAX, 0, midi(0xB0, 7, 1)));
+    perf.send(at_ref(RefTime::MAX, 1, midi(0xB0, 7, 2)));
+    perf.send(at(MusicTime::MAX / 2, 2, note(60, 100, MusicTime::MAX)));
+    let got: Vec<_> = records(&perf.process(RefTime::MAX))
+        .into_iter()
+        .map(|r| (r.time, r.data))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (RefTime::MAX, vec![0xB0, 7, 1]),
+            (RefTime::MAX, vec![0xB1, 7, 2]),
+            (RefTime::MAX, vec![0x92, 60, 100]),
+            (RefTime::MAX, vec![0x82, 60, 64]),
+        ]
+    );
+}
+
+#[test]
 fn a_reference_stamped_note_never_ends_before_it_starts() {
     // 13_605_710 units is 7_400.4 ticks at this tempo: the music time rounds down, and
     // to_reference(music) is a unit earlier than the stamp.

@@ -1083,3 +1083,179 @@ fn an_open_failure_says_which_step_and_the_status() {
     );
     assert_eq!(host::machine().outstanding_allocations(), 0);
 }
+
+// ---- review fixes ----
+
+#[test]
+fn a_record_timed_before_the_clocks_origin_plays_at_once() {
+    // start + rtDelta < 0: the time cannot be stored as is (bit 63 of ullPresTime100ns is
+    // DONT_HOLD_FOR_SEQUENCING); it is in the past, so it is due now.
+    let port = open(DeviceKind::Loopback);
+    let t0 = port.now();
+    port.play_buffer(&buffer(0, &[(-10, 1, S, &[0x90, 60, 100])]));
+    host::run_until(t0 + MS);
+    assert_eq!(port.queued(), 0, "not held");
+    let got = records(&port.read_capture());
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].3, [0x90, 60, 100]);
+    assert!(got[0].0 >= 0 && got[0].0 <= t0 + MS, "{got:?}");
+    close_clean(port);
+}
+
+/// An IMXF that records the states it is set to and refuses `refuse`.
+struct StateLog {
+    states: Mutex<Vec<KSSTATE>>,
+    refuse: KSSTATE,
+}
+
+impl dmus_miniport::mxf::Mxf for StateLog {
+    fn set_state(&self, state: KSSTATE) -> NTSTATUS {
+        self.states.lock().unwrap().push(state);
+        if state == self.refuse {
+            STATUS_UNSUCCESSFUL
+        } else {
+            STATUS_SUCCESS
+        }
+    }
+    fn put_message(&self, _event: PDMUS_KERNEL_EVENT) -> NTSTATUS {
+        STATUS_SUCCESS
+    }
+    fn connect_output(&self, _sink: Option<ComPtr<IMXF>>) -> NTSTATUS {
+        STATUS_UNSUCCESSFUL
+    }
+    fn disconnect_output(&self, _sink: PMXF) -> NTSTATUS {
+        STATUS_UNSUCCESSFUL
+    }
+}
+
+// SAFETY: one interface, built by IMXFVtbl::new for slot 0.
+unsafe impl ComClass for StateLog {
+    type Primary = IMXF;
+    const TAG: PoolTag = PoolTag::new(b"TStL");
+    const INTERFACES: &'static [InterfaceEntry] =
+        com_interfaces![StateLog; [IID_IMXF] => IMXFVtbl::new];
+}
+
+#[test]
+fn streams_go_through_every_state_between_as_ks_steps_a_pin() {
+    use dmus_host::port::step_state;
+    use dmus_miniport::abi::{KSSTATE_ACQUIRE, KSSTATE_PAUSE, KSSTATE_RUN, KSSTATE_STOP};
+    let log = |refuse| {
+        ComObject::create(StateLog {
+            states: Mutex::new(Vec::new()),
+            refuse,
+        })
+        .unwrap()
+    };
+    let s = log(-1);
+    let mxf = s.primary();
+    assert_eq!(
+        step_state(&mxf, KSSTATE_STOP, KSSTATE_RUN),
+        (KSSTATE_RUN, STATUS_SUCCESS)
+    );
+    assert_eq!(
+        step_state(&mxf, KSSTATE_RUN, KSSTATE_STOP),
+        (KSSTATE_STOP, STATUS_SUCCESS)
+    );
+    assert_eq!(
+        step_state(&mxf, KSSTATE_STOP, KSSTATE_STOP),
+        (KSSTATE_STOP, STATUS_SUCCESS)
+    );
+    assert_eq!(
+        *s.states.lock().unwrap(),
+        [
+            KSSTATE_ACQUIRE,
+            KSSTATE_PAUSE,
+            KSSTATE_RUN,
+            KSSTATE_PAUSE,
+            KSSTATE_ACQUIRE,
+            KSSTATE_STOP
+        ]
+    );
+    drop((mxf, s));
+    // A refused step ends the walk where the stream is.
+    let s = log(KSSTATE_PAUSE);
+    assert_eq!(
+        step_state(&s.primary(), KSSTATE_STOP, KSSTATE_RUN),
+        (KSSTATE_ACQUIRE, STATUS_UNSUCCESSFUL)
+    );
+    assert_eq!(*s.states.lock().unwrap(), [KSSTATE_ACQUIRE, KSSTATE_PAUSE]);
+    drop(s);
+    assert_eq!(host::machine().outstanding_allocations(), 0);
+}
+
+#[test]
+fn notify_null_asks_the_groups_init_and_new_stream_gave_out() {
+    use dmus_miniport::portcls::host::service_group_model;
+    let alloc = allocator(PoolConfig::default());
+    let rec = recorder(&alloc);
+    let object = ComObject::create(PortObject::default()).unwrap();
+    object.set_capture(Some(rec.primary()));
+    let port = object.primary();
+    let sink = object.query::<IServiceSink>().unwrap();
+    let group = new_service_group().unwrap();
+    let stream_group = new_service_group().unwrap();
+    for g in [&group, &stream_group] {
+        // SAFETY: COM calls on objects we hold, at PASSIVE_LEVEL.
+        let status = unsafe { (g.vtbl().AddMember)(g.as_ptr(), sink.as_ptr()) };
+        assert_eq!(status, STATUS_SUCCESS);
+    }
+    // What Port::open does with Init's group and a stream's (once each).
+    object.add_group(group.clone());
+    object.add_group(stream_group.clone());
+    object.add_group(group.clone());
+
+    // No RegisterServiceGroup: Notify(NULL) still reaches the miniport's group (PortCls).
+    // SAFETY: a COM call on the port object we hold.
+    unsafe { (port.vtbl().Notify)(port.as_ptr(), ptr::null_mut()) };
+    host::advance(MS);
+    let stats = object.stats();
+    assert_eq!((stats.notifies, stats.notifies_unserved), (1, 0));
+    assert!(stats.services >= 1);
+    let requests = |g: &ComPtr<_>| service_group_model(g).requests();
+    assert_eq!((requests(&group), requests(&stream_group)), (1, 1));
+
+    // The same group registered too: asked once.
+    // SAFETY: as above.
+    unsafe {
+        (port.vtbl().RegisterServiceGroup)(port.as_ptr(), group.as_ptr());
+        (port.vtbl().Notify)(port.as_ptr(), ptr::null_mut());
+    }
+    host::advance(MS);
+    assert_eq!((requests(&group), requests(&stream_group)), (2, 2));
+
+    for g in [&group, &stream_group] {
+        // SAFETY: as above.
+        unsafe { (g.vtbl().RemoveMember)(g.as_ptr(), sink.as_ptr()) };
+    }
+    drop(object.take_registered_group());
+    drop(object.take_groups());
+    drop(object.set_capture(None));
+    drop((sink, port, group, stream_group, object, rec, alloc));
+    assert_eq!(host::machine().outstanding_allocations(), 0);
+    assert_eq!(host::machine().pending_timers(), 0);
+    assert!(host::take_violations().is_empty());
+}
+
+#[test]
+fn an_event_cannot_be_filled_as_a_package() {
+    use dmus_miniport::abi::DMUS_KEF_PACKAGE_EVENT;
+    // A package's uData is a chain pointer: filling one with data bytes (safe code) would have
+    // the allocator follow them when it takes the event back.
+    let alloc = allocator(PoolConfig::default());
+    let unpacker = Unpacker::new(alloc.primary());
+    let mut e = event(&unpacker, &[0x90, 60, 100], 5);
+    assert_eq!(
+        e.fill_short(
+            &[0xF8, 0xF8, 0xF8, 0xF8, 1, 0, 0, 0],
+            7,
+            1,
+            DMUS_KEF_PACKAGE_EVENT
+        ),
+        None
+    );
+    let v = e.view();
+    assert_eq!((v.flags, v.time), (DMUS_KEF_EVENT_COMPLETE, 5), "unchanged");
+    assert_eq!(v.data, [0x90, 60, 100]);
+    give_all_back(&alloc, vec![e]);
+}

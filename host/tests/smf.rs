@@ -474,6 +474,56 @@ fn unknown_chunks_are_skipped() {
     assert_eq!(s.song.messages, vec![midi(0, 0xC0, 1, 0)]);
 }
 
+#[test]
+fn tempo_maps_past_the_reference_clock_saturate_instead_of_panicking() {
+    // Division 1 and the slowest tempo: a file tick is 768 music ticks, 167.8 s. Three
+    // stretches of 110 maximal delta times each pass 2^63 reference units by the third
+    // tempo event: a 2.4 KB file.
+    let slowest: &[u8] = &[0x00, 0xFF, 0x51, 0x03, 0xFF, 0xFF, 0xFF];
+    let mut t = slowest.to_vec();
+    for _ in 0..3 {
+        for _ in 0..110 {
+            t.extend_from_slice(&[0xFF, 0xFF, 0xFF, 0x7F, 0xFF, 0x01, 0x00]); // empty text
+        }
+        t.extend_from_slice(slowest);
+    }
+    t.extend_from_slice(&[0x00, 0xC0, 1]);
+    let s = smf::read(&file(0, 1, &[&track(&[&t])]), "far").expect("reads");
+    let refs: Vec<_> = s.song.tempo.points().iter().map(|p| p.reference).collect();
+    assert_eq!(refs.len(), 4);
+    assert!(
+        refs.windows(2).all(|w| w[0] < w[1] || w[1] == i64::MAX),
+        "{refs:?}"
+    );
+    assert_eq!(refs[3], i64::MAX);
+    let end = 3 * 110 * 0x0FFF_FFFF * 768;
+    assert_eq!(s.song.messages, vec![midi(end, 0xC0, 1, 0)]);
+    assert_eq!(s.song.tempo.to_reference(end), i64::MAX);
+}
+
+#[test]
+fn many_tempo_events_make_one_map_point_each() {
+    // 100000 tempo events, one tick (8 music ticks at division 96) apart. (Rebuilding the
+    // whole map at each change made this take minutes; it is linear now.)
+    let mut t = Vec::new();
+    let tempo = |i: u32| 400_000 + i % 1000;
+    for i in 0..100_000u32 {
+        let us = tempo(i).to_be_bytes();
+        t.extend_from_slice(&[0x01, 0xFF, 0x51, 0x03, us[1], us[2], us[3]]);
+    }
+    let s = smf::read(&file(0, 96, &[&track(&[&t])]), "tempi").expect("reads");
+    let points = s.song.tempo.points();
+    assert_eq!(points.len(), 100_001);
+    // Each segment lasts 8 music ticks at the tempo before it: 80 * us / 768, rounded.
+    let segment = |us: i64| (80 * us + 384) / 768;
+    let expected: i64 = segment(500_000)
+        + (0..99_999)
+            .map(|i| segment(i64::from(tempo(i))))
+            .sum::<i64>();
+    assert_eq!(points[100_000].reference, expected);
+    assert_eq!(points[100_000].us_per_quarter, tempo(99_999));
+}
+
 // ---------------------------------------------------------------------------------------
 // Writing.
 

@@ -166,8 +166,19 @@ impl Card {
             if let Some(cable) = self.cable.as_mut() {
                 cable.in_flight.pop_front();
             }
-            self.push_input(at, byte);
+            self.arrive(at, byte);
         }
+    }
+
+    /// A byte off the cable reaches the input FIFO at `at`: readable from then on, before
+    /// anything queued for later (a command's acknowledgement).
+    fn arrive(&mut self, at: i64, byte: u8) {
+        if self.input.len() >= self.config.input_fifo_depth {
+            self.stats.input_overruns += 1;
+            return;
+        }
+        let after = self.input.iter().rposition(|&(t, _)| t <= at);
+        self.input.insert(after.map_or(0, |i| i + 1), (at, byte));
     }
 
     /// A byte's start bit goes out: recorded, and sent down the cable if there is one.
@@ -179,20 +190,25 @@ impl Card {
         }
     }
 
-    /// When the oldest byte not yet read is (or was) readable: the input FIFO's head, else the
-    /// first byte on the cable, else (cable connected) the first byte waiting to be
-    /// transmitted, one byte time after its start.
+    /// When the next byte to read is (or was) readable: the earlier of the input FIFO's head
+    /// and (cable connected) the cable's next arrival: its first byte, else the first byte
+    /// waiting to be transmitted, one byte time after its start.
     fn next_input_time(&self) -> Option<i64> {
-        if let Some(&(at, _)) = self.input.front() {
-            return Some(at);
+        let queued = self.input.front().map(|&(at, _)| at);
+        let Some(cable) = self.cable.as_ref() else {
+            return queued;
+        };
+        // The cable's next byte may arrive before a byte queued for later (an
+        // acknowledgement); the output FIFO's bytes arrive after the cable's.
+        let coming = cable.in_flight.front().map(|&(at, _)| at).or_else(|| {
+            self.output
+                .front()
+                .map(|w| w.time_100ns.saturating_add(BYTE_TIME_100NS))
+        });
+        match (queued, coming) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        let cable = self.cable.as_ref()?;
-        if let Some(&(at, _)) = cable.in_flight.front() {
-            return Some(at);
-        }
-        self.output
-            .front()
-            .map(|w| w.time_100ns.saturating_add(BYTE_TIME_100NS))
     }
 
     fn output_ready(&self) -> bool {
@@ -403,10 +419,12 @@ impl Mpu401Emulator {
     /// documentation), replacing an earlier one (whose bytes in flight are lost with it).
     /// `listener`, if any, is told each accepted byte's arrival time.
     pub fn connect_cable(&self, listener: Option<CableListener>) {
-        self.lock().cable = Some(Cable {
+        let old = self.lock().cable.replace(Cable {
             in_flight: VecDeque::new(),
             listener,
         });
+        // As in `disconnect_cable`: the old listener is dropped after the card's lock.
+        drop(old);
     }
 
     /// Unplugs the cable: bytes on it are lost, the listener is dropped.

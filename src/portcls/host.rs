@@ -560,12 +560,20 @@ impl ResourceList {
     }
 }
 
-/// An I/O port range of `len` ports from `base` (what PnP assigns an MPU-401: 0x330, 2).
+/// wdm.h `CM_RESOURCE_PORT_IO`: a port range in I/O space (0, `CM_RESOURCE_PORT_MEMORY`,
+/// would say memory-mapped registers).
+pub const CM_RESOURCE_PORT_IO: u16 = 0x0001;
+/// wdm.h `CM_RESOURCE_INTERRUPT_LATCHED`: edge-triggered, as an ISA card's IRQ line is (0,
+/// `CM_RESOURCE_INTERRUPT_LEVEL_SENSITIVE`, is what a PCI function gets).
+pub const CM_RESOURCE_INTERRUPT_LATCHED: u16 = 0x0001;
+
+/// An I/O port range of `len` ports from `base` (what PnP assigns an MPU-401: 0x330, 2), in
+/// I/O space.
 pub fn port_entry(base: i64, len: u32) -> CM_PARTIAL_RESOURCE_DESCRIPTOR {
     CM_PARTIAL_RESOURCE_DESCRIPTOR {
         Type: CmResourceTypePort as u8,
         ShareDisposition: 1,
-        Flags: 0,
+        Flags: CM_RESOURCE_PORT_IO,
         u: CM_PARTIAL_RESOURCE_DESCRIPTOR_u {
             Port: CM_PARTIAL_RESOURCE_RANGE {
                 Start: base,
@@ -575,13 +583,13 @@ pub fn port_entry(base: i64, len: u32) -> CM_PARTIAL_RESOURCE_DESCRIPTOR {
     }
 }
 
-/// An interrupt on `vector` (level and vector the same, affinity CPU 0): what
-/// [`raise_interrupt`] plays.
+/// An interrupt on `vector` (level and vector the same, affinity CPU 0, latched as an ISA
+/// MPU-401's): what [`raise_interrupt`] plays.
 pub fn interrupt_entry(vector: u32) -> CM_PARTIAL_RESOURCE_DESCRIPTOR {
     CM_PARTIAL_RESOURCE_DESCRIPTOR {
         Type: CmResourceTypeInterrupt as u8,
         ShareDisposition: 1,
-        Flags: 0,
+        Flags: CM_RESOURCE_INTERRUPT_LATCHED,
         u: CM_PARTIAL_RESOURCE_DESCRIPTOR_u {
             Interrupt: CM_PARTIAL_RESOURCE_INTERRUPT {
                 Level: vector,

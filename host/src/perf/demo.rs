@@ -191,7 +191,8 @@ pub fn demo() -> Song {
     }
 
     // The flute melody over each pass; on the last pass, pitch bend on the long A5 (up a
-    // whole tone and back) and channel pressure on the held G5.
+    // semitone, half the default range of two, and back) and channel pressure on the held
+    // G5.
     for pass in 0..BARS / 4 {
         let t0 = pass * 4 * BAR;
         for (start, len, key) in MELODY {

@@ -66,28 +66,37 @@ impl TempoMap {
     /// Sets the tempo from `at` (>= 0; earlier is taken as 0) on, until the next change. A
     /// change at the same music time as an existing one replaces it (the last one wins, as
     /// in a MIDI file with two tempo events at one tick).
+    ///
+    /// Only the points from the change on are recomputed, so that building a map in
+    /// music-time order (as a file's tempo events come) takes linear time. Reference times
+    /// past `RefTime::MAX` saturate there.
     pub fn set(&mut self, at: MusicTime, us_per_quarter: u32) {
         let at = at.max(0);
         let us_per_quarter = us_per_quarter.max(1);
-        match self.points.binary_search_by_key(&at, |p| p.music) {
-            Ok(i) => self.points[i].us_per_quarter = us_per_quarter,
-            Err(i) => self.points.insert(
-                i,
-                TempoPoint {
-                    music: at,
-                    reference: 0,
-                    us_per_quarter,
-                },
-            ),
-        }
-        for i in 1..self.points.len() {
-            let prev = self.points[i - 1];
-            self.points[i].reference = prev.reference
-                + mul_div_round(
-                    self.points[i].music - prev.music,
-                    10 * i64::from(prev.us_per_quarter),
-                    PPQ,
+        let changed = match self.points.binary_search_by_key(&at, |p| p.music) {
+            Ok(i) => {
+                self.points[i].us_per_quarter = us_per_quarter;
+                i
+            }
+            Err(i) => {
+                self.points.insert(
+                    i,
+                    TempoPoint {
+                        music: at,
+                        reference: 0,
+                        us_per_quarter,
+                    },
                 );
+                i
+            }
+        };
+        for i in changed.max(1)..self.points.len() {
+            let prev = self.points[i - 1];
+            self.points[i].reference = prev.reference.saturating_add(mul_div_round(
+                self.points[i].music - prev.music,
+                10 * i64::from(prev.us_per_quarter),
+                PPQ,
+            ));
         }
     }
 
@@ -111,16 +120,24 @@ impl TempoMap {
         self.points[i.saturating_sub(1)]
     }
 
-    /// Music time `t` in reference time (rounded to the nearest unit).
+    /// Music time `t` in reference time (rounded to the nearest unit, saturating).
     pub fn to_reference(&self, t: MusicTime) -> RefTime {
         let p = self.segment_by_music(t);
-        p.reference + mul_div_round(t - p.music, 10 * i64::from(p.us_per_quarter), PPQ)
+        p.reference.saturating_add(mul_div_round(
+            t - p.music,
+            10 * i64::from(p.us_per_quarter),
+            PPQ,
+        ))
     }
 
-    /// Reference time `r` in music time (rounded to the nearest tick).
+    /// Reference time `r` in music time (rounded to the nearest tick, saturating).
     pub fn to_music(&self, r: RefTime) -> MusicTime {
         let p = self.segment_by_reference(r);
-        p.music + mul_div_round(r - p.reference, PPQ, 10 * i64::from(p.us_per_quarter))
+        p.music.saturating_add(mul_div_round(
+            r - p.reference,
+            PPQ,
+            10 * i64::from(p.us_per_quarter),
+        ))
     }
 }
 
@@ -154,5 +171,25 @@ mod tests {
         m.set(PPQ, 500_000);
         assert_eq!(m.to_reference(2 * PPQ), 10_000_000);
         assert_eq!(m.points().len(), 3);
+    }
+
+    #[test]
+    fn times_past_the_reference_clock_saturate() {
+        // At 0xFFFFFF us per quarter a tick is 218453.1 units: 2^44 ticks are 0.42 of
+        // i64::MAX, so the point at 3 x 2^44 is past it.
+        let slow = 0x00FF_FFFF;
+        let mut m = TempoMap::constant(slow);
+        m.set(1 << 44, slow);
+        m.set(2 << 44, slow);
+        m.set(3 << 44, 500_000);
+        let refs: Vec<_> = m.points().iter().map(|p| p.reference).collect();
+        let one = mul_div_round(1 << 44, 10 * i64::from(slow), PPQ);
+        assert_eq!(refs, [0, one, 2 * one, RefTime::MAX]);
+        assert_eq!(m.to_reference(MusicTime::MAX), RefTime::MAX);
+        assert_eq!(m.to_reference((3 << 44) - 1), RefTime::MAX);
+        let mut fast = TempoMap::default();
+        fast.set(PPQ, 1);
+        assert_eq!(fast.to_music(RefTime::MAX), MusicTime::MAX);
+        assert_eq!(fast.to_reference(MusicTime::MIN), RefTime::MIN);
     }
 }

@@ -31,9 +31,9 @@ pub enum OpenStep {
     CaptureSink,
     /// IMXF::ConnectOutput of the capture stream to the sink.
     ConnectCapture,
-    /// IMXF::SetState(KSSTATE_RUN) on the capture stream.
+    /// IMXF::SetState on the capture stream, STOP through ACQUIRE and PAUSE to RUN.
     CaptureRun,
-    /// IMXF::SetState(KSSTATE_RUN) on the render stream.
+    /// IMXF::SetState on the render stream, STOP through ACQUIRE and PAUSE to RUN.
     RenderRun,
 }
 
@@ -52,8 +52,8 @@ impl fmt::Display for OpenStep {
             OpenStep::CaptureStream => "IMiniportDMus::NewStream (capture pin)",
             OpenStep::CaptureSink => "creating the capture sink",
             OpenStep::ConnectCapture => "IMXF::ConnectOutput (capture stream to the sink)",
-            OpenStep::CaptureRun => "IMXF::SetState(RUN) on the capture stream",
-            OpenStep::RenderRun => "IMXF::SetState(RUN) on the render stream",
+            OpenStep::CaptureRun => "IMXF::SetState (STOP to RUN) on the capture stream",
+            OpenStep::RenderRun => "IMXF::SetState (STOP to RUN) on the render stream",
         })
     }
 }

@@ -11,8 +11,8 @@
 use std::ptr::{self, NonNull};
 
 use dmus_miniport::abi::{
-    DMUS_KERNEL_EVENT_SHORT_MAX, DMUS_KERNEL_EVENT_uData, IAllocatorMXF, KernelEvent, NTSTATUS,
-    STATUS_SUCCESS, kBytePositionNone,
+    DMUS_KEF_PACKAGE_EVENT, DMUS_KERNEL_EVENT_SHORT_MAX, DMUS_KERNEL_EVENT_uData, IAllocatorMXF,
+    KernelEvent, NTSTATUS, STATUS_SUCCESS, kBytePositionNone,
 };
 use dmus_miniport::com::ComPtr;
 
@@ -57,9 +57,10 @@ impl PortEvent {
     /// Makes the event carry `bytes` (at most 8) inline: presentation time `time`, channel
     /// group `group`, `flags` (COMPLETE or INCOMPLETE), no byte position. `cbStruct` and
     /// `bReserved` stay the allocator's (section 1). `None` (nothing changed) if `bytes` is
-    /// longer than 8.
+    /// longer than 8, or `flags` says PACKAGE (the allocator would take the data bytes for a
+    /// chain pointer).
     pub fn fill_short(&mut self, bytes: &[u8], time: i64, group: u16, flags: u16) -> Option<()> {
-        if bytes.len() > DMUS_KERNEL_EVENT_SHORT_MAX {
+        if bytes.len() > DMUS_KERNEL_EVENT_SHORT_MAX || flags & DMUS_KEF_PACKAGE_EVENT != 0 {
             return None;
         }
         let e = self.get_mut();
@@ -75,7 +76,8 @@ impl PortEvent {
     /// Makes the event carry `bytes` (9 to `buffer_len`) in `buffer`, a large-data buffer from
     /// the same allocator's GetBuffer, `buffer_len` (GetBufferSize) bytes long; from here on
     /// the buffer goes wherever the event goes. `Err(buffer)` (nothing changed, the buffer
-    /// still the caller's) if `bytes` does not fit or would fit inline.
+    /// still the caller's) if `bytes` does not fit or would fit inline, or `flags` says PACKAGE
+    /// (the allocator would take the buffer for a chain).
     ///
     /// # Safety
     /// `buffer` came from this event's allocator's GetBuffer, is `buffer_len` bytes long and
@@ -89,7 +91,10 @@ impl PortEvent {
         group: u16,
         flags: u16,
     ) -> Result<(), NonNull<u8>> {
-        if bytes.len() <= DMUS_KERNEL_EVENT_SHORT_MAX || bytes.len() > usize::from(buffer_len) {
+        if bytes.len() <= DMUS_KERNEL_EVENT_SHORT_MAX
+            || bytes.len() > usize::from(buffer_len)
+            || flags & DMUS_KEF_PACKAGE_EVENT != 0
+        {
             return Err(buffer);
         }
         // SAFETY: the buffer is `buffer_len` >= bytes.len() bytes long and ours (contract);

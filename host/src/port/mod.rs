@@ -6,7 +6,7 @@
 //! IMiniportDMus::Init (its service group gets the port's sink); creates the master clock; opens
 //! the render stream (the filter's DirectMusic render pin, with the master clock; it keeps the
 //! SchedulePreFetch NewStream answers) and the capture stream (output: the capture sink); and
-//! sets both to RUN. Then:
+//! sets both to RUN, through ACQUIRE and PAUSE as KS always steps a pin ([`step_state`]). Then:
 //! - [`Port::play_buffer`] is IDirectMusicPort::PlayBuffer: the [`unpacker`] makes events of
 //!   the buffer's records for the [`sequencer`], which hands them to the render stream at
 //!   presentation time minus SchedulePreFetch, from its timer's DPC.
@@ -17,9 +17,9 @@
 //!   thread that opened the port; every timed piece (sequencer, render stream, capture
 //!   service, the MPU-401's interrupt line) is a `kernel::Timer` DPC firing inside it at its
 //!   virtual time. The [`master_clock`] reads that machine's clock.
-//! - [`Port::close`] stops both streams, disconnects and releases everything in PortCls's
-//!   order (streams, the service group membership, the miniport, the allocator) and accounts
-//!   for leaks and kernel rule violations.
+//! - [`Port::close`] stops both streams (through PAUSE and ACQUIRE), disconnects and releases
+//!   everything in PortCls's order (streams, the service group membership, the miniport, the
+//!   allocator) and accounts for leaks and kernel rule violations.
 //!
 //! The two flavours ([`DeviceKind`]): the loopback (no resources; what is played is captured
 //! at once) and an MPU-401 (I/O 0x330, 2 ports, an interrupt) backed by the register-level
@@ -49,6 +49,7 @@ use dmus_miniport::abi::{
     IMasterClock, IMiniportDMus, IResourceList, IServiceGroup, IServiceSink, KSDATAFORMAT,
     KSDATAFORMAT_SPECIFIER_NONE, KSDATAFORMAT_TYPE_MUSIC, KSSTATE, KSSTATE_RUN, KSSTATE_STOP,
     NT_SUCCESS, NTSTATUS, NonPagedPoolNx, PMXF, PSERVICEGROUP, STATUS_INSUFFICIENT_RESOURCES,
+    STATUS_SUCCESS,
 };
 use dmus_miniport::com::{ComObject, ComPtr, ComRef};
 use dmus_miniport::hw::emulator::{EmulatorConfig, Mpu401Emulator};
@@ -153,6 +154,9 @@ struct Parts {
     clock: Option<ComRef<MasterClock>>,
     render: Option<ComPtr<IMXF>>,
     capture: Option<ComPtr<IMXF>>,
+    /// The state each stream was last set to (STOP until then).
+    render_state: KSSTATE,
+    capture_state: KSSTATE,
     sink: Option<ComRef<CaptureSink>>,
     sink_connected: bool,
     sequencer: Option<Sequencer>,
@@ -166,8 +170,13 @@ impl Parts {
         // Sequencing stops first: nothing new reaches the streams.
         let flushed = self.sequencer.take().map_or(0, |s| s.shutdown());
         // STOP: the render stream gives back what it holds, capture drops hardware data.
-        for stream in [&self.render, &self.capture].into_iter().flatten() {
-            set_state(stream, KSSTATE_STOP);
+        for (stream, state) in [
+            (&self.render, &mut self.render_state),
+            (&self.capture, &mut self.capture_state),
+        ] {
+            if let Some(stream) = stream {
+                *state = step_state(stream, *state, KSSTATE_STOP).0;
+            }
         }
         if let (Some(capture), Some(sink), true) = (&self.capture, &self.sink, self.sink_connected)
         {
@@ -203,6 +212,7 @@ impl Parts {
         if let Some(object) = &self.object {
             object.set_miniport(None);
             drop(object.take_registered_group());
+            drop(object.take_groups());
         }
         self.miniport = None;
         self.object = None;
@@ -378,10 +388,23 @@ fn live_blocks(machine: &Machine) -> BTreeMap<PoolTag, usize> {
         .collect()
 }
 
-/// IMXF::SetState at PASSIVE_LEVEL.
-fn set_state(stream: &ComPtr<IMXF>, state: KSSTATE) -> NTSTATUS {
-    // SAFETY: a COM call on a stream we hold a reference on, at PASSIVE_LEVEL (section 3).
-    unsafe { (stream.vtbl().SetState)(stream.as_ptr(), state) }
+/// IMXF::SetState from `from` to `to` through every state between, one call each, as KS
+/// drives a pin: STOP -> ACQUIRE -> PAUSE -> RUN, and RUN -> PAUSE -> ACQUIRE -> STOP (a
+/// miniport may rely on never seeing a jump). Stops at the first failure. Returns the state
+/// the stream is in and the last status (STATUS_SUCCESS when `from == to`). PASSIVE_LEVEL.
+pub fn step_state(stream: &ComPtr<IMXF>, from: KSSTATE, to: KSSTATE) -> (KSSTATE, NTSTATUS) {
+    let mut state = from;
+    let mut status = STATUS_SUCCESS;
+    while state != to {
+        let next = if to > state { state + 1 } else { state - 1 };
+        // SAFETY: a COM call on a stream we hold a reference on, at PASSIVE_LEVEL (section 3).
+        status = unsafe { (stream.vtbl().SetState)(stream.as_ptr(), next) };
+        if !NT_SUCCESS(status) {
+            break;
+        }
+        state = next;
+    }
+    (state, status)
 }
 
 fn check(status: NTSTATUS, step: OpenStep) -> Result<(), PortError> {
@@ -451,7 +474,8 @@ fn new_stream(
     })
 }
 
-/// Adds the port's sink to `group` (unless it is one it is in already) and keeps the group.
+/// Adds the port's sink to `group` (unless it is one it is in already) and keeps the group;
+/// the port object's Notify(NULL) asks it from then on.
 fn join(parts: &mut Parts, group: ComPtr<IServiceGroup>) -> Result<(), PortError> {
     if parts
         .groups
@@ -469,6 +493,8 @@ fn join(parts: &mut Parts, group: ComPtr<IServiceGroup>) -> Result<(), PortError
         .map_err(PortError::at(OpenStep::ServiceGroup))?;
     // SAFETY: a COM call on the group we hold; the group takes its own reference on the sink.
     let status = unsafe { (group.vtbl().AddMember)(group.as_ptr(), sink.as_ptr()) };
+    // Notify(NULL) asks it (PortCls: the miniport's group and the streams').
+    object.add_group(group.clone());
     parts.groups.push(Membership {
         group,
         member: NT_SUCCESS(status),
@@ -585,11 +611,12 @@ fn build(config: &PortConfig, machine: &Machine, parts: &mut Parts) -> Result<i6
     ));
 
     // Capture first, so that nothing played is dropped for want of a running capture.
-    check(
-        set_state(&capture.stream, KSSTATE_RUN),
-        OpenStep::CaptureRun,
-    )?;
-    check(set_state(&render.stream, KSSTATE_RUN), OpenStep::RenderRun)?;
+    let (state, status) = step_state(&capture.stream, KSSTATE_STOP, KSSTATE_RUN);
+    parts.capture_state = state;
+    check(status, OpenStep::CaptureRun)?;
+    let (state, status) = step_state(&render.stream, KSSTATE_STOP, KSSTATE_RUN);
+    parts.render_state = state;
+    check(status, OpenStep::RenderRun)?;
     Ok(prefetch)
 }
 

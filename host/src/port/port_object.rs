@@ -4,17 +4,21 @@
 //!
 //! - **IPortDMus::Notify(group)** (any IRQL, the ISR's call): RequestService on that group.
 //!   The `portcls::host` service group queues its DPC (deferred until the interrupt returns
-//!   when called at DIRQL), which calls its members at DISPATCH_LEVEL. Notify(NULL) asks the
-//!   group given to RegisterServiceGroup, if any (else it is counted and dropped: there is no
-//!   one to serve).
+//!   when called at DIRQL), which calls its members at DISPATCH_LEVEL. Notify(NULL), as
+//!   PortCls documents it: RequestService on the miniport's group (the one Init output, or
+//!   the one given to RegisterServiceGroup, which should be the same) and on every stream's
+//!   group (NewStream's output); counted and dropped only when the port knows of none.
 //! - **IServiceSink::RequestService** (the group's DPC, DISPATCH_LEVEL): IMiniportDMus::Service,
 //!   then the capture stream's PutMessage(NULL), which drains the capture ring (section 4).
-//! - **RegisterServiceGroup**: remembered (one reference) until the port lets go of it.
+//! - **RegisterServiceGroup**: remembered (one reference) until the port lets go of it. The
+//!   groups Init and NewStream output are given to the object by `Port::open`
+//!   ([`PortObject::add_group`]).
 //! - IPort::Init, GetDeviceProperty and NewRegistryKey: this model's Init is `Port::open`
 //!   itself (the miniport never calls them); they answer STATUS_NOT_SUPPORTED.
 //!
-//! The object holds the miniport and the capture stream it services; `Port` clears them at
-//! close before releasing them, which breaks the miniport's reference back to the port.
+//! The object holds the miniport, the capture stream it services and the groups Notify(NULL)
+//! asks; `Port` clears them at close before releasing them, which breaks the references back
+//! to the port (the miniport's, and the groups' on the port's sink).
 
 use std::ffi::c_void;
 use std::ptr;
@@ -39,7 +43,8 @@ pub const PORT_OBJECT_TAG: PoolTag = PoolTag::new(b"HPpo");
 pub struct ServiceStats {
     /// IPortDMus::Notify calls.
     pub notifies: u64,
-    /// Notify(NULL) with no registered group to ask: nothing served.
+    /// Notify(NULL) with no group to ask (none registered, none from Init or NewStream):
+    /// nothing served.
     pub notifies_unserved: u64,
     /// RequestService calls on the port's sink (the service group's DPC runs).
     pub services: u64,
@@ -55,6 +60,8 @@ pub struct PortObject {
     miniport: Mutex<Option<ComPtr<IMiniportDMus>>>,
     capture: Mutex<Option<ComPtr<IMXF>>>,
     registered: Mutex<Option<ComPtr<IServiceGroup>>>,
+    /// The groups Init and NewStream output (no duplicates), asked by Notify(NULL).
+    groups: Mutex<Vec<ComPtr<IServiceGroup>>>,
     notifies: AtomicU64,
     notifies_unserved: AtomicU64,
     services: AtomicU64,
@@ -93,6 +100,19 @@ impl PortObject {
         std::mem::replace(&mut *lock(&self.capture), capture)
     }
 
+    /// Adds a group Init or NewStream output to those Notify(NULL) asks (once each).
+    pub fn add_group(&self, group: ComPtr<IServiceGroup>) {
+        let mut groups = lock(&self.groups);
+        if !groups.iter().any(|g| g.as_ptr() == group.as_ptr()) {
+            groups.push(group);
+        }
+    }
+
+    /// Lets go of the groups [`PortObject::add_group`] gave.
+    pub fn take_groups(&self) -> Vec<ComPtr<IServiceGroup>> {
+        std::mem::take(&mut *lock(&self.groups))
+    }
+
     /// Lets go of the group RegisterServiceGroup gave, if any.
     pub fn take_registered_group(&self) -> Option<ComPtr<IServiceGroup>> {
         lock(&self.registered).take()
@@ -118,12 +138,24 @@ impl PortObject {
             return;
         }
         let registered = lock(&self.registered).clone();
-        match registered {
+        let mut served = false;
+        if let Some(g) = &registered {
             // SAFETY: a group we hold a reference on (the clone).
-            Some(g) => unsafe { (g.vtbl().RequestService)(g.as_ptr()) },
-            None => {
-                self.notifies_unserved.fetch_add(1, Ordering::Relaxed);
-            }
+            unsafe { (g.vtbl().RequestService)(g.as_ptr()) };
+            served = true;
+        }
+        let groups = lock(&self.groups);
+        let others = groups
+            .iter()
+            .filter(|g| registered.as_ref().is_none_or(|r| r.as_ptr() != g.as_ptr()));
+        for g in others {
+            // SAFETY: a group we hold a reference on (in `groups`, locked); RequestService
+            // never calls back into the port object.
+            unsafe { (g.vtbl().RequestService)(g.as_ptr()) };
+            served = true;
+        }
+        if !served {
+            self.notifies_unserved.fetch_add(1, Ordering::Relaxed);
         }
     }
 

@@ -5,8 +5,10 @@
 //! - The bytes are [`Record::message`]'s: a structured record is as long as its status byte
 //!   says (PackStructured writes cbEvent = 3 even for two-byte messages), an unstructured one
 //!   is its raw bytes.
-//! - Presentation time = the record's time (buffer start + rtDelta); channel group =
-//!   dwChannelGroup (1-based).
+//! - Presentation time = the record's time (buffer start + rtDelta), 0 if that is negative
+//!   (before the master clock's origin, so past: due at once; stored as is, its sign bit
+//!   would read as DONT_HOLD_FOR_SEQUENCING and the rest as a time ~29,000 years away);
+//!   channel group = dwChannelGroup (1-based).
 //! - Up to 8 bytes live in the event (`abData`); longer data in a buffer from
 //!   IAllocatorMXF::GetBuffer (GetBufferSize bytes), since the allocator reclaims a long
 //!   event's pbData as one of its buffers (section 4). A message longer than one buffer is
@@ -205,8 +207,9 @@ impl Unpacker {
         }
     }
 
-    /// The events of one message: `bytes` at `time` in channel group `group`, COMPLETE if
-    /// `whole` and it fits in one event. On failure, the events taken so far (to give back).
+    /// The events of one message: `bytes` at `time` (0 if negative, see the module
+    /// documentation) in channel group `group`, COMPLETE if `whole` and it fits in one event.
+    /// On failure, the events taken so far (to give back).
     pub fn events_for(
         &self,
         bytes: &[u8],
@@ -214,6 +217,7 @@ impl Unpacker {
         group: u16,
         whole: bool,
     ) -> Result<Vec<PortEvent>, (AllocatorEmpty, Vec<PortEvent>)> {
+        let time = time.max(0);
         let pieces: Vec<&[u8]> = bytes.chunks(self.piece_len()).collect();
         let flags = if whole && pieces.len() == 1 {
             DMUS_KEF_EVENT_COMPLETE
