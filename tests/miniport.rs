@@ -26,7 +26,7 @@ use dmus_miniport::kernel::time::TICKS_PER_MS;
 use dmus_miniport::kernel::{DISPATCH_LEVEL, PoolTag, host};
 use dmus_miniport::miniport::descriptor::{
     PIN_BRIDGE_IN, PIN_BRIDGE_OUT, PIN_CAPTURE, PIN_DMUS_RENDER, PIN_MIDI_RENDER,
-    RENDER_MAX_INSTANCES,
+    RENDER_MAX_INSTANCES, music_format,
 };
 use dmus_miniport::miniport::resources::Flavour;
 use dmus_miniport::miniport::{MINIPORT_TAG, Miniport, Platform};
@@ -196,18 +196,6 @@ struct Rig {
     port: ComRef<Port>,
     miniport: ComPtr<IMiniportDMus>,
     allocator: ComRef<Allocator>,
-}
-
-fn music_format(subtype: GUID) -> KSDATAFORMAT {
-    KSDATAFORMAT {
-        FormatSize: size_of::<KSDATAFORMAT>() as u32,
-        Flags: 0,
-        SampleSize: 0,
-        Reserved: 0,
-        MajorFormat: KSDATAFORMAT_TYPE_MUSIC,
-        SubFormat: subtype,
-        Specifier: KSDATAFORMAT_SPECIFIER_NONE,
-    }
 }
 
 struct Opened {

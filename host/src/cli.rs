@@ -13,7 +13,7 @@ use crate::perf::{PPQ, Song, demo::demo};
 use crate::port::DeviceKind;
 use crate::runner::progress::ProgressBar;
 use crate::runner::{PlayOptions, play};
-use crate::smf::{self, Captured, Division, generate};
+use crate::smf::{self, Division, generate};
 
 /// Exit status: the run passed.
 pub const EXIT_PASS: u8 = 0;
@@ -250,14 +250,7 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write, terminal: 
         write!(out, "{}", outcome.report.to_text())
     };
     if let Some(path) = &cmd.out {
-        let captured: Vec<Captured> = outcome
-            .captured
-            .iter()
-            .map(|m| Captured {
-                time: m.time,
-                bytes: m.bytes.clone(),
-            })
-            .collect();
+        let captured = outcome.captured_for_file();
         let written = smf::write(&captured, &song.tempo, division);
         if let Err(e) = std::fs::write(path, &written.bytes) {
             let _ = writeln!(err, "dmus-host: cannot write {}: {e}", path.display());

@@ -8,7 +8,7 @@ use dmus_host::perf::time::TempoMap;
 use dmus_host::perf::{Body, Message, PPQ, Song, Stamp};
 use dmus_host::port::DeviceKind;
 use dmus_host::runner::{Outcome, PlayOptions, TimedMessage, play};
-use dmus_host::smf::{self, Captured, generate};
+use dmus_host::smf::{self, generate};
 
 /// The wire's byte time: 320 us (dmus-contract.md section 6), in 100 ns units.
 const BYTE_TIME: i64 = 3200;
@@ -169,15 +169,7 @@ fn generated_files_round_trip_byte_identical_and_back_to_a_file() {
         assert!(slow.report.timing.min_us >= 320.0, "{name}");
         // What was captured, written as a MIDI file and read back, is the song's messages
         // again, at the same music times.
-        let captured: Vec<Captured> = o
-            .captured
-            .iter()
-            .map(|m| Captured {
-                time: m.time,
-                bytes: m.bytes.clone(),
-            })
-            .collect();
-        let written = smf::write(&captured, &read.song.tempo, PPQ as u16);
+        let written = smf::write(&o.captured_for_file(), &read.song.tempo, PPQ as u16);
         assert_eq!(written.skipped, 0, "{name}");
         let again = smf::read(&written.bytes, name).unwrap();
         let o2 = run(&again.song, DeviceKind::Loopback);

@@ -78,6 +78,12 @@ pub const BRIDGE_MAX_INSTANCES: u32 = 0;
 
 // --- data ranges -------------------------------------------------------------------------------
 
+/// The format a client opens this filter's pins with (what NewStream is given): music of
+/// `subtype` (MIDI, DirectMusic), no specifier.
+pub const fn music_format(subtype: GUID) -> KSDATAFORMAT {
+    music_range(size_of::<KSDATAFORMAT>(), subtype)
+}
+
 /// Fields shared by every range of this filter: a music format with no specifier.
 const fn music_range(format_size: usize, subtype: GUID) -> KSDATARANGE {
     KSDATARANGE {

@@ -40,22 +40,21 @@ pub mod stats;
 pub mod unpacker;
 
 use std::collections::BTreeMap;
-use std::mem::size_of;
 use std::ptr;
 use std::sync::{Mutex, MutexGuard};
 
 use dmus_miniport::abi::{
     DMUS_STREAM_MIDI_CAPTURE, DMUS_STREAM_MIDI_RENDER, DMUS_STREAM_TYPE, GUID, IAllocatorMXF, IMXF,
-    IMasterClock, IMiniportDMus, IResourceList, IServiceGroup, IServiceSink, KSDATAFORMAT,
-    KSDATAFORMAT_SPECIFIER_NONE, KSDATAFORMAT_TYPE_MUSIC, KSSTATE, KSSTATE_RUN, KSSTATE_STOP,
-    NT_SUCCESS, NTSTATUS, NonPagedPoolNx, PMXF, PSERVICEGROUP, STATUS_INSUFFICIENT_RESOURCES,
-    STATUS_SUCCESS,
+    IMasterClock, IMiniportDMus, IResourceList, IServiceGroup, IServiceSink, KSSTATE, KSSTATE_RUN,
+    KSSTATE_STOP, NT_SUCCESS, NTSTATUS, NonPagedPoolNx, PMXF, PSERVICEGROUP,
+    STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS,
 };
 use dmus_miniport::com::{ComObject, ComPtr, ComRef};
 use dmus_miniport::hw::emulator::{EmulatorConfig, Mpu401Emulator};
 use dmus_miniport::kernel::PoolTag;
 use dmus_miniport::kernel::host::Machine;
 use dmus_miniport::miniport::Miniport;
+use dmus_miniport::miniport::descriptor::music_format;
 use dmus_miniport::mxf::{Allocator, PoolConfig};
 use dmus_miniport::portcls::host::{ResourceList, interrupt_entry, port_entry};
 use serde::Serialize;
@@ -431,15 +430,7 @@ fn new_stream(
     allocator: &ComPtr<IAllocatorMXF>,
     clock: &ComPtr<IMasterClock>,
 ) -> Result<Opened, NTSTATUS> {
-    let format = KSDATAFORMAT {
-        FormatSize: size_of::<KSDATAFORMAT>() as u32,
-        Flags: 0,
-        SampleSize: 0,
-        Reserved: 0,
-        MajorFormat: KSDATAFORMAT_TYPE_MUSIC,
-        SubFormat: subtype,
-        Specifier: KSDATAFORMAT_SPECIFIER_NONE,
-    };
+    let format = music_format(subtype);
     let mut mxf: PMXF = ptr::null_mut();
     let mut group: PSERVICEGROUP = ptr::null_mut();
     let mut prefetch = 0u64;

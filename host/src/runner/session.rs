@@ -14,6 +14,7 @@ use crate::perf::time::REF_PER_MS;
 use crate::perf::tools::{ChannelMap, Transpose, VelocityScale};
 use crate::perf::{Body, Performance, PerformanceConfig, RefTime, Song, Stamp};
 use crate::port::{Port, PortConfig, PortError};
+use crate::smf::Captured;
 
 /// How often a run looks at the capture side while it waits for the last messages.
 const DRAIN_STEP: RefTime = 10 * REF_PER_MS;
@@ -26,6 +27,19 @@ pub struct Outcome {
     pub rendered: Vec<TimedMessage>,
     /// What the capture sink packed, in order; times from the song's start.
     pub captured: Vec<TimedMessage>,
+}
+
+impl Outcome {
+    /// What was captured, as the MIDI-file writer takes it (`smf::write`).
+    pub fn captured_for_file(&self) -> Vec<Captured> {
+        self.captured
+            .iter()
+            .map(|m| Captured {
+                time: m.time,
+                bytes: m.bytes.clone(),
+            })
+            .collect()
+    }
 }
 
 /// Why a run could not take place.
