@@ -42,7 +42,7 @@ if old not in text:
     sys.exit(f"layout-negative: the text to break is no longer in {file}")
 open(f"{crate}/{file}", "w").write(text.replace(old, new, 1))
 PY
-  if out=$(cd "$scratch/crate" && /usr/bin/cargo check -q --lib --features cross --target x86_64-pc-windows-msvc -Zbuild-std=core,alloc 2>&1); then
+  if out=$(cd "$scratch/crate" && /usr/bin/cargo check -q --lib --features cross --target x86_64-pc-windows-msvc -Zbuild-std=core,alloc --config 'profile.dev.panic="abort"' 2>&1); then
     echo "FAIL: $file: the broken declaration compiled ($expect)"; failures=$((failures + 1))
   elif grep -qF "$expect" <<<"$out"; then
     echo "ok: $expect"
