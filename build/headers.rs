@@ -62,6 +62,7 @@ const TYPES: &[&str] = &[
     "PRESOURCELIST",
     "PDEVICE_OBJECT",
     "PWCHAR",
+    "DPFLTR_TYPE",
 ];
 
 /// Constants checked by value (macros and enum members).
@@ -76,10 +77,7 @@ const VARS: &[&str] = &[
     "PowerDevice.*",
     "NonPagedPool(Nx)?",
     "CmResourceType(Port|Interrupt|Memory)",
-    "PASSIVE_LEVEL",
-    "DISPATCH_LEVEL",
-    "POOL_FLAG_NON_PAGED",
-    "DPFLTR_IHVAUDIO_ID",
+    "(PASSIVE|APC|DISPATCH|HIGH)_LEVEL",
     "DPFLTR_(ERROR|WARNING|TRACE|INFO)_LEVEL",
     "InterruptSyncMode(Normal|All|Repeat)",
 ];

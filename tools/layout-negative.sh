@@ -13,7 +13,7 @@ unset RUSTFLAGS
 # case: file | text to replace | replacement | message the build must print
 cases=(
   "src/abi/ks.rs|    pub DataFlow: KSPIN_DATAFLOW,\n    pub Communication: KSPIN_COMMUNICATION,|    pub Communication: KSPIN_COMMUNICATION,\n    pub DataFlow: KSPIN_DATAFLOW,|KSPIN_DESCRIPTOR::DataFlow: offset differs from the header"
-  "src/abi/mxf.rs|        fn ConnectOutput(sinkMXF: PMXF) -> NTSTATUS;\n        fn DisconnectOutput(sinkMXF: PMXF) -> NTSTATUS;\n        fn GetMessage|        fn DisconnectOutput(sinkMXF: PMXF) -> NTSTATUS;\n        fn ConnectOutput(sinkMXF: PMXF) -> NTSTATUS;\n        fn GetMessage|IAllocatorMXFVtbl::DisconnectOutput: offset differs from the header"
+  "src/abi/mxf.rs|        fn ConnectOutput(sinkMXF: PMXF) -> NTSTATUS;\n        fn DisconnectOutput(sinkMXF: PMXF) -> NTSTATUS;\n    }|        fn DisconnectOutput(sinkMXF: PMXF) -> NTSTATUS;\n        fn ConnectOutput(sinkMXF: PMXF) -> NTSTATUS;\n    }|IAllocatorMXFVtbl::DisconnectOutput: offset differs from the header"
   "src/abi/mxf.rs|        fn GetBufferSize() -> u16;\n|\n|IAllocatorMXFVtbl: size differs from the header"
   "src/abi/guid.rs|KSCATEGORY_RENDER = 0x65e8773e|KSCATEGORY_RENDER = 0x65e8773f|evaluation panicked: KSCATEGORY_RENDER"
   "src/abi/status.rs|STATUS_NOINTERFACE = 0xC000_02B9|STATUS_NOINTERFACE = 0xC000_02BA|evaluation panicked: STATUS_NOINTERFACE"

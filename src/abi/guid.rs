@@ -41,7 +41,7 @@ impl GUID {
             ])
     }
 
-    /// `==` usable in constant expressions (the layout checks compare GUIDs at compile time).
+    /// `==` usable in constant expressions.
     pub const fn const_eq(&self, other: &GUID) -> bool {
         self.to_u128() == other.to_u128()
     }

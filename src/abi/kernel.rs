@@ -1,8 +1,9 @@
 //! wdm.h types and the kernel routines this driver imports (Windows x64), mirrored by hand.
 //!
-//! Only what `crate::kernel` uses. Each prototype was checked against mingw-w64's `ddk/wdm.h`
-//! (and `dpfilter.h` for the debug-filter constants) and against Microsoft's DDI reference for
-//! the two routines mingw's header lacks (`ExAllocatePool2`, `KeQueryInterruptTimePrecise`).
+//! Only what `crate::kernel` uses. Each prototype was checked by eye against mingw-w64's
+//! `ddk/wdm.h` and against Microsoft's DDI reference for the two routines mingw's header lacks
+//! (`ExAllocatePool2`, `KeQueryInterruptTimePrecise`); the IRQLs, the opaque objects' sizes and
+//! the `dpfilter.h` constants are proved by `layout` (POOL_FLAG_NON_PAGED is not in mingw-w64).
 //! The imports are listed, name for name, in `imports/ntoskrnl.def` and `imports/hal.def`:
 //! keep them in step (see [`KERNEL_IMPORTS`] and [`HAL_IMPORTS`]).
 

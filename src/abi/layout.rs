@@ -17,6 +17,7 @@ use core::mem::{align_of, offset_of, size_of};
 
 #[allow(
     dead_code,
+    unused_imports,
     non_camel_case_types,
     non_snake_case,
     non_upper_case_globals,
@@ -147,7 +148,16 @@ check_struct!(UNICODE_STRING => sys::UNICODE_STRING { Length, MaximumLength, Buf
 check_opaque!(KDPC => sys::KDPC);
 check_opaque!(KTIMER => sys::KTIMER);
 check_scalar!(POOL_TYPE => sys::POOL_TYPE, CM_RESOURCE_TYPE => sys::CM_RESOURCE_TYPE);
-check_const!(NonPagedPool, NonPagedPoolNx, PASSIVE_LEVEL, DISPATCH_LEVEL);
+check_const!(NonPagedPool, NonPagedPoolNx);
+check_const!(PASSIVE_LEVEL, APC_LEVEL, DISPATCH_LEVEL, HIGH_LEVEL);
+// dpfilter.h (DPFLTR_TYPE and the levels DbgPrintEx takes).
+check_const!(
+    DPFLTR_IHVAUDIO_ID,
+    DPFLTR_ERROR_LEVEL,
+    DPFLTR_WARNING_LEVEL,
+    DPFLTR_TRACE_LEVEL,
+    DPFLTR_INFO_LEVEL
+);
 check_const!(
     CmResourceTypePort,
     CmResourceTypeInterrupt,

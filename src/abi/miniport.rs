@@ -18,20 +18,8 @@ interface! {
             ResultantFormatLength: *mut u32,
         ) -> NTSTATUS;
     }
-}
-
-interface! {
     /// Init and NewStream run at PASSIVE_LEVEL (dmus-contract.md section 3).
-    IMiniportDMus, IMiniportDMusVtbl, PMINIPORTDMUS {
-        fn GetDescription(Description: *mut PPCFILTER_DESCRIPTOR) -> NTSTATUS;
-        fn DataRangeIntersection(
-            PinId: u32,
-            DataRange: PKSDATARANGE,
-            MatchingDataRange: PKSDATARANGE,
-            OutputBufferLength: u32,
-            ResultantFormat: *mut c_void,
-            ResultantFormatLength: *mut u32,
-        ) -> NTSTATUS;
+    : IMiniportDMus, IMiniportDMusVtbl, PMINIPORTDMUS {
         fn Init(
             UnknownAdapter: PUNKNOWN,
             ResourceList: PRESOURCELIST,

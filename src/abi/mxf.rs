@@ -12,15 +12,8 @@ interface! {
         fn ConnectOutput(sinkMXF: PMXF) -> NTSTATUS;
         fn DisconnectOutput(sinkMXF: PMXF) -> NTSTATUS;
     }
-}
-
-interface! {
     /// The port's event allocator, always the last destination of every event.
-    IAllocatorMXF, IAllocatorMXFVtbl, PAllocatorMXF {
-        fn SetState(State: KSSTATE) -> NTSTATUS;
-        fn PutMessage(pDMKEvt: PDMUS_KERNEL_EVENT) -> NTSTATUS;
-        fn ConnectOutput(sinkMXF: PMXF) -> NTSTATUS;
-        fn DisconnectOutput(sinkMXF: PMXF) -> NTSTATUS;
+    : IAllocatorMXF, IAllocatorMXFVtbl, PAllocatorMXF {
         fn GetMessage(ppDMKEvt: *mut PDMUS_KERNEL_EVENT) -> NTSTATUS;
         fn GetBufferSize() -> u16;
         fn GetBuffer(ppBuffer: *mut *mut u8) -> NTSTATUS;

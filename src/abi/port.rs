@@ -33,33 +33,8 @@ interface! {
             Disposition: *mut u32,
         ) -> NTSTATUS;
     }
-}
-
-interface! {
     /// The DMus port. Notify may be called from the ISR (dmus-contract.md section 3).
-    IPortDMus, IPortDMusVtbl, PPORTDMUS {
-        fn Init(
-            DeviceObject: PDEVICE_OBJECT,
-            Irp: PIRP,
-            UnknownMiniport: PUNKNOWN,
-            UnknownAdapter: PUNKNOWN,
-            ResourceList: PRESOURCELIST,
-        ) -> NTSTATUS;
-        fn GetDeviceProperty(
-            DeviceProperty: DEVICE_REGISTRY_PROPERTY,
-            BufferLength: u32,
-            PropertyBuffer: *mut c_void,
-            ResultLength: *mut u32,
-        ) -> NTSTATUS;
-        fn NewRegistryKey(
-            OutRegistryKey: *mut *mut c_void,
-            OuterUnknown: PUNKNOWN,
-            RegistryKeyType: u32,
-            DesiredAccess: u32,
-            ObjectAttributes: *mut c_void,
-            CreateOptions: u32,
-            Disposition: *mut u32,
-        ) -> NTSTATUS;
+    : IPortDMus, IPortDMusVtbl, PPORTDMUS {
         fn Notify(ServiceGroup: PSERVICEGROUP);
         fn RegisterServiceGroup(ServiceGroup: PSERVICEGROUP);
     }

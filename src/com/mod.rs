@@ -64,9 +64,9 @@
 //! ```
 //! and, given a non-NULL OuterUnknown, create the stream stand-alone all the same (the port
 //! owns the returned PMXF either way, and Releasing it frees the stream: no leak, no dangling
-//! outer), after a `dbg_print!` noting the ignored outer. Refusing with
-//! STATUS_INVALID_PARAMETER is the strict alternative; it would make a (hypothetical)
-//! aggregating port fail to open the pin. The lead decides; this module supports both.
+//! outer), after a `dbg_print!` noting the ignored outer, which is what `miniport` does.
+//! (Refusing with STATUS_INVALID_PARAMETER would be the strict alternative; it would make a
+//! hypothetical aggregating port fail to open the pin.)
 
 mod interfaces;
 mod object;

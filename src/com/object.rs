@@ -477,9 +477,10 @@ impl<T: ComClass + fmt::Debug> fmt::Debug for ComRef<T> {
 
 // ---- the IUnknown slots of every interface vtable ----
 
-/// The three IUnknown entries for slot `SLOT` of class `T`, for the head of an interface's
-/// vtable (`IMXFVtbl { base: unknown_vtbl::<T, SLOT>(), SetState: ..., }`); also the whole
-/// vtable of an interface that is just IUnknown.
+/// The three IUnknown entries for slot `SLOT` of class `T`: the whole vtable of an interface
+/// that is just IUnknown, or the head of a vtable declared with an `IUnknownVtbl` first field
+/// (`FooVtbl { base: unknown_vtbl::<T, SLOT>(), Foo: ..., }`). The flat vtables of
+/// `crate::abi` take [`query_interface`], [`add_ref`] and [`release`] slot by slot instead.
 pub const fn unknown_vtbl<T: ComClass, const SLOT: usize>() -> IUnknownVtbl {
     IUnknownVtbl {
         QueryInterface: query_interface::<T, IUnknown, SLOT>,

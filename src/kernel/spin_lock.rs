@@ -19,9 +19,8 @@ pub struct SpinLock<T> {
 
 // SAFETY: the lock hands out `&mut T` to one holder at a time, possibly on another thread, so
 // sharing the lock requires only that `T` may be sent between threads (as for std's Mutex).
+// (`Send` needs no impl: the raw lock and `UnsafeCell<T>` are `Send` when `T` is.)
 unsafe impl<T: Send> Sync for SpinLock<T> {}
-// SAFETY: moving the lock moves the `T` (and an unlocked KSPIN_LOCK, a plain word).
-unsafe impl<T: Send> Send for SpinLock<T> {}
 
 impl<T> SpinLock<T> {
     /// An unlocked lock. The lock word needs no kernel initialization (`KeInitializeSpinLock`

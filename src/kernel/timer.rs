@@ -15,7 +15,10 @@ pub type TimerCallback = unsafe fn(context: *mut c_void);
 const NEW: u8 = 0;
 const INITIALIZING: u8 = 1;
 const READY: u8 = 2;
-const SHUT_DOWN: u8 = 3;
+/// Cancelled by a `shutdown` above PASSIVE_LEVEL, which could not wait for the callback: a
+/// later `shutdown` (the drop's) still must. `arm` is ignored, `fire` still runs the callback.
+const CANCELLED: u8 = 3;
+const SHUT_DOWN: u8 = 4;
 
 /// A relative one-shot timer.
 ///
@@ -113,13 +116,26 @@ impl Timer {
 
     /// Disarms for good: afterwards the callback is neither pending, queued nor running, and
     /// `arm` is ignored. IRQL: PASSIVE_LEVEL (it waits with KeFlushQueuedDpcs). Called at a
-    /// higher IRQL it can only cancel (the host records a `Violation`). Idempotent.
+    /// higher IRQL it can only cancel (the host records a `Violation`), and leaves the wait to
+    /// the next call at PASSIVE_LEVEL (at the latest, the drop's). Idempotent.
     pub fn shutdown(&self) {
-        if self.state.swap(SHUT_DOWN, Ordering::AcqRel) != READY {
-            return;
+        let passive = irql::current() == PASSIVE_LEVEL;
+        let previous = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| match state {
+                READY if !passive => Some(CANCELLED),
+                CANCELLED if !passive => None,
+                _ => Some(SHUT_DOWN),
+            });
+        match previous {
+            Ok(READY) => {
+                self.raw.cancel();
+            }
+            // Cancelled above PASSIVE_LEVEL earlier: the wait is still owed.
+            Ok(CANCELLED) => {}
+            _ => return,
         }
-        self.raw.cancel();
-        if irql::current() != PASSIVE_LEVEL {
+        if !passive {
             super::sys::timer_shutdown_above_passive();
             return;
         }
@@ -150,6 +166,7 @@ impl fmt::Debug for Timer {
             NEW => "new",
             INITIALIZING => "initializing",
             READY => "ready",
+            CANCELLED => "cancelled, not yet waited for",
             _ => "shut down",
         };
         f.debug_struct("Timer")
@@ -176,5 +193,71 @@ pub(super) unsafe fn fire(target: *const c_void) {
     if let Some(callback) = callback {
         // SAFETY: `init`'s caller promised this call is sound until shutdown.
         unsafe { callback(context) }
+    }
+}
+
+#[cfg(all(test, not(target_os = "windows")))]
+mod tests {
+    use super::*;
+    use crate::kernel::host::{self, Violation};
+    use crate::kernel::irql::DISPATCH_LEVEL;
+    use core::sync::atomic::AtomicBool;
+    use std::boxed::Box;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    struct Slow {
+        started: AtomicBool,
+        finished: AtomicBool,
+    }
+
+    /// # Safety
+    /// `context` is a live `Slow`.
+    unsafe fn slow_callback(context: *mut c_void) {
+        // SAFETY: see above.
+        let slow = unsafe { &*(context as *const Slow) };
+        slow.started.store(true, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(100));
+        slow.finished.store(true, Ordering::SeqCst);
+    }
+
+    #[test]
+    fn a_shutdown_above_passive_leaves_the_wait_to_the_next_one() {
+        let slow = Arc::new(Slow {
+            started: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+        });
+        let timer = Box::pin(Timer::new());
+        // SAFETY: the Slow outlives the timer (the Arc is held until the end of the test).
+        unsafe {
+            timer
+                .as_ref()
+                .init(slow_callback, Arc::as_ptr(&slow) as *mut c_void)
+        };
+        timer.arm(10);
+        let machine = host::machine();
+        let driver = std::thread::spawn(move || machine.advance(100));
+        while !slow.started.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        {
+            let _irql = host::raise_irql(DISPATCH_LEVEL);
+            timer.shutdown(); // can only cancel
+        }
+        assert_eq!(
+            host::take_violations(),
+            [Violation::TimerShutdownAbovePassive {
+                irql: DISPATCH_LEVEL
+            }]
+        );
+        assert!(!timer.arm(10), "ignored once cancelled");
+        assert_eq!(host::take_violations(), [Violation::TimerNotReady]);
+        drop(timer); // PASSIVE_LEVEL: must wait for the running callback
+        assert!(
+            slow.finished.load(Ordering::SeqCst),
+            "the drop returned while the callback ran"
+        );
+        assert_eq!(driver.join().unwrap(), 1);
+        assert!(host::take_violations().is_empty());
     }
 }

@@ -55,10 +55,9 @@ pub(super) struct RawSpinLock {
 }
 
 // SAFETY: the lock word is only touched by the kernel's interlocked spin-lock routines, which
-// are made for concurrent use from every processor.
+// are made for concurrent use from every processor. (`Send` is automatic: an unlocked
+// KSPIN_LOCK is a plain word, and a locked one cannot move, being borrowed.)
 unsafe impl Sync for RawSpinLock {}
-// SAFETY: an unlocked KSPIN_LOCK is a plain word; a locked one cannot move (it is borrowed).
-unsafe impl Send for RawSpinLock {}
 
 impl RawSpinLock {
     pub(super) const fn new() -> Self {

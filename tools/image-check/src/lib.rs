@@ -57,9 +57,9 @@ fn flag_names(value: u16, table: &[(u16, &str)]) -> String {
         .collect();
     let known = table.iter().fold(0, |acc, (bit, _)| acc | bit);
     let unknown = value & !known;
-    let unknown = format!("{unknown:#06x}");
-    if value & !known != 0 {
-        names.push(&unknown);
+    let unknown_text = format!("{unknown:#06x}");
+    if unknown != 0 {
+        names.push(&unknown_text);
     }
     format!("{value:#06x} {}", names.join(" "))
 }
