@@ -4,7 +4,7 @@
 //! writes through the allocator's pointers (dmus-contract.md sections 1 and 4).
 //!
 //! An event is the stream's from GetMessage until it is handed to the output or the
-//! allocator (as part of a [`Chain`](super::chain::Chain)); a buffer from GetBuffer until the
+//! allocator (as part of an [`EventChain`]); a buffer from GetBuffer until the
 //! event that carries it (`cbEvent` > 8, `uData.pbData`) is handed on, or it goes back with
 //! PutBuffer.
 
@@ -13,6 +13,7 @@ use core::ptr::{self, NonNull};
 use crate::abi::{
     DMUS_KERNEL_EVENT_SHORT_MAX, DMUS_KERNEL_EVENT_uData, KernelEvent, kBytePositionNone,
 };
+use crate::mxf::EventChain;
 
 /// An event the stream owns (see the module documentation).
 #[derive(Debug, PartialEq, Eq)]
@@ -36,9 +37,10 @@ impl Owned {
         unsafe { self.0.as_mut() }
     }
 
-    /// Links the event to `next` (its chain's next event), or ends its chain.
-    pub fn set_next(&mut self, next: *mut KernelEvent) {
-        self.get_mut().pNextEvt = next;
+    /// Appends the event to `chain`, which takes it over (its `pNextEvt` is overwritten).
+    pub fn append_to(self, chain: &mut EventChain) {
+        // SAFETY: the stream's alone (construction contract), given up here.
+        unsafe { chain.push(self.0) };
     }
 
     /// Makes the event one of the stream's: `bytes` (at most 8) inline, stamped `time`, in

@@ -10,9 +10,8 @@
 //!   ([`Parser`](crate::midi::Parser)) into events for its output.
 //!
 //! Unsafe code here: the ring's block (`ring`), the events and buffers the allocator hands out
-//! (`event`, `chain`), the COM calls out (allocator, output, port), and the timer's callback.
+//! (`event`), the COM calls out (allocator, output, port), and the timer's callback.
 
-mod chain;
 mod config;
 mod event;
 mod intake;

@@ -33,7 +33,7 @@ use core::sync::atomic::AtomicU64;
 
 use crate::abi::{NTSTATUS, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER};
 use crate::kernel::pool::{self, PoolTag};
-use crate::mxf::counter::{bump_single_writer, raise};
+use crate::mxf::counter::{bump_single_writer, raise_single_writer};
 use crate::mxf::sync::{AtomicBool, AtomicI64, AtomicU8, AtomicU32, Ordering};
 
 /// The ring's memory: poolmon shows it as "DMcr".
@@ -49,6 +49,15 @@ pub const MAX_RING_CAPACITY: u32 = 1 << 16;
 struct Slot {
     time: AtomicI64,
     byte: AtomicU8,
+}
+
+/// The oldest waiting byte, as [`CaptureRing::peek`] found it: the byte, its arrival time,
+/// and its position, which [`CaptureRing::consume`] frees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Waiting {
+    pub byte: u8,
+    pub time: i64,
+    pos: u32,
 }
 
 /// What [`CaptureRing::push`] did with a byte.
@@ -197,7 +206,7 @@ impl CaptureRing {
         // Release: the slot's contents happen before the consumer's Acquire load of the tail.
         self.tail.store(tail.wrapping_add(1), Ordering::Release);
         bump_single_writer(&self.counters.stored);
-        raise(&self.counters.high_water, used + 1);
+        raise_single_writer(&self.counters.high_water, used + 1);
         Pushed::Stored
     }
 
@@ -233,7 +242,7 @@ impl CaptureRing {
 
     /// The oldest waiting byte and its time, left in the ring. Consumer only.
     #[inline]
-    pub(super) fn peek(&self) -> Option<(u8, i64)> {
+    pub(super) fn peek(&self) -> Option<Waiting> {
         let head = self.head.load(Ordering::Relaxed);
         // Acquire: pairs with the producer's Release store of the tail.
         let tail = self.tail.load(Ordering::Acquire);
@@ -241,19 +250,22 @@ impl CaptureRing {
             return None;
         }
         let slot = self.slot(head);
-        Some((
-            slot.byte.load(Ordering::Relaxed),
-            slot.time.load(Ordering::Relaxed),
-        ))
+        Some(Waiting {
+            byte: slot.byte.load(Ordering::Relaxed),
+            time: slot.time.load(Ordering::Relaxed),
+            pos: head,
+        })
     }
 
-    /// Frees the oldest waiting byte (after [`peek`](Self::peek) returned it). Consumer only.
+    /// Frees the byte [`peek`](Self::peek) returned, if it is still the oldest (nothing
+    /// consumed or discarded it since). Consumer only. The tail is not read again: `peek` saw
+    /// the byte stored.
     #[inline]
-    pub(super) fn consume(&self) {
-        let head = self.head.load(Ordering::Relaxed);
-        if head != self.tail.load(Ordering::Acquire) {
+    pub(super) fn consume(&self, waiting: Waiting) {
+        if self.head.load(Ordering::Relaxed) == waiting.pos {
             // Release: our reads of the slot happen before the producer reuses it.
-            self.head.store(head.wrapping_add(1), Ordering::Release);
+            self.head
+                .store(waiting.pos.wrapping_add(1), Ordering::Release);
         }
     }
 
@@ -303,13 +315,16 @@ mod tests {
             };
             assert_eq!(ring.push(b, i64::from(b) * 100), expected);
         }
-        assert_eq!(ring.peek(), Some((0, 0)));
-        ring.consume();
+        let first = ring.peek().unwrap();
+        assert_eq!((first.byte, first.time), (0, 0));
+        ring.consume(first);
+        ring.consume(first); // freed already: nothing more
+        assert_eq!(ring.len(), 3);
         assert_eq!(ring.push(9, 900), Pushed::Stored);
         let mut got = std::vec::Vec::new();
-        while let Some(x) = ring.peek() {
-            got.push(x);
-            ring.consume();
+        while let Some(w) = ring.peek() {
+            got.push((w.byte, w.time));
+            ring.consume(w);
         }
         assert_eq!(got, [(1, 100), (2, 200), (3, 300), (9, 900)]);
         assert_eq!(
@@ -379,10 +394,10 @@ mod loom_models {
             };
             let mut seen = Vec::new();
             for _ in 0..3 {
-                if let Some((b, t)) = ring.peek() {
-                    assert_eq!(t, i64::from(b) * 10, "a byte with another's time");
-                    seen.push(b);
-                    ring.consume();
+                if let Some(w) = ring.peek() {
+                    assert_eq!(w.time, i64::from(w.byte) * 10, "a byte with another's time");
+                    seen.push(w.byte);
+                    ring.consume(w);
                 }
                 // A consumer that only finds the ring empty does no store: yield so that
                 // loom's scheduler runs the producer in between (its DPOR does not reorder a
@@ -390,10 +405,10 @@ mod loom_models {
                 thread::yield_now();
             }
             let results = producer.join().unwrap();
-            while let Some((b, t)) = ring.peek() {
-                assert_eq!(t, i64::from(b) * 10);
-                seen.push(b);
-                ring.consume();
+            while let Some(w) = ring.peek() {
+                assert_eq!(w.time, i64::from(w.byte) * 10);
+                seen.push(w.byte);
+                ring.consume(w);
             }
             let stored: Vec<u8> = (1..=3u8)
                 .zip(&results)
@@ -424,9 +439,9 @@ mod loom_models {
             let discarded = ring.discard();
             producer.join().unwrap();
             let mut left = Vec::new();
-            while let Some((b, _)) = ring.peek() {
-                left.push(b);
-                ring.consume();
+            while let Some(w) = ring.peek() {
+                left.push(w.byte);
+                ring.consume(w);
             }
             assert_eq!(discarded as usize + left.len(), 2);
             // What is left is the newest bytes, in order.

@@ -39,7 +39,6 @@ use core::ffi::c_void;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use super::chain::Chain;
 use super::config::CaptureConfig;
 use super::event::{Fragment, Owned};
 use super::intake::RingHandle;
@@ -55,8 +54,8 @@ use crate::com_interfaces;
 use crate::kernel::pool::PoolTag;
 use crate::kernel::{SpinLock, Timer};
 use crate::midi::{Dropped, Output, Parser, Step};
-use crate::mxf::Mxf;
 use crate::mxf::output;
+use crate::mxf::{EventChain, Mxf};
 
 /// The stream objects' pool tag: "DMcs".
 pub const CAPTURE_TAG: PoolTag = PoolTag::new(b"DMcs");
@@ -210,7 +209,7 @@ impl<R: RingHandle> CaptureStream<R> {
     /// One round of [`service`](Self::service); only one CPU at a time runs it.
     fn service_round(&self) {
         bump(&self.counters.services);
-        let mut out = Chain::new();
+        let mut out = EventChain::new();
         let (output, rearm) = {
             let mut guard = self.inner.lock();
             let inner = &mut *guard;
@@ -239,21 +238,21 @@ impl<R: RingHandle> CaptureStream<R> {
 
     /// Takes bytes from the ring until it is empty, the budget is spent (run again at once),
     /// or GetMessage fails (retry later). Returns when to run again, if at all.
-    fn drain(&self, inner: &mut Inner, out: &mut Chain) -> Option<i64> {
+    fn drain(&self, inner: &mut Inner, out: &mut EventChain) -> Option<i64> {
         let mut budget = self.config.bytes_per_service;
         loop {
-            let (byte, time) = self.ring.peek()?;
+            let waiting = self.ring.peek()?;
             if budget == 0 {
                 return Some(0);
             }
             let mut parser = inner.parser;
-            let step = parser.push(byte, time);
+            let step = parser.push(waiting.byte, waiting.time);
             if self.package(inner, step, out).is_err() {
                 bump(&self.counters.retries);
                 return Some(self.config.retry_100ns);
             }
             inner.parser = parser;
-            self.ring.consume();
+            self.ring.consume(waiting);
             budget -= 1;
             self.count(step);
         }
@@ -263,7 +262,7 @@ impl<R: RingHandle> CaptureStream<R> {
     /// Fails, changing nothing the byte's retry depends on, only when GetMessage fails: the
     /// caller then leaves the byte in the ring. (A fragment it sent first stays sent: the
     /// retry finds none open and starts the next one.)
-    fn package(&self, inner: &mut Inner, step: Step, out: &mut Chain) -> Result<(), NoEvent> {
+    fn package(&self, inner: &mut Inner, step: Step, out: &mut EventChain) -> Result<(), NoEvent> {
         let group = self.config.channel_group;
         let continues_sysex = matches!(step.output, Output::SysEx { start: false, .. });
         if !continues_sysex {
@@ -276,13 +275,13 @@ impl<R: RingHandle> CaptureStream<R> {
             Output::Message(m) => {
                 let mut event = self.get_event()?;
                 event.fill_short(m.bytes(), m.time(), group, DMUS_KEF_EVENT_COMPLETE);
-                out.push(event);
+                event.append_to(out);
                 Ok(())
             }
             Output::Realtime { byte, time } => {
                 let mut event = self.get_event()?;
                 event.fill_short(&[byte], time, group, DMUS_KEF_EVENT_COMPLETE);
-                out.push(event);
+                event.append_to(out);
                 Ok(())
             }
             Output::SysEx {
@@ -308,7 +307,7 @@ impl<R: RingHandle> CaptureStream<R> {
 
     /// Makes room for one more byte in the open fragment: a buffer for a full inline one, or,
     /// failing that or when its buffer is full, sending it (the next byte starts another).
-    fn make_room(&self, inner: &mut Inner, out: &mut Chain) {
+    fn make_room(&self, inner: &mut Inner, out: &mut EventChain) {
         let Some(fragment) = inner.fragment.as_mut() else {
             return;
         };
@@ -328,14 +327,14 @@ impl<R: RingHandle> CaptureStream<R> {
     }
 
     /// Sends the open fragment, if any.
-    fn close_fragment(&self, inner: &mut Inner, out: &mut Chain) {
+    fn close_fragment(&self, inner: &mut Inner, out: &mut EventChain) {
         if let Some(fragment) = inner.fragment.take() {
             let (event, stray) = fragment.finish();
             if let Some(buffer) = stray {
                 self.put_buffer(buffer);
             }
             bump(&self.counters.sysex_events);
-            out.push(event);
+            event.append_to(out);
         }
     }
 
@@ -393,7 +392,8 @@ impl<R: RingHandle> CaptureStream<R> {
             other => {
                 // A failure that still handed out an event: give it back.
                 if let Some(event) = other {
-                    self.give_back(event);
+                    // SAFETY: handed to us by GetMessage just now, and not kept.
+                    unsafe { self.give_back(event) };
                 }
                 bump(&self.counters.get_message_failures);
                 Err(NoEvent)
@@ -425,10 +425,13 @@ impl<R: RingHandle> CaptureStream<R> {
         unsafe { (self.allocator.vtbl().PutBuffer)(self.allocator.as_ptr(), buffer.as_ptr()) };
     }
 
-    fn give_back(&self, chain: NonNull<KernelEvent>) {
-        // SAFETY: a COM call on the allocator we hold a reference on, <= DISPATCH_LEVEL
-        // (section 3); the chain is handed over.
-        unsafe { (self.allocator.vtbl().PutMessage)(self.allocator.as_ptr(), chain.as_ptr()) };
+    /// Gives `chain` back to the allocator.
+    ///
+    /// # Safety
+    /// `chain` is the stream's to give (events from its allocator), handed over.
+    unsafe fn give_back(&self, chain: NonNull<KernelEvent>) {
+        // SAFETY: this function's contract.
+        unsafe { output::give_back(chain, &self.allocator) };
     }
 
     /// Gives a dropped fragment back to the allocator (with its buffer, if any).
@@ -437,25 +440,21 @@ impl<R: RingHandle> CaptureStream<R> {
         if let Some(buffer) = stray {
             self.put_buffer(buffer);
         }
-        self.give_back(event.into_raw());
+        // SAFETY: the fragment's event, from our allocator, given up with the fragment.
+        unsafe { self.give_back(event.into_raw()) };
     }
 
-    /// Hands the chain to the output, or to the allocator without one. No lock held.
-    fn deliver(&self, out: &mut Chain, output: Option<ComPtr<IMXF>>) {
+    /// Hands the chain to the output (read under the lock), or to the allocator without one.
+    /// No lock held.
+    fn deliver(&self, out: &mut EventChain, output: Option<ComPtr<IMXF>>) {
         let events = out.len();
         let Some(chain) = out.take() else {
             return;
         };
         add(&self.counters.events_sent, u64::from(events));
         bump(&self.counters.chains_sent);
-        match output {
-            Some(output) => {
-                // SAFETY: a COM call on an IMXF we hold a reference on (the clone), at
-                // DISPATCH_LEVEL or lower (section 3); the chain is handed over.
-                unsafe { (output.vtbl().PutMessage)(output.as_ptr(), chain.as_ptr()) };
-            }
-            None => self.give_back(chain),
-        }
+        // SAFETY: events the stream filled (from its allocator), handed over.
+        unsafe { output::deliver(chain, output.as_ref(), &self.allocator) };
     }
 }
 
@@ -512,7 +511,9 @@ impl<R: RingHandle> Mxf for CaptureStream<R> {
     fn put_message(&self, event: PDMUS_KERNEL_EVENT) -> NTSTATUS {
         if let Some(chain) = NonNull::new(event) {
             bump(&self.counters.foreign_events);
-            self.give_back(chain);
+            // SAFETY: the caller hands the chain over (section 4: it must reach the
+            // allocator).
+            unsafe { self.give_back(chain) };
         }
         self.service();
         STATUS_SUCCESS
@@ -520,21 +521,12 @@ impl<R: RingHandle> Mxf for CaptureStream<R> {
 
     /// PASSIVE_LEVEL. One output at a time (`mxf::output`).
     fn connect_output(&self, sink: Option<ComPtr<IMXF>>) -> NTSTATUS {
-        output::connect(&mut self.inner.lock().output, sink)
+        output::connect(&self.inner, |inner| &mut inner.output, sink)
     }
 
     /// PASSIVE_LEVEL. `sink` must be the connected output; afterwards events go to the allocator.
     fn disconnect_output(&self, sink: PMXF) -> NTSTATUS {
-        // The guard is dropped at the end of this statement: the old output is released
-        // without the lock held.
-        let old = output::disconnect(&mut self.inner.lock().output, sink);
-        match old {
-            Ok(old) => {
-                drop(old);
-                STATUS_SUCCESS
-            }
-            Err(status) => status,
-        }
+        output::disconnect(&self.inner, |inner| &mut inner.output, sink)
     }
 }
 

@@ -32,3 +32,12 @@ pub fn raise(mark: &AtomicU32, value: u32) {
         mark.fetch_max(value, Ordering::Relaxed);
     }
 }
+
+/// A high-water mark with one writer at a time (see [`bump_single_writer`]): a plain load, and
+/// a plain store on a new high.
+#[inline]
+pub fn raise_single_writer(mark: &AtomicU32, value: u32) {
+    if value > mark.load(Ordering::Relaxed) {
+        mark.store(value, Ordering::Relaxed);
+    }
+}

@@ -1,11 +1,15 @@
-//! The MIDI transport floor: the event pool and allocator (IAllocatorMXF), later the chains and
-//! sequencing the render and capture paths share. dmus-contract.md sections 1, 3 and 4.
+//! The MIDI transport floor: the event pool and allocator (IAllocatorMXF), and what the render
+//! and capture paths share: event chains, the render inbox and sequencer, the clocks, the
+//! output rule. dmus-contract.md sections 1, 3 and 4.
 //!
-//! Unsafe code here is confined to the lock-free core (`free_list`, `event_pool`), the COM
-//! trampolines (`allocator`, `imxf`) and the one COM call out (`clock`: IMasterClock::GetTime);
-//! what the floors above see is safe.
+//! Unsafe code here is confined to the lock-free core (`free_list`, `event_pool`, `inbox`), the
+//! event links and blocks the floor owns (`chain`, `sequencer`), the COM trampolines
+//! (`allocator`, `imxf`) and the COM calls out (`clock`: IMasterClock::GetTime; `output`:
+//! PutMessage to a stream's output or allocator); what the floors above see is safe, but for
+//! handing events over.
 
 mod allocator;
+mod chain;
 mod clock;
 pub mod counter;
 mod event_pool;
@@ -21,6 +25,7 @@ pub(crate) mod sync;
 mod loom_models;
 
 pub use allocator::{Allocator, AsAllocator};
+pub use chain::EventChain;
 pub use clock::{Clock, KernelClock, MasterClock};
 pub use event_pool::{EVENT_STRIDE, EventPool, MAX_PACKAGE_DEPTH, POOL_TAG, PoolConfig, PutReport};
 pub use free_list::MAX_SLOTS;

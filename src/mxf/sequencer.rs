@@ -18,6 +18,7 @@
 use core::mem::{align_of, size_of};
 use core::ptr::{self, NonNull};
 
+use super::chain::EventChain;
 use crate::abi::{KernelEvent, NTSTATUS, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER};
 use crate::kernel::pool::{self, PoolTag};
 
@@ -72,9 +73,9 @@ pub struct Sequencer {
     capacity: u32,
     len: u32,
     next_seq: u64,
-    overflow_head: *mut KernelEvent,
-    overflow_tail: *mut KernelEvent,
-    overflow_len: u32,
+    /// Events that found the heap full, in arrival order. Non-empty only while the heap is
+    /// full: each pop refills the heap from here.
+    overflow: EventChain,
     high_water: u32,
     overflowed: u32,
 }
@@ -99,9 +100,7 @@ impl Sequencer {
             capacity,
             len: 0,
             next_seq: 0,
-            overflow_head: ptr::null_mut(),
-            overflow_tail: ptr::null_mut(),
-            overflow_len: 0,
+            overflow: EventChain::new(),
             high_water: 0,
             overflowed: 0,
         })
@@ -109,7 +108,7 @@ impl Sequencer {
 
     /// Events pending.
     pub fn len(&self) -> u32 {
-        self.len + self.overflow_len
+        self.len + self.overflow.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -128,12 +127,14 @@ impl Sequencer {
     /// Takes `event` (one event: its `pNextEvt` is overwritten) to deliver at its
     /// presentation time. O(log n).
     pub fn push(&mut self, event: NonNull<KernelEvent>) {
-        // SAFETY: the caller hands the event over; it is ours until popped.
-        unsafe { (*event.as_ptr()).pNextEvt = ptr::null_mut() };
-        if self.overflow_len == 0 && self.len < self.capacity {
+        if self.len < self.capacity {
+            // SAFETY: the caller hands the event over; it is ours until popped.
+            unsafe { (*event.as_ptr()).pNextEvt = ptr::null_mut() };
             self.heap_push(event);
         } else {
-            self.overflow_push(event);
+            // SAFETY: as above; the overflow takes it over (and clears its `pNextEvt`).
+            unsafe { self.overflow.push(event) };
+            self.overflowed = self.overflowed.saturating_add(1);
         }
         self.high_water = self.high_water.max(self.len());
     }
@@ -158,17 +159,16 @@ impl Sequencer {
 
     /// Removes and returns the earliest pending event, due or not.
     pub fn pop(&mut self) -> Option<NonNull<KernelEvent>> {
-        let event = if self.len > 0 {
-            Some(self.heap_pop())
-        } else {
-            self.overflow_pop()
-        };
-        // Refill from the overflow, in arrival order, while there is room.
-        while self.len < self.capacity {
-            let Some(e) = self.overflow_pop() else { break };
+        if self.len == 0 {
+            debug_assert!(self.overflow.is_empty());
+            return None;
+        }
+        let event = self.heap_pop();
+        // Refill the one free entry from the overflow, in arrival order.
+        if let Some(e) = self.overflow.pop() {
             self.heap_push(e);
         }
-        event
+        Some(event)
     }
 
     /// Hands every pending event to `sink`, earliest first (STOP, and closing the stream).
@@ -178,12 +178,10 @@ impl Sequencer {
         }
     }
 
+    /// The heap's first entry: the earliest pending event (the overflow is empty unless the
+    /// heap is full).
     fn top(&self) -> Option<NonNull<KernelEvent>> {
-        if self.len > 0 {
-            Some(self.entries()[0].event)
-        } else {
-            NonNull::new(self.overflow_head)
-        }
+        self.entries().first().map(|entry| entry.event)
     }
 
     #[inline]
@@ -247,33 +245,6 @@ impl Sequencer {
         }
         self.len -= 1;
         top
-    }
-
-    fn overflow_push(&mut self, event: NonNull<KernelEvent>) {
-        let e = event.as_ptr();
-        if self.overflow_tail.is_null() {
-            self.overflow_head = e;
-        } else {
-            // SAFETY: the tail is an event the sequencer owns.
-            unsafe { (*self.overflow_tail).pNextEvt = e };
-        }
-        self.overflow_tail = e;
-        self.overflow_len += 1;
-        self.overflowed = self.overflowed.saturating_add(1);
-    }
-
-    fn overflow_pop(&mut self) -> Option<NonNull<KernelEvent>> {
-        let head = NonNull::new(self.overflow_head)?;
-        // SAFETY: the head is an event the sequencer owns.
-        unsafe {
-            self.overflow_head = (*head.as_ptr()).pNextEvt;
-            (*head.as_ptr()).pNextEvt = ptr::null_mut();
-        }
-        if self.overflow_head.is_null() {
-            self.overflow_tail = ptr::null_mut();
-        }
-        self.overflow_len -= 1;
-        Some(head)
     }
 }
 

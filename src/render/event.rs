@@ -11,6 +11,7 @@
 use core::ptr::{self, NonNull};
 
 use crate::abi::{DMUS_KERNEL_EVENT_SHORT_MAX, KernelEvent, kBytePositionNone};
+use crate::mxf::EventChain;
 
 /// Why an event cannot be sent. Counted per cause in `RenderStats`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,6 +79,10 @@ impl Ev {
     /// Marks the event as held by a render stream (in its `ullBytePosition`, which render does
     /// not otherwise use), so that meeting it again in a chain that loops is recognised.
     /// Returns false if it was marked already.
+    ///
+    /// The mark stays on events given back to the allocator (which hands events out zeroed,
+    /// dmus-contract.md section 4): clearing it as an event is given back, while the walk that
+    /// marked it goes on, would let that walk meet the event again as new.
     pub fn mark_held(self) -> bool {
         // SAFETY: owned (construction contract); nobody else reads it meanwhile.
         let position = unsafe { &mut (*self.0.as_ptr()).ullBytePosition };
@@ -88,10 +93,18 @@ impl Ev {
         true
     }
 
-    /// Removes the [`mark_held`](Self::mark_held) mark, as the event leaves the stream.
+    /// Removes the [`mark_held`](Self::mark_held) mark, as the event leaves the stream for its
+    /// output.
     pub fn clear_held(self) {
         // SAFETY: owned (construction contract); nobody else reads it meanwhile.
         unsafe { (*self.0.as_ptr()).ullBytePosition = kBytePositionNone };
+    }
+
+    /// Appends the event to `chain`, which takes it over (its `pNextEvt` is overwritten).
+    pub fn append_to(self, chain: &mut EventChain) {
+        // SAFETY: owned (construction contract), and given up here: the stream makes no `Ev`
+        // of it again once it is in a chain it hands over.
+        unsafe { chain.push(self.0) };
     }
 
     pub fn is_package(self) -> bool {

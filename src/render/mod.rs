@@ -9,7 +9,6 @@
 //! Unsafe code here: the COM calls out (allocator, output, master clock), the timer's
 //! callback, and reading the events the port hands over ([`event`]).
 
-mod batch;
 mod config;
 mod event;
 mod stats;

@@ -1,5 +1,6 @@
 //! A render stream's counters: bumped under the stream's lock or lock-free, read by anyone
-//! without a lock.
+//! without a lock. The marks (`max_bytes_per_run`, `max_pending`, `sequencer_overflow`) are
+//! written only under the lock, with plain stores.
 //!
 //! "Events" are the events of the chains PutMessage handed over, at the top level: a package
 //! counts as one event (it is one unit), and so does each event of a chain.
@@ -105,7 +106,7 @@ pub(super) struct Counters {
     pub sequencer_overflow: AtomicU32,
 }
 
-pub(super) use crate::mxf::counter::{add, bump, raise};
+pub(super) use crate::mxf::counter::{add, bump, raise_single_writer};
 
 impl Counters {
     pub fn malformed(&self, why: Malformed) {

@@ -33,10 +33,9 @@ use core::ops::Deref;
 use core::ptr::NonNull;
 use core::sync::atomic::AtomicU64;
 
-use super::batch::Batch;
 use super::config::{RenderConfig, SCHEDULE_PREFETCH_100NS};
 use super::event::{Ev, Malformed};
-use super::stats::{Counters, RenderStats, add, bump, raise};
+use super::stats::{Counters, RenderStats, add, bump, raise_single_writer};
 use super::stream_time::StreamTime;
 use super::unit::{Origin, Tracker, Unit};
 use super::wire::{StreamId, Wire, WireError};
@@ -51,7 +50,7 @@ use crate::kernel::pool::PoolTag;
 use crate::kernel::time::TICKS_PER_SECOND;
 use crate::kernel::{SpinLock, Timer};
 use crate::mxf::output;
-use crate::mxf::{Clock, Inbox, KernelClock, MAX_SLOTS, Mxf, Sequencer};
+use crate::mxf::{Clock, EventChain, Inbox, KernelClock, MAX_SLOTS, Mxf, Sequencer};
 
 /// The stream objects' pool tag: "DMrs".
 pub const RENDER_TAG: PoolTag = PoolTag::new(b"DMrs");
@@ -93,19 +92,20 @@ enum Outcome {
     DeviceError,
 }
 
-/// Events a DPC run or a state change is done with, delivered after the lock is released.
+/// Top-level events a DPC run or a state change is done with, each chain handed over with one
+/// PutMessage after the lock is released.
 struct Done {
     /// Units sent: to the output, else the allocator.
-    sent: Batch,
+    sent: EventChain,
     /// Events not sent: to the allocator.
-    returned: Batch,
+    returned: EventChain,
 }
 
 impl Done {
     const fn new() -> Self {
         Done {
-            sent: Batch::new(),
-            returned: Batch::new(),
+            sent: EventChain::new(),
+            returned: EventChain::new(),
         }
     }
 }
@@ -241,8 +241,8 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
             self.intake(inner, master, &mut done);
             let rearm = self.pump(inner, master, &mut done);
             let stats = inner.sequencer.stats();
-            raise(&self.counters.max_pending, stats.high_water);
-            raise(&self.counters.sequencer_overflow, stats.overflowed);
+            raise_single_writer(&self.counters.max_pending, stats.high_water);
+            raise_single_writer(&self.counters.sequencer_overflow, stats.overflowed);
             let output = if done.sent.is_empty() {
                 None
             } else {
@@ -269,7 +269,7 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
                 bump(&self.counters.events_received);
                 if inner.state == StreamState::Stop {
                     bump(&self.counters.flushed_by_stop);
-                    done.returned.push(event);
+                    event.append_to(&mut done.returned);
                     return;
                 }
                 if event.dont_hold() {
@@ -320,7 +320,7 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
                 }
             }
         };
-        raise(&self.counters.max_bytes_per_run, sent_this_run);
+        raise_single_writer(&self.counters.max_bytes_per_run, sent_this_run);
         rearm
     }
 
@@ -380,11 +380,13 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
     /// up if the stream is not running any more).
     fn finish(&self, inner: &mut Inner, master: i64, done: &mut Done) {
         if let Some(unit) = inner.in_flight.take() {
+            let head = unit.head();
             if unit.bytes_sent() > 0 {
                 bump(&self.counters.units_sent);
-                done.sent.push(unit.head());
+                head.clear_held();
+                head.append_to(&mut done.sent);
             } else {
-                done.returned.push(unit.head());
+                head.append_to(&mut done.returned);
             }
         }
         if !inner.owns_wire {
@@ -442,18 +444,23 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
     fn fail(&self, inner: &mut Inner, done: &mut Done) {
         bump(&self.counters.device_errors);
         let before = done.returned.len();
+        self.return_held(inner, done);
+        add(
+            &self.counters.dropped_by_device_error,
+            u64::from(done.returned.len() - before),
+        );
+        self.abandon_sysex(inner);
+    }
+
+    /// The unit in flight and the sequencer's events go back to the allocator.
+    fn return_held(&self, inner: &mut Inner, done: &mut Done) {
         if let Some(unit) = inner.in_flight.take() {
-            done.returned.push(unit.head());
+            unit.head().append_to(&mut done.returned);
         }
         // SAFETY: as in `pump`: drained events are the stream's.
         inner
             .sequencer
-            .drain(|e| done.returned.push(unsafe { Ev::new(e) }));
-        add(
-            &self.counters.dropped_by_device_error,
-            done.returned.len() - before,
-        );
-        self.abandon_sysex(inner);
+            .drain(|e| unsafe { Ev::new(e) }.append_to(&mut done.returned));
     }
 
     /// Everything the stream holds goes back to the allocator (STOP, release).
@@ -462,41 +469,25 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
         for chain in self.inbox.take() {
             for_each_event(chain, &self.counters.looped_chains, |event| {
                 bump(&self.counters.events_received);
-                done.returned.push(event);
+                event.append_to(&mut done.returned);
             });
         }
-        if let Some(unit) = inner.in_flight.take() {
-            done.returned.push(unit.head());
-        }
-        // SAFETY: as in `pump`: drained events are the stream's.
-        inner
-            .sequencer
-            .drain(|e| done.returned.push(unsafe { Ev::new(e) }));
+        self.return_held(inner, done);
         self.abandon_sysex(inner);
-        done.returned.len() - before
+        u64::from(done.returned.len() - before)
     }
 
-    /// Gives the finished events to their destinations. No lock held.
+    /// Gives the finished events to their destinations (`output`: the connected output, read
+    /// under the lock). No lock held.
     fn deliver(&self, done: &mut Done, output: Option<ComPtr<IMXF>>) {
         if let Some(chain) = done.sent.take() {
-            match output {
-                Some(output) => {
-                    // SAFETY: a COM call on an IMXF we hold a reference on (the clone), at
-                    // DISPATCH_LEVEL or lower (section 3); the chain is handed over.
-                    unsafe { (output.vtbl().PutMessage)(output.as_ptr(), chain.as_ptr()) };
-                }
-                None => self.give_back(chain),
-            }
+            // SAFETY: the stream's events (from the port's allocator), handed over.
+            unsafe { output::deliver(chain, output.as_ref(), &self.allocator) };
         }
         if let Some(chain) = done.returned.take() {
-            self.give_back(chain);
+            // SAFETY: as above.
+            unsafe { output::give_back(chain, &self.allocator) };
         }
-    }
-
-    fn give_back(&self, chain: Ev) {
-        // SAFETY: a COM call on the allocator we hold a reference on, <= DISPATCH_LEVEL
-        // (section 3); the chain is handed over.
-        unsafe { (self.allocator.vtbl().PutMessage)(self.allocator.as_ptr(), chain.as_ptr()) };
     }
 }
 
@@ -595,21 +586,12 @@ impl<H: WireHandle, C: Clock> Mxf for RenderStream<H, C> {
 
     /// PASSIVE_LEVEL. One output at a time (`mxf::output`).
     fn connect_output(&self, sink: Option<ComPtr<IMXF>>) -> NTSTATUS {
-        output::connect(&mut self.inner.lock().output, sink)
+        output::connect(&self.inner, |inner| &mut inner.output, sink)
     }
 
     /// PASSIVE_LEVEL. `sink` must be the connected output; afterwards sent events go to the allocator.
     fn disconnect_output(&self, sink: PMXF) -> NTSTATUS {
-        // The guard is dropped at the end of this statement: the old output is released
-        // without the lock held.
-        let old = output::disconnect(&mut self.inner.lock().output, sink);
-        match old {
-            Ok(old) => {
-                drop(old);
-                STATUS_SUCCESS
-            }
-            Err(status) => status,
-        }
+        output::disconnect(&self.inner, |inner| &mut inner.output, sink)
     }
 }
 
@@ -636,5 +618,105 @@ impl<H: WireHandle, C: Clock> core::fmt::Debug for RenderStream<H, C> {
             .field("id", &self.id)
             .field("stats", &self.stats())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::abi::{KSSTATE_RUN, KSSTATE_STOP};
+    use crate::hw::Loopback;
+    use crate::kernel::time::{self, TICKS_PER_MS};
+    use crate::kernel::{DISPATCH_LEVEL, host};
+    use crate::mxf::{Allocator, PoolConfig};
+
+    type SharedWire = Arc<Wire<dyn MidiDevice>>;
+
+    /// IMXF::PutMessage through the vtable, at DISPATCH_LEVEL as the port calls it.
+    fn put(imxf: &ComPtr<IMXF>, chain: *mut KernelEvent) -> NTSTATUS {
+        let _dpc = host::raise_irql(DISPATCH_LEVEL);
+        // SAFETY: a live IMXF we hold a reference on; the chain is handed over.
+        unsafe { (imxf.vtbl().PutMessage)(imxf.as_ptr(), chain) }
+    }
+
+    fn set_state(imxf: &ComPtr<IMXF>, state: KSSTATE) -> NTSTATUS {
+        // SAFETY: a live IMXF we hold a reference on; PASSIVE_LEVEL.
+        unsafe { (imxf.vtbl().SetState)(imxf.as_ptr(), state) }
+    }
+
+    /// A looping chain put to a stopped stream, and to a running one that stops before its
+    /// DPC runs, goes back to the allocator at once, and the loop is seen. Giving an event
+    /// back used to clear the mark that finds it again: the walk went round the loop until
+    /// its 65535-event cut, counting each lap as new events, and relinking the two events on
+    /// every lap left one of them out of the chain given back (leaked).
+    #[test]
+    fn a_chain_that_loops_is_cut_when_given_back_in_stop() {
+        let baseline = host::outstanding_allocations();
+        let alloc = Allocator::create(PoolConfig {
+            events: 16,
+            buffers: 0,
+            buffer_size: 0,
+        })
+        .unwrap();
+        let wire: SharedWire = Arc::new(Wire::new(Loopback::new(64).unwrap()));
+        for run_first in [false, true] {
+            let stream = RenderStream::create(
+                RenderConfig::default(),
+                wire.clone(),
+                alloc.primary(),
+                KernelClock,
+            )
+            .unwrap();
+            let imxf: ComPtr<IMXF> = stream.primary();
+            if run_first {
+                assert_eq!(set_state(&imxf, KSSTATE_RUN), STATUS_SUCCESS);
+            }
+            host::capture_debug_output();
+            let t0 = time::now_100ns();
+            let pool = alloc.pool();
+            let (a, b) = (pool.get_event().unwrap(), pool.get_event().unwrap());
+            for (e, next) in [(a, b), (b, a)] {
+                // SAFETY: ours until put; a -> b -> a -> ...
+                let e = unsafe { &mut *e.as_ptr() };
+                e.ullPresTime100ns = t0 + TICKS_PER_MS;
+                e.set_short_data(&[0x90, 60, 100]).unwrap();
+                e.pNextEvt = next.as_ptr();
+            }
+            // Timers fire only as the virtual clock is run: the DPC comes after the STOP.
+            assert_eq!(put(&imxf, a.as_ptr()), STATUS_SUCCESS);
+            if run_first {
+                assert_eq!(set_state(&imxf, KSSTATE_STOP), STATUS_SUCCESS);
+            }
+            host::run_until(t0 + 100 * TICKS_PER_MS);
+            let stats = stream.stats();
+            let debug = host::take_debug_output();
+            let pool_stats = pool.stats();
+            assert_eq!(pool_stats.rejected, Default::default(), "{pool_stats:?}");
+            assert_eq!(
+                pool_stats.events.in_use, 0,
+                "both events back: {pool_stats:?}"
+            );
+            assert_eq!(
+                (
+                    stats.events_received,
+                    stats.flushed_by_stop,
+                    stats.looped_chains
+                ),
+                (2, 2, 1),
+                "run first: {run_first}: {stats:?}"
+            );
+            assert!(
+                debug.iter().any(|l| l.contains("loops")),
+                "the loop is reported: {debug:?}"
+            );
+            drop((imxf, stream));
+        }
+        assert_eq!(wire.stats().bytes_sent, 0, "nothing plays");
+        drop((wire, alloc));
+        assert_eq!(host::outstanding_allocations(), baseline);
+        assert_eq!(host::take_violations(), []);
+        assert_eq!(host::machine().pending_timers(), 0);
     }
 }

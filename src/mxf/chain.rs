@@ -1,0 +1,152 @@
+//! A chain of events linked through `pNextEvt`, appended at its tail and taken from its head
+//! in O(1) (dmus-contract.md section 7, defect 5: no walk to the tail). What the streams build
+//! to hand over with one PutMessage (the render stream's finished units, the capture stream's
+//! events), and the sequencer's overflow FIFO.
+
+use core::ptr::{self, NonNull};
+
+use crate::abi::KernelEvent;
+
+/// A chain of events the holder owns. Its events are linked to each other and nothing else
+/// refers to them; handing the chain over ([`take`](Self::take)) gives them all away.
+#[derive(Debug)]
+pub struct EventChain {
+    head: *mut KernelEvent,
+    /// The last event (its `pNextEvt` is set by the next push); null when empty.
+    tail: *mut KernelEvent,
+    len: u32,
+}
+
+// SAFETY: the chain owns its events (see `push`); moving it to another processor moves that
+// ownership.
+unsafe impl Send for EventChain {}
+
+impl Default for EventChain {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EventChain {
+    pub const fn new() -> Self {
+        EventChain {
+            head: ptr::null_mut(),
+            tail: ptr::null_mut(),
+            len: 0,
+        }
+    }
+
+    /// Appends `event` (one event: its `pNextEvt` is overwritten). O(1).
+    ///
+    /// # Safety
+    /// `event` is the caller's to give, not already in a chain it holds, and from here on the
+    /// chain's: nobody else touches it until it comes out of [`pop`](Self::pop) or
+    /// [`take`](Self::take).
+    pub unsafe fn push(&mut self, event: NonNull<KernelEvent>) {
+        let e = event.as_ptr();
+        // SAFETY: `event` is ours (this function's contract); the tail is an event the chain
+        // owns.
+        unsafe {
+            (*e).pNextEvt = ptr::null_mut();
+            match NonNull::new(self.tail) {
+                Some(tail) => (*tail.as_ptr()).pNextEvt = e,
+                None => self.head = e,
+            }
+        }
+        self.tail = e;
+        self.len += 1;
+    }
+
+    /// Removes the first event (detached: its `pNextEvt` null) and gives it back. O(1).
+    pub fn pop(&mut self) -> Option<NonNull<KernelEvent>> {
+        let head = NonNull::new(self.head)?;
+        // SAFETY: the head is an event the chain owns.
+        unsafe {
+            self.head = (*head.as_ptr()).pNextEvt;
+            (*head.as_ptr()).pNextEvt = ptr::null_mut();
+        }
+        if self.head.is_null() {
+            self.tail = ptr::null_mut();
+        }
+        self.len -= 1;
+        Some(head)
+    }
+
+    /// The whole chain, given away (its first event; `None` if empty). The chain is empty
+    /// afterwards.
+    pub fn take(&mut self) -> Option<NonNull<KernelEvent>> {
+        let head = NonNull::new(self.head);
+        // Field by field: assigning a new chain would drop this one, which reports its events
+        // as lost.
+        self.head = ptr::null_mut();
+        self.tail = ptr::null_mut();
+        self.len = 0;
+        head
+    }
+
+    /// Events in the chain.
+    pub fn len(&self) -> u32 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.head.is_null()
+    }
+}
+
+impl Drop for EventChain {
+    /// The owner hands the chain over first (every event must reach the allocator); events
+    /// still here are reported, and lost.
+    fn drop(&mut self) {
+        if !self.is_empty() {
+            crate::dbg_error!("{} events of a chain dropped undelivered", self.len);
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::mxf::{EventPool, PoolConfig};
+    use std::vec::Vec;
+
+    #[test]
+    fn appends_pops_and_takes_in_order() {
+        let pool = EventPool::new(PoolConfig {
+            events: 4,
+            buffers: 0,
+            buffer_size: 0,
+        })
+        .unwrap();
+        let e: Vec<_> = (0..4).map(|_| pool.get_event().unwrap()).collect();
+        let mut chain = EventChain::new();
+        assert!(chain.is_empty() && chain.pop().is_none() && chain.take().is_none());
+        for &x in &e {
+            // SAFETY: ours, handed over once.
+            unsafe { chain.push(x) };
+        }
+        assert_eq!(chain.len(), 4);
+        assert_eq!(chain.pop(), Some(e[0]));
+        // SAFETY: popped: ours.
+        assert!(unsafe { e[0].as_ref() }.pNextEvt.is_null());
+        crate::kernel::host::capture_debug_output();
+        let head = chain.take().unwrap();
+        // Taking is handing over, not dropping: nothing is reported lost.
+        assert_eq!(
+            crate::kernel::host::take_debug_output(),
+            Vec::<std::string::String>::new()
+        );
+        assert_eq!((chain.is_empty(), chain.len()), (true, 0));
+        let mut walk = Vec::new();
+        let mut at = head.as_ptr();
+        while !at.is_null() {
+            walk.push(at);
+            // SAFETY: the taken chain is ours.
+            at = unsafe { (*at).pNextEvt };
+        }
+        assert_eq!(walk, [e[1].as_ptr(), e[2].as_ptr(), e[3].as_ptr()]);
+        assert_eq!(pool.put_chain(head.as_ptr()).events, 3);
+        assert_eq!(pool.put_chain(e[0].as_ptr()).events, 1);
+        assert_eq!(pool.stats().events.in_use, 0);
+    }
+}
