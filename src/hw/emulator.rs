@@ -152,20 +152,17 @@ impl Card {
     /// Moves the bytes whose start time has come onto the wire, and the cable's bytes that
     /// have arrived into the input FIFO.
     fn update(&mut self, now: i64) {
-        while let Some(next) = self.output.front().copied() {
-            if next.time_100ns > now {
-                break;
-            }
+        while let Some(&next) = self.output.front()
+            && next.time_100ns <= now
+        {
             self.output.pop_front();
             self.put_on_wire(next);
         }
-        while let Some(&(at, byte)) = self.cable.as_ref().and_then(|c| c.in_flight.front()) {
-            if at > now {
-                break;
-            }
-            if let Some(cable) = self.cable.as_mut() {
-                cable.in_flight.pop_front();
-            }
+        while let Some(cable) = self.cable.as_mut()
+            && let Some(&(at, byte)) = cable.in_flight.front()
+            && at <= now
+        {
+            cable.in_flight.pop_front();
             self.arrive(at, byte);
         }
     }

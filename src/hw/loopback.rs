@@ -13,9 +13,10 @@
 //! stalled holder stall the other side. Every access is atomic, so nothing here is undefined
 //! behaviour whoever calls. No call loops more than [`MAX_CONTENTION_RETRIES`] times.
 //!
-//! With a [`ReceiveHook`] ([`Loopback::with_hook`]) the cable has no ring to wait in: each byte
-//! sent is handed to the hook at once (the capture path's intake, playing the ISR), and is
-//! counted as sent and received. There is then no back-pressure: sends are always accepted.
+//! With a [`ReceiveHook`] ([`Loopback::with_hook`]) the cable has no ring (and allocates
+//! nothing): each byte sent is handed to the hook at once (the capture path's intake, playing
+//! the ISR), and is counted as sent and received. There is then no back-pressure: sends are
+//! always accepted.
 
 use core::mem::{align_of, size_of};
 use core::ptr::NonNull;
@@ -44,8 +45,8 @@ struct Slot {
     byte: AtomicU8,
 }
 
-/// A loopback MIDI device; `H` receives what it sends, if given ([`Loopback::with_hook`]).
-pub struct Loopback<H: ReceiveHook = NoHook> {
+/// The cable's wire: a ring of one pool block, freed on drop.
+struct Ring {
     slots: NonNull<Slot>,
     /// Capacity - 1 (the capacity is a power of two, at least 2).
     mask: u32,
@@ -53,44 +54,17 @@ pub struct Loopback<H: ReceiveHook = NoHook> {
     tail: AtomicU32,
     /// Next position to receive from.
     head: AtomicU32,
-    counters: Counters,
-    /// Where sent bytes go instead of the ring, if anywhere.
-    hook: Option<H>,
 }
 
-// SAFETY: the ring is owned by the Loopback (freed in drop) and every access to it, from any
-// thread, goes through the slots' atomics; the hook is Send + Sync itself.
-unsafe impl<H: ReceiveHook> Send for Loopback<H> {}
-// SAFETY: as for Send: `&Loopback` only allows atomic operations on the ring and counters,
-// and `&H` calls, which `H: Sync` allows.
-unsafe impl<H: ReceiveHook> Sync for Loopback<H> {}
+// SAFETY: the block is owned by the Ring (freed in drop) and every access to it, from any
+// thread, goes through the slots' atomics.
+unsafe impl Send for Ring {}
+// SAFETY: as for Send: `&Ring` only allows atomic operations on the block.
+unsafe impl Sync for Ring {}
 
-impl<H: ReceiveHook> core::fmt::Debug for Loopback<H> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Loopback")
-            .field("capacity", &self.capacity())
-            .field("len", &self.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Loopback {
-    /// A cable holding up to `capacity` bytes, rounded up to a power of two (at least 2, at
-    /// most [`MAX_LOOPBACK_CAPACITY`]). PASSIVE_LEVEL (it allocates). `None` if the pool is
-    /// exhausted or `capacity` exceeds the maximum.
-    pub fn new(capacity: usize) -> Option<Self> {
-        Self::build(capacity, None)
-    }
-}
-
-impl<H: ReceiveHook> Loopback<H> {
-    /// A cable that hands every byte sent to `hook` (see the module documentation); its ring
-    /// is the smallest, unused. PASSIVE_LEVEL (it allocates). `None` if the pool is exhausted.
-    pub fn with_hook(hook: H) -> Option<Self> {
-        Self::build(2, Some(hook))
-    }
-
-    fn build(capacity: usize, hook: Option<H>) -> Option<Self> {
+impl Ring {
+    /// See [`Loopback::new`].
+    fn new(capacity: usize) -> Option<Self> {
         if capacity > MAX_LOOPBACK_CAPACITY {
             return None;
         }
@@ -110,31 +84,22 @@ impl<H: ReceiveHook> Loopback<H> {
             // sees it yet.
             unsafe { slots.as_ptr().add(i).write(slot) };
         }
-        Some(Loopback {
+        Some(Ring {
             slots,
             mask: capacity as u32 - 1,
             tail: AtomicU32::new(0),
             head: AtomicU32::new(0),
-            counters: Counters::new(),
-            hook,
         })
     }
 
-    /// How many bytes the cable holds at most.
-    pub fn capacity(&self) -> usize {
+    fn capacity(&self) -> usize {
         self.mask as usize + 1
     }
 
-    /// Bytes in the cable now (a snapshot).
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         let tail = self.tail.load(Ordering::Acquire);
         let head = self.head.load(Ordering::Acquire);
         (tail.wrapping_sub(head) as usize).min(self.capacity())
-    }
-
-    /// Whether the cable is empty now (a snapshot).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     #[inline]
@@ -144,7 +109,38 @@ impl<H: ReceiveHook> Loopback<H> {
         unsafe { &*self.slots.as_ptr().add((pos & self.mask) as usize) }
     }
 
-    /// Takes the next byte off the ring, uncounted.
+    /// Puts `byte` on the ring; false when it is full (or, misused, too contended).
+    fn push(&self, byte: u8) -> bool {
+        let mut pos = self.tail.load(Ordering::Relaxed);
+        for _ in 0..MAX_CONTENTION_RETRIES {
+            let slot = self.slot(pos);
+            let seq = slot.seq.load(Ordering::Acquire);
+            let turn = seq.wrapping_sub(pos) as i32;
+            if turn < 0 {
+                return false; // full: the byte a lap ago has not been received
+            }
+            if turn > 0 {
+                pos = self.tail.load(Ordering::Relaxed); // another sender took `pos`
+                continue;
+            }
+            match self.tail.compare_exchange(
+                pos,
+                pos.wrapping_add(1),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    slot.byte.store(byte, Ordering::Relaxed);
+                    slot.seq.store(pos.wrapping_add(1), Ordering::Release);
+                    return true;
+                }
+                Err(now) => pos = now,
+            }
+        }
+        false
+    }
+
+    /// Takes the next byte off the ring.
     fn pop(&self) -> Option<u8> {
         let mut pos = self.head.load(Ordering::Relaxed);
         for _ in 0..MAX_CONTENTION_RETRIES {
@@ -178,44 +174,109 @@ impl<H: ReceiveHook> Loopback<H> {
     }
 }
 
+impl Drop for Ring {
+    fn drop(&mut self) {
+        // Slot has no drop glue: freeing the block is all there is to do.
+        // SAFETY: the block came from `pool::allocate` with LOOPBACK_TAG in `new`, and
+        // `&mut self` proves no reference into it remains.
+        unsafe { pool::free(self.slots.cast(), LOOPBACK_TAG) };
+    }
+}
+
+/// Where a loopback's sent bytes go.
+enum Cable<H> {
+    /// Into the ring, until received.
+    Ring(Ring),
+    /// To the hook, at once.
+    Hook(H),
+}
+
+/// A loopback MIDI device; `H` receives what it sends, if given ([`Loopback::with_hook`]).
+pub struct Loopback<H: ReceiveHook = NoHook> {
+    cable: Cable<H>,
+    counters: Counters,
+}
+
+impl<H: ReceiveHook> core::fmt::Debug for Loopback<H> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Loopback")
+            .field("capacity", &self.capacity())
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Loopback {
+    /// A cable holding up to `capacity` bytes, rounded up to a power of two (at least 2, at
+    /// most [`MAX_LOOPBACK_CAPACITY`]). PASSIVE_LEVEL (it allocates). `None` if the pool is
+    /// exhausted or `capacity` exceeds the maximum.
+    pub fn new(capacity: usize) -> Option<Self> {
+        Some(Loopback {
+            cable: Cable::Ring(Ring::new(capacity)?),
+            counters: Counters::new(),
+        })
+    }
+}
+
+impl<H: ReceiveHook> Loopback<H> {
+    /// A cable that hands every byte sent to `hook` (see the module documentation). It has no
+    /// ring and allocates nothing: always `Some` (an `Option` like [`Loopback::new`]'s).
+    pub fn with_hook(hook: H) -> Option<Self> {
+        Some(Loopback {
+            cable: Cable::Hook(hook),
+            counters: Counters::new(),
+        })
+    }
+
+    /// How many bytes the cable holds at most (0 with a hook: none waits).
+    pub fn capacity(&self) -> usize {
+        match &self.cable {
+            Cable::Ring(ring) => ring.capacity(),
+            Cable::Hook(_) => 0,
+        }
+    }
+
+    /// Bytes in the cable now (a snapshot).
+    pub fn len(&self) -> usize {
+        match &self.cable {
+            Cable::Ring(ring) => ring.len(),
+            Cable::Hook(_) => 0,
+        }
+    }
+
+    /// Whether the cable is empty now (a snapshot).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Takes the next byte off the ring, uncounted.
+    fn pop(&self) -> Option<u8> {
+        match &self.cable {
+            Cable::Ring(ring) => ring.pop(),
+            Cable::Hook(_) => None,
+        }
+    }
+}
+
 impl<H: ReceiveHook> MidiDevice for Loopback<H> {
     /// A few atomic operations; Busy when the ring is full. With a hook: the hook's call.
     fn try_send(&self, byte: u8) -> Result<Sent, DeviceError> {
-        if let Some(hook) = &self.hook {
-            bump(&self.counters.bytes_sent);
-            bump(&self.counters.bytes_received);
-            hook.received(byte);
-            return Ok(Sent::Accepted);
-        }
-        let mut pos = self.tail.load(Ordering::Relaxed);
-        for _ in 0..MAX_CONTENTION_RETRIES {
-            let slot = self.slot(pos);
-            let seq = slot.seq.load(Ordering::Acquire);
-            let turn = seq.wrapping_sub(pos) as i32;
-            if turn < 0 {
-                break; // full: the byte a lap ago has not been received
+        match &self.cable {
+            Cable::Hook(hook) => {
+                bump(&self.counters.bytes_sent);
+                bump(&self.counters.bytes_received);
+                hook.received(byte);
+                Ok(Sent::Accepted)
             }
-            if turn > 0 {
-                pos = self.tail.load(Ordering::Relaxed); // another sender took `pos`
-                continue;
+            Cable::Ring(ring) if ring.push(byte) => {
+                bump(&self.counters.bytes_sent);
+                Ok(Sent::Accepted)
             }
-            match self.tail.compare_exchange(
-                pos,
-                pos.wrapping_add(1),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => {
-                    slot.byte.store(byte, Ordering::Relaxed);
-                    slot.seq.store(pos.wrapping_add(1), Ordering::Release);
-                    bump(&self.counters.bytes_sent);
-                    return Ok(Sent::Accepted);
-                }
-                Err(now) => pos = now,
+            Cable::Ring(_) => {
+                bump(&self.counters.busy);
+                Ok(Sent::Busy)
             }
         }
-        bump(&self.counters.busy);
-        Ok(Sent::Busy)
     }
 
     fn try_receive(&self) -> Option<u8> {
@@ -225,7 +286,10 @@ impl<H: ReceiveHook> MidiDevice for Loopback<H> {
     }
 
     fn can_send(&self) -> bool {
-        self.len() < self.capacity()
+        match &self.cable {
+            Cable::Ring(ring) => ring.len() < ring.capacity(),
+            Cable::Hook(_) => true,
+        }
     }
 
     fn has_input(&self) -> bool {
@@ -249,14 +313,5 @@ impl<H: ReceiveHook> MidiDevice for Loopback<H> {
 
     fn stats(&self) -> DeviceStats {
         self.counters.snapshot()
-    }
-}
-
-impl<H: ReceiveHook> Drop for Loopback<H> {
-    fn drop(&mut self) {
-        // Slot has no drop glue: freeing the block is all there is to do.
-        // SAFETY: the block came from `pool::allocate` with LOOPBACK_TAG in `build`, and
-        // `&mut self` proves no reference into it remains.
-        unsafe { pool::free(self.slots.cast(), LOOPBACK_TAG) };
     }
 }

@@ -310,6 +310,18 @@ pub fn pin_stream_kind(pin: u32) -> Option<(DMUS_STREAM_TYPE, &'static [GUID])> 
     }
 }
 
+/// The KSDATAFORMAT (or KSDATARANGE: the same header) at the start of `bytes`, after checking
+/// that `bytes` hold one and that its FormatSize is at least that and within `bytes`;
+/// STATUS_INVALID_PARAMETER otherwise.
+pub(super) fn read_format(bytes: &[u8]) -> Result<KSDATAFORMAT, NTSTATUS> {
+    let f = KSDATAFORMAT::read_from(bytes).ok_or(STATUS_INVALID_PARAMETER)?;
+    let size = f.FormatSize as usize;
+    if size < size_of::<KSDATAFORMAT>() || size > bytes.len() {
+        return Err(STATUS_INVALID_PARAMETER);
+    }
+    Ok(f)
+}
+
 /// NewStream's check of (pin, stream type, data format): `format` is the KSDATAFORMAT's bytes
 /// (at least its FormatSize). Returns the format's subtype, or STATUS_INVALID_PARAMETER for a
 /// bridge or unknown pin, a stream type the pin does not take, or a format that is not
@@ -323,11 +335,7 @@ pub fn check_stream_format(
     if stream_type != want_type {
         return Err(STATUS_INVALID_PARAMETER);
     }
-    let f = KSDATAFORMAT::read_from(format).ok_or(STATUS_INVALID_PARAMETER)?;
-    let size = f.FormatSize as usize;
-    if size < size_of::<KSDATAFORMAT>() || size > format.len() {
-        return Err(STATUS_INVALID_PARAMETER);
-    }
+    let f = read_format(format)?;
     if f.MajorFormat != KSDATAFORMAT_TYPE_MUSIC
         || !subtypes.contains(&f.SubFormat)
         || f.Specifier != KSDATAFORMAT_SPECIFIER_NONE

@@ -12,10 +12,11 @@
 //!   miniport and by every stream (through [`WireRef`] / [`RingRef`], whose drop gives the
 //!   pin instance back), so a stream the port releases after the miniport still has its device.
 
+use core::cell::UnsafeCell;
 use core::ffi::c_void;
+use core::mem::MaybeUninit;
 use core::ops::Deref;
-use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
 use super::descriptor::{PIN_COUNT, PINS};
 use super::platform::Platform;
@@ -38,12 +39,25 @@ pub const CLOCK_TAG: PoolTag = PoolTag::new(b"DMck");
 
 // ---- the clock ----
 
+/// [`SharedClock`]'s states: no master clock yet; `offer` is storing one; stored for good.
+const NO_MASTER: u8 = 0;
+const STORING: u8 = 1;
+const MASTER: u8 = 2;
+
 /// The port's master clock, set by the first NewStream that passes one (the port has one
-/// master clock; later ones are the same object and are not kept). Until then, and if none
-/// ever comes, kernel time.
+/// master clock; later ones are the same object and are not kept), read as a [`MasterClock`]
+/// (a failed GetTime gives the last time read, so stamps never leave master time). Until
+/// then, and if none ever comes, kernel time.
 pub struct SharedClock {
-    clock: AtomicPtr<IMasterClock>,
+    state: AtomicU8,
+    /// Initialised once `state` is [`MASTER`], never changed after.
+    master: UnsafeCell<MaybeUninit<MasterClock>>,
 }
+
+// SAFETY: `master` is written once, by the `offer` that moved `state` from NO_MASTER to
+// STORING, before anyone may read it (MASTER, stored with Release after the write); after that
+// it is only read, and MasterClock is Sync.
+unsafe impl Sync for SharedClock {}
 
 // SAFETY: one interface, IUnknown in slot 0, the unknown-slot trampolines of slot 0.
 unsafe impl ComClass for SharedClock {
@@ -56,34 +70,36 @@ unsafe impl ComClass for SharedClock {
 impl SharedClock {
     pub fn create() -> Result<ComRef<SharedClock>, NTSTATUS> {
         ComObject::create(SharedClock {
-            clock: AtomicPtr::new(ptr::null_mut()),
+            state: AtomicU8::new(NO_MASTER),
+            master: UnsafeCell::new(MaybeUninit::uninit()),
         })
     }
 
     /// Keeps `clock` if none is kept yet. PASSIVE_LEVEL (NewStream).
     pub fn offer(&self, clock: &ComPtr<IMasterClock>) {
-        let raw = clock.clone().into_raw();
         if self
-            .clock
-            .compare_exchange(ptr::null_mut(), raw, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
+            .state
+            .compare_exchange(NO_MASTER, STORING, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
         {
-            // SAFETY: `raw` is the reference `into_raw` gave away; take it back to release it.
-            drop(unsafe { ComPtr::from_raw(raw) });
+            // SAFETY: winning NO_MASTER -> STORING makes this the only write, and nobody reads
+            // `master` before MASTER is stored below.
+            unsafe { (*self.master.get()).write(MasterClock::new(clock.clone())) };
+            self.state.store(MASTER, Ordering::Release);
         }
     }
 
-    /// Master time if known. Any IRQL.
+    fn master(&self) -> Option<&MasterClock> {
+        (self.state.load(Ordering::Acquire) == MASTER).then(|| {
+            // SAFETY: MASTER is stored (Release, read with Acquire) after `master` was
+            // initialised, and neither changes again while `self` lives.
+            unsafe { (*self.master.get()).assume_init_ref() }
+        })
+    }
+
+    /// Master time, once a master clock is known. Any IRQL.
     pub fn master_time(&self) -> Option<i64> {
-        let clock = self.clock.load(Ordering::Acquire);
-        if clock.is_null() {
-            return None;
-        }
-        let mut t = 0i64;
-        // SAFETY: a clock we hold a reference on until our Drop (it is never replaced);
-        // GetTime is callable at any IRQL.
-        let status = unsafe { ((*(*clock).lpVtbl).GetTime)(clock, &mut t) };
-        (status == STATUS_SUCCESS).then_some(t)
+        self.master().map(Clock::now_100ns)
     }
 }
 
@@ -96,9 +112,10 @@ impl Clock for ComRef<SharedClock> {
 
 impl Drop for SharedClock {
     fn drop(&mut self) {
-        let raw = self.clock.swap(ptr::null_mut(), Ordering::AcqRel);
-        // SAFETY: the reference `offer` kept.
-        drop(unsafe { ComPtr::from_raw(raw) });
+        if *self.state.get_mut() == MASTER {
+            // SAFETY: initialised (MASTER), and dropped once: this is the object's drop.
+            unsafe { self.master.get_mut().assume_init_drop() };
+        }
     }
 }
 
@@ -159,12 +176,11 @@ impl IntakeCell {
     }
 }
 
-/// The loopback's receive hook: every byte sent goes to the intake, as if received.
-pub struct IntakeHook(pub ComRef<IntakeCell>);
-
-impl ReceiveHook for IntakeHook {
+/// The loopback's receive hook (held as `ComRef<IntakeCell>`): every byte sent goes to the
+/// intake, as if received.
+impl ReceiveHook for IntakeCell {
     fn received(&self, byte: u8) {
-        self.0.intake.receive(byte);
+        self.intake.receive(byte);
     }
 }
 
@@ -173,7 +189,7 @@ impl ReceiveHook for IntakeHook {
 /// The flavour's device.
 pub enum Device<P: Platform> {
     Mpu401(Mpu401<P::Io>),
-    Loopback(Loopback<IntakeHook>),
+    Loopback(Loopback<ComRef<IntakeCell>>),
 }
 
 impl<P: Platform> MidiDevice for Device<P> {

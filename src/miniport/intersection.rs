@@ -30,21 +30,10 @@ use core::ffi::c_void;
 use core::mem::size_of;
 
 use super::bytes::Plain;
-use super::descriptor::PINS;
+use super::descriptor::{PINS, read_format};
 
 /// The size of every format this handler produces: a KSDATAFORMAT (specifier NONE: no trailer).
 pub const RESULT_FORMAT_SIZE: u32 = size_of::<KSDATAFORMAT>() as u32;
-
-/// A range's header, after checking that `bytes` hold at least a KSDATARANGE and that its
-/// FormatSize is at least that and within `bytes`.
-fn parse_range(bytes: &[u8]) -> Result<KSDATAFORMAT, NTSTATUS> {
-    let r = KSDATAFORMAT::read_from(bytes).ok_or(STATUS_INVALID_PARAMETER)?;
-    let size = r.FormatSize as usize;
-    if size < size_of::<KSDATAFORMAT>() || size > bytes.len() {
-        return Err(STATUS_INVALID_PARAMETER);
-    }
-    Ok(r)
-}
 
 fn matches(client: &GUID, ours: &GUID) -> bool {
     *client == GUID_NULL || client == ours
@@ -65,24 +54,20 @@ pub fn data_range_intersection(
     output: &mut [u8],
 ) -> Result<u32, NTSTATUS> {
     let pin = PINS.get(pin_id as usize).ok_or(STATUS_INVALID_PARAMETER)?;
-    let client = parse_range(client)?;
-    let ours = parse_range(matching)?;
+    let client = read_format(client)?;
+    let ours = read_format(matching)?;
 
     // `matching` must be one of this pin's ranges (by content: PortCls may pass a copy).
     let kp = &pin.KsPinDescriptor;
-    let mut ours_listed = false;
-    for i in 0..kp.DataRangesCount as usize {
+    let ours_listed = (0..kp.DataRangesCount as usize).any(|i| {
         // SAFETY: DataRanges points at a RangeList of DataRangesCount pointers, each to one of
         // descriptor's immutable statics (a KSDATARANGE or a KSDATARANGE_MUSIC starting with
         // one); nothing is written through them.
         let r = unsafe { &**kp.DataRanges.add(i) };
-        if r.MajorFormat == ours.MajorFormat
+        r.MajorFormat == ours.MajorFormat
             && r.SubFormat == ours.SubFormat
             && r.Specifier == ours.Specifier
-        {
-            ours_listed = true;
-        }
-    }
+    });
     if !ours_listed
         || ours.MajorFormat != KSDATAFORMAT_TYPE_MUSIC
         || ours.Specifier != KSDATAFORMAT_SPECIFIER_NONE

@@ -33,8 +33,7 @@ use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 use super::descriptor::{NODE_COUNT, check_stream_format, filter_descriptor_with, synth_nodes};
 use super::hardware::{
-    self, Device, Hardware, IntakeCell, IntakeHook, PinInstance, RingRef, SharedClock, StreamClock,
-    WireRef,
+    self, Device, Hardware, IntakeCell, PinInstance, RingRef, SharedClock, StreamClock, WireRef,
 };
 use super::intersection::data_range_intersection_raw;
 use super::platform::Platform;
@@ -178,8 +177,7 @@ impl<P: Platform> Miniport<P> {
                 Device::Mpu401(Mpu401::new(self.platform.io_ports(base, len)?))
             }
             Flavour::Loopback => Device::Loopback(
-                Loopback::with_hook(IntakeHook(intake.clone()))
-                    .ok_or(STATUS_INSUFFICIENT_RESOURCES)?,
+                Loopback::with_hook(intake.clone()).ok_or(STATUS_INSUFFICIENT_RESOURCES)?,
             ),
         };
         device.reset().map_err(|e| {

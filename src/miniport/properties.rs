@@ -164,41 +164,29 @@ pub const fn automation_table(
 }
 
 /// One property request, safely: which property, which verb, the instance bytes (after the
-/// KSNODEPROPERTY) and the value buffer. The handler records the ValueSize to report.
+/// KSNODEPROPERTY) and the value buffer. The handler records the ValueSize to report (0 unless
+/// it says otherwise). The node and the pin instance are not part of it: every request is the
+/// synth node's (see [`PropertyTarget`]).
 #[derive(Debug)]
 pub struct PropertyRequestView<'a> {
     set: GUID,
     id: u32,
     verb: u32,
-    node: u32,
-    has_stream: bool,
     instance: &'a [u8],
     value: &'a mut [u8],
     value_size: u32,
 }
 
 impl<'a> PropertyRequestView<'a> {
-    /// A request for property (`set`, `id`) with `verb` on `node` (`u32::MAX`: not a node);
-    /// `has_stream` when it targets a pin instance (MinorTarget non-null).
-    pub fn new(
-        set: GUID,
-        id: u32,
-        verb: u32,
-        node: u32,
-        has_stream: bool,
-        instance: &'a [u8],
-        value: &'a mut [u8],
-    ) -> Self {
-        let value_size = value.len() as u32;
+    /// A request for property (`set`, `id`) with `verb`.
+    pub fn new(set: GUID, id: u32, verb: u32, instance: &'a [u8], value: &'a mut [u8]) -> Self {
         PropertyRequestView {
             set,
             id,
             verb,
-            node,
-            has_stream,
             instance,
             value,
-            value_size,
+            value_size: 0,
         }
     }
 
@@ -210,12 +198,6 @@ impl<'a> PropertyRequestView<'a> {
     }
     pub fn verb(&self) -> u32 {
         self.verb
-    }
-    pub fn node(&self) -> u32 {
-        self.node
-    }
-    pub fn has_stream(&self) -> bool {
-        self.has_stream
     }
     /// What PCPROPERTY_REQUEST::ValueSize must say when the handler returns: bytes written or
     /// read, the size needed (after a size query), or 0.
@@ -238,7 +220,6 @@ impl<'a> PropertyRequestView<'a> {
             return STATUS_BUFFER_OVERFLOW;
         }
         if self.value.len() < need as usize {
-            self.value_size = 0;
             return STATUS_BUFFER_TOO_SMALL;
         }
         match make() {
@@ -246,10 +227,7 @@ impl<'a> PropertyRequestView<'a> {
                 self.value_size = v.write_to(self.value).unwrap_or(0);
                 status
             }
-            Err(status) => {
-                self.value_size = 0;
-                status
-            }
+            Err(status) => status,
         }
     }
 }
@@ -260,16 +238,13 @@ pub fn handle<T: PropertyTarget + ?Sized>(
     request: &mut PropertyRequestView<'_>,
 ) -> NTSTATUS {
     if request.set != KSPROPSETID_Synth {
-        request.value_size = 0;
         return STATUS_NOT_FOUND;
     }
     let Some(access) = access_flags(request.id) else {
-        request.value_size = 0;
         return STATUS_NOT_FOUND;
     };
     let verb = request.verb & !KSPROPERTY_TYPE_TOPOLOGY;
     if verb & access != verb || verb.count_ones() != 1 {
-        request.value_size = 0;
         return STATUS_INVALID_DEVICE_REQUEST;
     }
     match verb {
@@ -307,10 +282,7 @@ fn basic_support(request: &mut PropertyRequestView<'_>, access: u32) -> NTSTATUS
             request.value_size = n;
             STATUS_SUCCESS
         }
-        None => {
-            request.value_size = 0;
-            STATUS_BUFFER_TOO_SMALL
-        }
+        None => STATUS_BUFFER_TOO_SMALL,
     }
 }
 
@@ -346,20 +318,16 @@ fn get<T: PropertyTarget + ?Sized>(target: &T, request: &mut PropertyRequestView
 fn set<T: PropertyTarget + ?Sized>(target: &T, request: &mut PropertyRequestView<'_>) -> NTSTATUS {
     // KSPROPERTY_SYNTH_CHANNELGROUPS: the only id with SET.
     let Some(groups) = u32::read_from(request.value) else {
-        request.value_size = 0;
         return STATUS_BUFFER_TOO_SMALL;
     };
     let max = target.synth_caps().MaxChannelGroups;
     if groups == 0 || groups > max {
-        request.value_size = 0;
         return STATUS_INVALID_PARAMETER;
     }
     let status = target.set_channel_groups(groups);
-    request.value_size = if status >= 0 {
-        size_of::<u32>() as u32
-    } else {
-        0
-    };
+    if status >= 0 {
+        request.value_size = size_of::<u32>() as u32;
+    }
     status
 }
 
@@ -470,15 +438,7 @@ pub unsafe fn with_request_view(
         // SAFETY: non-null, readable and writable for ValueSize bytes, not overlapping Instance.
         unsafe { core::slice::from_raw_parts_mut(req.Value.cast::<u8>(), req.ValueSize as usize) }
     };
-    let mut view = PropertyRequestView::new(
-        set,
-        item.Id,
-        req.Verb,
-        req.Node,
-        !req.MinorTarget.is_null(),
-        instance,
-        value,
-    );
+    let mut view = PropertyRequestView::new(set, item.Id, req.Verb, instance, value);
     let status = f(&mut view);
     req.ValueSize = view.value_size();
     status

@@ -5,8 +5,8 @@
 //!   "DPC" (a `Timer` armed to fire at once), which calls every member's RequestService at
 //!   DISPATCH_LEVEL when the test runs the machine's timers (`kernel::host::advance`).
 //!   RequestService above DISPATCH_LEVEL (from an ISR) cannot arm a timer: the request waits
-//!   until the interrupt returns ([`raise_interrupt`] queues it then), as a DPC queued at
-//!   DIRQL runs once the IRQL drops.
+//!   until the interrupt returns ([`raise_interrupt`] and CallSynchronizedRoutine queue it
+//!   then), as a DPC queued at DIRQL runs once the IRQL drops.
 //! - The **interrupt-sync object** (IInterruptSync) remembers the interrupt vector of its
 //!   resource, its registered routines, and whether it is connected. [`raise_interrupt`] plays
 //!   the interrupt: every connected object of that vector created on the calling thread runs its
@@ -295,6 +295,10 @@ unsafe extern "system" fn sync_call<const SLOT: usize>(
     // SAFETY: the caller's routine, with its context, at DIRQL, as PortCls runs it.
     let status = unsafe { routine(this, context) };
     set_irql(old);
+    if old <= DISPATCH_LEVEL {
+        // The service the routine asked for (a Notify) becomes runnable, as after an interrupt.
+        irql_dropped();
+    }
     status
 }
 
@@ -671,4 +675,43 @@ unsafe extern "system" fn list_add_from_parent(
 
 unsafe extern "system" fn list_raw(_this: *mut IResourceList) -> POPAQUE {
     ptr::null_mut()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::host;
+    use std::vec;
+
+    /// A synchronized routine that asks the service group in `context` for service, as an
+    /// ISR's Notify does.
+    unsafe extern "system" fn ask_for_service(
+        _sync: *mut IInterruptSync,
+        context: *mut c_void,
+    ) -> NTSTATUS {
+        let group = context.cast::<IServiceGroup>();
+        // SAFETY: the test's live service group; RequestService is callable at DIRQL.
+        unsafe { ((*(*group).lpVtbl).RequestService)(group) };
+        STATUS_SUCCESS
+    }
+
+    #[test]
+    fn service_asked_for_in_a_synchronized_routine_runs_once_it_returns() {
+        let group = new_service_group().unwrap();
+        let list = ResourceList::create(vec![interrupt_entry(5)]).unwrap();
+        let sync = new_interrupt_sync(&list, 0).unwrap();
+        // SAFETY: a COM call on the object we hold, with a routine and its live context.
+        let status = unsafe {
+            (sync.vtbl().CallSynchronizedRoutine)(
+                sync.as_ptr(),
+                Some(ask_for_service),
+                group.as_ptr().cast(),
+            )
+        };
+        assert_eq!(status, STATUS_SUCCESS);
+        assert_eq!(irql::current(), 0);
+        host::advance(10_000);
+        let model = service_group_model(&group);
+        assert_eq!((model.requests(), model.dpc_runs()), (1, 1));
+    }
 }
