@@ -597,6 +597,20 @@ fn bench_rig(
     rig.finish();
 }
 
+/// One pass, `BATCH` bytes per interrupt through `isr`, a service after each; only `isr` is
+/// timed.
+#[inline]
+fn time_isr(rig: &mut Rig, block: &[u8], mut isr: impl FnMut(&mut Rig, &[u8])) -> Duration {
+    let mut timed = Duration::ZERO;
+    for chunk in block.chunks(BATCH) {
+        let start = Instant::now();
+        isr(rig, chunk);
+        timed += start.elapsed();
+        rig.service();
+    }
+    timed
+}
+
 fn capture(c: &mut Criterion) {
     assert_eq!(BATCH as u32, CaptureConfig::default().bytes_per_service);
     let stream = Stream::generate(SEED, PASS_BYTES);
@@ -660,32 +674,14 @@ fn capture(c: &mut Criterion) {
         "isr_ring_push",
         block,
         &expected,
-        |rig, block| {
-            let mut timed = Duration::ZERO;
-            for chunk in block.chunks(BATCH) {
-                let start = Instant::now();
-                rig.push(chunk);
-                timed += start.elapsed();
-                rig.service();
-            }
-            timed
-        },
+        |rig, block| time_isr(rig, block, Rig::push),
     );
     bench_rig(
         &mut group,
         "isr_intake_receive",
         block,
         &expected,
-        |rig, block| {
-            let mut timed = Duration::ZERO;
-            for chunk in block.chunks(BATCH) {
-                let start = Instant::now();
-                rig.receive(chunk);
-                timed += start.elapsed();
-                rig.service();
-            }
-            timed
-        },
+        |rig, block| time_isr(rig, block, |rig, chunk| rig.receive(chunk)),
     );
     bench_rig(&mut group, "dpc_service", block, &expected, |rig, block| {
         let mut timed = Duration::ZERO;

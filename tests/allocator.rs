@@ -9,7 +9,7 @@
 //! arithmetic and never read by the tests either.
 
 mod common;
-use common::{Event, bytes, edit, zeroed_event_bytes};
+use common::{Event, assert_whole, bytes, edit, link, offset, zeroed_event_bytes};
 
 use std::collections::BTreeSet;
 use std::ffi::c_void;
@@ -64,14 +64,6 @@ fn set_next(event: Event, next: Event) {
     edit(event, |e| e.pNextEvt = next);
 }
 
-/// Links `events` into one chain through pNextEvt (the last one's is null); returns its head.
-fn link(events: &[Event]) -> Event {
-    for (i, &e) in events.iter().enumerate() {
-        set_next(e, events.get(i + 1).copied().unwrap_or(ptr::null_mut()));
-    }
-    events.first().copied().unwrap_or(ptr::null_mut())
-}
-
 /// Makes `event` a package whose chain is `sub`.
 fn make_package(event: Event, sub: Event) {
     edit(event, |e| {
@@ -87,11 +79,6 @@ fn make_long(event: Event, data: *mut u8) {
         e.cbEvent = BUFFER_SIZE;
         e.uData = DMUS_KERNEL_EVENT_uData { pbData: data };
     });
-}
-
-/// `p` moved by `offset` bytes, never dereferenced.
-fn offset<T>(p: *mut T, offset: isize) -> *mut T {
-    p.cast::<u8>().wrapping_offset(offset).cast()
 }
 
 fn report(events: u32, buffers: u32) -> PutReport {
@@ -121,65 +108,6 @@ fn deep(events: u32) -> PutReport {
 
 fn no_rejections() -> Rejections {
     Rejections::default()
-}
-
-/// Every event and buffer is free, and can be had again exactly once (then is put back).
-fn assert_whole(pool: &EventPool) {
-    let before = pool.stats();
-    assert_eq!(before.events.in_use, 0, "events left in use: {before:?}");
-    assert_eq!(before.buffers.in_use, 0, "buffers left in use: {before:?}");
-
-    let mut events = Vec::new();
-    while let Some(e) = pool.get_event() {
-        events.push(e.as_ptr());
-        assert!(
-            events.len() <= before.events.capacity as usize,
-            "more events than the capacity"
-        );
-    }
-    assert_eq!(events.len() as u32, before.events.capacity);
-    let slots: BTreeSet<u32> = events
-        .iter()
-        .map(|&e| {
-            pool.event_index(e)
-                .expect("handed out an event not of the pool")
-        })
-        .collect();
-    assert_eq!(slots.len(), events.len(), "an event was handed out twice");
-    for &e in &events {
-        assert!(pool.is_handed_out(e));
-        assert_eq!(bytes(e), zeroed_event_bytes());
-    }
-    let full = pool.stats();
-    assert_eq!(full.events.in_use, full.events.capacity);
-    assert_eq!(
-        pool.put_chain(link(&events)),
-        report(events.len() as u32, 0)
-    );
-
-    let mut buffers = Vec::new();
-    while let Some(b) = pool.get_buffer() {
-        buffers.push(b.as_ptr() as usize);
-        assert!(buffers.len() <= before.buffers.capacity as usize);
-    }
-    assert_eq!(buffers.len() as u32, before.buffers.capacity);
-    let distinct: BTreeSet<usize> = buffers.iter().copied().collect();
-    assert_eq!(
-        distinct.len(),
-        buffers.len(),
-        "a buffer was handed out twice"
-    );
-    for &b in &buffers {
-        assert_eq!(pool.put_buffer(b as *mut u8), STATUS_SUCCESS);
-    }
-
-    let after = pool.stats();
-    assert_eq!(after.events.in_use, 0);
-    assert_eq!(after.buffers.in_use, 0);
-    assert_eq!(
-        after.rejected, before.rejected,
-        "the check itself was refused"
-    );
 }
 
 // ---- helpers: the COM vtable ----

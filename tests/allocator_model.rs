@@ -10,7 +10,7 @@
 //! chain it is in, see `EventPool::put_chain`), so every held event put is reclaimed.
 
 mod common;
-use common::{Event, bytes, edit, zeroed_event_bytes};
+use common::{Event, bytes, edit, link, link_to, offset, zeroed_event_bytes};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ptr;
@@ -225,22 +225,6 @@ struct Outsiders {
     stack_buffer: Box<[u8; 256]>,
     other: EventPool,
     other_event: Event,
-}
-
-// ---- helpers ----
-
-/// `p` moved by `off` bytes, never dereferenced.
-fn offset<T>(p: *mut T, off: isize) -> *mut T {
-    p.cast::<u8>().wrapping_offset(off).cast()
-}
-
-/// Links held `events` through pNextEvt, the last to `end`; returns the head (`end` if none).
-fn link(events: &[Event], end: Event) -> Event {
-    for (i, &e) in events.iter().enumerate() {
-        let next = events.get(i + 1).copied().unwrap_or(end);
-        edit(e, |ev| ev.pNextEvt = next);
-    }
-    events.first().copied().unwrap_or(end)
 }
 
 // ---- the harness: the pool, the model, and the checks ----
@@ -557,10 +541,10 @@ impl Harness {
                 let mut visited = vec![p];
                 visited.extend_from_slice(sub);
                 let sub_end = self.end(&spec.package_end, &visited, &mut expected);
-                let sub_head = link(sub, sub_end);
+                let sub_head = link_to(sub, sub_end);
                 visited.extend_from_slice(top);
                 let top_end = self.end(&spec.end, &visited, &mut expected);
-                let next = link(top, top_end);
+                let next = link_to(top, top_end);
                 edit(p, |ev| {
                     ev.usFlags = DMUS_KEF_PACKAGE_EVENT;
                     ev.cbEvent = if big { 200 } else { 0 };
@@ -575,7 +559,7 @@ impl Harness {
             }
             None => {
                 let end = self.end(&spec.end, top, &mut expected);
-                link(top, end)
+                link_to(top, end)
             }
         };
 
@@ -660,7 +644,7 @@ impl Harness {
         for &e in &held {
             edit(e, |ev| *ev = KernelEvent::new());
         }
-        let r = self.pool.put_chain(link(&held, ptr::null_mut()));
+        let r = self.pool.put_chain(link(&held));
         prop_assert_eq!(r.events, held.len() as u32);
         for b in std::mem::take(&mut self.model.held_buffers) {
             prop_assert_eq!(self.pool.put_buffer(b), STATUS_SUCCESS);
@@ -679,7 +663,7 @@ impl Harness {
             .collect();
         prop_assert_eq!(slots.len(), s.events.capacity as usize);
         prop_assert_eq!(events.len(), s.events.capacity as usize);
-        let r = self.pool.put_chain(link(&events, ptr::null_mut()));
+        let r = self.pool.put_chain(link(&events));
         prop_assert_eq!(
             r,
             PutReport {

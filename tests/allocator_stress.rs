@@ -11,9 +11,8 @@
 //! checked hold for every one of them.
 
 mod common;
-use common::{Event, bytes, edit, zeroed_event_bytes};
+use common::{Event, assert_whole, bytes, edit, link, zeroed_event_bytes};
 
-use std::collections::BTreeSet;
 use std::ptr;
 use std::sync::Barrier;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -217,47 +216,6 @@ fn worker(shared: &Shared<'_>, me: u32, iterations: u32, seed: u64) -> Tally {
         buffers.clear();
     }
     tally
-}
-
-fn link(events: &[Event]) -> Event {
-    for (i, &e) in events.iter().enumerate() {
-        let next = events.get(i + 1).copied().unwrap_or(ptr::null_mut());
-        edit(e, |ev| ev.pNextEvt = next);
-    }
-    events.first().copied().unwrap_or(ptr::null_mut())
-}
-
-/// Every event and buffer can be had exactly once, then goes back.
-fn assert_whole(pool: &EventPool) {
-    let stats = pool.stats();
-    let mut events = Vec::new();
-    while let Some(e) = pool.get_event() {
-        events.push(e.as_ptr());
-        assert!(events.len() <= stats.events.capacity as usize);
-    }
-    let slots: BTreeSet<u32> = events
-        .iter()
-        .map(|&e| pool.event_index(e).unwrap())
-        .collect();
-    assert_eq!(slots.len(), stats.events.capacity as usize);
-    assert_eq!(events.len(), slots.len(), "an event handed out twice");
-    let report = pool.put_chain(link(&events));
-    assert_eq!(report.events, stats.events.capacity);
-    let mut buffers = BTreeSet::new();
-    while let Some(b) = pool.get_buffer() {
-        assert!(
-            buffers.insert(b.as_ptr() as usize),
-            "a buffer handed out twice"
-        );
-        assert!(buffers.len() <= stats.buffers.capacity as usize);
-    }
-    assert_eq!(buffers.len(), stats.buffers.capacity as usize);
-    for &b in &buffers {
-        assert_eq!(pool.put_buffer(b as *mut u8), STATUS_SUCCESS);
-    }
-    let after = pool.stats();
-    assert_eq!((after.events.in_use, after.buffers.in_use), (0, 0));
-    assert_eq!(after.rejected, stats.rejected);
 }
 
 /// The buffers' addresses, sorted, by taking them all once.

@@ -10,6 +10,7 @@ mod canon;
 mod common;
 
 use common::sink::{Got, Sink};
+use common::{connect_output, link, put, set_state};
 
 use std::pin::Pin;
 use std::ptr;
@@ -103,8 +104,7 @@ unsafe fn port_dpc(context: *mut core::ffi::c_void) {
     let port = unsafe { &*(context as *const Port) };
     let target = port.target.lock().unwrap().clone();
     if let Some(t) = target {
-        // SAFETY: a live IMXF we hold a reference on, at DISPATCH_LEVEL (a timer callback).
-        unsafe { (t.vtbl().PutMessage)(t.as_ptr(), ptr::null_mut()) };
+        put(&t, ptr::null_mut());
     }
 }
 
@@ -145,9 +145,10 @@ impl Rig {
         let imxf = stream.primary();
         *port.0.target.lock().unwrap() = Some(imxf.clone());
         let sink = ComObject::create(Sink::new(alloc.primary())).unwrap();
-        // SAFETY: COM calls on live objects, PASSIVE_LEVEL.
-        let status = unsafe { (imxf.vtbl().ConnectOutput)(imxf.as_ptr(), sink.primary().as_ptr()) };
-        assert_eq!(status, STATUS_SUCCESS);
+        assert_eq!(
+            connect_output(&imxf, sink.primary().as_ptr()),
+            STATUS_SUCCESS
+        );
         let rig = Rig {
             alloc,
             ring,
@@ -171,21 +172,25 @@ impl Rig {
     }
 
     fn set_state(&self, state: KSSTATE) -> NTSTATUS {
-        let imxf = self.imxf.as_ref().unwrap();
-        // SAFETY: a live IMXF, PASSIVE_LEVEL.
-        unsafe { (imxf.vtbl().SetState)(imxf.as_ptr(), state) }
+        set_state(self.imxf.as_ref().unwrap(), state)
+    }
+
+    /// `b` arrives now: the "ISR" reads it at DIRQL; the port's DPC runs when the clock next
+    /// moves.
+    fn interrupt(&self, b: u8) {
+        {
+            let _isr = host::raise_irql(DIRQL);
+            self.intake.receive(b);
+        }
+        self.port.irql_dropped();
     }
 
     /// `bytes` arrive one at a time, one wire byte time apart from `t0`, each read by the
-    /// "ISR" at DIRQL as it arrives; the port's DPC runs when the clock next moves.
+    /// "ISR" as it arrives.
     fn wire_in(&self, t0: i64, bytes: &[u8]) {
         for (i, &b) in bytes.iter().enumerate() {
             host::run_until(t0 + i as i64 * BYTE_TIME_100NS);
-            {
-                let _isr = host::raise_irql(DIRQL);
-                self.intake.receive(b);
-            }
-            self.port.irql_dropped();
+            self.interrupt(b);
         }
     }
 
@@ -687,12 +692,10 @@ fn what_a_render_stream_renders_the_capture_stream_delivers_byte_identical_in_or
     )
     .unwrap();
     let rmxf = render.primary();
-    // SAFETY: a live IMXF, PASSIVE_LEVEL.
-    let status = unsafe { (rmxf.vtbl().SetState)(rmxf.as_ptr(), KSSTATE_RUN) };
-    assert_eq!(status, STATUS_SUCCESS);
+    assert_eq!(set_state(&rmxf, KSSTATE_RUN), STATUS_SUCCESS);
     let t0 = time::now_100ns();
     let mut sent = Vec::new();
-    let mut chain: Vec<*mut KernelEvent> = Vec::new();
+    let mut events: Vec<*mut KernelEvent> = Vec::new();
     let messages: Vec<Vec<u8>> = (0..200u32)
         .map(|i| match i % 5 {
             0 => vec![0x90 | (i % 16) as u8, (i % 128) as u8, 100],
@@ -717,18 +720,10 @@ fn what_a_render_stream_renders_the_capture_stream_delivers_byte_identical_in_or
             ev.cbEvent = m.len() as u16;
             ev.uData.pbData = buffer;
         }
-        if let Some(&last) = chain.last() {
-            // SAFETY: an event we hold.
-            unsafe { (*last).pNextEvt = e };
-        }
-        chain.push(e);
+        events.push(e);
         sent.extend_from_slice(m);
     }
-    {
-        let _dpc = host::raise_irql(DISPATCH_LEVEL);
-        // SAFETY: a live IMXF; the chain is handed over.
-        unsafe { (rmxf.vtbl().PutMessage)(rmxf.as_ptr(), chain[0]) };
-    }
+    assert_eq!(put(&rmxf, link(&events)), STATUS_SUCCESS);
     host::run_until(t0 + 200 * MS);
     rig.settle();
     assert_eq!(render.stats().bytes_sent, sent.len() as u64);
@@ -736,14 +731,18 @@ fn what_a_render_stream_renders_the_capture_stream_delivers_byte_identical_in_or
     let s = rig.stats();
     assert_eq!(s.ring_overflow, 0);
     assert_eq!(s.messages + s.realtime, 160);
-    // Each complete message is stamped no earlier than its presentation time.
-    for (g, m) in rig
-        .got()
+    // Each complete message is itself, stamped no earlier than its presentation time.
+    let complete: Vec<Got> = rig.got().into_iter().filter(|g| g.complete).collect();
+    let rendered: Vec<(usize, &Vec<u8>)> = messages
         .iter()
-        .filter(|g| g.complete)
-        .zip(messages.iter().filter(|m| m[0] != 0xF0))
-    {
+        .enumerate()
+        .filter(|(_, m)| m[0] != 0xF0)
+        .collect();
+    assert_eq!(complete.len(), rendered.len());
+    for (g, (i, m)) in complete.iter().zip(rendered) {
         assert_eq!(&g.bytes, m);
+        let presentation = t0 + i as i64 * MS / 4;
+        assert!(g.time >= presentation, "{g:?} before {presentation}");
     }
     drop((rmxf, render));
     assert_eq!(render_alloc.pool().stats().events.in_use, 0);
@@ -784,11 +783,7 @@ proptest! {
             for &b in &input[pos..end] {
                 host::advance(BYTE_TIME_100NS);
                 times.push(time::now_100ns());
-                {
-                    let _isr = host::raise_irql(DIRQL);
-                    rig.intake.receive(b);
-                }
-                rig.port.irql_dropped();
+                rig.interrupt(b);
             }
             host::advance(MS / 2);
             rig.refill(held);
@@ -801,11 +796,7 @@ proptest! {
         for &b in &input[pos..] {
             host::advance(BYTE_TIME_100NS);
             times.push(time::now_100ns());
-            {
-                let _isr = host::raise_irql(DIRQL);
-                rig.intake.receive(b);
-            }
-            rig.port.irql_dropped();
+            rig.interrupt(b);
         }
         host::advance(5 * MS);
         prop_assert!(rig.ring.is_empty());
@@ -855,15 +846,11 @@ fn a_service_during_another_services_delivery_does_not_overtake_it() {
         let (imxf, reentries) = (imxf.clone(), reentries.clone());
         *rig.sink().before_record.lock().unwrap() = Some(Box::new(move || {
             *reentries.lock().unwrap() += 1;
-            // SAFETY: a live IMXF; PutMessage(NULL) at DISPATCH_LEVEL, the lock not held.
-            unsafe { (imxf.vtbl().PutMessage)(imxf.as_ptr(), ptr::null_mut()) };
+            // The port's service call from another CPU, the stream's lock not held.
+            put(&imxf, ptr::null_mut());
         }));
     }
-    {
-        let _dpc = host::raise_irql(DISPATCH_LEVEL);
-        // SAFETY: a live IMXF; the port's service call.
-        unsafe { (imxf.vtbl().PutMessage)(imxf.as_ptr(), ptr::null_mut()) };
-    }
+    put(&imxf, ptr::null_mut());
     *rig.sink().before_record.lock().unwrap() = None;
     rig.settle();
     assert_eq!(rig.got_bytes(), wire, "in wire order");

@@ -19,7 +19,7 @@ use dmus_miniport::hw::mpu401::{
 };
 use dmus_miniport::hw::{
     DeviceError, DeviceStats, LOOPBACK_TAG, Loopback, MAX_LOOPBACK_CAPACITY, MidiDevice, Mpu401,
-    PortIo, Sent,
+    PortIo, ReceiveHook, Sent,
 };
 use dmus_miniport::kernel::host::{self, Violation};
 use dmus_miniport::kernel::time::{self, MAX_STALL_AT_DISPATCH_US};
@@ -931,6 +931,44 @@ fn loopback_misused_by_two_senders_loses_and_reorders_nothing() {
     }
     assert_eq!(cable.try_receive(), None);
     assert_eq!(counts, [PER_SENDER, PER_SENDER]);
+}
+
+/// Records what a hooked loopback hands it.
+struct Recorder(Mutex<Vec<u8>>);
+
+impl ReceiveHook for Recorder {
+    fn received(&self, byte: u8) {
+        self.0.lock().unwrap().push(byte);
+    }
+}
+
+#[test]
+fn loopback_with_a_hook_hands_each_byte_over_and_holds_no_ring() {
+    let hook = Arc::new(Recorder(Mutex::new(Vec::new())));
+    let cable = Loopback::with_hook(Arc::clone(&hook)).unwrap();
+    assert_eq!(host::outstanding_allocations_tagged(LOOPBACK_TAG), 0);
+    assert_eq!((cable.capacity(), cable.len()), (0, 0));
+    {
+        let _dpc = host::raise_irql(DISPATCH_LEVEL);
+        for b in [0x90, 60, 100] {
+            assert!(cable.can_send());
+            assert_eq!(cable.try_send(b), Ok(Sent::Accepted));
+        }
+    }
+    assert_eq!(*hook.0.lock().unwrap(), [0x90, 60, 100]);
+    assert!(!cable.has_input());
+    assert_eq!(cable.try_receive(), None);
+    assert_eq!(cable.reset(), Ok(()));
+    assert_eq!(
+        cable.stats(),
+        DeviceStats {
+            bytes_sent: 3,
+            bytes_received: 3,
+            resets: 1,
+            ..DeviceStats::default()
+        }
+    );
+    assert!(host::take_violations().is_empty());
 }
 
 // ---- the interface ----

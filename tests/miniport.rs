@@ -13,14 +13,13 @@ mod common;
 
 use std::ffi::c_void;
 use std::ptr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use dmus_miniport::abi::*;
 use dmus_miniport::com::{self, ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
 use dmus_miniport::com_interfaces;
-use dmus_miniport::hw::PortIo;
 use dmus_miniport::hw::emulator::{EmulatorConfig, Mode, Mpu401Emulator};
 use dmus_miniport::kernel::time::TICKS_PER_MS;
 use dmus_miniport::kernel::{DISPATCH_LEVEL, PoolTag, host};
@@ -32,12 +31,13 @@ use dmus_miniport::miniport::resources::Flavour;
 use dmus_miniport::miniport::{MINIPORT_TAG, Miniport, Platform};
 use dmus_miniport::mxf::{Allocator, PoolConfig};
 use dmus_miniport::portcls::host::{
-    ResourceList, interrupt_entry, listeners, memory_entry as host_memory_entry, port_entry,
-    raise_interrupt, service_group_model,
+    ResourceList, interrupt_entry, listeners, memory_entry, port_entry, raise_interrupt,
+    service_group_model,
 };
 use dmus_miniport::render::SCHEDULE_PREFETCH_100NS;
 
 use common::sink::Sink;
+use common::{connect_output, disconnect_output, put, set_state};
 
 const MS: i64 = TICKS_PER_MS;
 const MPU_BASE: i64 = 0x330;
@@ -45,29 +45,15 @@ const IRQ: u32 = 9;
 
 // ---- the platform: the emulator's registers ----
 
-struct EmuIo(Arc<Mpu401Emulator>);
-
-impl PortIo for EmuIo {
-    fn read(&self, offset: u16) -> u8 {
-        self.0.read(offset)
-    }
-    fn write(&self, offset: u16, value: u8) {
-        self.0.write(offset, value)
-    }
-}
-
 struct TestPlatform {
-    card: Option<Arc<Mpu401Emulator>>,
+    card: Option<Mpu401Emulator>,
 }
 
 impl Platform for TestPlatform {
-    type Io = EmuIo;
-    fn io_ports(&self, base: i64, len: u32) -> Result<EmuIo, NTSTATUS> {
+    type Io = Mpu401Emulator;
+    fn io_ports(&self, base: i64, len: u32) -> Result<Mpu401Emulator, NTSTATUS> {
         assert_eq!((base, len), (MPU_BASE, 2));
-        self.card
-            .clone()
-            .map(EmuIo)
-            .ok_or(STATUS_DEVICE_NOT_CONNECTED)
+        self.card.clone().ok_or(STATUS_DEVICE_NOT_CONNECTED)
     }
 }
 
@@ -77,10 +63,6 @@ type Mp = Miniport<TestPlatform>;
 
 fn resources(entries: Vec<CM_PARTIAL_RESOURCE_DESCRIPTOR>) -> ComPtr<IResourceList> {
     ResourceList::create(entries).unwrap()
-}
-
-fn memory_entry() -> CM_PARTIAL_RESOURCE_DESCRIPTOR {
-    host_memory_entry(0xD0000, 0x1000)
 }
 
 // ---- the port model ----
@@ -207,7 +189,7 @@ struct Opened {
 
 impl Rig {
     /// Creates the miniport and the port, without Init.
-    fn new(card: Option<Arc<Mpu401Emulator>>) -> Rig {
+    fn new(card: Option<Mpu401Emulator>) -> Rig {
         let miniport = Mp::create(TestPlatform { card }).unwrap().primary();
         let port = ComObject::create(Port::default()).unwrap();
         *port.miniport.lock().unwrap() = Some(miniport.clone());
@@ -217,6 +199,21 @@ impl Rig {
             miniport,
             allocator,
         }
+    }
+
+    /// A miniport initialised on an emulated MPU-401 at `MPU_BASE`, `IRQ`, and the card.
+    fn mpu() -> (Mpu401Emulator, Rig) {
+        let card = card();
+        let rig = Rig::new(Some(card.clone()));
+        assert_eq!(rig.init(Some(&mpu_resources())), STATUS_SUCCESS);
+        (card, rig)
+    }
+
+    /// A miniport initialised without resources: the loopback flavour.
+    fn loopback() -> Rig {
+        let rig = Rig::new(None);
+        assert_eq!(rig.init(Some(&resources(vec![]))), STATUS_SUCCESS);
+        rig
     }
 
     /// IMiniportDMus::Init as the port calls it; on success the port adds its sink to the
@@ -256,6 +253,18 @@ impl Rig {
         format: Option<&KSDATAFORMAT>,
         outer: PUNKNOWN,
     ) -> Opened {
+        self.new_stream_with_clock(pin, stream_type, format, outer, ptr::null_mut())
+    }
+
+    /// NewStream with the port's master clock `master` (null: none).
+    fn new_stream_with_clock(
+        &self,
+        pin: u32,
+        stream_type: DMUS_STREAM_TYPE,
+        format: Option<&KSDATAFORMAT>,
+        outer: PUNKNOWN,
+        master: PMASTERCLOCK,
+    ) -> Opened {
         let mut mxf: PMXF = ptr::null_mut();
         let mut group: PSERVICEGROUP = ptr::null_mut();
         let mut prefetch = 0u64;
@@ -272,7 +281,7 @@ impl Rig {
                 format.map_or(ptr::null_mut(), |f| f as *const _ as *mut _),
                 &mut group,
                 allocator.as_ptr(),
-                ptr::null_mut(),
+                master,
                 &mut prefetch,
             )
         };
@@ -299,6 +308,17 @@ impl Rig {
         o.mxf.unwrap()
     }
 
+    /// NewStream of the capture pin with the MIDI format.
+    fn capture(&self) -> Opened {
+        let midi = music_format(KSDATAFORMAT_SUBTYPE_MIDI);
+        self.new_stream(
+            PIN_CAPTURE,
+            DMUS_STREAM_MIDI_CAPTURE,
+            Some(&midi),
+            ptr::null_mut(),
+        )
+    }
+
     /// Plays `bytes` (one short message) now through `stream`, at DISPATCH_LEVEL.
     fn play(&self, stream: &ComPtr<IMXF>, bytes: &[u8]) {
         let e = self.allocator.get_message().unwrap();
@@ -307,10 +327,32 @@ impl Rig {
         ev.set_short_data(bytes).unwrap();
         ev.usChannelGroup = 1;
         ev.ullPresTime100ns = host::machine().now_100ns();
-        let _dispatch = host::raise_irql(DISPATCH_LEVEL);
-        // SAFETY: the stream we hold; the event chain is handed over.
-        let status = unsafe { (stream.vtbl().PutMessage)(stream.as_ptr(), e) };
-        assert_eq!(status, STATUS_SUCCESS);
+        assert_eq!(put(stream, e), STATUS_SUCCESS);
+    }
+
+    /// Runs a capture stream NewStream gave (`opened`) as the port does: connected to a new
+    /// sink, in RUN, serviced by the port's DPC. Returns the stream and the sink.
+    fn run_capture(&self, opened: &Opened) -> (ComPtr<IMXF>, ComRef<Sink>) {
+        assert_eq!(opened.status, STATUS_SUCCESS);
+        let stream = opened.mxf.clone().expect("NewStream returns the stream");
+        let sink = ComObject::create(Sink::new(self.allocator.primary())).unwrap();
+        assert_eq!(
+            connect_output(&stream, sink.primary().as_ptr()),
+            STATUS_SUCCESS
+        );
+        assert_eq!(set_state(&stream, KSSTATE_RUN), STATUS_SUCCESS);
+        *self.port.capture.lock().unwrap() = Some(stream.clone());
+        (stream, sink)
+    }
+
+    /// What the port does before it releases a stream `run_capture` runs: STOP, then the
+    /// sink disconnected.
+    fn stop_capture(&self, stream: &ComPtr<IMXF>, sink: &ComRef<Sink>) {
+        assert_eq!(set_state(stream, KSSTATE_STOP), STATUS_SUCCESS);
+        assert_eq!(
+            disconnect_output(stream, sink.primary().as_ptr()),
+            STATUS_SUCCESS
+        );
     }
 
     fn miniport_value(&self) -> &Mp {
@@ -319,7 +361,8 @@ impl Rig {
     }
 
     /// What PortCls does at remove: the port drops the capture stream, leaves the group,
-    /// releases the miniport and the group; then every block must be free.
+    /// releases the miniport and the group; then every event must be back in the allocator
+    /// and every block free.
     fn finish(self) {
         self.finish_with(|| {});
     }
@@ -338,6 +381,14 @@ impl Rig {
         drop(self.miniport);
         drop(self.port);
         later();
+        // Every event and buffer the streams had ended at the allocator's PutMessage.
+        let stats = self.allocator.pool().stats();
+        assert_eq!(
+            (stats.events.in_use, stats.buffers.in_use),
+            (0, 0),
+            "not back in the allocator: {stats:?}"
+        );
+        assert_eq!(stats.rejected.refused(), 0, "{stats:?}");
         drop(self.allocator);
         host::advance(10 * MS);
         assert_eq!(host::take_violations(), vec![]);
@@ -355,8 +406,8 @@ fn mpu_resources() -> ComPtr<IResourceList> {
     resources(vec![port_entry(MPU_BASE, 2), interrupt_entry(IRQ)])
 }
 
-fn card() -> Arc<Mpu401Emulator> {
-    Arc::new(Mpu401Emulator::new(EmulatorConfig::default()))
+fn card() -> Mpu401Emulator {
+    Mpu401Emulator::new(EmulatorConfig::default())
 }
 
 // ---- the tests ----
@@ -383,9 +434,7 @@ fn query_interface_answers_the_miniport_interfaces() {
 
 #[test]
 fn init_with_port_and_interrupt_is_the_mpu401_flavour() {
-    let card = card();
-    let rig = Rig::new(Some(card.clone()));
-    assert_eq!(rig.init(Some(&mpu_resources())), STATUS_SUCCESS);
+    let (card, rig) = Rig::mpu();
     assert_eq!(card.mode(), Mode::Uart);
     assert_eq!(card.commands(), vec![0xFF, 0x3F]);
     assert!(matches!(
@@ -396,14 +445,14 @@ fn init_with_port_and_interrupt_is_the_mpu401_flavour() {
             interrupt_index: 0
         })
     ));
-    assert_eq!(connected_interrupts_of_this_test(), 1);
+    assert_eq!(listeners(IRQ), 1);
     // A second Init is refused.
     assert_eq!(
         rig.init(Some(&mpu_resources())),
         STATUS_INVALID_DEVICE_STATE
     );
     rig.finish();
-    assert_eq!(connected_interrupts_of_this_test(), 0);
+    assert_eq!(listeners(IRQ), 0);
 }
 
 #[test]
@@ -411,7 +460,7 @@ fn the_resource_list_model_answers_as_portcls_and_says_io_space() {
     let list = resources(vec![
         port_entry(MPU_BASE, 2),
         interrupt_entry(IRQ),
-        host_memory_entry(0xD0000, 0x1000),
+        memory_entry(0xD0000, 0x1000),
     ]);
     let v = list.vtbl();
     // SAFETY: COM calls on the list we hold; the descriptors it returns live as long as it.
@@ -447,15 +496,9 @@ fn the_resource_list_model_answers_as_portcls_and_says_io_space() {
     assert_eq!(host::machine().outstanding_allocations(), 0);
 }
 
-/// Connected interrupt-sync objects of this thread on the MPU-401's vector.
-fn connected_interrupts_of_this_test() -> u32 {
-    listeners(IRQ)
-}
-
 #[test]
 fn init_without_resources_is_the_loopback_flavour() {
-    let rig = Rig::new(None);
-    assert_eq!(rig.init(Some(&resources(vec![]))), STATUS_SUCCESS);
+    let rig = Rig::loopback();
     assert_eq!(rig.miniport_value().flavour(), Some(Flavour::Loopback));
     assert_eq!(listeners(IRQ), 0);
     rig.finish();
@@ -472,7 +515,10 @@ fn init_refuses_bad_resource_lists_and_arguments() {
             vec![interrupt_entry(IRQ)],
             STATUS_DEVICE_CONFIGURATION_ERROR,
         ),
-        (vec![memory_entry()], STATUS_DEVICE_CONFIGURATION_ERROR),
+        (
+            vec![memory_entry(0xD0000, 0x1000)],
+            STATUS_DEVICE_CONFIGURATION_ERROR,
+        ),
         (
             vec![port_entry(MPU_BASE, 1), interrupt_entry(IRQ)],
             STATUS_DEVICE_CONFIGURATION_ERROR,
@@ -520,10 +566,10 @@ fn init_refuses_bad_resource_lists_and_arguments() {
 #[test]
 fn a_missing_or_silent_card_is_refused_within_the_bound() {
     // Silent: never acknowledges.
-    let silent = Arc::new(Mpu401Emulator::new(EmulatorConfig {
+    let silent = Mpu401Emulator::new(EmulatorConfig {
         never_acknowledges: true,
         ..EmulatorConfig::default()
-    }));
+    });
     let rig = Rig::new(Some(silent));
     let stalled = host::machine().stalled_100ns();
     assert_eq!(
@@ -535,10 +581,10 @@ fn a_missing_or_silent_card_is_refused_within_the_bound() {
     assert_eq!(listeners(IRQ), 0);
     rig.finish();
     // Stuck busy: never ready for a command.
-    let stuck = Arc::new(Mpu401Emulator::new(EmulatorConfig {
+    let stuck = Mpu401Emulator::new(EmulatorConfig {
         never_ready: true,
         ..EmulatorConfig::default()
-    }));
+    });
     let rig = Rig::new(Some(stuck));
     assert_eq!(rig.init(Some(&mpu_resources())), STATUS_IO_TIMEOUT);
     rig.finish();
@@ -629,13 +675,13 @@ fn new_stream_refusals() {
         assert_eq!(o.status, STATUS_INVALID_PARAMETER, "pin {pin} type {st}");
         assert!(o.mxf.is_none() && o.group.is_none());
     }
-    // Null out pointers.
+    // One out pointer null (mxf, group, prefetch), or the allocator.
     let allocator = rig.allocator.primary();
-    for which in 0..3 {
+    for which in 0..4 {
         let mut mxf: PMXF = ptr::null_mut();
         let mut group: PSERVICEGROUP = ptr::null_mut();
         let mut prefetch = 0u64;
-        // SAFETY: COM call with one out pointer null.
+        // SAFETY: COM call with live arguments but the one null pointer.
         let status = unsafe {
             (rig.miniport.vtbl().NewStream)(
                 rig.miniport.as_ptr(),
@@ -654,7 +700,11 @@ fn new_stream_refusals() {
                 } else {
                     &mut group
                 },
-                allocator.as_ptr(),
+                if which == 3 {
+                    ptr::null_mut()
+                } else {
+                    allocator.as_ptr()
+                },
                 ptr::null_mut(),
                 if which == 2 {
                     ptr::null_mut()
@@ -663,30 +713,9 @@ fn new_stream_refusals() {
                 },
             )
         };
-        assert_eq!(status, STATUS_INVALID_PARAMETER);
-        assert!(mxf.is_null());
+        assert_eq!(status, STATUS_INVALID_PARAMETER, "null pointer {which}");
+        assert!(mxf.is_null() && group.is_null());
     }
-    // Null allocator.
-    let mut mxf: PMXF = ptr::null_mut();
-    let mut group: PSERVICEGROUP = ptr::null_mut();
-    let mut prefetch = 0u64;
-    // SAFETY: COM call with a null allocator.
-    let status = unsafe {
-        (rig.miniport.vtbl().NewStream)(
-            rig.miniport.as_ptr(),
-            &mut mxf,
-            ptr::null_mut(),
-            NonPagedPoolNx,
-            PIN_DMUS_RENDER,
-            DMUS_STREAM_MIDI_RENDER,
-            &dm as *const _ as *mut _,
-            &mut group,
-            ptr::null_mut(),
-            ptr::null_mut(),
-            &mut prefetch,
-        )
-    };
-    assert_eq!(status, STATUS_INVALID_PARAMETER);
     drop(allocator);
     // Too many instances: render per pin, capture one.
     let streams: Vec<_> = (0..RENDER_MAX_INSTANCES).map(|_| rig.render()).collect();
@@ -737,8 +766,7 @@ fn new_stream_refusals() {
 #[test]
 fn a_non_null_outer_unknown_gives_a_stand_alone_stream() {
     host::capture_debug_output();
-    let rig = Rig::new(None);
-    assert_eq!(rig.init(Some(&resources(vec![]))), STATUS_SUCCESS);
+    let rig = Rig::loopback();
     let outer = rig.port.query::<IUnknown>().unwrap();
     let dm = music_format(KSDATAFORMAT_SUBTYPE_DIRECTMUSIC);
     let o = rig.new_stream(
@@ -794,8 +822,7 @@ fn property(rig: &Rig, id: u32, verb: u32, value: &mut [u8]) -> (NTSTATUS, u32) 
 
 #[test]
 fn synth_properties_through_the_automation_table() {
-    let rig = Rig::new(Some(card()));
-    assert_eq!(rig.init(Some(&mpu_resources())), STATUS_SUCCESS);
+    let (_card, rig) = Rig::mpu();
     let mut caps = vec![0u8; size_of::<SYNTHCAPS>()];
     let (s, n) = property(&rig, KSPROPERTY_SYNTH_CAPS, KSPROPERTY_TYPE_GET, &mut caps);
     assert_eq!((s, n as usize), (STATUS_SUCCESS, size_of::<SYNTHCAPS>()));
@@ -833,33 +860,22 @@ fn synth_properties_through_the_automation_table() {
 
 #[test]
 fn render_plays_on_the_card_before_and_after_d3_d0() {
-    let card = card();
-    let rig = Rig::new(Some(card.clone()));
-    assert_eq!(rig.init(Some(&mpu_resources())), STATUS_SUCCESS);
+    let (card, rig) = Rig::mpu();
     let stream = rig.render();
-    // SAFETY: COM call on the stream.
-    let status = unsafe { (stream.vtbl().SetState)(stream.as_ptr(), KSSTATE_RUN) };
-    assert_eq!(status, STATUS_SUCCESS);
+    assert_eq!(set_state(&stream, KSSTATE_RUN), STATUS_SUCCESS);
     rig.play(&stream, &[0x90, 60, 100]);
     host::advance(5 * MS);
     assert_eq!(card.wire_bytes(), vec![0x90, 60, 100]);
 
     let power = rig.miniport.query::<IPowerNotify>().unwrap();
-    // SAFETY: COM calls on IPowerNotify: D3, then D0.
-    unsafe {
-        (power.vtbl().PowerChangeNotify)(
-            power.as_ptr(),
-            POWER_STATE {
-                DeviceState: PowerDeviceD3,
-            },
-        );
-        (power.vtbl().PowerChangeNotify)(
-            power.as_ptr(),
-            POWER_STATE {
-                DeviceState: PowerDeviceD0,
-            },
-        );
-    }
+    let power_change = |state| {
+        // SAFETY: a COM call on the IPowerNotify we hold, as the port makes it.
+        unsafe {
+            (power.vtbl().PowerChangeNotify)(power.as_ptr(), POWER_STATE { DeviceState: state })
+        }
+    };
+    power_change(PowerDeviceD3);
+    power_change(PowerDeviceD0);
     // The emulated card kept its power, so it is still in UART mode and does not acknowledge
     // the first reset (as a real MPU-401 in UART mode); the second one is, then UART mode.
     let commands = card.commands();
@@ -872,115 +888,57 @@ fn render_plays_on_the_card_before_and_after_d3_d0() {
     assert_eq!(commands.last(), Some(&0x3F));
     assert_eq!(card.mode(), Mode::Uart);
     // D0 again (no change): no reset.
-    // SAFETY: as above.
-    unsafe {
-        (power.vtbl().PowerChangeNotify)(
-            power.as_ptr(),
-            POWER_STATE {
-                DeviceState: PowerDeviceD0,
-            },
-        )
-    };
+    power_change(PowerDeviceD0);
     assert_eq!(card.commands().len(), commands.len());
     rig.play(&stream, &[0x80, 60, 0]);
     host::advance(5 * MS);
     assert_eq!(card.wire_bytes(), vec![0x90, 60, 100, 0x80, 60, 0]);
-    // SAFETY: COM call on the stream.
-    unsafe { (stream.vtbl().SetState)(stream.as_ptr(), KSSTATE_STOP) };
+    assert_eq!(set_state(&stream, KSSTATE_STOP), STATUS_SUCCESS);
     drop((power, stream));
     rig.finish();
 }
 
 #[test]
 fn the_isr_captures_the_cards_input_through_the_service_group() {
-    let card = card();
-    let rig = Rig::new(Some(card.clone()));
-    assert_eq!(rig.init(Some(&mpu_resources())), STATUS_SUCCESS);
-    let midi = music_format(KSDATAFORMAT_SUBTYPE_MIDI);
-    let c = rig.new_stream(
-        PIN_CAPTURE,
-        DMUS_STREAM_MIDI_CAPTURE,
-        Some(&midi),
-        ptr::null_mut(),
-    );
-    assert_eq!(c.status, STATUS_SUCCESS);
-    let stream = c.mxf.unwrap();
-    let sink = ComObject::create(Sink::new(rig.allocator.primary())).unwrap();
-    let sink_ptr = sink.primary();
-    // SAFETY: COM calls on the stream.
-    unsafe {
-        assert_eq!(
-            (stream.vtbl().ConnectOutput)(stream.as_ptr(), sink_ptr.as_ptr()),
-            STATUS_SUCCESS
-        );
-        assert_eq!(
-            (stream.vtbl().SetState)(stream.as_ptr(), KSSTATE_RUN),
-            STATUS_SUCCESS
-        );
-    }
-    *rig.port.capture.lock().unwrap() = Some(stream.clone());
+    let (card, rig) = Rig::mpu();
+    let c = rig.capture();
+    let (stream, sink) = rig.run_capture(&c);
     // No input: the interrupt is not ours.
     assert_eq!(raise_interrupt(IRQ), 0);
     card.push_input(&[0x90, 64, 90]);
     assert_eq!(raise_interrupt(IRQ), 1);
     assert_eq!(rig.port.notifies.load(Ordering::Relaxed), 1);
-    let group = c.group.unwrap();
+    let group = c.group.clone().unwrap();
     assert_eq!(service_group_model(&group).requests(), 1);
     host::advance(MS);
     assert!(rig.port.services.load(Ordering::Relaxed) >= 1);
     assert!(rig.miniport_value().service_calls() >= 1);
     assert_eq!(sink.bytes(), vec![0x90, 64, 90]);
-    // SAFETY: COM calls on the stream.
-    unsafe {
-        (stream.vtbl().SetState)(stream.as_ptr(), KSSTATE_STOP);
-        (stream.vtbl().DisconnectOutput)(stream.as_ptr(), sink_ptr.as_ptr());
-    }
-    drop((stream, group, sink_ptr, sink));
+    rig.stop_capture(&stream, &sink);
+    drop((stream, c, group, sink));
     rig.finish();
 }
 
 #[test]
 fn loopback_round_trip_render_to_capture() {
-    let rig = Rig::new(None);
-    assert_eq!(rig.init(Some(&resources(vec![]))), STATUS_SUCCESS);
-    let midi = music_format(KSDATAFORMAT_SUBTYPE_MIDI);
-    let c = rig.new_stream(
-        PIN_CAPTURE,
-        DMUS_STREAM_MIDI_CAPTURE,
-        Some(&midi),
-        ptr::null_mut(),
-    );
-    let capture = c.mxf.unwrap();
-    let sink = ComObject::create(Sink::new(rig.allocator.primary())).unwrap();
-    let sink_ptr = sink.primary();
-    // SAFETY: COM calls on the capture stream.
-    unsafe {
-        (capture.vtbl().ConnectOutput)(capture.as_ptr(), sink_ptr.as_ptr());
-        (capture.vtbl().SetState)(capture.as_ptr(), KSSTATE_RUN);
-    }
-    *rig.port.capture.lock().unwrap() = Some(capture.clone());
+    let rig = Rig::loopback();
+    let c = rig.capture();
+    let (capture, sink) = rig.run_capture(&c);
     let render = rig.render();
-    // SAFETY: COM call on the render stream.
-    unsafe { (render.vtbl().SetState)(render.as_ptr(), KSSTATE_RUN) };
+    assert_eq!(set_state(&render, KSSTATE_RUN), STATUS_SUCCESS);
     rig.play(&render, &[0xC0, 5]);
     rig.play(&render, &[0x90, 60, 100]);
     host::advance(10 * MS);
     assert_eq!(sink.bytes(), vec![0xC0, 5, 0x90, 60, 100]);
-    // SAFETY: COM calls on the streams.
-    unsafe {
-        (render.vtbl().SetState)(render.as_ptr(), KSSTATE_STOP);
-        (capture.vtbl().SetState)(capture.as_ptr(), KSSTATE_STOP);
-        (capture.vtbl().DisconnectOutput)(capture.as_ptr(), sink_ptr.as_ptr());
-    }
-    drop((render, capture, c.group, sink_ptr, sink));
+    assert_eq!(set_state(&render, KSSTATE_STOP), STATUS_SUCCESS);
+    rig.stop_capture(&capture, &sink);
+    drop((render, capture, c, sink));
     rig.finish();
 }
 
 #[test]
 fn release_frees_every_block_even_with_streams_outliving_the_miniport() {
-    let card = card();
-    let rig = Rig::new(Some(card.clone()));
-    assert_eq!(rig.init(Some(&mpu_resources())), STATUS_SUCCESS);
+    let (_card, rig) = Rig::mpu();
     let stream = rig.render();
     assert_eq!(host::outstanding_allocations_tagged(MINIPORT_TAG), 1);
     // The port releases the miniport before the stream: the miniport goes (its interrupt
@@ -988,8 +946,111 @@ fn release_frees_every_block_even_with_streams_outliving_the_miniport() {
     rig.finish_with(move || {
         assert_eq!(host::outstanding_allocations_tagged(MINIPORT_TAG), 0);
         assert_eq!(listeners(IRQ), 0);
-        // SAFETY: COM call on the stream we still hold.
-        unsafe { (stream.vtbl().SetState)(stream.as_ptr(), KSSTATE_RUN) };
+        assert_eq!(set_state(&stream, KSSTATE_RUN), STATUS_SUCCESS);
         drop(stream);
     });
+}
+
+// ---- the port's master clock ----
+
+/// An IMasterClock reading the kernel's (virtual) time plus an offset, or failing.
+struct FakeClock {
+    offset: i64,
+    failing: AtomicBool,
+}
+
+const fn clock_vtbl<T: ComClass, const SLOT: usize>() -> IMasterClockVtbl {
+    IMasterClockVtbl {
+        QueryInterface: com::query_interface::<T, IMasterClock, SLOT>,
+        AddRef: com::add_ref::<T, IMasterClock, SLOT>,
+        Release: com::release::<T, IMasterClock, SLOT>,
+        GetTime: get_time::<SLOT>,
+    }
+}
+
+unsafe extern "system" fn get_time<const SLOT: usize>(
+    me: *mut IMasterClock,
+    out: *mut i64,
+) -> NTSTATUS {
+    // SAFETY: called through the interface pointer of a live FakeClock.
+    let clock = unsafe { ComObject::<FakeClock>::from_interface::<SLOT>(me) };
+    if clock.failing.load(Ordering::Relaxed) {
+        return STATUS_DEVICE_NOT_READY;
+    }
+    // SAFETY: the caller's out pointer.
+    unsafe { out.write(host::machine().now_100ns() + clock.offset) };
+    STATUS_SUCCESS
+}
+
+// SAFETY: one interface, built by clock_vtbl for slot 0; IMasterClock has no IID.
+unsafe impl ComClass for FakeClock {
+    type Primary = IMasterClock;
+    const TAG: PoolTag = PoolTag::new(b"TClk");
+    const INTERFACES: &'static [InterfaceEntry] = com_interfaces![FakeClock; [] => clock_vtbl];
+}
+
+/// The ISR stamps captured bytes with the master clock NewStream passed; while GetTime fails,
+/// with the last master time read (as the render streams hold at it), never with kernel time,
+/// whose origin is another clock's: the capture sink would see time jump back by the offset.
+#[test]
+fn captured_bytes_stay_on_master_time_while_the_master_clock_fails() {
+    let (card, rig) = Rig::mpu();
+    let offset = 1000 * MS;
+    let fake = ComObject::create(FakeClock {
+        offset,
+        failing: AtomicBool::new(false),
+    })
+    .unwrap();
+    let master = fake.primary();
+    let midi = music_format(KSDATAFORMAT_SUBTYPE_MIDI);
+    let c = rig.new_stream_with_clock(
+        PIN_CAPTURE,
+        DMUS_STREAM_MIDI_CAPTURE,
+        Some(&midi),
+        ptr::null_mut(),
+        master.as_ptr(),
+    );
+    let (stream, sink) = rig.run_capture(&c);
+
+    let t0 = host::machine().now_100ns();
+    card.push_input(&[0x90, 64, 90]);
+    assert_eq!(raise_interrupt(IRQ), 1);
+    host::advance(MS);
+    let mut latency = [0u8; 8];
+    let (s, _) = property(
+        &rig,
+        KSPROPERTY_SYNTH_LATENCYCLOCK,
+        KSPROPERTY_TYPE_GET,
+        &mut latency,
+    );
+    assert_eq!(s, STATUS_SUCCESS);
+    assert_eq!(
+        u64::from_le_bytes(latency),
+        (t0 + MS + offset) as u64 + SCHEDULE_PREFETCH_100NS
+    );
+
+    // GetTime fails from here on: the last master time read stands.
+    fake.failing.store(true, Ordering::Relaxed);
+    host::advance(5 * MS);
+    card.push_input(&[0x80, 64, 0]);
+    assert_eq!(raise_interrupt(IRQ), 1);
+    host::advance(MS);
+    let times: Vec<i64> = sink.got.lock().unwrap().iter().map(|g| g.time).collect();
+    assert_eq!(sink.bytes(), vec![0x90, 64, 90, 0x80, 64, 0]);
+    assert_eq!(times, vec![t0 + offset, t0 + MS + offset]);
+    let (s, _) = property(
+        &rig,
+        KSPROPERTY_SYNTH_LATENCYCLOCK,
+        KSPROPERTY_TYPE_GET,
+        &mut latency,
+    );
+    assert_eq!(s, STATUS_SUCCESS);
+    assert_eq!(
+        u64::from_le_bytes(latency),
+        (t0 + MS + offset) as u64 + SCHEDULE_PREFETCH_100NS
+    );
+
+    rig.stop_capture(&stream, &sink);
+    drop((stream, c, sink, master, fake));
+    rig.finish();
 }

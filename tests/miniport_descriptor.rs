@@ -326,32 +326,20 @@ fn the_miniport_can_build_a_filter_with_its_property_handler() {
     );
 }
 
-fn format(major: GUID, sub: GUID, spec: GUID, size: u32) -> Vec<u8> {
-    let mut b = bytes_of(&KSDATAFORMAT {
-        FormatSize: size,
-        Flags: 0,
-        SampleSize: 0,
-        Reserved: 0,
-        MajorFormat: major,
-        SubFormat: sub,
-        Specifier: spec,
-    });
-    b.resize(b.len().max(size as usize), 0);
+/// The bytes of `music_format(sub)` changed by `edit`, zero-filled up to its FormatSize.
+fn format(sub: GUID, edit: impl FnOnce(&mut KSDATAFORMAT)) -> Vec<u8> {
+    let mut f = music_format(sub);
+    edit(&mut f);
+    let mut b = bytes_of(&f);
+    b.resize(b.len().max(f.FormatSize as usize), 0);
     b
 }
 
 #[test]
 fn new_stream_checks_pin_type_and_format() {
-    let music = |sub| {
-        format(
-            KSDATAFORMAT_TYPE_MUSIC,
-            sub,
-            KSDATAFORMAT_SPECIFIER_NONE,
-            64,
-        )
-    };
-    let dm = music(KSDATAFORMAT_SUBTYPE_DIRECTMUSIC);
-    let midi = music(KSDATAFORMAT_SUBTYPE_MIDI);
+    let dm = format(KSDATAFORMAT_SUBTYPE_DIRECTMUSIC, |_| {});
+    let midi = format(KSDATAFORMAT_SUBTYPE_MIDI, |_| {});
+    assert_eq!(midi.len(), 64);
     let r = DMUS_STREAM_MIDI_RENDER;
     let c = DMUS_STREAM_MIDI_CAPTURE;
     assert_eq!(
@@ -381,37 +369,23 @@ fn new_stream_checks_pin_type_and_format() {
     assert_eq!(check_stream_format(PIN_BRIDGE_OUT, r, &midi), bad);
     assert_eq!(check_stream_format(99, r, &midi), bad);
     assert_eq!(check_stream_format(PIN_MIDI_RENDER, r, &midi[..63]), bad);
-    let short_size = format(
-        KSDATAFORMAT_TYPE_MUSIC,
-        KSDATAFORMAT_SUBTYPE_MIDI,
-        KSDATAFORMAT_SPECIFIER_NONE,
-        32,
-    );
-    assert_eq!(check_stream_format(PIN_MIDI_RENDER, r, &short_size), bad);
     let mut past_end = midi.clone();
     past_end[0] = 65;
     assert_eq!(check_stream_format(PIN_MIDI_RENDER, r, &past_end), bad);
-    let wrong_spec = format(
-        KSDATAFORMAT_TYPE_MUSIC,
-        KSDATAFORMAT_SUBTYPE_MIDI,
-        GUID_NULL,
-        64,
-    );
-    assert_eq!(check_stream_format(PIN_MIDI_RENDER, r, &wrong_spec), bad);
-    let wrong_major = format(
-        KSCATEGORY_AUDIO,
-        KSDATAFORMAT_SUBTYPE_MIDI,
-        KSDATAFORMAT_SPECIFIER_NONE,
-        64,
-    );
-    assert_eq!(check_stream_format(PIN_MIDI_RENDER, r, &wrong_major), bad);
+    let short_size = format(KSDATAFORMAT_SUBTYPE_MIDI, |f| f.FormatSize = 32);
+    let wrong_spec = format(KSDATAFORMAT_SUBTYPE_MIDI, |f| f.Specifier = GUID_NULL);
+    let wrong_major = format(KSDATAFORMAT_SUBTYPE_MIDI, |f| {
+        f.MajorFormat = KSCATEGORY_AUDIO
+    });
+    for (what, f) in [
+        ("FormatSize 32", short_size),
+        ("specifier", wrong_spec),
+        ("major format", wrong_major),
+    ] {
+        assert_eq!(check_stream_format(PIN_MIDI_RENDER, r, &f), bad, "{what}");
+    }
     // A longer format (e.g. a KSDATARANGE_MUSIC-sized one) is accepted.
-    let long = format(
-        KSDATAFORMAT_TYPE_MUSIC,
-        KSDATAFORMAT_SUBTYPE_MIDI,
-        KSDATAFORMAT_SPECIFIER_NONE,
-        96,
-    );
+    let long = format(KSDATAFORMAT_SUBTYPE_MIDI, |f| f.FormatSize = 96);
     assert_eq!(
         check_stream_format(PIN_MIDI_RENDER, r, &long),
         Ok(KSDATAFORMAT_SUBTYPE_MIDI)
@@ -482,7 +456,10 @@ fn wildcards_match_and_take_our_values() {
         ),
     ];
     for (major, sub, spec) in cases {
-        let client = format(major, sub, spec, 64);
+        let client = format(sub, |f| {
+            f.MajorFormat = major;
+            f.Specifier = spec;
+        });
         let mut out = [0u8; 64];
         let r = data_range_intersection(
             PIN_MIDI_RENDER,
@@ -505,22 +482,16 @@ fn intersection_refusals() {
         data_range_intersection(PIN_MIDI_RENDER, &dm, &midi, &mut out),
         Err(STATUS_NO_MATCH)
     );
-    let wave = format(
-        KSCATEGORY_AUDIO,
-        KSDATAFORMAT_SUBTYPE_MIDI,
-        KSDATAFORMAT_SPECIFIER_NONE,
-        64,
-    );
+    let wave = format(KSDATAFORMAT_SUBTYPE_MIDI, |f| {
+        f.MajorFormat = KSCATEGORY_AUDIO
+    });
     assert_eq!(
         data_range_intersection(PIN_MIDI_RENDER, &wave, &midi, &mut out),
         Err(STATUS_NO_MATCH)
     );
-    let spec = format(
-        KSDATAFORMAT_TYPE_MUSIC,
-        KSDATAFORMAT_SUBTYPE_MIDI,
-        KSCATEGORY_AUDIO,
-        64,
-    );
+    let spec = format(KSDATAFORMAT_SUBTYPE_MIDI, |f| {
+        f.Specifier = KSCATEGORY_AUDIO
+    });
     assert_eq!(
         data_range_intersection(PIN_MIDI_RENDER, &spec, &midi, &mut out),
         Err(STATUS_NO_MATCH)
@@ -721,7 +692,7 @@ fn call_with(
     instance: &[u8],
     mut value: Vec<u8>,
 ) -> (NTSTATUS, u32, Vec<u8>) {
-    let mut view = PropertyRequestView::new(set, id, verb, NODE_SYNTH, true, instance, &mut value);
+    let mut view = PropertyRequestView::new(set, id, verb, instance, &mut value);
     let s = properties::handle(t, &mut view);
     let n = view.value_size();
     (s, n, value)

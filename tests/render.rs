@@ -7,6 +7,9 @@
 //! Every test ends with `Rig::finish`: the streams released, every event and buffer back in
 //! the allocator, every pool block freed, no kernel rule broken.
 
+mod common;
+use common::{Event, connect_output, disconnect_output, edit, link, put, set_state};
+
 use std::ptr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -14,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use dmus_miniport::abi::{
     DMUS_KEF_PACKAGE_EVENT, DMUS_KERNEL_EVENT_uData, DONT_HOLD_FOR_SEQUENCING, IAllocatorMXF,
     IID_IMXF, IMXF, IMXFVtbl, IMasterClock, IMasterClockVtbl, KSSTATE, KSSTATE_ACQUIRE,
-    KSSTATE_PAUSE, KSSTATE_RUN, KSSTATE_STOP, KernelEvent, NTSTATUS, PDMUS_KERNEL_EVENT, PMXF,
+    KSSTATE_PAUSE, KSSTATE_RUN, KSSTATE_STOP, NTSTATUS, PDMUS_KERNEL_EVENT, PMXF,
     STATUS_DEVICE_NOT_READY, STATUS_INVALID_PARAMETER, STATUS_SUCCESS, STATUS_UNSUCCESSFUL,
 };
 use dmus_miniport::com::{self, ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
@@ -24,7 +27,7 @@ use dmus_miniport::hw::mpu401::NOT_RESPONDING_AFTER_100NS;
 use dmus_miniport::hw::{Loopback, MidiDevice, Mpu401};
 use dmus_miniport::kernel::time::{self, TICKS_PER_MS};
 use dmus_miniport::kernel::{DISPATCH_LEVEL, PoolTag, host};
-use dmus_miniport::mxf::{Allocator, Mxf, PoolConfig};
+use dmus_miniport::mxf::{Allocator, Mxf, PoolConfig, Rejections};
 use dmus_miniport::render::{
     KernelClock, MAX_UNIT_EVENTS, MalformedStats, MasterClock, RENDER_TAG, RenderConfig,
     RenderStats, RenderStream, SCHEDULE_PREFETCH_100NS, Wire,
@@ -32,7 +35,6 @@ use dmus_miniport::render::{
 
 type SharedWire = Arc<Wire<dyn MidiDevice>>;
 type Stream = RenderStream<SharedWire, KernelClock>;
-type Event = *mut KernelEvent;
 
 const MS: i64 = TICKS_PER_MS;
 const BUFFER_SIZE: u16 = 64;
@@ -146,12 +148,18 @@ impl Rig {
 
     /// Releases the streams and checks that nothing leaked and no rule was broken.
     fn finish(self, streams: Vec<(ComRef<Stream>, ComPtr<IMXF>)>) {
+        self.finish_refused(streams, Rejections::default());
+    }
+
+    /// [`Rig::finish`] for a test that hands the stream what a buggy port would: what the
+    /// allocator refused of what came back is exactly `refused`.
+    fn finish_refused(self, streams: Vec<(ComRef<Stream>, ComPtr<IMXF>)>, refused: Rejections) {
         drop(streams);
         assert_eq!(host::outstanding_allocations_tagged(RENDER_TAG), 0);
         let stats = self.alloc.pool().stats();
         assert_eq!(stats.events.in_use, 0, "events leaked: {stats:?}");
         assert_eq!(stats.buffers.in_use, 0, "buffers leaked: {stats:?}");
-        assert_eq!(stats.rejected.refused(), 0, "{stats:?}");
+        assert_eq!(stats.rejected, refused, "{stats:?}");
         if let Some(emu) = &self.emu {
             let s = emu.stats();
             assert_eq!((s.overruns, s.stray_data), (0, 0), "{s:?}");
@@ -173,34 +181,9 @@ fn allocator() -> ComRef<Allocator> {
     .unwrap()
 }
 
-fn edit(event: Event, f: impl FnOnce(&mut KernelEvent)) {
-    // SAFETY: only events the test holds (got from the pool, not yet handed over).
-    f(unsafe { &mut *event })
-}
-
-fn link(events: &[Event]) -> Event {
-    for (i, &e) in events.iter().enumerate() {
-        let next = events.get(i + 1).copied().unwrap_or(ptr::null_mut());
-        edit(e, |ev| ev.pNextEvt = next);
-    }
-    events.first().copied().unwrap_or(ptr::null_mut())
-}
-
-/// IMXF::PutMessage through the vtable, at DISPATCH_LEVEL as the port calls it.
-fn put(imxf: &ComPtr<IMXF>, chain: Event) -> NTSTATUS {
-    let _dpc = host::raise_irql(DISPATCH_LEVEL);
-    // SAFETY: a live IMXF we hold a reference on; the chain is handed over.
-    unsafe { (imxf.vtbl().PutMessage)(imxf.as_ptr(), chain) }
-}
-
 /// PutMessage of `events` as one chain.
 fn put_all(imxf: &ComPtr<IMXF>, events: &[Event]) {
     assert_eq!(put(imxf, link(events)), STATUS_SUCCESS);
-}
-
-fn set_state(imxf: &ComPtr<IMXF>, state: KSSTATE) -> NTSTATUS {
-    // SAFETY: a live IMXF we hold a reference on; PASSIVE_LEVEL.
-    unsafe { (imxf.vtbl().SetState)(imxf.as_ptr(), state) }
 }
 
 fn bytes_of(wire: &[WireByte]) -> Vec<u8> {
@@ -297,10 +280,7 @@ fn equal_times_keep_arrival_order_within_and_across_chains() {
     // A later-stamped event sent first in time still goes after them.
     put_all(&imxf, &[rig.event(at + 1, &note_on(100))]);
     host::run_until(t0 + 20 * MS);
-    let keys: Vec<u8> = bytes_of(&rig.emu().wire())
-        .chunks(3)
-        .map(|m| m[1])
-        .collect();
+    let keys: Vec<u8> = rig.emu().wire_bytes().chunks(3).map(|m| m[1]).collect();
     assert_eq!(keys, [0, 1, 2, 3, 4, 5, 6, 7, 100]);
     rig.finish(vec![(stream, imxf)]);
 }
@@ -391,10 +371,7 @@ fn nested_packages_are_walked_in_order_and_too_deep_ones_skipped() {
     let empty = rig.package(t0 + 3 * MS, &[]);
     put_all(&imxf, &[outer, deepest, empty]);
     host::run_until(t0 + 10 * MS);
-    let keys: Vec<u8> = bytes_of(&rig.emu().wire())
-        .chunks(3)
-        .map(|m| m[1])
-        .collect();
+    let keys: Vec<u8> = rig.emu().wire_bytes().chunks(3).map(|m| m[1]).collect();
     assert_eq!(keys, [1, 2, 3, 4, 9]);
     let stats = stream.stats();
     assert_eq!(stats.malformed.too_deep, 1);
@@ -420,10 +397,13 @@ fn a_package_chain_that_loops_ends() {
     );
     assert_eq!(stream.stats().malformed.too_many_events, 1);
     // The allocator takes the looping chain back, refusing the revisit (a port's bug).
-    drop((stream, imxf));
-    let stats = rig.alloc.pool().stats();
-    assert_eq!(stats.events.in_use, 0);
-    assert_eq!(stats.rejected.event_revisited, 1);
+    rig.finish_refused(
+        vec![(stream, imxf)],
+        Rejections {
+            event_revisited: 1,
+            ..Rejections::default()
+        },
+    );
 }
 
 // ---- running status and malformed events ----
@@ -449,7 +429,7 @@ fn running_status_is_expanded_and_data_without_status_is_dropped() {
     assert_eq!(set_state(&imxf, KSSTATE_RUN), STATUS_SUCCESS);
     host::run_until(t0 + 30 * MS);
     assert_eq!(
-        bytes_of(&rig.emu().wire()),
+        rig.emu().wire_bytes(),
         [
             0x90, 60, 100, 0x90, 62, 100, 0xF8, 0x90, 63, 100, 64, 100, 0xF6
         ]
@@ -482,7 +462,7 @@ fn malformed_events_are_dropped_counted_and_returned() {
     host::run_until(t0 + 20 * MS);
     let mut expected = note_on(2).to_vec();
     expected.extend(sysex(12, 3));
-    assert_eq!(bytes_of(&rig.emu().wire()), expected);
+    assert_eq!(rig.emu().wire_bytes(), expected);
     let stats = stream.stats();
     assert_eq!(
         stats.malformed,
@@ -496,9 +476,13 @@ fn malformed_events_are_dropped_counted_and_returned() {
     assert_eq!(rig.in_use(), (0, 0), "malformed events went back at once");
     // The allocator counts the event without a buffer; nothing else was refused.
     assert_eq!(rig.alloc.pool().stats().rejected.missing_buffer, 1);
-    drop((stream, imxf));
-    let stats = rig.alloc.pool().stats();
-    assert_eq!((stats.events.in_use, stats.buffers.in_use), (0, 0));
+    rig.finish_refused(
+        vec![(stream, imxf)],
+        Rejections {
+            missing_buffer: 1,
+            ..Rejections::default()
+        },
+    );
 }
 
 // ---- two streams on one wire ----
@@ -517,7 +501,7 @@ fn two_streams_never_interleave_a_sysex() {
     let notes: Vec<Event> = (0..10).map(|k| rig.event(t0 + MS, &note_on(k))).collect();
     put_all(&b_mxf, &notes);
     host::run_until(t0 + 100 * MS);
-    let wire = bytes_of(&rig.emu().wire());
+    let wire = rig.emu().wire_bytes();
     assert_eq!(wire.len(), 60 + 30);
     let start = wire.iter().position(|&b| b == 0xF0).unwrap();
     assert_eq!(wire[start..start + 60], long[..], "the SysEx is whole");
@@ -552,7 +536,7 @@ fn stop_in_the_middle_of_a_sysex_closes_it_before_another_stream_sends() {
     assert_eq!(a.stats().flushed_by_stop, 1);
     assert_eq!(a.stats().sysex_abandoned, 1);
     host::advance(100 * MS);
-    let wire = bytes_of(&rig.emu().wire());
+    let wire = rig.emu().wire_bytes();
     let eox = wire.iter().position(|&b| b == 0xF7).expect("closed");
     assert!(wire[..eox].iter().skip(1).all(|&b| b == 0x22));
     assert_eq!(wire[eox + 1..], note_on(7), "B after the 0xF7");
@@ -569,12 +553,12 @@ fn an_open_sysex_is_given_up_after_the_hold_limit() {
     put_all(&a_mxf, &[rig.event(t0 + MS, &[0xF0, 1, 2, 3])]);
     put_all(&b_mxf, &[rig.event(t0 + 2 * MS, &note_on(1))]);
     host::run_until(t0 + 50 * MS);
-    assert_eq!(bytes_of(&rig.emu().wire()), [0xF0, 1, 2, 3], "B waits");
+    assert_eq!(rig.emu().wire_bytes(), [0xF0, 1, 2, 3], "B waits");
     let limit = RenderConfig::default().sysex_hold_limit_100ns;
     host::run_until(t0 + MS + limit + 2 * MS);
     let mut expected = vec![0xF0, 1, 2, 3, 0xF7];
     expected.extend(note_on(1));
-    assert_eq!(bytes_of(&rig.emu().wire()), expected);
+    assert_eq!(rig.emu().wire_bytes(), expected);
     let eox = rig.emu().wire()[4].time_100ns;
     assert!(eox >= t0 + MS + limit && eox < t0 + MS + limit + 2 * MS);
     assert_eq!(a.stats().sysex_abandoned, 1);
@@ -596,7 +580,7 @@ fn a_status_byte_inside_an_open_sysex_is_preceded_by_eox() {
     );
     host::run_until(t0 + 10 * MS);
     assert_eq!(
-        bytes_of(&rig.emu().wire()),
+        rig.emu().wire_bytes(),
         [0xF0, 1, 2, 0xF8, 3, 0xF7, 0x90, 5, 100]
     );
     assert_eq!(stream.stats().eox_added, 1);
@@ -837,7 +821,7 @@ fn release_with_events_everywhere_gives_them_all_back() {
     let t1 = time::now_100ns();
     put_all(&b_mxf, &[rig.event(t1, &note_on(2))]);
     host::run_until(t1 + 10 * MS);
-    let wire = bytes_of(&rig.emu().wire());
+    let wire = rig.emu().wire_bytes();
     assert_eq!(wire[wire.len() - 4..], [0xF7, 0x90, 2, 100]);
     rig.finish(vec![(b, b_mxf)]);
 }
@@ -890,10 +874,8 @@ fn sent_units_go_to_the_connected_output_and_unsent_ones_to_the_allocator() {
     })
     .unwrap();
     let sink_mxf = sink.primary();
-    // SAFETY: COM calls on live objects through the vtable, PASSIVE_LEVEL.
-    let connect = |p: PMXF| unsafe { (imxf.vtbl().ConnectOutput)(imxf.as_ptr(), p) };
-    // SAFETY: as above.
-    let disconnect = |p: PMXF| unsafe { (imxf.vtbl().DisconnectOutput)(imxf.as_ptr(), p) };
+    let connect = |p: PMXF| connect_output(&imxf, p);
+    let disconnect = |p: PMXF| disconnect_output(&imxf, p);
     assert_eq!(connect(ptr::null_mut()), STATUS_INVALID_PARAMETER);
     assert_eq!(connect(sink_mxf.as_ptr()), STATUS_SUCCESS);
     assert_eq!(

@@ -1,11 +1,16 @@
-//! Helpers the allocator tests share: reading and editing events a test holds.
+//! Helpers the tests share: reading, editing and linking events a test holds, checking that an
+//! event pool is whole, and calling an IMXF through its vtable as the port does.
 #![allow(dead_code)] // each test crate uses its own subset
 
 pub mod sink;
 
+use std::collections::BTreeSet;
 use std::ptr;
 
-use dmus_miniport::abi::KernelEvent;
+use dmus_miniport::abi::{IMXF, KSSTATE, KernelEvent, NTSTATUS, PMXF, STATUS_SUCCESS};
+use dmus_miniport::com::ComPtr;
+use dmus_miniport::kernel::{DISPATCH_LEVEL, host};
+use dmus_miniport::mxf::{EventPool, PutReport};
 
 pub const EVENT_SIZE: usize = size_of::<KernelEvent>();
 
@@ -31,4 +36,113 @@ pub fn zeroed_event_bytes() -> [u8; EVENT_SIZE] {
     let mut b = [0u8; EVENT_SIZE];
     b[1] = EVENT_SIZE as u8;
     b
+}
+
+/// Links held `events` through pNextEvt, the last one's to `end`; returns the head (`end` if
+/// there are none).
+pub fn link_to(events: &[Event], end: Event) -> Event {
+    for (i, &e) in events.iter().enumerate() {
+        let next = events.get(i + 1).copied().unwrap_or(end);
+        edit(e, |ev| ev.pNextEvt = next);
+    }
+    events.first().copied().unwrap_or(end)
+}
+
+/// Links held `events` into one chain (the last one's pNextEvt null); returns its head.
+pub fn link(events: &[Event]) -> Event {
+    link_to(events, ptr::null_mut())
+}
+
+/// `p` moved by `offset` bytes, never dereferenced.
+pub fn offset<T>(p: *mut T, offset: isize) -> *mut T {
+    p.cast::<u8>().wrapping_offset(offset).cast()
+}
+
+/// Every event and buffer of `pool` is free, and can be had again exactly once, zeroed (then
+/// is put back); the check itself is refused nothing.
+pub fn assert_whole(pool: &EventPool) {
+    let before = pool.stats();
+    assert_eq!(before.events.in_use, 0, "events left in use: {before:?}");
+    assert_eq!(before.buffers.in_use, 0, "buffers left in use: {before:?}");
+
+    let mut events = Vec::new();
+    while let Some(e) = pool.get_event() {
+        events.push(e.as_ptr());
+        assert!(
+            events.len() <= before.events.capacity as usize,
+            "more events than the capacity"
+        );
+    }
+    assert_eq!(events.len() as u32, before.events.capacity);
+    let slots: BTreeSet<u32> = events
+        .iter()
+        .map(|&e| {
+            pool.event_index(e)
+                .expect("handed out an event not of the pool")
+        })
+        .collect();
+    assert_eq!(slots.len(), events.len(), "an event was handed out twice");
+    for &e in &events {
+        assert!(pool.is_handed_out(e));
+        assert_eq!(bytes(e), zeroed_event_bytes());
+    }
+    let full = pool.stats();
+    assert_eq!(full.events.in_use, full.events.capacity);
+    assert_eq!(
+        pool.put_chain(link(&events)),
+        PutReport {
+            events: events.len() as u32,
+            ..PutReport::default()
+        }
+    );
+
+    let mut buffers = Vec::new();
+    while let Some(b) = pool.get_buffer() {
+        buffers.push(b.as_ptr() as usize);
+        assert!(buffers.len() <= before.buffers.capacity as usize);
+    }
+    assert_eq!(buffers.len() as u32, before.buffers.capacity);
+    let distinct: BTreeSet<usize> = buffers.iter().copied().collect();
+    assert_eq!(
+        distinct.len(),
+        buffers.len(),
+        "a buffer was handed out twice"
+    );
+    for &b in &buffers {
+        assert_eq!(pool.put_buffer(b as *mut u8), STATUS_SUCCESS);
+    }
+
+    let after = pool.stats();
+    assert_eq!(after.events.in_use, 0);
+    assert_eq!(after.buffers.in_use, 0);
+    assert_eq!(
+        after.rejected, before.rejected,
+        "the check itself was refused"
+    );
+}
+
+/// IMXF::SetState through the vtable, at PASSIVE_LEVEL as the port calls it.
+pub fn set_state(imxf: &ComPtr<IMXF>, state: KSSTATE) -> NTSTATUS {
+    // SAFETY: a live IMXF the caller holds a reference on; PASSIVE_LEVEL.
+    unsafe { (imxf.vtbl().SetState)(imxf.as_ptr(), state) }
+}
+
+/// IMXF::PutMessage through the vtable, at DISPATCH_LEVEL as the port calls it: `chain` (held
+/// events, handed over) or null (a capture stream's service call).
+pub fn put(imxf: &ComPtr<IMXF>, chain: Event) -> NTSTATUS {
+    let _dpc = host::raise_irql(DISPATCH_LEVEL);
+    // SAFETY: a live IMXF the caller holds a reference on; the chain is handed over.
+    unsafe { (imxf.vtbl().PutMessage)(imxf.as_ptr(), chain) }
+}
+
+/// IMXF::ConnectOutput through the vtable, at PASSIVE_LEVEL as the port calls it.
+pub fn connect_output(imxf: &ComPtr<IMXF>, sink: PMXF) -> NTSTATUS {
+    // SAFETY: a live IMXF the caller holds a reference on; `sink` is null or a live IMXF.
+    unsafe { (imxf.vtbl().ConnectOutput)(imxf.as_ptr(), sink) }
+}
+
+/// IMXF::DisconnectOutput through the vtable, at PASSIVE_LEVEL as the port calls it.
+pub fn disconnect_output(imxf: &ComPtr<IMXF>, sink: PMXF) -> NTSTATUS {
+    // SAFETY: as for `connect_output`.
+    unsafe { (imxf.vtbl().DisconnectOutput)(imxf.as_ptr(), sink) }
 }
