@@ -351,17 +351,25 @@ struct Got {
 }
 
 /// An IMXF in the render stream's place: records what it is given, at which IRQL, and
-/// gives every chain back to the allocator.
+/// gives every chain back to the allocator; records the states it is set to, and refuses
+/// `refuse`.
 struct Recorder {
     allocator: ComPtr<IAllocatorMXF>,
     got: Mutex<Vec<Got>>,
     chains: Mutex<usize>,
     off_dispatch: Mutex<u32>,
+    states: Mutex<Vec<KSSTATE>>,
+    refuse: KSSTATE,
 }
 
 impl dmus_miniport::mxf::Mxf for Recorder {
-    fn set_state(&self, _state: KSSTATE) -> NTSTATUS {
-        STATUS_SUCCESS
+    fn set_state(&self, state: KSSTATE) -> NTSTATUS {
+        self.states.lock().unwrap().push(state);
+        if state == self.refuse {
+            STATUS_UNSUCCESSFUL
+        } else {
+            STATUS_SUCCESS
+        }
     }
     fn put_message(&self, event: PDMUS_KERNEL_EVENT) -> NTSTATUS {
         if irql::current() != DISPATCH_LEVEL {
@@ -406,11 +414,18 @@ unsafe impl ComClass for Recorder {
 }
 
 fn recorder(alloc: &ComRef<Allocator>) -> ComRef<Recorder> {
+    recorder_refusing(alloc, -1)
+}
+
+/// A [`Recorder`] that refuses to be set to `refuse`.
+fn recorder_refusing(alloc: &ComRef<Allocator>, refuse: KSSTATE) -> ComRef<Recorder> {
     ComObject::create(Recorder {
         allocator: alloc.primary(),
         got: Mutex::new(Vec::new()),
         chains: Mutex::new(0),
         off_dispatch: Mutex::new(0),
+        states: Mutex::new(Vec::new()),
+        refuse,
     })
     .unwrap()
 }
@@ -1102,52 +1117,12 @@ fn a_record_timed_before_the_clocks_origin_plays_at_once() {
     close_clean(port);
 }
 
-/// An IMXF that records the states it is set to and refuses `refuse`.
-struct StateLog {
-    states: Mutex<Vec<KSSTATE>>,
-    refuse: KSSTATE,
-}
-
-impl dmus_miniport::mxf::Mxf for StateLog {
-    fn set_state(&self, state: KSSTATE) -> NTSTATUS {
-        self.states.lock().unwrap().push(state);
-        if state == self.refuse {
-            STATUS_UNSUCCESSFUL
-        } else {
-            STATUS_SUCCESS
-        }
-    }
-    fn put_message(&self, _event: PDMUS_KERNEL_EVENT) -> NTSTATUS {
-        STATUS_SUCCESS
-    }
-    fn connect_output(&self, _sink: Option<ComPtr<IMXF>>) -> NTSTATUS {
-        STATUS_UNSUCCESSFUL
-    }
-    fn disconnect_output(&self, _sink: PMXF) -> NTSTATUS {
-        STATUS_UNSUCCESSFUL
-    }
-}
-
-// SAFETY: one interface, built by IMXFVtbl::new for slot 0.
-unsafe impl ComClass for StateLog {
-    type Primary = IMXF;
-    const TAG: PoolTag = PoolTag::new(b"TStL");
-    const INTERFACES: &'static [InterfaceEntry] =
-        com_interfaces![StateLog; [IID_IMXF] => IMXFVtbl::new];
-}
-
 #[test]
 fn streams_go_through_every_state_between_as_ks_steps_a_pin() {
     use dmus_host::port::step_state;
     use dmus_miniport::abi::{KSSTATE_ACQUIRE, KSSTATE_PAUSE, KSSTATE_RUN, KSSTATE_STOP};
-    let log = |refuse| {
-        ComObject::create(StateLog {
-            states: Mutex::new(Vec::new()),
-            refuse,
-        })
-        .unwrap()
-    };
-    let s = log(-1);
+    let alloc = allocator(PoolConfig::default());
+    let s = recorder(&alloc);
     let mxf = s.primary();
     assert_eq!(
         step_state(&mxf, KSSTATE_STOP, KSSTATE_RUN),
@@ -1174,13 +1149,13 @@ fn streams_go_through_every_state_between_as_ks_steps_a_pin() {
     );
     drop((mxf, s));
     // A refused step ends the walk where the stream is.
-    let s = log(KSSTATE_PAUSE);
+    let s = recorder_refusing(&alloc, KSSTATE_PAUSE);
     assert_eq!(
         step_state(&s.primary(), KSSTATE_STOP, KSSTATE_RUN),
         (KSSTATE_ACQUIRE, STATUS_UNSUCCESSFUL)
     );
     assert_eq!(*s.states.lock().unwrap(), [KSSTATE_ACQUIRE, KSSTATE_PAUSE]);
-    drop(s);
+    drop((s, alloc));
     assert_eq!(host::machine().outstanding_allocations(), 0);
 }
 
@@ -1258,4 +1233,97 @@ fn an_event_cannot_be_filled_as_a_package() {
     assert_eq!((v.flags, v.time), (DMUS_KEF_EVENT_COMPLETE, 5), "unchanged");
     assert_eq!(v.data, [0x90, 60, 100]);
     give_all_back(&alloc, vec![e]);
+}
+
+#[test]
+fn refilling_an_event_that_carries_a_buffer_is_refused_so_the_buffer_is_not_lost() {
+    // A long event's pbData is the allocator's buffer; overwriting it (safe code) would lose
+    // the buffer: the allocator could never take it back.
+    let alloc = allocator(PoolConfig::default());
+    let unpacker = Unpacker::new(alloc.primary());
+    let long = sysex(20);
+    let mut e = event(&unpacker, &long, 5);
+    assert_eq!(alloc.pool().stats().buffers.in_use, 1);
+    assert_eq!(
+        e.fill_short(&[0x90, 60, 100], 7, 1, DMUS_KEF_EVENT_COMPLETE),
+        None
+    );
+    let mut other = event(&unpacker, &sysex(30), 9);
+    let taken = NonNull::new(alloc.get_buffer().unwrap()).unwrap();
+    // SAFETY: a buffer of this allocator, GetBufferSize bytes, ours.
+    let refused = unsafe {
+        other.fill_long(
+            taken,
+            unpacker.buffer_size(),
+            &long,
+            11,
+            1,
+            DMUS_KEF_EVENT_COMPLETE,
+        )
+    };
+    assert_eq!(refused, Err(taken), "the buffer stays the caller's");
+    assert_eq!(alloc.put_buffer(taken.as_ptr()), STATUS_SUCCESS);
+    for (e, data) in [(&e, &long), (&other, &sysex(30))] {
+        assert_eq!(&e.view().data, data, "unchanged");
+    }
+    give_all_back(&alloc, vec![e, other]);
+}
+
+#[test]
+fn a_structured_record_that_is_not_one_message_is_played_as_a_fragment() {
+    // COMPLETE says "exactly one whole message" (dmus-contract.md section 4): a structured
+    // record whose data bytes hold a status byte, or a SysEx without its 0xF7, is not one.
+    let alloc = allocator(PoolConfig::default());
+    let unpacker = Unpacker::new(alloc.primary());
+    let b = buffer(
+        0,
+        &[
+            (1, 1, S, &[0x90, 0xC0, 5]),
+            (2, 1, S, &[0xF0, 1, 2]),
+            (3, 1, S, &[0x90, 60, 100]),
+        ],
+    );
+    let (events, stats) = unpack(&unpacker, &b);
+    let flags: Vec<(Vec<u8>, u16)> = events
+        .iter()
+        .map(|e| (e.view().data, e.view().flags))
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            (vec![0x90, 0xC0, 5], DMUS_KEF_EVENT_INCOMPLETE),
+            (vec![0xF0, 1, 2], DMUS_KEF_EVENT_INCOMPLETE),
+            (vec![0x90, 60, 100], DMUS_KEF_EVENT_COMPLETE),
+        ]
+    );
+    assert_eq!((stats.events, stats.malformed.records()), (3, 0));
+    give_all_back(&alloc, events);
+}
+
+#[test]
+fn a_complete_event_cutting_an_unfinished_fragment_counts_it_as_truncated() {
+    // A COMPLETE message between fragments ends what they started, as a status byte on the
+    // wire would: the parser discards the unfinished message, and the sink says so.
+    let alloc = allocator(PoolConfig::default());
+    let unpacker = Unpacker::new(alloc.primary());
+    let sink = CaptureSink::create(alloc.primary(), 4096).unwrap();
+    let mxf = sink.primary();
+    let chain = vec![
+        capture_event(&unpacker, &[0x90, 60], 100, 1, false),
+        capture_event(&unpacker, &[0xC0, 5], 200, 1, true),
+    ];
+    {
+        let _dispatch = host::raise_irql(DISPATCH_LEVEL);
+        let head = link(chain).unwrap();
+        // SAFETY: a COM call on the sink we hold, at DISPATCH_LEVEL; the chain is ours and
+        // handed over.
+        let status = unsafe { (mxf.vtbl().PutMessage)(mxf.as_ptr(), head.as_ptr()) };
+        assert_eq!(status, STATUS_SUCCESS);
+    }
+    assert_eq!(records(&sink.take_buffers()), [(200, 1, S, vec![0xC0, 5])]);
+    let stats = sink.stats();
+    assert_eq!((stats.truncated_messages, stats.complete), (1, 1));
+    assert_eq!(alloc.pool().stats().events.in_use, 0);
+    drop((mxf, sink));
+    assert!(host::take_violations().is_empty());
 }

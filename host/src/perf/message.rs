@@ -3,7 +3,10 @@
 
 use std::fmt;
 
+use dmus_miniport::midi::SOX;
+
 use super::time::{MusicTime, RefTime};
+use crate::buffer::is_one_message;
 
 /// When a message is due. The sender gives one; the performance works out the other from
 /// its tempo map.
@@ -91,7 +94,8 @@ impl Message {
     }
 
     /// Whether the message can become MIDI bytes: channel statuses 0x80..=0xEF, data bytes
-    /// 0..=0x7F, a SysEx framed by 0xF0 .. 0xF7 whose length fits a record's 32-bit cbEvent
+    /// 0..=0x7F, a SysEx framed by 0xF0 .. 0xF7 with only data bytes between (a status byte
+    /// would end it on the wire) whose length fits a record's 32-bit cbEvent
     /// (section 5), a note that does not end before it starts. A note of velocity 0 is
     /// valid (it is simply not played).
     pub fn check(&self) -> Result<(), InvalidMessage> {
@@ -143,7 +147,7 @@ impl Message {
                 data("bank LSB", *bank_lsb)
             }
             Body::SysEx(bytes) => {
-                if bytes.len() < 2 || bytes.first() != Some(&0xF0) || bytes.last() != Some(&0xF7) {
+                if bytes.first() != Some(&SOX) || !is_one_message(bytes) {
                     return Err(InvalidMessage::SysExFraming);
                 }
                 if u32::try_from(bytes.len()).is_err() {
@@ -162,7 +166,7 @@ pub enum InvalidMessage {
     Status(u8),
     /// A data byte above 0x7F (it would read as a status byte on the wire).
     DataByte { what: &'static str, value: u8 },
-    /// A SysEx that does not start with 0xF0 and end with 0xF7.
+    /// A SysEx that does not start with 0xF0 and end with 0xF7, or has a status byte between.
     SysExFraming,
     /// A SysEx longer than a record's cbEvent (u32) can say.
     SysExTooLong(usize),
@@ -180,7 +184,10 @@ impl fmt::Display for InvalidMessage {
                 write!(f, "{what} 0x{value:02X} is not a data byte (0..=0x7F)")
             }
             InvalidMessage::SysExFraming => {
-                write!(f, "SysEx does not start with 0xF0 and end with 0xF7")
+                write!(
+                    f,
+                    "SysEx does not start with 0xF0 and end with 0xF7 with only data bytes between"
+                )
             }
             InvalidMessage::SysExTooLong(len) => {
                 write!(f, "SysEx of {len} bytes is longer than a record can hold")
@@ -279,6 +286,9 @@ mod tests {
             vec![0xF7],
             vec![0xF0, 1, 2],
             vec![1, 0xF7],
+            // A status byte inside: the wire would end the SysEx there.
+            vec![0xF0, 0x90, 60, 0xF7],
+            vec![0xF0, 1, 0xF7, 2, 0xF7],
         ] {
             assert_eq!(
                 msg(Body::SysEx(bad)).check(),

@@ -9,7 +9,6 @@
 pub mod demo;
 pub mod message;
 mod output;
-mod packer;
 pub mod performance;
 pub mod queue;
 pub mod song;

@@ -18,10 +18,9 @@
 //!   (PackUnstructured).
 //! - A message that cannot be written ([`Message::check`]) is dropped and counted by reason.
 
-use crate::buffer::{EVENT_STRUCTURED, PortBuffer};
+use crate::buffer::{BufferPacker, EVENT_STRUCTURED, PortBuffer};
 
 use super::message::{Body, Delivery, InvalidMessage, Message, Stamp};
-use super::packer::BufferPacker;
 use super::stats::PerformanceStats;
 use super::time::{RefTime, TempoMap};
 use super::tool::Stamped;

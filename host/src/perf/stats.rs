@@ -18,7 +18,8 @@ pub struct DropCounts {
     pub bad_status: u64,
     /// Messages with a data byte above 0x7F (key, velocity, controller, program, bank...).
     pub bad_data: u64,
-    /// SysEx messages not framed by 0xF0 .. 0xF7 (or too long for a record).
+    /// SysEx messages not framed by 0xF0 .. 0xF7 with only data bytes between (or too long
+    /// for a record).
     pub bad_sysex: u64,
     /// Notes with a negative duration.
     pub negative_duration: u64,

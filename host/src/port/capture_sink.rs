@@ -10,7 +10,7 @@
 //!   of the event that started them (each byte of a fragment carries its event's time). A
 //!   SysEx is collected from its 0xF0 to its 0xF7; a status byte that cuts it packs what
 //!   there was (counted). A COMPLETE non-real-time event arriving in a group whose SysEx is
-//!   still open cuts it too.
+//!   still open cuts it too, and discards an unfinished message there (counted).
 //! - Packages are not what a capture stream sends: counted and skipped (the allocator takes
 //!   their contents back with them).
 
@@ -174,6 +174,9 @@ fn complete(state: &mut State, view: &EventView) {
         // A message between a SysEx's bytes ends it, as a status byte on the wire would.
         let g = state.groups.entry(group).or_default();
         let open = g.sysex.take();
+        if g.parser.pending_len() > 0 {
+            state.stats.truncated_messages += 1;
+        }
         g.parser.reset();
         if let Some((time, bytes)) = open {
             state.stats.sysex_cut += 1;

@@ -54,13 +54,22 @@ impl PortEvent {
         unsafe { self.0.as_mut() }
     }
 
+    /// Whether the event carries a large-data buffer (a long event's `pbData`): refilling it
+    /// would lose the buffer, which only the allocator can take back, with the event.
+    fn holds_buffer(&self) -> bool {
+        !self.get().is_short()
+    }
+
     /// Makes the event carry `bytes` (at most 8) inline: presentation time `time`, channel
     /// group `group`, `flags` (COMPLETE or INCOMPLETE), no byte position. `cbStruct` and
     /// `bReserved` stay the allocator's (section 1). `None` (nothing changed) if `bytes` is
-    /// longer than 8, or `flags` says PACKAGE (the allocator would take the data bytes for a
-    /// chain pointer).
+    /// longer than 8, `flags` says PACKAGE (the allocator would take the data bytes for a
+    /// chain pointer), or the event already carries a buffer ([`PortEvent::fill_long`]).
     pub fn fill_short(&mut self, bytes: &[u8], time: i64, group: u16, flags: u16) -> Option<()> {
-        if bytes.len() > DMUS_KERNEL_EVENT_SHORT_MAX || flags & DMUS_KEF_PACKAGE_EVENT != 0 {
+        if bytes.len() > DMUS_KERNEL_EVENT_SHORT_MAX
+            || flags & DMUS_KEF_PACKAGE_EVENT != 0
+            || self.holds_buffer()
+        {
             return None;
         }
         let e = self.get_mut();
@@ -76,8 +85,9 @@ impl PortEvent {
     /// Makes the event carry `bytes` (9 to `buffer_len`) in `buffer`, a large-data buffer from
     /// the same allocator's GetBuffer, `buffer_len` (GetBufferSize) bytes long; from here on
     /// the buffer goes wherever the event goes. `Err(buffer)` (nothing changed, the buffer
-    /// still the caller's) if `bytes` does not fit or would fit inline, or `flags` says PACKAGE
-    /// (the allocator would take the buffer for a chain).
+    /// still the caller's) if `bytes` does not fit or would fit inline, `flags` says PACKAGE
+    /// (the allocator would take the buffer for a chain), or the event already carries a
+    /// buffer (it would be lost).
     ///
     /// # Safety
     /// `buffer` came from this event's allocator's GetBuffer, is `buffer_len` bytes long and
@@ -94,6 +104,7 @@ impl PortEvent {
         if bytes.len() <= DMUS_KERNEL_EVENT_SHORT_MAX
             || bytes.len() > usize::from(buffer_len)
             || flags & DMUS_KEF_PACKAGE_EVENT != 0
+            || self.holds_buffer()
         {
             return Err(buffer);
         }
@@ -117,11 +128,6 @@ impl PortEvent {
     /// The presentation time, without the DONT_HOLD_FOR_SEQUENCING bit.
     pub fn time(&self) -> i64 {
         self.get().presentation_time()
-    }
-
-    /// Links the event to `next`, or ends its chain.
-    pub fn set_next(&mut self, next: Option<&PortEvent>) {
-        self.get_mut().pNextEvt = next.map_or(ptr::null_mut(), PortEvent::as_ptr);
     }
 
     /// What the event says now.

@@ -13,7 +13,7 @@
 use dmus_miniport::midi::SOX;
 use serde::Serialize;
 
-use crate::buffer::{EVENT_STRUCTURED, PortBuffer, record_len};
+use crate::buffer::{BufferPacker, EVENT_STRUCTURED, PortBuffer, record_len};
 
 /// What the packer did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -34,8 +34,8 @@ pub struct PackerStats {
 #[derive(Debug)]
 pub struct Packer {
     capacity: usize,
-    current: Option<PortBuffer>,
-    ready: Vec<PortBuffer>,
+    buffers: BufferPacker,
+    /// Everything but `buffers`, which `buffers` counts.
     stats: PackerStats,
 }
 
@@ -44,8 +44,7 @@ impl Packer {
     pub fn new(capacity: usize) -> Self {
         Packer {
             capacity,
-            current: None,
-            ready: Vec::new(),
+            buffers: BufferPacker::new(capacity),
             stats: PackerStats::default(),
         }
     }
@@ -57,29 +56,16 @@ impl Packer {
             return;
         };
         let flags = if first == SOX { 0 } else { EVENT_STRUCTURED };
-        let len = record_len(bytes.len());
-        if len > self.capacity {
-            self.finish_current();
-            let mut own = PortBuffer::new(time, len);
-            // Fits: the buffer is exactly the record's size.
-            let _ = own.push(time, u32::from(group), flags, bytes);
-            self.ready.push(own);
-            self.stats.buffers += 1;
+        // Fails only for more data than cbEvent (u32) says: no captured message is that long.
+        if self
+            .buffers
+            .push(time, u32::from(group), flags, bytes)
+            .is_err()
+        {
+            return;
+        }
+        if record_len(bytes.len()) > self.capacity {
             self.stats.oversized += 1;
-        } else {
-            let capacity = self.capacity;
-            let mut buffer = self
-                .current
-                .take()
-                .unwrap_or_else(|| PortBuffer::new(time, capacity));
-            if buffer.push(time, u32::from(group), flags, bytes).is_err() {
-                self.ready.push(buffer);
-                self.stats.buffers += 1;
-                buffer = PortBuffer::new(time, capacity);
-                // Fits: an empty buffer of `capacity` >= len bytes.
-                let _ = buffer.push(time, u32::from(group), flags, bytes);
-            }
-            self.current = Some(buffer);
         }
         self.stats.messages += 1;
         self.stats.bytes += bytes.len() as u64;
@@ -87,18 +73,13 @@ impl Packer {
 
     /// The buffers packed since the last call, in order, the one being filled included.
     pub fn take(&mut self) -> Vec<PortBuffer> {
-        self.finish_current();
-        std::mem::take(&mut self.ready)
+        self.buffers.take()
     }
 
     pub fn stats(&self) -> PackerStats {
-        self.stats
-    }
-
-    fn finish_current(&mut self) {
-        if let Some(buffer) = self.current.take().filter(|b| !b.is_empty()) {
-            self.ready.push(buffer);
-            self.stats.buffers += 1;
+        PackerStats {
+            buffers: self.buffers.buffers,
+            ..self.stats
         }
     }
 }

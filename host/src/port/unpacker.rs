@@ -15,9 +15,10 @@
 //!   split into several events, in order, at the same time: the render stream keeps a SysEx
 //!   open across the events of one stream. The last piece of such a split goes inline if it
 //!   is 8 bytes or fewer.
-//! - Flags: COMPLETE for an event holding exactly one whole message (a structured record,
-//!   or an unstructured one whose bytes are exactly one message), INCOMPLETE for pieces of a
-//!   split message and for unstructured bytes that are not exactly one message (section 4).
+//! - Flags: COMPLETE for an event holding exactly one whole message ([`is_one_message`],
+//!   structured or not), INCOMPLETE for pieces of a split message and for bytes that are not
+//!   exactly one message (section 4): a structured record with a status byte among its data
+//!   bytes, or a SysEx without its 0xF7, is played as the raw bytes it is.
 //! - Malformed records ([`Malformed`]) are counted and skipped; a buffer whose bytes stop
 //!   being records is counted and the rest of it skipped.
 //! - The allocator runs dry (GetMessage or GetBuffer fails): the message is lost, counted
@@ -32,11 +33,12 @@ use dmus_miniport::abi::{
     KernelEvent, NT_SUCCESS,
 };
 use dmus_miniport::com::ComPtr;
-use dmus_miniport::midi::{EOX, Status, is_status};
+use dmus_miniport::midi::{Status, is_status};
 use serde::Serialize;
 
 use super::event::{PortEvent, give_back};
-use crate::buffer::{EVENT_STRUCTURED, PortBuffer, Record};
+pub use crate::buffer::is_one_message;
+use crate::buffer::{PortBuffer, Record};
 
 /// Why a record is skipped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -187,8 +189,7 @@ impl Unpacker {
                     continue;
                 }
             };
-            let whole = record.flags & EVENT_STRUCTURED != 0 || is_one_message(bytes);
-            match self.events_for(bytes, record.time, group, whole) {
+            match self.events_for(bytes, record.time, group, is_one_message(bytes)) {
                 Ok(events) => {
                     stats.bytes += bytes.len() as u64;
                     for event in events {
@@ -296,23 +297,5 @@ pub fn check<'a>(record: &Record<'a>) -> Result<(&'a [u8], u16), Malformed> {
             Some(&b) if Status::new(b).is_none() => Malformed::UndefinedStatus,
             _ => Malformed::TooShort,
         }),
-    }
-}
-
-/// Whether raw `bytes` are exactly one whole message: a status byte and as many data bytes
-/// as it takes, or a SysEx from 0xF0 to its 0xF7 with only data bytes between.
-pub fn is_one_message(bytes: &[u8]) -> bool {
-    let Some((&first, rest)) = bytes.split_first() else {
-        return false;
-    };
-    let Some(status) = Status::new(first) else {
-        return false;
-    };
-    match status.message_len() {
-        Some(len) => bytes.len() == len && rest.iter().all(|&b| !is_status(b)),
-        None => match rest.split_last() {
-            Some((&EOX, body)) => body.iter().all(|&b| !is_status(b)),
-            _ => false,
-        },
     }
 }

@@ -13,6 +13,7 @@ use crate::buffer::PortBuffer;
 use crate::perf::time::REF_PER_MS;
 use crate::perf::tools::{ChannelMap, Transpose, VelocityScale};
 use crate::perf::{Body, Performance, PerformanceConfig, RefTime, Song, Stamp};
+use crate::port::unpacker::check;
 use crate::port::{Port, PortConfig, PortError};
 use crate::smf::Captured;
 
@@ -90,21 +91,17 @@ pub fn song_length(song: &Song) -> RefTime {
         .max(0)
 }
 
-/// The messages of a buffer's records (what the port will read from them); records the
-/// port cannot read are counted in `unreadable`.
+/// The messages of a buffer's records (what the port will read from them: the unpacker's
+/// [`check`]); records the port skips are counted in `unreadable`.
 fn messages_of(buffer: &PortBuffer, into: &mut Vec<TimedMessage>, unreadable: &mut u64) {
     for record in buffer.records() {
-        match record
-            .as_ref()
-            .ok()
-            .and_then(|r| r.message().map(|m| (r, m)))
-        {
-            Some((r, bytes)) => into.push(TimedMessage {
+        match record.as_ref().ok().map(|r| (r, check(r))) {
+            Some((r, Ok((bytes, _)))) => into.push(TimedMessage {
                 time: r.time,
                 channel_group: r.channel_group,
                 bytes: bytes.to_vec(),
             }),
-            None => *unreadable += 1,
+            _ => *unreadable += 1,
         }
     }
 }

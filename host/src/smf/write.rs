@@ -4,10 +4,11 @@
 //! section 4: capture timestamps); the tempo map turns them into music time (section 8) and
 //! the file's division into ticks.
 
-use dmus_miniport::midi::{EOX, MessageKind, SOX, Status};
+use dmus_miniport::midi::{MessageKind, SOX, Status};
 
 use super::division::Division;
 use super::varlen::{self, VARLEN_MAX};
+use crate::buffer::is_one_message;
 use crate::perf::{RefTime, TempoMap};
 
 /// The largest metrical division: the header's division word has 15 bits for it.
@@ -51,18 +52,12 @@ struct Entry {
 /// it. Channel messages are written with their status byte every time (no running status):
 /// simple, and exact to read back.
 fn event_of(bytes: &[u8]) -> Option<Vec<u8>> {
-    let status = Status::new(*bytes.first()?)?;
-    match status.kind() {
-        MessageKind::Channel => {
-            let ok = status.message_len() == Some(bytes.len())
-                && bytes[1..].iter().all(|b| b & 0x80 == 0);
-            ok.then(|| bytes.to_vec())
-        }
+    if !is_one_message(bytes) {
+        return None;
+    }
+    match Status::new(bytes[0])?.kind() {
+        MessageKind::Channel => Some(bytes.to_vec()),
         MessageKind::SysEx => {
-            let (&last, body) = bytes[1..].split_last()?;
-            if last != EOX || body.iter().any(|b| b & 0x80 != 0) {
-                return None;
-            }
             let data = &bytes[1..];
             let len = u32::try_from(data.len())
                 .ok()
