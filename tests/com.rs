@@ -1,6 +1,7 @@
 //! Host tests of `dmus_miniport::com`: reference counting and freeing, QueryInterface,
 //! several interfaces per object, aggregation, creation failure, `ComPtr`.
 
+use dmus_miniport::abi::win_abi;
 use std::ffi::c_void;
 use std::ptr;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ struct ICounter {
     lpVtbl: *const ICounterVtbl,
 }
 
+#[win_abi]
 #[repr(C)]
 #[allow(non_snake_case)]
 struct ICounterVtbl {
@@ -61,6 +63,7 @@ impl ICounterVtbl {
     }
 }
 
+#[win_abi]
 unsafe extern "system" fn counter_increment<T: ComClass + Counter, const SLOT: usize>(
     this: *mut ICounter,
 ) -> u32 {
@@ -74,6 +77,7 @@ struct INamed {
     lpVtbl: *const INamedVtbl,
 }
 
+#[win_abi]
 #[repr(C)]
 #[allow(non_snake_case)]
 struct INamedVtbl {
@@ -102,6 +106,7 @@ impl INamedVtbl {
     }
 }
 
+#[win_abi]
 unsafe extern "system" fn named_name<T: ComClass + Named, const SLOT: usize>(
     this: *mut INamed,
 ) -> u32 {
@@ -395,6 +400,7 @@ static OUTER_VTBL: IUnknownVtbl = IUnknownVtbl {
     Release: outer_release,
 };
 
+#[win_abi]
 unsafe extern "system" fn outer_qi(
     this: *mut IUnknown,
     riid: REFIID,
@@ -417,6 +423,7 @@ unsafe extern "system" fn outer_qi(
     }
 }
 
+#[win_abi]
 unsafe extern "system" fn outer_add_ref(this: *mut IUnknown) -> u32 {
     // SAFETY: `this` is a live Outer.
     unsafe { &*(this as *const Outer) }
@@ -425,6 +432,7 @@ unsafe extern "system" fn outer_add_ref(this: *mut IUnknown) -> u32 {
         + 1
 }
 
+#[win_abi]
 unsafe extern "system" fn outer_release(this: *mut IUnknown) -> u32 {
     // SAFETY: `this` is a live Outer, a leaked Box.
     unsafe {

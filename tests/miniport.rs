@@ -11,6 +11,7 @@
 
 mod common;
 
+use dmus_miniport::abi::win_abi;
 use std::ffi::c_void;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -109,6 +110,7 @@ const fn sink_vtbl<T: ComClass, const SLOT: usize>() -> IServiceSinkVtbl {
     }
 }
 
+#[win_abi]
 unsafe extern "system" fn port_init(
     _this: *mut IPortDMus,
     _d: PDEVICE_OBJECT,
@@ -119,6 +121,7 @@ unsafe extern "system" fn port_init(
 ) -> NTSTATUS {
     STATUS_NOT_SUPPORTED
 }
+#[win_abi]
 unsafe extern "system" fn port_get_device_property(
     _this: *mut IPortDMus,
     _p: i32,
@@ -129,6 +132,7 @@ unsafe extern "system" fn port_get_device_property(
     STATUS_NOT_SUPPORTED
 }
 #[allow(clippy::too_many_arguments)]
+#[win_abi]
 unsafe extern "system" fn port_new_registry_key(
     _this: *mut IPortDMus,
     _k: *mut *mut c_void,
@@ -141,6 +145,7 @@ unsafe extern "system" fn port_new_registry_key(
 ) -> NTSTATUS {
     STATUS_NOT_SUPPORTED
 }
+#[win_abi]
 unsafe extern "system" fn port_notify<const SLOT: usize>(
     this: *mut IPortDMus,
     group: PSERVICEGROUP,
@@ -153,8 +158,10 @@ unsafe extern "system" fn port_notify<const SLOT: usize>(
         unsafe { ((*(*group).lpVtbl).RequestService)(group) };
     }
 }
+#[win_abi]
 unsafe extern "system" fn port_register_service_group(_this: *mut IPortDMus, _g: PSERVICEGROUP) {}
 
+#[win_abi]
 unsafe extern "system" fn sink_request_service<const SLOT: usize>(this: *mut IServiceSink) {
     // SAFETY: the service group calls through the sink pointer it holds.
     let port = unsafe { ComObject::<Port>::from_interface::<SLOT>(this) };
@@ -968,6 +975,7 @@ const fn clock_vtbl<T: ComClass, const SLOT: usize>() -> IMasterClockVtbl {
     }
 }
 
+#[win_abi]
 unsafe extern "system" fn get_time<const SLOT: usize>(
     me: *mut IMasterClock,
     out: *mut i64,

@@ -1,6 +1,7 @@
 //! Host tests of `dmus_miniport::miniport`: the filter descriptor GetDescription returns,
 //! DataRangeIntersection, and the synth node's property handlers.
 
+use dmus_miniport::abi::win_abi;
 use std::cell::Cell;
 use std::collections::{BTreeSet, VecDeque};
 use std::ffi::c_void;
@@ -261,6 +262,7 @@ fn connections_form_the_documented_topology() {
 }
 
 // The miniport's way of building its descriptor, with a handler of its own.
+#[win_abi]
 unsafe extern "system" fn test_handler(_: *mut PCPROPERTY_REQUEST) -> NTSTATUS {
     STATUS_SUCCESS
 }

@@ -9,6 +9,7 @@
 
 mod common;
 use common::{Event, connect_output, disconnect_output, edit, link, put, set_state};
+use dmus_miniport::abi::win_abi;
 
 use std::ptr;
 use std::sync::Arc;
@@ -987,6 +988,7 @@ const fn clock_vtbl<T: ComClass, const SLOT: usize>() -> IMasterClockVtbl {
     }
 }
 
+#[win_abi]
 unsafe extern "system" fn get_time<const SLOT: usize>(
     me: *mut IMasterClock,
     out: *mut i64,

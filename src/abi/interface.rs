@@ -43,6 +43,7 @@ macro_rules! interface {
         }
 
         #[doc = concat!("The vtable of [`", stringify!($name), "`], slot for slot as in the header.")]
+        #[$crate::abi::win_abi]
         #[repr(C)]
         pub struct $vtbl {
             pub QueryInterface: unsafe extern "system" fn(

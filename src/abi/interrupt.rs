@@ -2,6 +2,7 @@
 //! miniport's ISR to the device's interrupt resource (PcNewInterruptSync).
 
 use super::NTSTATUS;
+use super::win_abi;
 use core::ffi::c_void;
 
 /// portcls.h `INTERRUPTSYNCMODE` (a C enum).
@@ -14,6 +15,7 @@ pub const InterruptSyncModeRepeat: INTERRUPTSYNCMODE = 3;
 /// portcls.h `PINTERRUPTSYNCROUTINE`: an ISR (or a routine run synchronised with the ISRs),
 /// called at DIRQL with the sync object and the context given at registration. An ISR returns
 /// STATUS_SUCCESS when the interrupt was its device's.
+#[win_abi]
 pub type PINTERRUPTSYNCROUTINE = Option<
     unsafe extern "system" fn(
         InterruptSync: *mut IInterruptSync,

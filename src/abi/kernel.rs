@@ -7,6 +7,7 @@
 //! The imports are listed, name for name, in `imports/ntoskrnl.def` and `imports/hal.def`:
 //! keep them in step (see [`KERNEL_IMPORTS`] and [`HAL_IMPORTS`]).
 
+use super::win_abi;
 use core::ffi::c_void;
 
 /// wdm.h `KIRQL` (`UCHAR`).
@@ -64,6 +65,7 @@ const _: () = assert!(core::mem::size_of::<KDPC>() == 64 && core::mem::align_of:
 const _: () = assert!(core::mem::size_of::<KTIMER>() == 64 && core::mem::align_of::<KTIMER>() == 8);
 
 /// wdm.h `PKDEFERRED_ROUTINE`: a DPC routine, called at DISPATCH_LEVEL.
+#[win_abi]
 pub type PKDEFERRED_ROUTINE = unsafe extern "system" fn(
     Dpc: *mut KDPC,
     DeferredContext: *mut c_void,

@@ -9,6 +9,9 @@
 #[macro_use]
 pub(crate) mod interface;
 
+/// `extern "system"` as the Windows x64 convention on every x86_64 build: see `dmus_macros`.
+pub use dmus_macros::win_abi;
+
 mod clock;
 mod event;
 mod guid;

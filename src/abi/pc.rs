@@ -4,10 +4,12 @@
 //! Descriptor tables are immutable statics full of pointers to other statics; the `Sync`
 //! implementations below are what lets them be `static`.
 
+use super::win_abi;
 use super::{GUID, KSPIN_DESCRIPTOR, NTSTATUS, PIRP, PUNKNOWN};
 use core::ffi::c_void;
 
 /// portcls.h `PCPFNPROPERTY_HANDLER`.
+#[win_abi]
 pub type PCPFNPROPERTY_HANDLER =
     Option<unsafe extern "system" fn(PropertyRequest: *mut PCPROPERTY_REQUEST) -> NTSTATUS>;
 

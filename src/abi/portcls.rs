@@ -1,6 +1,7 @@
 //! PortCls entry points this driver imports (portcls.h). Every name here must be listed in
 //! imports/portcls.def, the list the image check enforces.
 
+use super::win_abi;
 #[cfg(target_os = "windows")]
 use super::{
     INTERRUPTSYNCMODE, PDRIVER_ADD_DEVICE, PDRIVER_OBJECT, PINTERRUPTSYNC, PPORT, PSERVICEGROUP,
@@ -12,6 +13,7 @@ use core::ffi::c_void;
 
 /// portcls.h `PCPFNSTARTDEVICE`: PortCls calls it on IRP_MN_START_DEVICE with the assigned
 /// resources.
+#[win_abi]
 pub type PCPFNSTARTDEVICE = unsafe extern "system" fn(
     DeviceObject: PDEVICE_OBJECT,
     Irp: PIRP,

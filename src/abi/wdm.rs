@@ -1,6 +1,7 @@
 //! wdm.h objects the driver only passes through (driver, device, IRP), resource descriptors,
 //! pool types and power states.
 
+use super::win_abi;
 use core::ffi::c_void;
 
 /// Opaque: the driver never looks inside; PortCls owns the dispatch table.
@@ -100,6 +101,7 @@ pub union POWER_STATE {
 }
 
 /// wdm.h `PDRIVER_ADD_DEVICE`.
+#[win_abi]
 pub type PDRIVER_ADD_DEVICE = unsafe extern "system" fn(
     DriverObject: PDRIVER_OBJECT,
     PhysicalDeviceObject: PDEVICE_OBJECT,

@@ -1,6 +1,7 @@
 //! COM objects we implement: [`ComClass`], [`ComObject`], [`ComRef`] and the generic IUnknown
 //! trampolines.
 
+use crate::abi::win_abi;
 use core::ffi::c_void;
 use core::fmt;
 use core::mem::{ManuallyDrop, offset_of, size_of};
@@ -497,6 +498,7 @@ pub const fn unknown_vtbl<T: ComClass, const SLOT: usize>() -> IUnknownVtbl {
 /// # Safety
 /// `this` is slot `SLOT`'s interface pointer of a live `ComObject<T>`; `riid` and `ppvObject`
 /// are null or valid.
+#[win_abi]
 pub unsafe extern "system" fn query_interface<T: ComClass, I, const SLOT: usize>(
     this: *mut I,
     riid: REFIID,
@@ -519,6 +521,7 @@ pub unsafe extern "system" fn query_interface<T: ComClass, I, const SLOT: usize>
 ///
 /// # Safety
 /// `this` is slot `SLOT`'s interface pointer of a live `ComObject<T>`.
+#[win_abi]
 pub unsafe extern "system" fn add_ref<T: ComClass, I, const SLOT: usize>(this: *mut I) -> u32 {
     ComObject::<T>::add_ref_slot(ComObject::<T>::from_slot::<SLOT>(this.cast()))
 }
@@ -529,6 +532,7 @@ pub unsafe extern "system" fn add_ref<T: ComClass, I, const SLOT: usize>(this: *
 /// # Safety
 /// `this` is slot `SLOT`'s interface pointer of a live `ComObject<T>`, and the caller gives
 /// up one reference.
+#[win_abi]
 pub unsafe extern "system" fn release<T: ComClass, I, const SLOT: usize>(this: *mut I) -> u32 {
     let object = ComObject::<T>::from_slot::<SLOT>(this.cast());
     // SAFETY: live object (contract).
@@ -542,6 +546,7 @@ pub unsafe extern "system" fn release<T: ComClass, I, const SLOT: usize>(this: *
     }
 }
 
+#[win_abi]
 unsafe extern "system" fn non_delegating_query_interface<T: ComClass>(
     this: *mut IUnknown,
     riid: REFIID,
@@ -552,10 +557,12 @@ unsafe extern "system" fn non_delegating_query_interface<T: ComClass>(
     unsafe { ComObject::<T>::query(ComObject::<T>::from_non_delegating(this), riid, ppv) }
 }
 
+#[win_abi]
 unsafe extern "system" fn non_delegating_add_ref<T: ComClass>(this: *mut IUnknown) -> u32 {
     ComObject::<T>::inner_add_ref(ComObject::<T>::from_non_delegating(this))
 }
 
+#[win_abi]
 unsafe extern "system" fn non_delegating_release<T: ComClass>(this: *mut IUnknown) -> u32 {
     // SAFETY: the non-delegating IUnknown of a live object; the caller gives up a reference.
     unsafe { ComObject::<T>::inner_release(ComObject::<T>::from_non_delegating(this)) }

@@ -12,6 +12,7 @@
 //!   miniport and by every stream (through [`WireRef`] / [`RingRef`], whose drop gives the
 //!   pin instance back), so a stream the port releases after the miniport still has its device.
 
+use crate::abi::win_abi;
 use core::cell::UnsafeCell;
 use core::ffi::c_void;
 use core::mem::MaybeUninit;
@@ -347,6 +348,7 @@ impl<P: Platform> Deref for RingRef<P> {
 /// # Safety
 /// `context` is a live `Hardware<P>`: the miniport registers it and keeps a reference on it
 /// until after it has disconnected the interrupt.
+#[win_abi]
 pub unsafe extern "system" fn isr<P: Platform>(
     _sync: *mut IInterruptSync,
     context: *mut c_void,

@@ -26,6 +26,7 @@
 //! to, and counts on, the outer, so the port's Release of it would never free the stream).
 //! The port owns the returned PMXF either way; releasing it frees the stream.
 
+use crate::abi::win_abi;
 use core::ffi::c_void;
 use core::mem::size_of;
 use core::ptr;
@@ -419,6 +420,7 @@ unsafe fn this<'a, P: Platform, const SLOT: usize>(this: *mut impl Sized) -> &'a
     unsafe { ComObject::<Miniport<P>>::from_interface::<SLOT>(this) }
 }
 
+#[win_abi]
 unsafe extern "system" fn get_description<P: Platform>(
     _this: *mut IMiniportDMus,
     description: *mut PPCFILTER_DESCRIPTOR,
@@ -432,6 +434,7 @@ unsafe extern "system" fn get_description<P: Platform>(
     STATUS_SUCCESS
 }
 
+#[win_abi]
 unsafe extern "system" fn data_range_intersection(
     _this: *mut IMiniportDMus,
     pin_id: u32,
@@ -455,6 +458,7 @@ unsafe extern "system" fn data_range_intersection(
     }
 }
 
+#[win_abi]
 unsafe extern "system" fn init<P: Platform, const SLOT: usize>(
     me: *mut IMiniportDMus,
     _adapter: PUNKNOWN,
@@ -486,6 +490,7 @@ unsafe extern "system" fn init<P: Platform, const SLOT: usize>(
     }
 }
 
+#[win_abi]
 unsafe extern "system" fn service<P: Platform, const SLOT: usize>(me: *mut IMiniportDMus) {
     // SAFETY: as in init.
     let m = unsafe { this::<P, SLOT>(me) };
@@ -493,6 +498,7 @@ unsafe extern "system" fn service<P: Platform, const SLOT: usize>(me: *mut IMini
 }
 
 #[allow(clippy::too_many_arguments)]
+#[win_abi]
 unsafe extern "system" fn new_stream<P: Platform, const SLOT: usize>(
     me: *mut IMiniportDMus,
     mxf_out: *mut PMXF,
@@ -548,6 +554,7 @@ unsafe extern "system" fn new_stream<P: Platform, const SLOT: usize>(
     }
 }
 
+#[win_abi]
 unsafe extern "system" fn power_change_notify<P: Platform, const SLOT: usize>(
     me: *mut IPowerNotify,
     state: POWER_STATE,
@@ -563,6 +570,7 @@ unsafe extern "system" fn power_change_notify<P: Platform, const SLOT: usize>(
 /// # Safety
 /// PortCls's calling convention: see `properties::with_request_view`; MajorTarget is the
 /// miniport this descriptor came from, alive for the call.
+#[win_abi]
 unsafe extern "system" fn synth_property<P: Platform>(
     request: *mut PCPROPERTY_REQUEST,
 ) -> NTSTATUS {

@@ -7,6 +7,7 @@
 //! leave the one place they must end.
 
 use super::event_pool::{EventPool, PoolConfig};
+use crate::abi::win_abi;
 use crate::abi::{
     IAllocatorMXF, IAllocatorMXFVtbl, IID_IAllocatorMXF, IID_IMXF, KSSTATE, NTSTATUS,
     PDMUS_KERNEL_EVENT, PMXF, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER,
@@ -133,6 +134,7 @@ unsafe fn this<'a, T: ComClass + AsAllocator, const SLOT: usize>(
     unsafe { ComObject::<T>::from_interface::<SLOT>(this) }.allocator()
 }
 
+#[win_abi]
 unsafe extern "system" fn set_state<T: ComClass + AsAllocator, const SLOT: usize>(
     me: *mut IAllocatorMXF,
     state: KSSTATE,
@@ -141,6 +143,7 @@ unsafe extern "system" fn set_state<T: ComClass + AsAllocator, const SLOT: usize
     unsafe { this::<T, SLOT>(me) }.set_state(state)
 }
 
+#[win_abi]
 unsafe extern "system" fn put_message<T: ComClass + AsAllocator, const SLOT: usize>(
     me: *mut IAllocatorMXF,
     event: PDMUS_KERNEL_EVENT,
@@ -149,6 +152,7 @@ unsafe extern "system" fn put_message<T: ComClass + AsAllocator, const SLOT: usi
     unsafe { this::<T, SLOT>(me) }.put_message(event)
 }
 
+#[win_abi]
 unsafe extern "system" fn connect_output<T: ComClass + AsAllocator, const SLOT: usize>(
     me: *mut IAllocatorMXF,
     sink: PMXF,
@@ -157,6 +161,7 @@ unsafe extern "system" fn connect_output<T: ComClass + AsAllocator, const SLOT: 
     unsafe { this::<T, SLOT>(me) }.connect_output(sink)
 }
 
+#[win_abi]
 unsafe extern "system" fn disconnect_output<T: ComClass + AsAllocator, const SLOT: usize>(
     me: *mut IAllocatorMXF,
     sink: PMXF,
@@ -165,6 +170,7 @@ unsafe extern "system" fn disconnect_output<T: ComClass + AsAllocator, const SLO
     unsafe { this::<T, SLOT>(me) }.disconnect_output(sink)
 }
 
+#[win_abi]
 unsafe extern "system" fn get_message<T: ComClass + AsAllocator, const SLOT: usize>(
     me: *mut IAllocatorMXF,
     out: *mut PDMUS_KERNEL_EVENT,
@@ -182,6 +188,7 @@ unsafe extern "system" fn get_message<T: ComClass + AsAllocator, const SLOT: usi
     status
 }
 
+#[win_abi]
 unsafe extern "system" fn get_buffer_size<T: ComClass + AsAllocator, const SLOT: usize>(
     me: *mut IAllocatorMXF,
 ) -> u16 {
@@ -189,6 +196,7 @@ unsafe extern "system" fn get_buffer_size<T: ComClass + AsAllocator, const SLOT:
     unsafe { this::<T, SLOT>(me) }.buffer_size()
 }
 
+#[win_abi]
 unsafe extern "system" fn get_buffer<T: ComClass + AsAllocator, const SLOT: usize>(
     me: *mut IAllocatorMXF,
     out: *mut *mut u8,
@@ -206,6 +214,7 @@ unsafe extern "system" fn get_buffer<T: ComClass + AsAllocator, const SLOT: usiz
     status
 }
 
+#[win_abi]
 unsafe extern "system" fn put_buffer<T: ComClass + AsAllocator, const SLOT: usize>(
     me: *mut IAllocatorMXF,
     buffer: *mut u8,

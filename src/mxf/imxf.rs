@@ -6,6 +6,7 @@
 //! through an interface pointer it holds a reference on) and, for ConnectOutput, takes its own
 //! reference on the sink before the safe method sees it.
 
+use crate::abi::win_abi;
 use crate::abi::{IMXF, IMXFVtbl, KSSTATE, NTSTATUS, PDMUS_KERNEL_EVENT, PMXF};
 use crate::com::{self, ComClass, ComObject, ComPtr};
 
@@ -52,6 +53,7 @@ unsafe fn this<'a, T: ComClass + Mxf, const SLOT: usize>(me: *mut IMXF) -> &'a T
     unsafe { ComObject::<T>::from_interface::<SLOT>(me) }
 }
 
+#[win_abi]
 unsafe extern "system" fn set_state<T: ComClass + Mxf, const SLOT: usize>(
     me: *mut IMXF,
     state: KSSTATE,
@@ -60,6 +62,7 @@ unsafe extern "system" fn set_state<T: ComClass + Mxf, const SLOT: usize>(
     unsafe { this::<T, SLOT>(me) }.set_state(state)
 }
 
+#[win_abi]
 unsafe extern "system" fn put_message<T: ComClass + Mxf, const SLOT: usize>(
     me: *mut IMXF,
     event: PDMUS_KERNEL_EVENT,
@@ -68,6 +71,7 @@ unsafe extern "system" fn put_message<T: ComClass + Mxf, const SLOT: usize>(
     unsafe { this::<T, SLOT>(me) }.put_message(event)
 }
 
+#[win_abi]
 unsafe extern "system" fn connect_output<T: ComClass + Mxf, const SLOT: usize>(
     me: *mut IMXF,
     sink: PMXF,
@@ -79,6 +83,7 @@ unsafe extern "system" fn connect_output<T: ComClass + Mxf, const SLOT: usize>(
     unsafe { this::<T, SLOT>(me) }.connect_output(sink)
 }
 
+#[win_abi]
 unsafe extern "system" fn disconnect_output<T: ComClass + Mxf, const SLOT: usize>(
     me: *mut IMXF,
     sink: PMXF,

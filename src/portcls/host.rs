@@ -18,6 +18,7 @@
 //!   through); the list cannot grow (AddEntry and AddEntryFromParent answer
 //!   STATUS_NOT_SUPPORTED) and has no raw CM_RESOURCE_LIST (null).
 
+use crate::abi::win_abi;
 use core::ffi::c_void;
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -93,12 +94,14 @@ unsafe fn group<'a, const SLOT: usize>(this: *mut IServiceGroup) -> &'a ServiceG
     unsafe { ComObject::<ServiceGroup>::from_interface::<SLOT>(this) }
 }
 
+#[win_abi]
 unsafe extern "system" fn group_request_service<const SLOT: usize>(this: *mut IServiceGroup) {
     // SAFETY: called through the interface pointer the caller holds.
     let g = unsafe { group::<SLOT>(this) };
     g.request_service(this);
 }
 
+#[win_abi]
 unsafe extern "system" fn group_add_member<const SLOT: usize>(
     this: *mut IServiceGroup,
     sink: PSERVICESINK,
@@ -118,6 +121,7 @@ unsafe extern "system" fn group_add_member<const SLOT: usize>(
     STATUS_SUCCESS
 }
 
+#[win_abi]
 unsafe extern "system" fn group_remove_member<const SLOT: usize>(
     this: *mut IServiceGroup,
     sink: PSERVICESINK,
@@ -132,8 +136,10 @@ unsafe extern "system" fn group_remove_member<const SLOT: usize>(
     drop(removed);
 }
 
+#[win_abi]
 unsafe extern "system" fn group_support_delayed<const SLOT: usize>(_this: *mut IServiceGroup) {}
 
+#[win_abi]
 unsafe extern "system" fn group_request_delayed<const SLOT: usize>(
     this: *mut IServiceGroup,
     delay: u64,
@@ -144,6 +150,7 @@ unsafe extern "system" fn group_request_delayed<const SLOT: usize>(
     g.timer.arm(i64::try_from(delay).unwrap_or(i64::MAX));
 }
 
+#[win_abi]
 unsafe extern "system" fn group_cancel_delayed<const SLOT: usize>(this: *mut IServiceGroup) {
     // SAFETY: as in group_request_service.
     unsafe { group::<SLOT>(this) }.timer.cancel();
@@ -235,6 +242,7 @@ pub fn service_group_model(group: &ComPtr<IServiceGroup>) -> &ServiceGroup {
 
 // ---- the interrupt-sync object ----
 
+#[win_abi]
 struct Routine {
     routine: unsafe extern "system" fn(*mut IInterruptSync, *mut c_void) -> NTSTATUS,
     context: usize,
@@ -280,6 +288,7 @@ unsafe fn sync<'a, const SLOT: usize>(this: *mut IInterruptSync) -> &'a Interrup
     unsafe { ComObject::<InterruptSync>::from_interface::<SLOT>(this) }
 }
 
+#[win_abi]
 unsafe extern "system" fn sync_call<const SLOT: usize>(
     this: *mut IInterruptSync,
     routine: PINTERRUPTSYNCROUTINE,
@@ -302,12 +311,14 @@ unsafe extern "system" fn sync_call<const SLOT: usize>(
     status
 }
 
+#[win_abi]
 unsafe extern "system" fn sync_get_kinterrupt<const SLOT: usize>(
     _this: *mut IInterruptSync,
 ) -> PKINTERRUPT {
     ptr::null_mut()
 }
 
+#[win_abi]
 unsafe extern "system" fn sync_connect<const SLOT: usize>(this: *mut IInterruptSync) -> NTSTATUS {
     // SAFETY: as in sync_call.
     let s = unsafe { sync::<SLOT>(this) };
@@ -324,12 +335,14 @@ unsafe extern "system" fn sync_connect<const SLOT: usize>(this: *mut IInterruptS
     STATUS_SUCCESS
 }
 
+#[win_abi]
 unsafe extern "system" fn sync_disconnect<const SLOT: usize>(this: *mut IInterruptSync) {
     // SAFETY: as in sync_call.
     let s = unsafe { sync::<SLOT>(this) };
     s.disconnect(this as usize);
 }
 
+#[win_abi]
 unsafe extern "system" fn sync_register<const SLOT: usize>(
     this: *mut IInterruptSync,
     routine: PINTERRUPTSYNCROUTINE,
@@ -627,12 +640,14 @@ unsafe fn list<'a, const SLOT: usize>(this: *mut IResourceList) -> &'a ResourceL
     unsafe { ComObject::<ResourceList>::from_interface::<SLOT>(this) }
 }
 
+#[win_abi]
 unsafe extern "system" fn list_count<const SLOT: usize>(this: *mut IResourceList) -> u32 {
     // SAFETY: called through the interface pointer the caller holds.
     let l = unsafe { list::<SLOT>(this) };
     u32::try_from(l.entries.len()).unwrap_or(u32::MAX)
 }
 
+#[win_abi]
 unsafe extern "system" fn list_count_of_type<const SLOT: usize>(
     this: *mut IResourceList,
     t: CM_RESOURCE_TYPE,
@@ -644,6 +659,7 @@ unsafe extern "system" fn list_count_of_type<const SLOT: usize>(
 
 /// FindTranslatedEntry and FindUntranslatedEntry: the `index`-th entry of type `t`, or null.
 /// The pointer stays valid while the list lives (its entries never change).
+#[win_abi]
 unsafe extern "system" fn list_find<const SLOT: usize>(
     this: *mut IResourceList,
     t: CM_RESOURCE_TYPE,
@@ -656,6 +672,7 @@ unsafe extern "system" fn list_find<const SLOT: usize>(
         .map_or(ptr::null_mut(), |e| ptr::from_ref(e).cast_mut())
 }
 
+#[win_abi]
 unsafe extern "system" fn list_add(
     _this: *mut IResourceList,
     _translated: PCM_PARTIAL_RESOURCE_DESCRIPTOR,
@@ -664,6 +681,7 @@ unsafe extern "system" fn list_add(
     STATUS_NOT_SUPPORTED
 }
 
+#[win_abi]
 unsafe extern "system" fn list_add_from_parent(
     _this: *mut IResourceList,
     _parent: *mut IResourceList,
@@ -673,6 +691,7 @@ unsafe extern "system" fn list_add_from_parent(
     STATUS_NOT_SUPPORTED
 }
 
+#[win_abi]
 unsafe extern "system" fn list_raw(_this: *mut IResourceList) -> POPAQUE {
     ptr::null_mut()
 }
@@ -685,6 +704,7 @@ mod tests {
 
     /// A synchronized routine that asks the service group in `context` for service, as an
     /// ISR's Notify does.
+    #[win_abi]
     unsafe extern "system" fn ask_for_service(
         _sync: *mut IInterruptSync,
         context: *mut c_void,

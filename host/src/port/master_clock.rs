@@ -8,6 +8,7 @@
 //! It answers QueryInterface for IUnknown only: dmusicks.h gives IMasterClock no IID (it is
 //! only ever passed, never queried).
 
+use dmus_miniport::abi::win_abi;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use dmus_miniport::abi::{
@@ -66,6 +67,7 @@ impl MasterClock {
     }
 }
 
+#[win_abi]
 unsafe extern "system" fn get_time<const SLOT: usize>(
     this: *mut IMasterClock,
     time: *mut REFERENCE_TIME,

@@ -20,6 +20,7 @@
 //! asks; `Port` clears them at close before releasing them, which breaks the references back
 //! to the port (the miniport's, and the groups' on the port's sink).
 
+use dmus_miniport::abi::win_abi;
 use std::ffi::c_void;
 use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -211,6 +212,7 @@ const fn sink_vtbl<T: ComClass, const SLOT: usize>() -> IServiceSinkVtbl {
     }
 }
 
+#[win_abi]
 unsafe extern "system" fn port_init(
     _this: *mut IPortDMus,
     _device: PDEVICE_OBJECT,
@@ -222,6 +224,7 @@ unsafe extern "system" fn port_init(
     STATUS_NOT_SUPPORTED
 }
 
+#[win_abi]
 unsafe extern "system" fn port_get_device_property(
     _this: *mut IPortDMus,
     _property: i32,
@@ -233,6 +236,7 @@ unsafe extern "system" fn port_get_device_property(
 }
 
 #[allow(clippy::too_many_arguments)]
+#[win_abi]
 unsafe extern "system" fn port_new_registry_key(
     _this: *mut IPortDMus,
     _key: *mut *mut c_void,
@@ -246,6 +250,7 @@ unsafe extern "system" fn port_new_registry_key(
     STATUS_NOT_SUPPORTED
 }
 
+#[win_abi]
 unsafe extern "system" fn port_notify<const SLOT: usize>(
     this: *mut IPortDMus,
     group: PSERVICEGROUP,
@@ -254,6 +259,7 @@ unsafe extern "system" fn port_notify<const SLOT: usize>(
     unsafe { ComObject::<PortObject>::from_interface::<SLOT>(this) }.notify(group);
 }
 
+#[win_abi]
 unsafe extern "system" fn port_register_service_group<const SLOT: usize>(
     this: *mut IPortDMus,
     group: PSERVICEGROUP,
@@ -262,6 +268,7 @@ unsafe extern "system" fn port_register_service_group<const SLOT: usize>(
     unsafe { ComObject::<PortObject>::from_interface::<SLOT>(this) }.register(group);
 }
 
+#[win_abi]
 unsafe extern "system" fn sink_request_service<const SLOT: usize>(this: *mut IServiceSink) {
     // SAFETY: the service group calls through the sink pointer it holds a reference on.
     unsafe { ComObject::<PortObject>::from_interface::<SLOT>(this) }.service();
