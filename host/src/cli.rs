@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use crate::perf::{PPQ, Song, demo::demo};
 use crate::port::DeviceKind;
 use crate::runner::progress::ProgressBar;
-use crate::runner::{PlayOptions, play};
+use crate::runner::{PlayOptions, play, play_image};
 use crate::smf::{self, Division, generate};
 
 /// Exit status: the run passed.
@@ -35,6 +35,12 @@ options:
                              emulated UART, with a cable from its MIDI OUT to its MIDI IN)
   --realtime                 play on the wall clock (default: a virtual clock, as fast as
                              the machine allows)
+  --driver FILE.sys          run the cross-built driver image (bash tools/cross-build.sh makes
+                             target/cross/dmus_miniport.sys) in the simulated Windows kernel
+                             instead of the natively built driver; the report adds the image's
+                             figures and Driver Verifier's (emulated) findings
+  --map FILE.map             the image's link map, for symbols (default: FILE.sys's .map, if
+                             present)
   --out FILE.mid             write what was captured as a Standard MIDI File
   --json                     print the report as JSON
   --transpose N              move every note by N semitones (-127..127)
@@ -61,6 +67,8 @@ enum Request {
 struct Command {
     file: Option<PathBuf>,
     out: Option<PathBuf>,
+    driver: Option<PathBuf>,
+    map: Option<PathBuf>,
     json: bool,
     progress: bool,
     options: PlayOptions,
@@ -88,6 +96,8 @@ fn parse(args: &[String]) -> Result<Request, String> {
     let mut cmd = Command {
         file: None,
         out: None,
+        driver: None,
+        map: None,
         json: false,
         progress: true,
         options: PlayOptions::default(),
@@ -111,6 +121,8 @@ fn parse(args: &[String]) -> Result<Request, String> {
                 }
             }
             "--out" => cmd.out = Some(PathBuf::from(value(&mut it, arg)?)),
+            "--driver" => cmd.driver = Some(PathBuf::from(value(&mut it, arg)?)),
+            "--map" => cmd.map = Some(PathBuf::from(value(&mut it, arg)?)),
             "--transpose" => {
                 let v = value(&mut it, arg)?;
                 cmd.options.transpose =
@@ -234,9 +246,28 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write, terminal: 
             return EXIT_FAIL;
         }
     };
-    let mut bar = ProgressBar::new(cmd.progress && terminal);
-    let outcome = play(&song, &cmd.options, &mut |p| bar.update(p));
-    bar.finish();
+    let outcome = match &cmd.driver {
+        None => {
+            let mut bar = ProgressBar::new(cmd.progress && terminal);
+            let outcome = play(&song, &cmd.options, &mut |p| bar.update(p));
+            bar.finish();
+            outcome
+        }
+        Some(sys) => {
+            let map = cmd
+                .map
+                .clone()
+                .or_else(|| Some(sys.with_extension("map")).filter(|m| m.exists()));
+            let machine = dmus_miniport::kernel::host::Machine::new();
+            match winsim::Driver::load(sys, map.as_deref(), machine) {
+                Ok(driver) => play_image(&song, &cmd.options, &driver, &sys.display().to_string()),
+                Err(e) => {
+                    let _ = writeln!(err, "dmus-host: cannot load the driver image: {e}");
+                    return EXIT_FAIL;
+                }
+            }
+        }
+    };
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {

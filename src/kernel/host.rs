@@ -83,6 +83,19 @@ struct TimerEntry {
     due: i64,
     seq: u64,
     target: usize,
+    /// Called with `target` when due: `Timer`'s for this crate's timers, the image's DPC
+    /// caller for a loaded driver's KTIMER ([`Machine::arm_foreign`]).
+    fire: FireFn,
+}
+
+/// What a due timer runs, at DISPATCH_LEVEL, given the key it was armed with.
+pub type FireFn = unsafe fn(usize);
+
+/// `Timer`'s callback, for the timers of this crate.
+unsafe fn fire_native(target: usize) {
+    // SAFETY: the target was armed by `RawTimer::set` of a Timer that is pinned and
+    // initialized; it stays alive until its shutdown, which waits for `firing` to clear.
+    unsafe { super::timer::fire(target as *const c_void) }
 }
 
 struct State {
@@ -303,9 +316,10 @@ impl Machine {
 
             let old_irql = IRQL.with(|c| c.replace(DISPATCH_LEVEL));
             IN_CALLBACK.with(|c| c.set(true));
-            // SAFETY: the target was armed by `RawTimer::set` of a Timer that is pinned and
-            // initialized; it stays alive until its shutdown, which waits for `firing` to clear.
-            unsafe { super::timer::fire(entry.target as *const c_void) };
+            // SAFETY: `fire` and `target` were armed together: by `RawTimer::set` (a pinned,
+            // initialized Timer that its shutdown keeps alive until `firing` clears), or by
+            // `arm_foreign`, whose caller vouched for the pair until it is disarmed and flushed.
+            unsafe { (entry.fire)(entry.target) };
             IN_CALLBACK.with(|c| c.set(false));
             IRQL.with(|c| c.set(old_irql));
 
@@ -350,18 +364,90 @@ impl Machine {
         st.earliest().map(|i| st.timers[i].due)
     }
 
-    fn arm(&self, target: usize, due_in_100ns: i64) -> bool {
+    fn arm(&self, target: usize, due_in_100ns: i64, fire: FireFn) -> bool {
         let mut st = self.lock();
         let was_pending = st.remove_timer(target);
         let due = st.now().saturating_add(due_in_100ns.max(0));
         let seq = st.next_seq;
         st.next_seq += 1;
-        st.timers.push(TimerEntry { due, seq, target });
+        st.timers.push(TimerEntry {
+            due,
+            seq,
+            target,
+            fire,
+        });
         was_pending
     }
 
     fn disarm(&self, target: usize) -> bool {
         self.lock().remove_timer(target)
+    }
+
+    // ---- a loaded image's timers (its KTIMER and KDPC live in its own memory) ----
+
+    /// Arms (or re-arms) the timer `key` to run `fire(key)` at DISPATCH_LEVEL in
+    /// `due_in_100ns`, on this machine's clock, like this crate's own timers. Returns whether
+    /// it was armed already (KeSetTimer's answer).
+    ///
+    /// # Safety
+    /// `fire(key)` must be sound to call until [`Machine::disarm_foreign`] has returned true
+    /// or the call has happened, and until [`Machine::flush_callbacks`] has returned after
+    /// that (a running call is not interrupted).
+    pub unsafe fn arm_foreign(&self, key: usize, due_in_100ns: i64, fire: FireFn) -> bool {
+        self.arm(key, due_in_100ns, fire)
+    }
+
+    /// Disarms the timer `key`; true if it was armed (KeCancelTimer's answer).
+    pub fn disarm_foreign(&self, key: usize) -> bool {
+        self.disarm(key)
+    }
+
+    /// The keys of the armed timers whose key lies in `start..end` (memory about to be freed
+    /// that still holds a set timer: Windows' bug check 0xC7).
+    pub fn armed_in(&self, start: usize, end: usize) -> Vec<usize> {
+        self.lock()
+            .timers
+            .iter()
+            .map(|t| t.target)
+            .filter(|k| (start..end).contains(k))
+            .collect()
+    }
+
+    /// The key of the timer whose callback runs now, if one does.
+    pub fn firing(&self) -> Option<usize> {
+        self.lock().firing.map(|(key, _)| key)
+    }
+
+    /// Waits until no timer callback runs on another thread (KeFlushQueuedDpcs).
+    pub fn flush_callbacks(&self) {
+        let me = thread_id();
+        let mut st = self.lock();
+        while matches!(st.firing, Some((_, thread)) if thread != me) {
+            st = self
+                .0
+                .callback_done
+                .wait(st)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// A line of debug output (a loaded image's DbgPrintEx), kept or printed as this crate's
+    /// own are.
+    pub fn debug_line(&self, text: &str) {
+        let mut st = self.lock();
+        match st.debug_capture.as_mut() {
+            Some(lines) => lines.push(text.into()),
+            None => {
+                drop(st);
+                std::eprintln!("{text}");
+            }
+        }
+    }
+
+    /// Moves the virtual clock on by `us` microseconds as a busy processor does
+    /// (KeStallExecutionProcessor): see `time::stall_us`.
+    pub fn stall_us(&self, us: u32) {
+        self.stall(us)
     }
 
     /// Waits until `target`'s callback is not running on another thread.
@@ -796,7 +882,8 @@ impl RawTimer {
         if irql > DISPATCH_LEVEL {
             Machine::current().record(Violation::TimerAboveDispatch { irql });
         }
-        self.binding().is_some_and(|(m, t)| m.arm(*t, due_in_100ns))
+        self.binding()
+            .is_some_and(|(m, t)| m.arm(*t, due_in_100ns, fire_native))
     }
 
     pub(super) fn cancel(&self) -> bool {
@@ -823,14 +910,5 @@ pub(super) fn timer_shutdown_above_passive() {
 pub(super) fn debug_print(_level: u32, line: &[u8]) {
     let text = line.strip_suffix(b"\0").unwrap_or(line);
     let text = text.strip_suffix(b"\n").unwrap_or(text);
-    let text = String::from_utf8_lossy(text);
-    let machine = Machine::current();
-    let mut st = machine.lock();
-    match st.debug_capture.as_mut() {
-        Some(lines) => lines.push(text.into_owned()),
-        None => {
-            drop(st);
-            std::eprintln!("{text}");
-        }
-    }
+    Machine::current().debug_line(&String::from_utf8_lossy(text));
 }

@@ -15,8 +15,10 @@ pub enum OpenStep {
     PortObject,
     /// Creating the resource list.
     ResourceList,
-    /// IMiniportDMus::Init.
+    /// IMiniportDMus::Init (from IPort::Init).
     Init,
+    /// The driver image's StartDevice (after IPort::Init: PcRegisterSubdevice).
+    StartDevice,
     /// Adding the port's sink to a service group (IServiceGroup::AddMember).
     ServiceGroup,
     /// Reading the filter descriptor for the render and capture pins.
@@ -45,6 +47,7 @@ impl fmt::Display for OpenStep {
             OpenStep::PortObject => "creating the port object",
             OpenStep::ResourceList => "creating the resource list",
             OpenStep::Init => "IMiniportDMus::Init",
+            OpenStep::StartDevice => "the driver's StartDevice",
             OpenStep::ServiceGroup => "IServiceGroup::AddMember (the port's sink)",
             OpenStep::Descriptor => "finding the render and capture pins in the filter descriptor",
             OpenStep::MasterClock => "creating the master clock",

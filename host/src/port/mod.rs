@@ -45,8 +45,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use dmus_miniport::abi::{
     DMUS_STREAM_MIDI_CAPTURE, DMUS_STREAM_MIDI_RENDER, DMUS_STREAM_TYPE, GUID, IAllocatorMXF, IMXF,
-    IMasterClock, IMiniportDMus, IResourceList, IServiceGroup, IServiceSink, KSSTATE, KSSTATE_RUN,
-    KSSTATE_STOP, NT_SUCCESS, NTSTATUS, NonPagedPoolNx, PMXF, PSERVICEGROUP,
+    IMasterClock, IMiniportDMus, IPort, IResourceList, IServiceGroup, IServiceSink, KSSTATE,
+    KSSTATE_RUN, KSSTATE_STOP, NT_SUCCESS, NTSTATUS, NonPagedPoolNx, PMXF, PSERVICEGROUP,
     STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS,
 };
 use dmus_miniport::com::{ComObject, ComPtr, ComRef};
@@ -81,6 +81,18 @@ pub enum DeviceKind {
     /// An MPU-401 at I/O 0x330 with an interrupt: the register-level emulator, its MIDI OUT
     /// cabled to its MIDI IN (bytes come back one wire byte time, 320 us, after they start).
     Mpu401,
+}
+
+/// Which build of the driver the port opens.
+#[derive(Clone, Default)]
+pub enum DriverBuild {
+    /// The driver crate, compiled into this process (`Miniport::create`).
+    #[default]
+    Native,
+    /// A cross-built `dmus_miniport.sys` loaded into the simulated kernel (`winsim`), booted
+    /// (DriverEntry, AddDevice): the port starts the device through its StartDevice, whose
+    /// PcNewPort gets this port. Open it inside [`winsim::Driver::run`].
+    Image(winsim::Driver),
 }
 
 /// What to open.
@@ -160,6 +172,8 @@ struct Parts {
     sink_connected: bool,
     sequencer: Option<Sequencer>,
     unpacker: Option<Unpacker>,
+    /// The image whose StartDevice registered the port as its subdevice.
+    image: Option<winsim::Driver>,
 }
 
 impl Parts {
@@ -213,6 +227,10 @@ impl Parts {
             drop(object.take_registered_group());
             drop(object.take_groups());
         }
+        // PortCls lets go of the subdevice (the port) when the device stops.
+        if let Some(image) = self.image.take() {
+            image.stop_device();
+        }
         self.miniport = None;
         self.object = None;
         self.clock = None;
@@ -245,10 +263,15 @@ impl Port {
     /// documentation). PASSIVE_LEVEL, on the thread that will drive the machine. On failure
     /// everything built so far is released.
     pub fn open(config: PortConfig) -> Result<Port, PortError> {
+        Port::open_with(config, &DriverBuild::Native)
+    }
+
+    /// [`Port::open`] on the given build of the driver.
+    pub fn open_with(config: PortConfig, driver: &DriverBuild) -> Result<Port, PortError> {
         let machine = Machine::current();
         let baseline = live_blocks(&machine);
         let mut parts = Parts::default();
-        let prefetch = build(&config, &machine, &mut parts)?;
+        let prefetch = build(&config, &machine, &mut parts, driver)?;
         Ok(Port {
             config,
             machine,
@@ -494,7 +517,12 @@ fn join(parts: &mut Parts, group: ComPtr<IServiceGroup>) -> Result<(), PortError
 }
 
 /// The steps of [`Port::open`], filling `parts`; returns SchedulePreFetch.
-fn build(config: &PortConfig, machine: &Machine, parts: &mut Parts) -> Result<i64, PortError> {
+fn build(
+    config: &PortConfig,
+    machine: &Machine,
+    parts: &mut Parts,
+    driver: &DriverBuild,
+) -> Result<i64, PortError> {
     let allocator = Allocator::create(config.pool).map_err(PortError::at(OpenStep::Allocator))?;
     parts.allocator = Some(allocator.clone());
     let card = match config.device {
@@ -506,13 +534,8 @@ fn build(config: &PortConfig, machine: &Machine, parts: &mut Parts) -> Result<i6
             Some(card)
         }
     };
-    let miniport = Miniport::create(HostPlatform::new(card))
-        .map_err(PortError::at(OpenStep::Miniport))?
-        .primary();
-    parts.miniport = Some(miniport.clone());
     let object =
         ComObject::create(PortObject::default()).map_err(PortError::at(OpenStep::PortObject))?;
-    object.set_miniport(Some(miniport.clone()));
     parts.object = Some(object.clone());
     let entries = match config.device {
         DeviceKind::Loopback => Vec::new(),
@@ -521,28 +544,62 @@ fn build(config: &PortConfig, machine: &Machine, parts: &mut Parts) -> Result<i6
     let resources = ResourceList::create(entries).map_err(PortError::at(OpenStep::ResourceList))?;
     parts.resources = Some(resources.clone());
 
-    // IMiniportDMus::Init; the port's sink joins the group it returns.
+    // IPort::Init, which calls IMiniportDMus::Init; the port's sink joins the group it
+    // returns. The native miniport is handed to it here, as StartDevice does; the image's
+    // own StartDevice does it.
     let port = object.primary();
-    let mut group: PSERVICEGROUP = ptr::null_mut();
-    // SAFETY: a COM call on the miniport we hold, at PASSIVE_LEVEL, with live arguments (it
-    // takes its own references on the list and the port).
-    let status = unsafe {
-        (miniport.vtbl().Init)(
-            miniport.as_ptr(),
-            ptr::null_mut(),
-            resources.as_ptr(),
-            port.as_ptr(),
-            &mut group,
-        )
+    let status = match driver {
+        DriverBuild::Native => {
+            let miniport = Miniport::create(HostPlatform::new(card))
+                .map_err(PortError::at(OpenStep::Miniport))?
+                .primary();
+            // SAFETY: IPort::Init on our port object at PASSIVE_LEVEL, with the miniport's
+            // IUnknown and the resource list (the port takes its own references).
+            unsafe {
+                (port.vtbl().Init)(
+                    port.as_ptr(),
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                    miniport.as_unknown(),
+                    ptr::null_mut(),
+                    resources.as_ptr(),
+                )
+            }
+        }
+        DriverBuild::Image(image) => {
+            if let Some(card) = card {
+                // The image reaches its registers with `in`/`out` at the listed ports.
+                let base = u16::try_from(MPU401_BASE).unwrap_or(u16::MAX);
+                image.attach(base, 2, std::sync::Arc::new(card));
+            }
+            let iport = object
+                .query::<IPort>()
+                .map_err(PortError::at(OpenStep::PortObject))?;
+            parts.image = Some(image.clone());
+            image.start_device(iport, &resources)
+        }
     };
-    // SAFETY: the reference Init gave us, or null.
-    let group = unsafe { ComPtr::from_raw(group) };
-    check(status, OpenStep::Init)?;
-    let group = group.ok_or(PortError {
+    let started = object.take_started();
+    parts.miniport = object.miniport();
+    let Some(started) = started else {
+        // StartDevice failed before IPort::Init.
+        check(status, OpenStep::StartDevice)?;
+        return Err(PortError {
+            step: OpenStep::StartDevice,
+            status: STATUS_INSUFFICIENT_RESOURCES,
+        });
+    };
+    check(started.status, OpenStep::Init)?;
+    check(status, OpenStep::StartDevice)?;
+    let group = started.group.ok_or(PortError {
         step: OpenStep::Init,
         status: STATUS_INSUFFICIENT_RESOURCES,
     })?;
     join(parts, group)?;
+    let miniport = parts.miniport.clone().ok_or(PortError {
+        step: OpenStep::Init,
+        status: STATUS_INSUFFICIENT_RESOURCES,
+    })?;
 
     let pins = pins::find(&miniport).map_err(PortError::at(OpenStep::Descriptor))?;
     let clock =

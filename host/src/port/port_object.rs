@@ -13,8 +13,12 @@
 //! - **RegisterServiceGroup**: remembered (one reference) until the port lets go of it. The
 //!   groups Init and NewStream output are given to the object by `Port::open`
 //!   ([`PortObject::add_group`]).
-//! - IPort::Init, GetDeviceProperty and NewRegistryKey: this model's Init is `Port::open`
-//!   itself (the miniport never calls them); they answer STATUS_NOT_SUPPORTED.
+//! - **IPort::Init** (the adapter's StartDevice calls it; `Port::open` does for the natively
+//!   built miniport): as PortCls, the port asks the miniport's IUnknown for IMiniportDMus,
+//!   keeps it, and calls its Init with the resource list and itself; it keeps the service
+//!   group Init outputs for `Port::open` ([`PortObject::take_started`]).
+//! - GetDeviceProperty and NewRegistryKey: the miniport never calls them; they answer
+//!   STATUS_NOT_SUPPORTED.
 //!
 //! The object holds the miniport, the capture stream it services and the groups Notify(NULL)
 //! asks; `Port` clears them at close before releasing them, which breaks the references back
@@ -28,8 +32,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use dmus_miniport::abi::{
     IID_IPort, IID_IPortDMus, IID_IServiceSink, IMXF, IMiniportDMus, IPortDMus, IPortDMusVtbl,
-    IServiceGroup, IServiceSink, IServiceSinkVtbl, NTSTATUS, PDEVICE_OBJECT, PIRP, PRESOURCELIST,
-    PSERVICEGROUP, PUNKNOWN, STATUS_NOT_SUPPORTED,
+    IServiceGroup, IServiceSink, IServiceSinkVtbl, IUnknown, NT_SUCCESS, NTSTATUS, PDEVICE_OBJECT,
+    PIRP, PRESOURCELIST, PSERVICEGROUP, PUNKNOWN, STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED,
 };
 use dmus_miniport::com::{self, ComClass, ComObject, ComPtr, InterfaceEntry};
 use dmus_miniport::com_interfaces;
@@ -68,6 +72,16 @@ pub struct PortObject {
     services: AtomicU64,
     services_off_dispatch: AtomicU64,
     groups_registered: AtomicU64,
+    /// What IPort::Init left for `Port::open`: the miniport's status and group.
+    started: Mutex<Option<Started>>,
+}
+
+/// What IPort::Init found.
+pub struct Started {
+    /// IMiniportDMus::Init's status (or the port's own refusal).
+    pub status: NTSTATUS,
+    /// The group Init output, if it did.
+    pub group: Option<ComPtr<IServiceGroup>>,
 }
 
 // SAFETY: slot 0 IPortDMus (whose vtable begins with IPort's, so it also answers IID_IPort),
@@ -112,6 +126,50 @@ impl PortObject {
     /// Lets go of the groups [`PortObject::add_group`] gave.
     pub fn take_groups(&self) -> Vec<ComPtr<IServiceGroup>> {
         std::mem::take(&mut *lock(&self.groups))
+    }
+
+    /// What the last IPort::Init found (once).
+    pub fn take_started(&self) -> Option<Started> {
+        lock(&self.started).take()
+    }
+
+    /// The miniport IPort::Init kept.
+    pub fn miniport(&self) -> Option<ComPtr<IMiniportDMus>> {
+        lock(&self.miniport).clone()
+    }
+
+    /// IPort::Init: the miniport's IUnknown becomes the port's IMiniportDMus, whose Init gets
+    /// the resources and this port. PASSIVE_LEVEL.
+    fn init(
+        &self,
+        port: *mut IPortDMus,
+        miniport: PUNKNOWN,
+        adapter: PUNKNOWN,
+        resources: PRESOURCELIST,
+    ) -> NTSTATUS {
+        // SAFETY: the caller's miniport IUnknown, alive for the call; we take our own
+        // reference (the port holds the miniport from now on, as PortCls does).
+        let Some(unknown) = (unsafe { ComPtr::<IUnknown>::from_raw_add_ref(miniport) }) else {
+            return STATUS_INVALID_PARAMETER;
+        };
+        let miniport = match unknown.query::<IMiniportDMus>() {
+            Ok(m) => m,
+            Err(status) => return status,
+        };
+        self.set_miniport(Some(miniport.clone()));
+        let mut group: PSERVICEGROUP = ptr::null_mut();
+        // SAFETY: a COM call on the miniport we hold, at PASSIVE_LEVEL, with live arguments
+        // (it takes its own references on the list and the port).
+        let status = unsafe {
+            (miniport.vtbl().Init)(miniport.as_ptr(), adapter, resources, port, &mut group)
+        };
+        // SAFETY: the reference Init gave us, or null.
+        let group = unsafe { ComPtr::from_raw(group) };
+        if !NT_SUCCESS(status) {
+            self.set_miniport(None);
+        }
+        *lock(&self.started) = Some(Started { status, group });
+        status
     }
 
     /// Lets go of the group RegisterServiceGroup gave, if any.
@@ -195,7 +253,7 @@ const fn port_vtbl<T: ComClass, const SLOT: usize>() -> IPortDMusVtbl {
         QueryInterface: com::query_interface::<T, IPortDMus, SLOT>,
         AddRef: com::add_ref::<T, IPortDMus, SLOT>,
         Release: com::release::<T, IPortDMus, SLOT>,
-        Init: port_init,
+        Init: port_init::<SLOT>,
         GetDeviceProperty: port_get_device_property,
         NewRegistryKey: port_new_registry_key,
         Notify: port_notify::<SLOT>,
@@ -213,15 +271,17 @@ const fn sink_vtbl<T: ComClass, const SLOT: usize>() -> IServiceSinkVtbl {
 }
 
 #[win_abi]
-unsafe extern "system" fn port_init(
-    _this: *mut IPortDMus,
+unsafe extern "system" fn port_init<const SLOT: usize>(
+    this: *mut IPortDMus,
     _device: PDEVICE_OBJECT,
     _irp: PIRP,
-    _miniport: PUNKNOWN,
-    _adapter: PUNKNOWN,
-    _resources: PRESOURCELIST,
+    miniport: PUNKNOWN,
+    adapter: PUNKNOWN,
+    resources: PRESOURCELIST,
 ) -> NTSTATUS {
-    STATUS_NOT_SUPPORTED
+    // SAFETY: the caller calls through the port pointer it holds a reference on.
+    unsafe { ComObject::<PortObject>::from_interface::<SLOT>(this) }
+        .init(this, miniport, adapter, resources)
 }
 
 #[win_abi]

@@ -12,4 +12,4 @@ pub use comparison::{Comparison, TimedMessage, Timing};
 pub use options::PlayOptions;
 pub use progress::Progress;
 pub use report::Report;
-pub use session::{Outcome, RunError, play};
+pub use session::{Outcome, RunError, play, play_image, play_on};

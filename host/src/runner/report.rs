@@ -29,6 +29,15 @@ impl StreamCount {
     }
 }
 
+/// The driver image's part of a run through it (`play_image`).
+#[derive(Clone, Debug, Serialize)]
+pub struct ImageReport {
+    /// The `.sys` that ran.
+    pub path: String,
+    /// Imports called, traps, IRQL raises, DPCs, pool by tag, verifier findings.
+    pub stats: winsim::ImageStats,
+}
+
 /// The report of one run.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -52,6 +61,8 @@ pub struct Report {
     pub leaks: CloseReport,
     pub performance: PerformanceStats,
     pub port: PortStats,
+    /// Set when the run went through the cross-built image.
+    pub image: Option<ImageReport>,
 }
 
 /// What [`Report::new`] is made from.
@@ -94,6 +105,7 @@ impl Report {
             leaks: p.leaks,
             performance: p.performance,
             port: p.port,
+            image: None,
         }
     }
 
@@ -104,6 +116,9 @@ impl Report {
             && self.rendered.unreadable == 0
             && self.captured.unreadable == 0
             && self.leaks.is_clean()
+            && self.image.as_ref().is_none_or(|i| {
+                i.stats.findings.is_empty() && i.stats.pool.values().all(|t| t.live == 0)
+            })
     }
 
     pub fn to_json(&self) -> String {
@@ -195,6 +210,52 @@ impl Report {
             self.port.unpack.events_lost,
             self.port.unpack.malformed.records()
         );
+        if let Some(image) = &self.image {
+            let st = &image.stats;
+            let calls: u64 = st.imports.values().sum();
+            let _ = writeln!(s, "  image           {}", image.path);
+            let _ = writeln!(
+                s,
+                "    imports       {calls} calls: {}",
+                st.imports
+                    .iter()
+                    .map(|(n, c)| format!("{n} {c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let _ = writeln!(
+                s,
+                "    traps         {} (CR8 reads {}, CR8 writes {}, in {}, out {}); IRQL raises {}; DPCs run {}",
+                st.traps.total(),
+                st.traps.cr8_reads,
+                st.traps.cr8_writes,
+                st.traps.port_ins,
+                st.traps.port_outs,
+                st.irql_raises,
+                st.dpcs_run
+            );
+            let _ = writeln!(
+                s,
+                "    pool by tag   {}",
+                st.pool
+                    .iter()
+                    .map(|(t, u)| format!(
+                        "{t}: {} allocated, high water {}, left {}",
+                        u.allocated, u.high_water, u.live
+                    ))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+            let _ = writeln!(
+                s,
+                "    verifier      {}",
+                if st.findings.is_empty() {
+                    "no findings".to_string()
+                } else {
+                    st.findings.join("; ")
+                }
+            );
+        }
         let _ = writeln!(
             s,
             "  result          {}",

@@ -8,13 +8,13 @@ use dmus_miniport::kernel::host;
 use super::comparison::{TimedMessage, compare, presentation_order};
 use super::options::PlayOptions;
 use super::progress::Progress;
-use super::report::Report;
+use super::report::{ImageReport, Report};
 use crate::buffer::PortBuffer;
 use crate::perf::time::REF_PER_MS;
 use crate::perf::tools::{ChannelMap, Transpose, VelocityScale};
 use crate::perf::{Body, Performance, PerformanceConfig, RefTime, Song, Stamp};
 use crate::port::unpacker::check;
-use crate::port::{Port, PortConfig, PortError};
+use crate::port::{DriverBuild, Port, PortConfig, PortError};
 use crate::smf::Captured;
 
 /// How often a run looks at the capture side while it waits for the last messages.
@@ -48,12 +48,20 @@ impl Outcome {
 pub enum RunError {
     /// The port (or the miniport under it) could not be opened.
     Port(PortError),
+    /// The driver image's DriverEntry or AddDevice failed.
+    Boot { routine: &'static str, status: i32 },
+    /// The driver image stopped the run: a fault, a bug check, a deadlock.
+    Image(winsim::Stop),
 }
 
 impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RunError::Port(e) => write!(f, "opening the port failed: {e}"),
+            RunError::Boot { routine, status } => {
+                write!(f, "the driver image's {routine} failed: {status:#010x}")
+            }
+            RunError::Image(stop) => write!(f, "the driver image stopped: {stop}"),
         }
     }
 }
@@ -116,11 +124,53 @@ pub fn play(
     options: &PlayOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Outcome, RunError> {
+    play_on(song, options, &DriverBuild::Native, progress)
+}
+
+/// [`play`] through the cross-built driver image loaded in `driver`: the image is booted
+/// (DriverEntry, AddDevice), the port starts the device through its StartDevice, and the run
+/// takes place on the image's thread and machine ([`winsim::Driver::run`]). After the run the
+/// driver is unloaded; the report's image section has its figures and the verifier's
+/// findings. Progress is not reported (the run is on another thread).
+pub fn play_image(
+    song: &Song,
+    options: &PlayOptions,
+    driver: &winsim::Driver,
+    path: &str,
+) -> Result<Outcome, RunError> {
+    let (song, options, image) = (song.clone(), *options, driver.clone());
+    let result = driver.run(move || {
+        for (routine, status) in [
+            ("DriverEntry", image.driver_entry()),
+            ("AddDevice", image.add_device()),
+        ] {
+            if status != 0 {
+                return Err(RunError::Boot { routine, status });
+            }
+        }
+        play_on(&song, &options, &DriverBuild::Image(image), &mut |_| {})
+    });
+    let mut outcome = result.map_err(RunError::Image)??;
+    driver.unload();
+    outcome.report.image = Some(ImageReport {
+        path: path.to_string(),
+        stats: driver.stats(),
+    });
+    Ok(outcome)
+}
+
+/// [`play`] on the given build of the driver, on the calling thread's machine.
+pub fn play_on(
+    song: &Song,
+    options: &PlayOptions,
+    build: &DriverBuild,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Outcome, RunError> {
     let machine = host::machine();
     let was_realtime = machine.is_realtime();
     machine.set_realtime(options.realtime);
     let wall = Instant::now();
-    let result = run(song, options, progress, &machine);
+    let result = run(song, options, progress, &machine, build);
     machine.set_realtime(was_realtime);
     let (mut report, rendered, captured) = result?;
     report.run_seconds = wall.elapsed().as_secs_f64();
@@ -138,11 +188,15 @@ fn run(
     options: &PlayOptions,
     progress: &mut dyn FnMut(Progress),
     machine: &host::Machine,
+    build: &DriverBuild,
 ) -> Result<Streams, RunError> {
-    let port = Port::open(PortConfig {
-        device: options.device,
-        ..PortConfig::default()
-    })?;
+    let port = Port::open_with(
+        PortConfig {
+            device: options.device,
+            ..PortConfig::default()
+        },
+        build,
+    )?;
     let mut perf = Performance::new(
         song.tempo.clone(),
         PerformanceConfig {
