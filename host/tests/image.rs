@@ -12,6 +12,7 @@ use dmus_host::perf::demo::demo;
 use dmus_host::port::{DeviceKind, DriverBuild, Port, PortConfig};
 use dmus_host::runner::{PlayOptions, play, play_image};
 use dmus_host::smf::{self, generate};
+use dmus_miniport::abi::{PowerDeviceD0, PowerDeviceD3};
 use dmus_miniport::kernel::host::Machine;
 use winsim::Driver;
 
@@ -120,5 +121,97 @@ fn the_image_plays_what_the_native_build_plays() {
             let stats = &image.report.image.as_ref().expect("image section").stats;
             assert!(stats.findings.is_empty(), "{what}: {:?}", stats.findings);
         }
+    }
+}
+
+/// The device through D3 and back to D0 on the image: IPowerNotify re-initialises the UART
+/// (reset, then UART mode) through the trapped port I/O, and the port still plays.
+#[test]
+fn the_image_survives_a_power_cycle() {
+    let Some(driver) = load() else { return };
+    let d = driver.clone();
+    let report = driver
+        .run(move || {
+            assert_eq!(d.driver_entry(), 0);
+            assert_eq!(d.add_device(), 0);
+            let port = Port::open_with(
+                PortConfig {
+                    device: DeviceKind::Mpu401,
+                    ..PortConfig::default()
+                },
+                &DriverBuild::Image(d.clone()),
+            )
+            .expect("the port opens on the image");
+            let before = port.card().expect("the card").commands().len();
+            assert!(port.power(PowerDeviceD3));
+            assert!(port.power(PowerDeviceD0));
+            let commands = port.card().expect("the card").commands();
+            assert_eq!(commands.first(), Some(&0xFF));
+            assert!(
+                commands.len() > before,
+                "D0 re-initialised the UART: {commands:02X?}"
+            );
+            assert_eq!(commands.last(), Some(&0x3F), "back in UART mode");
+            port.close()
+        })
+        .unwrap_or_else(|stop| panic!("the image stopped: {stop}"));
+    assert!(report.is_clean(), "{report:?}");
+    driver.unload();
+    assert_eq!(driver.findings(), vec![]);
+}
+
+/// Driver Verifier's low-resources simulation, exhaustively: for k = 0, 1, 2, ... the
+/// driver's k-th pool allocation of the device's start and the streams' opening fails. Each
+/// run must end cleanly: an error status from the open (or an open that coped), no bug check,
+/// no fault, nothing leaked, no finding. The sweep ends at the first k past the last
+/// allocation.
+#[test]
+fn every_allocation_of_start_and_open_can_fail_cleanly() {
+    let Some((sys, map)) = image() else { return };
+    for device in [DeviceKind::Loopback, DeviceKind::Mpu401] {
+        let mut points = 0;
+        for k in 0.. {
+            let driver = Driver::load(&sys, Some(&map), Machine::new()).expect("the image loads");
+            let d = driver.clone();
+            let opened = driver
+                .run(move || {
+                    assert_eq!(d.driver_entry(), 0);
+                    assert_eq!(d.add_device(), 0);
+                    d.fail_allocations(k, 1);
+                    let port = Port::open_with(
+                        PortConfig {
+                            device,
+                            ..PortConfig::default()
+                        },
+                        &DriverBuild::Image(d.clone()),
+                    );
+                    port.map(|p| {
+                        let report = p.close();
+                        assert!(report.is_clean(), "{report:?}");
+                    })
+                })
+                .unwrap_or_else(|stop| panic!("{device:?}, allocation {k} failed: {stop}"));
+            driver.unload();
+            assert_eq!(
+                driver.findings(),
+                vec![],
+                "{device:?}, allocation {k} failed"
+            );
+            assert_eq!(driver.live_blocks(), 0, "{device:?}, allocation {k} failed");
+            if driver.stats().allocations_failed == 0 {
+                assert!(
+                    opened.is_ok(),
+                    "{device:?}: the run without a failure opens"
+                );
+                break;
+            }
+            assert!(
+                opened.is_err(),
+                "{device:?}: allocation {k} failed and the open still succeeded"
+            );
+            points += 1;
+        }
+        eprintln!("{device:?}: {points} allocation points, each failed cleanly");
+        assert!(points >= 5, "{device:?}: only {points} allocation points");
     }
 }

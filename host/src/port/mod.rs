@@ -44,10 +44,11 @@ use std::ptr;
 use std::sync::{Mutex, MutexGuard};
 
 use dmus_miniport::abi::{
-    DMUS_STREAM_MIDI_CAPTURE, DMUS_STREAM_MIDI_RENDER, DMUS_STREAM_TYPE, GUID, IAllocatorMXF, IMXF,
-    IMasterClock, IMiniportDMus, IPort, IResourceList, IServiceGroup, IServiceSink, KSSTATE,
-    KSSTATE_RUN, KSSTATE_STOP, NT_SUCCESS, NTSTATUS, NonPagedPoolNx, PMXF, PSERVICEGROUP,
-    STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS,
+    DEVICE_POWER_STATE, DMUS_STREAM_MIDI_CAPTURE, DMUS_STREAM_MIDI_RENDER, DMUS_STREAM_TYPE, GUID,
+    IAllocatorMXF, IMXF, IMasterClock, IMiniportDMus, IPort, IPowerNotify, IResourceList,
+    IServiceGroup, IServiceSink, KSSTATE, KSSTATE_RUN, KSSTATE_STOP, NT_SUCCESS, NTSTATUS,
+    NonPagedPoolNx, PMXF, POWER_STATE, PSERVICEGROUP, STATUS_INSUFFICIENT_RESOURCES,
+    STATUS_SUCCESS,
 };
 use dmus_miniport::com::{ComObject, ComPtr, ComRef};
 use dmus_miniport::hw::emulator::{EmulatorConfig, Mpu401Emulator};
@@ -320,6 +321,25 @@ impl Port {
     /// holds any.
     pub fn next_delivery(&self) -> Option<i64> {
         self.parts.sequencer.as_ref().and_then(Sequencer::next_run)
+    }
+
+    /// IPowerNotify::PowerChangeNotify, as PortCls tells the miniport of a device power
+    /// change (D3 before the device sleeps, D0 when it is back). PASSIVE_LEVEL. Returns
+    /// whether the miniport answers IPowerNotify.
+    pub fn power(&self, state: DEVICE_POWER_STATE) -> bool {
+        let Some(power) = self
+            .parts
+            .miniport
+            .as_ref()
+            .and_then(|m| m.query::<IPowerNotify>().ok())
+        else {
+            return false;
+        };
+        // SAFETY: a COM call on the IPowerNotify we hold, at PASSIVE_LEVEL, as PortCls makes it.
+        unsafe {
+            (power.vtbl().PowerChangeNotify)(power.as_ptr(), POWER_STATE { DeviceState: state })
+        };
+        true
     }
 
     /// The emulated MPU-401 (MPU-401 flavour): its wire record, its counters.

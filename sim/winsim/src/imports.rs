@@ -191,3 +191,54 @@ pub(crate) fn resolve(dll: &str, name: &str) -> Option<usize> {
 pub(crate) fn name_of(index: usize) -> &'static str {
     TABLE.get(index).map_or("?", |(_, n, _, _)| n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each import's counter is its enum value: the table must list them in enum order.
+    #[test]
+    fn the_table_is_in_enum_order_and_binds_every_name_once() {
+        for (i, &(dll, name, import, thunk)) in TABLE.iter().enumerate() {
+            assert_eq!(import as usize, i, "{name}");
+            assert_eq!(name_of(i), name);
+            assert_eq!(resolve(dll, name), Some(thunk as usize));
+            assert_eq!(
+                resolve(&dll.to_ascii_uppercase(), name),
+                Some(thunk as usize)
+            );
+        }
+        assert_eq!(resolve("ntoskrnl.exe", "KeBugCheck"), None);
+        assert_eq!(resolve("hal.dll", "ExAllocatePool2"), None);
+    }
+
+    /// The image's import lists (imports/*.def) are exactly what this table implements.
+    #[test]
+    fn the_table_is_what_the_def_files_allow() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../imports");
+        let mut listed = Vec::new();
+        for file in ["ntoskrnl.def", "hal.def", "portcls.def"] {
+            let text = std::fs::read_to_string(format!("{root}/{file}")).expect("a .def file");
+            let library = text
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("LIBRARY "))
+                .expect("LIBRARY line")
+                .trim()
+                .to_string();
+            let exports = text
+                .lines()
+                .skip_while(|l| l.trim() != "EXPORTS")
+                .skip(1)
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with(';'));
+            listed.extend(exports.map(|name| (library.clone(), name.to_string())));
+        }
+        let mut implemented: Vec<(String, String)> = TABLE
+            .iter()
+            .map(|(d, n, _, _)| (d.to_string(), n.to_string()))
+            .collect();
+        listed.sort();
+        implemented.sort();
+        assert_eq!(listed, implemented);
+    }
+}

@@ -149,8 +149,11 @@ pub(crate) unsafe extern "win64" fn ex_free_pool_with_tag(p: *mut c_void, tag: u
         });
     }
     // Bug check 0xC7's case: the memory still holds a set timer, or the running DPC's.
+    // Windows would bug-check here; the run goes on with the timer disarmed, so that its DPC
+    // cannot read whatever the freed memory holds next.
     for timer in st.machine.armed_in(address, address + block.size) {
         st.find(Rule::FreedSetTimer { address: timer });
+        st.machine.disarm_foreign(timer);
     }
     if let Some(running) = st
         .machine

@@ -1,0 +1,440 @@
+//! Each emulated check of winsim CAN FAIL: a small image assembled here breaks one rule in its
+//! DriverEntry, and the finding (or the stop, or the load error) must name it, where it was
+//! broken. A control image doing the same thing right finds nothing.
+//!
+//! Every DriverEntry follows the Windows x64 convention: arguments in RCX, RDX, R8, R9 (the
+//! fifth on the stack above 32 bytes of home space), RSP 16-aligned at each call, imports
+//! called through their IAT slot (`call [rip+disp32]`), 0 (STATUS_SUCCESS) returned in EAX.
+
+mod common;
+
+use common::code_asm::*;
+use common::pe_writer::TEXT;
+use common::{Builder, Image, load};
+use dmus_miniport::kernel::PoolTag;
+use winsim::{CallSite, Finding, Rule, Stop};
+
+const NT: &str = "ntoskrnl.exe";
+const POOL_FLAG_NON_PAGED: i32 = 0x40;
+
+fn tag(t: &[u8; 4]) -> i32 {
+    PoolTag::new(t).as_u32() as i32
+}
+
+/// `push rbx; sub rsp, 30h`: RBX keeps a pool block across calls; with the push, the frame
+/// keeps RSP 16-aligned and leaves home space plus one stack argument slot ([rsp+20h]).
+fn prologue(b: &mut Builder) {
+    b.a.push(rbx).unwrap();
+    b.a.sub(rsp, 0x30).unwrap();
+}
+
+/// Returns STATUS_SUCCESS.
+fn epilogue(b: &mut Builder) {
+    b.a.add(rsp, 0x30).unwrap();
+    b.a.pop(rbx).unwrap();
+    b.a.xor(eax, eax).unwrap();
+    b.a.ret().unwrap();
+}
+
+/// `rbx = ExAllocatePool2(POOL_FLAG_NON_PAGED, size, tag)`.
+fn allocate(b: &mut Builder, size: i32, pool_tag: i32) {
+    b.a.mov(ecx, POOL_FLAG_NON_PAGED).unwrap();
+    b.a.mov(edx, size).unwrap();
+    b.a.mov(r8d, pool_tag).unwrap();
+    b.call_nt("ExAllocatePool2");
+    b.a.mov(rbx, rax).unwrap();
+}
+
+/// `ExFreePoolWithTag(rbx, tag)`; the label of its return address.
+fn free(b: &mut Builder, pool_tag: i32) -> CodeLabel {
+    b.a.mov(rcx, rbx).unwrap();
+    b.a.mov(edx, pool_tag).unwrap();
+    b.call_nt("ExFreePoolWithTag")
+}
+
+/// `mov eax, irql; mov cr8, rax`: the IRQL set through the trapped CR8 write.
+fn write_cr8(b: &mut Builder, irql: i32) {
+    if irql == 0 {
+        b.a.xor(eax, eax).unwrap();
+    } else {
+        b.a.mov(eax, irql).unwrap();
+    }
+    b.a.mov(cr8, rax).unwrap();
+}
+
+/// Runs the image's DriverEntry: its status, or the stop that ended it.
+fn driver_entry(driver: &winsim::Driver) -> Result<i32, Stop> {
+    let d = driver.clone();
+    driver.run(move || d.driver_entry())
+}
+
+fn site(image: &Image, label: &CodeLabel, symbol: Option<String>) -> Option<CallSite> {
+    Some(CallSite {
+        rva: image.rva(label),
+        symbol,
+    })
+}
+
+// ---- 1. pool leaks at unload ----
+
+fn pool_image(free_it: bool) -> Image {
+    let mut b = Builder::new(&[(NT, &["ExAllocatePool2", "ExFreePoolWithTag"])]);
+    b.function("DriverEntry");
+    prologue(&mut b);
+    allocate(&mut b, 64, tag(b"Leak"));
+    if free_it {
+        free(&mut b, tag(b"Leak"));
+    }
+    epilogue(&mut b);
+    b.build()
+}
+
+#[test]
+fn a_block_left_at_unload_is_a_leak_by_tag() {
+    let image = pool_image(false);
+    let driver = load(&image, false);
+    assert_eq!(driver_entry(&driver), Ok(0));
+    assert_eq!(driver.findings(), vec![], "nothing is wrong before unload");
+    assert_eq!(driver.live_blocks(), 1);
+    driver.unload();
+    assert_eq!(
+        driver.findings(),
+        vec![Finding {
+            rule: Rule::Leak {
+                tag: "Leak".into(),
+                blocks: 1,
+                bytes: 64
+            },
+            call_site: None,
+        }]
+    );
+}
+
+#[test]
+fn a_block_freed_with_its_tag_is_no_leak() {
+    let image = pool_image(true);
+    let driver = load(&image, false);
+    assert_eq!(driver_entry(&driver), Ok(0));
+    driver.unload();
+    assert_eq!(driver.findings(), vec![]);
+    assert_eq!(driver.live_blocks(), 0);
+    assert_eq!(driver.allocations(), 1, "the control image did allocate");
+}
+
+// ---- 2. an import called at the wrong IRQL ----
+
+/// Raises to DISPATCH_LEVEL through CR8, calls KeFlushQueuedDpcs (PASSIVE_LEVEL only),
+/// lowers back: the label of the call's return address.
+fn flush_at_dispatch_image() -> (Image, CodeLabel) {
+    let mut b = Builder::new(&[(NT, &["KeFlushQueuedDpcs"])]);
+    b.function("DriverEntry");
+    prologue(&mut b);
+    write_cr8(&mut b, 2);
+    let after = b.call_nt("KeFlushQueuedDpcs");
+    write_cr8(&mut b, 0);
+    epilogue(&mut b);
+    (b.build(), after)
+}
+
+#[test]
+fn the_assembled_code_is_what_the_tests_say() {
+    let (image, after) = flush_at_dispatch_image();
+    let listing: Vec<String> = image.listing().into_iter().map(|(_, l)| l).collect();
+    let slot = Builder::new(&[(NT, &["KeFlushQueuedDpcs"])]).slot(NT, "KeFlushQueuedDpcs");
+    assert_eq!(
+        listing,
+        vec![
+            "push rbx".to_string(),
+            "sub rsp,30h".into(),
+            "mov eax,2".into(),
+            "mov cr8,rax".into(),
+            format!("call qword ptr [{slot:X}h]"),
+            "xor eax,eax".into(),
+            "mov cr8,rax".into(),
+            "add rsp,30h".into(),
+            "pop rbx".into(),
+            "xor eax,eax".into(),
+            "ret".into(),
+        ]
+    );
+    // The encodings the trap layer decodes: mov cr8, rax = 44 0F 22 C0; the import call is
+    // FF 15 rel32 (RIP-relative), ending at the return address.
+    let text = &image.spec.text;
+    assert!(text.windows(4).any(|w| w == [0x44, 0x0f, 0x22, 0xc0]));
+    let end = (image.rva(&after) - TEXT) as usize;
+    assert_eq!(text[end - 6..end - 4], [0xff, 0x15]);
+    let rel = i32::from_le_bytes(text[end - 4..end].try_into().unwrap());
+    assert_eq!(image.rva(&after).wrapping_add_signed(rel), slot);
+}
+
+#[test]
+fn an_import_above_its_irql_is_found_at_its_call_site() {
+    let (image, after) = flush_at_dispatch_image();
+    let driver = load(&image, false);
+    assert_eq!(driver_entry(&driver), Ok(0));
+    assert_eq!(
+        driver.findings(),
+        vec![Finding {
+            rule: Rule::Irql {
+                import: "KeFlushQueuedDpcs",
+                irql: 2,
+                allowed: "PASSIVE_LEVEL",
+            },
+            call_site: site(&image, &after, None),
+        }]
+    );
+    // The exact RVA: the return address of `call [KeFlushQueuedDpcs]` in DriverEntry.
+    let entry = image.function_rva("DriverEntry");
+    assert_eq!(image.rva(&after), entry + 1 + 4 + 5 + 4 + 6);
+}
+
+#[test]
+fn with_a_map_the_call_site_names_the_symbol() {
+    let (image, after) = flush_at_dispatch_image();
+    let driver = load(&image, true);
+    assert_eq!(driver_entry(&driver), Ok(0));
+    let offset = image.rva(&after) - image.function_rva("DriverEntry");
+    let findings = driver.findings();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(
+        findings[0].call_site,
+        site(&image, &after, Some(format!("DriverEntry+{offset:#x}")))
+    );
+    assert!(matches!(
+        findings[0].rule,
+        Rule::Irql {
+            import: "KeFlushQueuedDpcs",
+            irql: 2,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn the_same_import_at_its_irql_is_fine() {
+    let mut b = Builder::new(&[(NT, &["KeFlushQueuedDpcs"])]);
+    b.function("DriverEntry");
+    prologue(&mut b);
+    b.call_nt("KeFlushQueuedDpcs");
+    epilogue(&mut b);
+    let driver = load(&b.build(), false);
+    assert_eq!(driver_entry(&driver), Ok(0));
+    assert_eq!(driver.findings(), vec![]);
+}
+
+// ---- 3. spin locks ----
+
+const SPIN: &[&str] = &[
+    "ExAllocatePool2",
+    "ExFreePoolWithTag",
+    "KeAcquireSpinLockRaiseToDpc",
+    "KeReleaseSpinLock",
+];
+
+/// Acquires the lock word of a pool block, and releases it (restoring the IRQL the
+/// acquisition returned) only if `release`.
+fn spin_lock_image(release: bool) -> Image {
+    let mut b = Builder::new(&[(NT, SPIN)]);
+    b.function("DriverEntry");
+    prologue(&mut b);
+    allocate(&mut b, 16, tag(b"Lock"));
+    b.a.mov(rcx, rbx).unwrap();
+    b.call_nt("KeAcquireSpinLockRaiseToDpc");
+    if release {
+        b.a.mov(rcx, rbx).unwrap();
+        b.a.movzx(edx, al).unwrap();
+        b.call_nt("KeReleaseSpinLock");
+        free(&mut b, tag(b"Lock"));
+    }
+    epilogue(&mut b);
+    b.build()
+}
+
+#[test]
+fn returning_from_driver_entry_holding_a_spin_lock_is_found() {
+    let driver = load(&spin_lock_image(false), false);
+    assert_eq!(driver_entry(&driver), Ok(0));
+    assert_eq!(
+        driver.findings(),
+        vec![Finding {
+            rule: Rule::IrqlNotRestored {
+                routine: "DriverEntry",
+                entered: 0,
+                left: 2,
+            },
+            call_site: None,
+        }]
+    );
+}
+
+#[test]
+fn a_balanced_spin_lock_is_fine() {
+    let driver = load(&spin_lock_image(true), false);
+    assert_eq!(driver_entry(&driver), Ok(0));
+    driver.unload();
+    assert_eq!(driver.findings(), vec![]);
+}
+
+#[test]
+fn releasing_a_spin_lock_never_acquired_is_found() {
+    let mut b = Builder::new(&[(NT, SPIN)]);
+    b.function("DriverEntry");
+    prologue(&mut b);
+    allocate(&mut b, 16, tag(b"Lock"));
+    // At DISPATCH_LEVEL, as a holder would be, so that only the lock is wrong.
+    write_cr8(&mut b, 2);
+    b.a.mov(rcx, rbx).unwrap();
+    b.a.xor(edx, edx).unwrap();
+    let after = b.call_nt("KeReleaseSpinLock");
+    free(&mut b, tag(b"Lock"));
+    epilogue(&mut b);
+    let image = b.build();
+    let driver = load(&image, false);
+    assert_eq!(driver_entry(&driver), Ok(0));
+    driver.unload();
+    assert_eq!(
+        driver.findings(),
+        vec![Finding {
+            rule: Rule::SpinLockNotHeld {
+                import: "KeReleaseSpinLock"
+            },
+            call_site: site(&image, &after, None),
+        }]
+    );
+}
+
+// ---- 4. a privileged instruction the trap layer does not emulate ----
+
+#[test]
+fn cli_stops_the_run_with_a_fault_naming_it() {
+    let mut b = Builder::new(&[]);
+    b.function("DriverEntry");
+    b.a.nop().unwrap();
+    let cli_at = b.here();
+    b.a.cli().unwrap();
+    b.a.xor(eax, eax).unwrap();
+    b.a.ret().unwrap();
+    let image = b.build();
+    let rva = image.rva(&cli_at);
+    assert_eq!(image.spec.text[(rva - TEXT) as usize], 0xfa);
+
+    for with_map in [false, true] {
+        let driver = load(&image, with_map);
+        let stop = driver_entry(&driver).expect_err("cli is not emulated");
+        let Stop::Fault(text) = &stop else {
+            panic!("not a fault: {stop}");
+        };
+        assert!(text.contains("cli"), "{text}");
+        assert!(text.contains(&format!("RVA {rva:#x}")), "{text}");
+        if with_map {
+            assert!(text.contains("DriverEntry+0x1"), "{text}");
+        }
+        assert_eq!(driver.stops(), vec![stop]);
+    }
+}
+
+// ---- 5. bug checks ----
+
+#[test]
+fn ke_bug_check_ex_stops_the_run_with_its_code_and_parameters() {
+    let mut b = Builder::new(&[(NT, &["KeBugCheckEx"])]);
+    b.function("DriverEntry");
+    prologue(&mut b);
+    b.a.mov(ecx, 0xdead).unwrap();
+    b.a.mov(edx, 1).unwrap();
+    b.a.mov(r8d, 2).unwrap();
+    b.a.mov(r9d, 3).unwrap();
+    b.a.mov(qword_ptr(rsp + 0x20), 4).unwrap();
+    b.call_nt("KeBugCheckEx");
+    epilogue(&mut b);
+    let driver = load(&b.build(), false);
+    let stop = Stop::BugCheck {
+        code: 0xdead,
+        parameters: [1, 2, 3, 4],
+        text: String::new(),
+    };
+    assert_eq!(driver_entry(&driver), Err(stop.clone()));
+    assert_eq!(driver.stops(), vec![stop]);
+}
+
+// ---- 6. imports the simulated kernel lacks ----
+
+#[test]
+fn an_import_the_kernel_lacks_is_a_load_error_naming_it() {
+    let mut b = Builder::new(&[(NT, &["KeBugCheck"])]);
+    b.function("DriverEntry");
+    b.a.xor(eax, eax).unwrap();
+    b.a.ret().unwrap();
+    let error = match b.build().load(false) {
+        Ok(_) => panic!("an image importing KeBugCheck loaded"),
+        Err(e) => e.to_string(),
+    };
+    assert!(error.contains("ntoskrnl.exe!KeBugCheck:"), "{error}");
+}
+
+// ---- 7. timers in freed memory ----
+
+const TIMER: &[&str] = &[
+    "ExAllocatePool2",
+    "ExFreePoolWithTag",
+    "KeInitializeTimer",
+    "KeInitializeDpc",
+    "KeSetTimer",
+    "KeCancelTimer",
+];
+
+/// A KTIMER at block+0 and its KDPC at block+64 (a 128-byte block), the timer set 1 s out;
+/// cancelled first if `cancel`; then the block is freed. The label after the free.
+fn timer_image(cancel: bool) -> (Image, CodeLabel) {
+    let mut b = Builder::new(&[(NT, TIMER)]);
+    b.function("DriverEntry");
+    let mut dpc_routine = b.a.create_label();
+    prologue(&mut b);
+    allocate(&mut b, 128, tag(b"Timr"));
+    b.a.mov(rcx, rbx).unwrap();
+    b.call_nt("KeInitializeTimer");
+    b.a.lea(rcx, ptr(rbx + 0x40)).unwrap();
+    b.a.lea(rdx, ptr(dpc_routine)).unwrap();
+    b.a.xor(r8d, r8d).unwrap();
+    b.call_nt("KeInitializeDpc");
+    b.a.mov(rcx, rbx).unwrap();
+    b.a.mov(rdx, -10_000_000i64).unwrap();
+    b.a.lea(r8, ptr(rbx + 0x40)).unwrap();
+    b.call_nt("KeSetTimer");
+    if cancel {
+        b.a.mov(rcx, rbx).unwrap();
+        b.call_nt("KeCancelTimer");
+    }
+    let after = free(&mut b, tag(b"Timr"));
+    epilogue(&mut b);
+    b.define("DpcRoutine", &mut dpc_routine);
+    b.a.ret().unwrap();
+    (b.build(), after)
+}
+
+#[test]
+fn freeing_memory_that_holds_a_set_timer_is_found() {
+    let (image, after) = timer_image(false);
+    let driver = load(&image, true);
+    assert_eq!(driver_entry(&driver), Ok(0));
+    let findings = driver.findings();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert!(
+        matches!(findings[0].rule, Rule::FreedSetTimer { address } if address != 0),
+        "{findings:?}"
+    );
+    let offset = image.rva(&after) - image.function_rva("DriverEntry");
+    assert_eq!(
+        findings[0].call_site,
+        site(&image, &after, Some(format!("DriverEntry+{offset:#x}")))
+    );
+}
+
+#[test]
+fn freeing_a_cancelled_timer_is_fine() {
+    let (image, _) = timer_image(true);
+    let driver = load(&image, false);
+    assert_eq!(driver_entry(&driver), Ok(0));
+    driver.unload();
+    assert_eq!(driver.findings(), vec![]);
+}
