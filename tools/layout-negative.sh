@@ -25,8 +25,9 @@ failures=0
 for case in "${cases[@]}"; do
   IFS='|' read -r file from to expect <<<"$case"
   rm -rf "$scratch/crate" && mkdir "$scratch/crate"
-  cp -r "$root/Cargo.toml" "$root/Cargo.lock" "$root/build.rs" "$root/build" "$root/src" "$scratch/crate/"
-  # A standalone package: drop the workspace table so the members need not be copied.
+  cp -r "$root/Cargo.toml" "$root/Cargo.lock" "$root/build.rs" "$root/build" "$root/src" "$root/macros" "$scratch/crate/"
+  # A standalone package (with its path dependency macros/): drop the workspace table so the
+  # members need not be copied.
   python3 - "$scratch/crate" "$file" "$from" "$to" <<'PY'
 import sys, re
 crate, file, old, new = sys.argv[1:5]

@@ -3,6 +3,7 @@
 use crate::def::DefFile;
 use crate::image::{Image, Imported, Section};
 use crate::map::LinkMap;
+use crate::privileged::{self, Allowed, Site, Sweep};
 
 pub const MACHINE_AMD64: u16 = 0x8664;
 pub const SUBSYSTEM_NATIVE: u16 = 1;
@@ -33,6 +34,8 @@ pub struct Report {
     pub failures: Vec<String>,
     /// RVA of `DriverEntry` and where it came from.
     pub driver_entry: Option<(u32, EntrySource)>,
+    /// The linear sweep of the executable code for privileged instructions.
+    pub privileged: Sweep,
 }
 
 impl Report {
@@ -49,6 +52,7 @@ pub fn check_image(image: &Image, defs: &[DefFile], map: Option<&LinkMap>) -> Re
     check_sections(image, &mut report);
     check_imports(image, defs, &mut report);
     check_chkstk(image, map, &mut report);
+    check_privileged(image, map, &mut report);
     report
 }
 
@@ -321,6 +325,39 @@ pub fn probe_sequences(sections: &[Section]) -> Vec<Probe> {
     probes
 }
 
+/// No privileged instruction but the ones the simulated kernel emulates ([`Allowed`]).
+fn check_privileged(image: &Image, map: Option<&LinkMap>, report: &mut Report) {
+    let sweep = privileged::sweep(&image.sections);
+    let allowed: Vec<&str> = Allowed::ALL.iter().map(|a| a.label()).collect();
+    for site in &sweep.refused {
+        report.fail(format!(
+            "privileged instruction `{}` at RVA {:#x} ({}): only {} are allowed",
+            site.text,
+            site.rva,
+            location(site, map),
+            allowed.join(", ")
+        ));
+    }
+    report.privileged = sweep;
+}
+
+/// `symbol+offset` from the map (the nearest symbol at or before the site, in the same
+/// section), else `section+offset`.
+fn location(site: &Site, map: Option<&LinkMap>) -> String {
+    let section_start = site.rva - site.offset;
+    let symbol = map.and_then(|map| {
+        map.symbols
+            .iter()
+            .filter(|s| (section_start..=site.rva).contains(&s.rva))
+            .max_by_key(|s| s.rva)
+    });
+    match symbol {
+        Some(s) if s.rva == site.rva => s.name.clone(),
+        Some(s) => format!("{}+{:#x}", s.name, site.rva - s.rva),
+        None => format!("{}+{:#x}", site.section, site.offset),
+    }
+}
+
 pub fn subsystem_name(subsystem: u16) -> &'static str {
     match subsystem {
         1 => "NATIVE",
@@ -580,6 +617,56 @@ mod tests {
             symbols: vec![],
         };
         assert!(failures(&image, Some(&clean)).is_empty());
+    }
+
+    #[test]
+    fn privileged_instructions_fail_at_their_symbol_and_allowed_ones_are_counted() {
+        let mut image = good_image();
+        // 0x1010 (DriverEntry): mov rax,cr8; in al,dx; out dx,al; 0x1016: cli; 0x1030: wrmsr
+        let code = [0x44, 0x0F, 0x20, 0xC0, 0xEC, 0xEE];
+        image.sections[0].data[0x10..0x16].copy_from_slice(&code);
+        let report = check_image(&image, &defs(), None);
+        assert!(report.failures.is_empty(), "{:#?}", report.failures);
+        assert_eq!(report.privileged.allowed, [1, 1, 1]);
+
+        image.sections[0].data[0x16] = 0xFA;
+        image.sections[0].data[0x30..0x32].copy_from_slice(&[0x0F, 0x30]);
+        let f = failures(&image, None);
+        assert_eq!(f.len(), 2, "{f:#?}");
+        assert_eq!(
+            f[0],
+            "privileged instruction `cli` at RVA 0x1016 (.text+0x16): \
+             only mov r64,cr8, in al,dx, out dx,al are allowed"
+        );
+        assert!(f[1].starts_with("privileged instruction `wrmsr` at RVA 0x1030 (.text+0x30)"));
+
+        // With a map: the nearest symbol at or before the site, in the same section.
+        let map = LinkMap {
+            base: image.image_base,
+            symbols: vec![
+                MapSymbol {
+                    name: "DriverEntry".into(),
+                    rva: 0x1010,
+                },
+                MapSymbol {
+                    name: "wrmsr_here".into(),
+                    rva: 0x1030,
+                },
+                // Before .text: must not name a site in .text.
+                MapSymbol {
+                    name: "in_the_headers".into(),
+                    rva: 0x400,
+                },
+            ],
+        };
+        let f = failures(&image, Some(&map));
+        assert!(f[0].contains("at RVA 0x1016 (DriverEntry+0x6)"), "{f:#?}");
+        assert!(f[1].contains("at RVA 0x1030 (wrmsr_here)"), "{f:#?}");
+
+        // No symbol before the site in its section: fall back to the section.
+        image.sections[0].data[0x00] = 0xF4; // hlt
+        let f = failures(&image, Some(&map));
+        assert!(f[0].contains("`hlt` at RVA 0x1000 (.text+0x0)"), "{f:#?}");
     }
 
     #[test]

@@ -12,12 +12,16 @@
 //! - no section is both writable and executable;
 //! - no `__chkstk` (stack probe): not imported; with `--map`, not defined and not called (a byte
 //!   scan for `call/jmp rel32` to it and `call/jmp [rip+disp]` through its import slot); and,
-//!   map or not, no `mov eax,N; call X; sub rsp,rax` probe sequence in executable code.
+//!   map or not, no `mov eax,N; call X; sub rsp,rax` probe sequence in executable code;
+//! - no privileged instruction in executable code but `mov r64,cr8`, `in al,dx` and
+//!   `out dx,al`, the ones the simulated kernel emulates (see [`privileged`]); with `--map`,
+//!   each one refused is named by the symbol it is in.
 
 pub mod check;
 pub mod def;
 pub mod image;
 pub mod map;
+pub mod privileged;
 
 use std::fmt::Write as _;
 
@@ -144,6 +148,19 @@ pub fn summary(path: &str, image: &Image, report: &Report) -> String {
             functions.join(", ")
         );
     }
+    let sweep = &report.privileged;
+    let counts: Vec<String> = privileged::Allowed::ALL
+        .iter()
+        .map(|&a| format!("{} x{}", a.label(), sweep.count(a)))
+        .collect();
+    let _ = writeln!(
+        out,
+        "  privileged    {} ({} refused; {} instructions swept, {} undecodable)",
+        counts.join(", "),
+        sweep.refused.len(),
+        sweep.instructions,
+        sweep.invalid
+    );
     out
 }
 

@@ -19,7 +19,8 @@ Checks a kernel-mode driver image (PE32+ .sys/.dll).
   --def FILE   a module-definition file (LIBRARY + EXPORTS): the functions the image may
                import from that module; repeat for each kernel module
   --map FILE   the linker map (lld-link/link.exe /MAP): names DriverEntry when it is not
-               exported, and lets the __chkstk checks see symbols";
+               exported, lets the __chkstk checks see symbols, and names the function
+               holding a refused privileged instruction";
 
 struct Args {
     defs: Vec<String>,
