@@ -196,6 +196,7 @@ fn live_blocks() -> usize {
 
 #[test]
 fn counting_and_freeing_exactly_once() {
+    dmus_miniport::kernel::host::ideal_clock();
     let drops = Arc::new(AtomicUsize::new(0));
     let thing = ComObject::create(Thing::new(&drops)).unwrap();
     assert_eq!(thing.ref_count(), 1);
@@ -223,6 +224,7 @@ fn counting_and_freeing_exactly_once() {
 
 #[test]
 fn methods_reach_the_value_through_every_slot() {
+    dmus_miniport::kernel::host::ideal_clock();
     let drops = Arc::new(AtomicUsize::new(0));
     let thing = ComObject::create(Thing::new(&drops)).unwrap();
     let counter = thing.primary();
@@ -248,6 +250,7 @@ fn methods_reach_the_value_through_every_slot() {
 
 #[test]
 fn query_interface_identity_and_add_ref() {
+    dmus_miniport::kernel::host::ideal_clock();
     let drops = Arc::new(AtomicUsize::new(0));
     let thing = ComObject::create(Thing::new(&drops)).unwrap();
     let counter = thing.primary();
@@ -292,6 +295,7 @@ fn query_interface_identity_and_add_ref() {
 
 #[test]
 fn query_interface_failures() {
+    dmus_miniport::kernel::host::ideal_clock();
     let drops = Arc::new(AtomicUsize::new(0));
     let thing = ComObject::create(Thing::new(&drops)).unwrap();
     let counter = thing.primary();
@@ -320,6 +324,7 @@ fn query_interface_failures() {
 
 #[test]
 fn creation_failure_drops_the_value() {
+    dmus_miniport::kernel::host::ideal_clock();
     let drops = Arc::new(AtomicUsize::new(0));
     host::fail_next_allocations(1);
     let result = ComObject::create(Thing::new(&drops));
@@ -335,6 +340,7 @@ fn creation_failure_drops_the_value() {
 
 #[test]
 fn concurrent_add_ref_and_release() {
+    dmus_miniport::kernel::host::ideal_clock();
     let drops = Arc::new(AtomicUsize::new(0));
     let thing = ComObject::create(Thing::new(&drops)).unwrap();
     let counter = thing.primary();
@@ -364,6 +370,7 @@ fn concurrent_add_ref_and_release() {
 
 #[test]
 fn com_ptr_adopts_borrows_and_hands_out() {
+    dmus_miniport::kernel::host::ideal_clock();
     let drops = Arc::new(AtomicUsize::new(0));
     let thing = ComObject::create(Thing::new(&drops)).unwrap();
     let lent = thing.primary().into_raw(); // e.g. a pointer PortCls passes us
@@ -451,6 +458,7 @@ unsafe extern "system" fn outer_release(this: *mut IUnknown) -> u32 {
 
 #[test]
 fn aggregation_delegates_to_the_outer() {
+    dmus_miniport::kernel::host::ideal_clock();
     let drops = Arc::new(AtomicUsize::new(0));
     let outer_freed = Arc::new(AtomicUsize::new(0));
     let outer = Box::into_raw(Box::new(Outer {
@@ -558,6 +566,7 @@ unsafe fn tick(context: *mut c_void) {
 
 #[test]
 fn a_com_object_can_own_a_timer() {
+    dmus_miniport::kernel::host::ideal_clock();
     let ticker = ComObject::create(Ticker {
         timer: Timer::new(),
         ticks: AtomicU32::new(0),
@@ -580,6 +589,7 @@ fn a_com_object_can_own_a_timer() {
 
 #[test]
 fn com_ref_is_send_and_sync() {
+    dmus_miniport::kernel::host::ideal_clock();
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<ComRef<Thing>>();
     assert_send_sync::<ComPtr<ICounter>>();

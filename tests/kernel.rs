@@ -21,6 +21,7 @@ const TAG_B: PoolTag = PoolTag::new(b"TstB");
 
 #[test]
 fn pool_tag_is_stored_little_endian() {
+    dmus_miniport::kernel::host::ideal_clock();
     let tag = PoolTag::new(b"DMus");
     assert_eq!(tag.as_u32(), 0x7375_4D44); // the C literal 'suMD'
     assert_eq!(tag.as_u32().to_le_bytes(), *b"DMus");
@@ -29,6 +30,7 @@ fn pool_tag_is_stored_little_endian() {
 
 #[test]
 fn pool_counts_live_blocks_per_tag() {
+    dmus_miniport::kernel::host::ideal_clock();
     let a1 = pool::allocate(100, 8, TAG_A).unwrap();
     let a2 = pool::allocate(1, 16, TAG_A).unwrap();
     let b1 = pool::allocate(4000, 4, TAG_B).unwrap();
@@ -61,6 +63,7 @@ fn pool_counts_live_blocks_per_tag() {
 
 #[test]
 fn pool_refuses_alignments_it_cannot_give() {
+    dmus_miniport::kernel::host::ideal_clock();
     assert!(pool::allocate(8, 32, TAG_A).is_none());
     assert!(pool::allocate(8, 3, TAG_A).is_none());
     assert!(pool::allocate(8, 0, TAG_A).is_none());
@@ -69,6 +72,7 @@ fn pool_refuses_alignments_it_cannot_give() {
 
 #[test]
 fn allocation_at_dispatch_is_refused_and_recorded() {
+    dmus_miniport::kernel::host::ideal_clock();
     {
         let _irql = host::raise_irql(DISPATCH_LEVEL);
         assert!(pool::allocate(16, 8, TAG_A).is_none());
@@ -100,6 +104,7 @@ fn allocation_at_dispatch_is_refused_and_recorded() {
 
 #[test]
 fn injected_allocation_failures() {
+    dmus_miniport::kernel::host::ideal_clock();
     host::fail_allocations(1, 2);
     let first = pool::allocate(8, 8, TAG_A);
     assert!(first.is_some());
@@ -120,6 +125,7 @@ fn injected_allocation_failures() {
 
 #[test]
 fn freeing_with_the_wrong_tag_is_recorded() {
+    dmus_miniport::kernel::host::ideal_clock();
     let p = pool::allocate(8, 8, TAG_A).unwrap();
     // SAFETY: a live block (the wrong tag is the point of the test; the host frees anyway).
     unsafe { pool::free(p, TAG_B) };
@@ -135,6 +141,7 @@ fn freeing_with_the_wrong_tag_is_recorded() {
 
 #[test]
 fn machines_are_per_thread_and_blocks_remember_theirs() {
+    dmus_miniport::kernel::host::ideal_clock();
     let p = pool::allocate(64, 8, TAG_A).unwrap();
     let addr = p.as_ptr() as usize;
     let other = std::thread::spawn(move || {
@@ -170,6 +177,7 @@ fn machines_are_per_thread_and_blocks_remember_theirs() {
 
 #[test]
 fn spin_lock_raises_and_restores_irql() {
+    dmus_miniport::kernel::host::ideal_clock();
     let a = SpinLock::new(1u32);
     let b = SpinLock::new(2u32);
     assert_eq!(irql::current(), PASSIVE_LEVEL);
@@ -194,6 +202,7 @@ fn spin_lock_raises_and_restores_irql() {
 
 #[test]
 fn spin_lock_misuse_is_recorded() {
+    dmus_miniport::kernel::host::ideal_clock();
     let a = SpinLock::new(());
     let b = SpinLock::new(());
     drop(a.lock_at_dpc_level()); // at PASSIVE_LEVEL
@@ -218,6 +227,7 @@ fn spin_lock_misuse_is_recorded() {
 #[test]
 #[should_panic(expected = "deadlock")]
 fn re_entrant_spin_lock_is_caught() {
+    dmus_miniport::kernel::host::ideal_clock();
     let a = SpinLock::new(());
     let _outer = a.lock();
     let _inner = a.lock();
@@ -225,6 +235,7 @@ fn re_entrant_spin_lock_is_caught() {
 
 #[test]
 fn spin_lock_excludes_across_threads() {
+    dmus_miniport::kernel::host::ideal_clock();
     const PER_THREAD: u64 = 20_000;
     let lock = Arc::new(SpinLock::new(0u64));
     let inside = Arc::new(AtomicBool::new(false));
@@ -297,6 +308,7 @@ fn probe_timer(probe: &Probe) -> Pin<Box<Timer>> {
 
 #[test]
 fn virtual_clock_moves_only_when_told() {
+    dmus_miniport::kernel::host::ideal_clock();
     let t0 = time::now_100ns();
     std::thread::sleep(Duration::from_millis(5));
     assert_eq!(time::now_100ns(), t0);
@@ -308,6 +320,7 @@ fn virtual_clock_moves_only_when_told() {
 
 #[test]
 fn timers_fire_in_due_order_at_dispatch() {
+    dmus_miniport::kernel::host::ideal_clock();
     let log = Arc::new(Mutex::new(Vec::new()));
     let probes: Vec<Probe> = (0..4)
         .map(|id| Probe {
@@ -362,6 +375,7 @@ fn timers_fire_in_due_order_at_dispatch() {
 
 #[test]
 fn cancel_and_rearm() {
+    dmus_miniport::kernel::host::ideal_clock();
     let log = Arc::new(Mutex::new(Vec::new()));
     let probe = Probe {
         id: 7,
@@ -400,6 +414,7 @@ unsafe fn periodic_tick(context: *mut c_void) {
 
 #[test]
 fn a_callback_can_rearm_its_timer() {
+    dmus_miniport::kernel::host::ideal_clock();
     let p = Box::pin(Periodic {
         timer: Timer::new(),
         remaining: AtomicUsize::new(5),
@@ -423,6 +438,7 @@ fn a_callback_can_rearm_its_timer() {
 
 #[test]
 fn shutdown_and_drop_disarm() {
+    dmus_miniport::kernel::host::ideal_clock();
     let log = Arc::new(Mutex::new(Vec::new()));
     let probe = Probe {
         id: 1,
@@ -482,6 +498,7 @@ unsafe fn slow_callback(context: *mut c_void) {
 
 #[test]
 fn shutdown_waits_for_a_running_callback() {
+    dmus_miniport::kernel::host::ideal_clock();
     let slow = Arc::new(Slow {
         started: AtomicBool::new(false),
         finished: AtomicBool::new(false),
@@ -509,6 +526,7 @@ fn shutdown_waits_for_a_running_callback() {
 
 #[test]
 fn real_time_mode() {
+    dmus_miniport::kernel::host::ideal_clock();
     let machine = host::machine();
     machine.set_realtime(true);
     assert!(machine.is_realtime());
@@ -536,6 +554,7 @@ fn real_time_mode() {
 
 #[test]
 fn debug_lines_are_prefixed_and_captured() {
+    dmus_miniport::kernel::host::ideal_clock();
     host::capture_debug_output();
     dbg_print!("hello {}", 42);
     dbg_error!("100% {}", "bad");
@@ -548,6 +567,7 @@ fn debug_lines_are_prefixed_and_captured() {
 
 #[test]
 fn debug_lines_are_truncated_to_the_buffer() {
+    dmus_miniport::kernel::host::ideal_clock();
     host::capture_debug_output();
     let long = "x".repeat(1000);
     dbg_print!("{long}");
@@ -571,4 +591,43 @@ fn debug_lines_are_truncated_to_the_buffer() {
     let _ = std::fmt::Write::write_str(&mut short, "ok");
     assert!(!short.truncated());
     assert_eq!(short.finish(), b"ok\n\0");
+}
+
+/// Windows' clock, the machine's default: a timer expires on the first tick of the system
+/// clock at or after its due time, and one due now waits for the next tick (KeSetTimer's
+/// expiry is checked at the clock interrupt). 15.625 ms by default; 1 ms and 0.5 ms as when
+/// an application raises the timer resolution.
+#[test]
+fn timers_expire_on_the_clock_tick() {
+    let machine = host::machine();
+    assert_eq!(machine.clock_tick(), Some(host::DEFAULT_CLOCK_TICK));
+    let tick = host::DEFAULT_CLOCK_TICK;
+    host::advance(1_234); // off a tick boundary
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let probes: Vec<Probe> = (0..4)
+        .map(|id| Probe {
+            id,
+            log: Arc::clone(&log),
+        })
+        .collect();
+    let timers: Vec<_> = probes.iter().map(probe_timer).collect();
+    timers[0].arm(10_000); // 1 ms: the next tick
+    timers[1].arm(0); // now: the next tick too, after timer 0 (set first)
+    timers[2].arm(tick); // one tick from an off-tick time: the tick after next
+    assert_eq!(host::advance(3 * tick), 3);
+    let at: Vec<(usize, i64)> = log.lock().unwrap().iter().map(|f| (f.id, f.at)).collect();
+    assert_eq!(at, vec![(0, tick), (1, tick), (2, 2 * tick)]);
+
+    machine.set_clock_tick(Some(host::CLOCK_TICK_1MS));
+    let t0 = time::now_100ns();
+    assert_eq!(t0, 1_234 + 3 * tick);
+    timers[3].arm(15_000); // due at 484_984: expires on the 1 ms boundary after it
+    assert_eq!(host::advance(50_000), 1);
+    assert_eq!(log.lock().unwrap().last().map(|f| f.at), Some(490_000));
+
+    machine.set_clock_tick(None); // the ideal clock: at the due time itself
+    let t1 = time::now_100ns();
+    timers[3].arm(15_000);
+    assert_eq!(host::advance(50_000), 1);
+    assert_eq!(log.lock().unwrap().last().map(|f| f.at), Some(t1 + 15_000));
 }

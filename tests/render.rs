@@ -218,6 +218,7 @@ fn sysex(n: usize, fill: u8) -> Vec<u8> {
 
 #[test]
 fn events_reach_the_wire_in_time_order_at_their_presentation_times() {
+    dmus_miniport::kernel::host::ideal_clock();
     let rig = Rig::default_mpu();
     let (stream, imxf) = rig.running();
     let t0 = time::now_100ns();
@@ -254,6 +255,7 @@ fn events_reach_the_wire_in_time_order_at_their_presentation_times() {
 
 #[test]
 fn events_closer_than_their_bytes_take_go_out_back_to_back() {
+    dmus_miniport::kernel::host::ideal_clock();
     let rig = Rig::default_mpu();
     let (stream, imxf) = rig.running();
     let t0 = time::now_100ns();
@@ -270,6 +272,7 @@ fn events_closer_than_their_bytes_take_go_out_back_to_back() {
 
 #[test]
 fn equal_times_keep_arrival_order_within_and_across_chains() {
+    dmus_miniport::kernel::host::ideal_clock();
     let rig = Rig::default_mpu();
     let (stream, imxf) = rig.running();
     let t0 = time::now_100ns();
@@ -288,6 +291,7 @@ fn equal_times_keep_arrival_order_within_and_across_chains() {
 
 #[test]
 fn dont_hold_and_late_events_go_out_at_once() {
+    dmus_miniport::kernel::host::ideal_clock();
     let rig = Rig::default_mpu();
     let (stream, imxf) = rig.running();
     host::advance(50 * MS);
@@ -315,6 +319,7 @@ fn dont_hold_and_late_events_go_out_at_once() {
 
 #[test]
 fn a_package_is_one_unit_in_its_time_place_and_never_its_pointer() {
+    dmus_miniport::kernel::host::ideal_clock();
     let rig = Rig::default_mpu();
     let (stream, imxf) = rig.running();
     let t0 = time::now_100ns();
@@ -355,6 +360,7 @@ fn a_package_is_one_unit_in_its_time_place_and_never_its_pointer() {
 
 #[test]
 fn nested_packages_are_walked_in_order_and_too_deep_ones_skipped() {
+    dmus_miniport::kernel::host::ideal_clock();
     let rig = Rig::default_mpu();
     let (stream, imxf) = rig.running();
     let t0 = time::now_100ns();
@@ -382,6 +388,7 @@ fn nested_packages_are_walked_in_order_and_too_deep_ones_skipped() {
 
 #[test]
 fn a_package_chain_that_loops_ends() {
+    dmus_miniport::kernel::host::ideal_clock();
     let rig = Rig::default_mpu();
     let (stream, imxf) = rig.running();
     let t0 = time::now_100ns();
@@ -411,6 +418,7 @@ fn a_package_chain_that_loops_ends() {
 
 #[test]
 fn running_status_is_expanded_and_data_without_status_is_dropped() {
+    dmus_miniport::kernel::host::ideal_clock();
     let rig = Rig::default_mpu();
     let (stream, imxf) = rig.running();
     let t0 = time::now_100ns();
@@ -444,6 +452,7 @@ fn running_status_is_expanded_and_data_without_status_is_dropped() {
 
 #[test]
 fn malformed_events_are_dropped_counted_and_returned() {
+    dmus_miniport::kernel::host::ideal_clock();
     let rig = Rig::default_mpu();
     let (stream, imxf) = rig.running();
     let t0 = time::now_100ns();
@@ -490,6 +499,7 @@ fn malformed_events_are_dropped_counted_and_returned() {
 
 #[test]
 fn two_streams_never_interleave_a_sysex() {
+    dmus_miniport::kernel::host::ideal_clock();
     let rig = Rig::default_mpu();
     let (a, a_mxf) = rig.running();
     let (b, b_mxf) = rig.running();
@@ -520,6 +530,7 @@ fn two_streams_never_interleave_a_sysex() {
 
 #[test]
 fn stop_in_the_middle_of_a_sysex_closes_it_before_another_stream_sends() {
+    dmus_miniport::kernel::host::ideal_clock();
     let rig = Rig::mpu(EmulatorConfig {
         output_fifo_depth: 2,
         ..EmulatorConfig::default()
@@ -547,6 +558,7 @@ fn stop_in_the_middle_of_a_sysex_closes_it_before_another_stream_sends() {
 
 #[test]
 fn an_open_sysex_is_given_up_after_the_hold_limit() {
+    dmus_miniport::kernel::host::ideal_clock();
     let rig = Rig::default_mpu();
     let (a, a_mxf) = rig.running();
     let (b, b_mxf) = rig.running();
@@ -568,6 +580,7 @@ fn an_open_sysex_is_given_up_after_the_hold_limit() {
 
 #[test]
 fn a_status_byte_inside_an_open_sysex_is_preceded_by_eox() {
+    dmus_miniport::kernel::host::ideal_clock();
     let rig = Rig::default_mpu();
     let (stream, imxf) = rig.running();
     let t0 = time::now_100ns();
@@ -592,6 +605,7 @@ fn a_status_byte_inside_an_open_sysex_is_preceded_by_eox() {
 
 #[test]
 fn nothing_plays_before_run_and_pause_holds_with_time_standing_still() {
+    dmus_miniport::kernel::host::ideal_clock();
     let rig = Rig::default_mpu();
     let (stream, imxf) = rig.stream();
     let t0 = time::now_100ns();
@@ -624,6 +638,7 @@ fn nothing_plays_before_run_and_pause_holds_with_time_standing_still() {
 
 #[test]
 fn stop_gives_everything_back_and_run_again_plays_on_master_time() {
+    dmus_miniport::kernel::host::ideal_clock();
     let rig = Rig::mpu(EmulatorConfig {
         output_fifo_depth: 1,
         ..EmulatorConfig::default()
@@ -669,6 +684,7 @@ fn stop_gives_everything_back_and_run_again_plays_on_master_time() {
 
 #[test]
 fn set_state_refuses_unknown_states() {
+    dmus_miniport::kernel::host::ideal_clock();
     let rig = Rig::default_mpu();
     let (stream, imxf) = rig.stream();
     assert_eq!(set_state(&imxf, 4), STATUS_INVALID_PARAMETER);
@@ -682,6 +698,7 @@ fn set_state_refuses_unknown_states() {
 
 #[test]
 fn a_slow_device_with_a_small_fifo_loses_nothing() {
+    dmus_miniport::kernel::host::ideal_clock();
     let rig = Rig::mpu(EmulatorConfig {
         output_fifo_depth: 2,
         slowdown: 4,
@@ -730,6 +747,7 @@ fn a_slow_device_with_a_small_fifo_loses_nothing() {
 
 #[test]
 fn the_byte_budget_bounds_each_dpc_run() {
+    dmus_miniport::kernel::host::ideal_clock();
     let (rig, cable) = Rig::loopback(4096);
     let (stream, imxf) = rig.running();
     let t0 = time::now_100ns();
@@ -761,6 +779,7 @@ fn the_byte_budget_bounds_each_dpc_run() {
 
 #[test]
 fn a_dead_device_gets_everything_returned_and_the_stream_recovers() {
+    dmus_miniport::kernel::host::ideal_clock();
     let rig = Rig::default_mpu();
     let (stream, imxf) = rig.running();
     rig.emu().set_never_ready(true);
@@ -797,6 +816,7 @@ fn a_dead_device_gets_everything_returned_and_the_stream_recovers() {
 
 #[test]
 fn release_with_events_everywhere_gives_them_all_back() {
+    dmus_miniport::kernel::host::ideal_clock();
     let rig = Rig::mpu(EmulatorConfig {
         output_fifo_depth: 1,
         ..EmulatorConfig::default()
@@ -867,6 +887,7 @@ unsafe impl ComClass for CountingSink {
 
 #[test]
 fn sent_units_go_to_the_connected_output_and_unsent_ones_to_the_allocator() {
+    dmus_miniport::kernel::host::ideal_clock();
     let rig = Rig::default_mpu();
     let (stream, imxf) = rig.running();
     let sink = ComObject::create(CountingSink {
@@ -925,6 +946,7 @@ fn sent_units_go_to_the_connected_output_and_unsent_ones_to_the_allocator() {
 
 #[test]
 fn the_stream_is_an_imxf_and_answers_its_contract_values() {
+    dmus_miniport::kernel::host::ideal_clock();
     let rig = Rig::default_mpu();
     let (stream, imxf) = rig.stream();
     let again = imxf.query::<IMXF>().unwrap();
@@ -946,6 +968,7 @@ fn the_stream_is_an_imxf_and_answers_its_contract_values() {
 
 #[test]
 fn creation_failure_leaks_nothing() {
+    dmus_miniport::kernel::host::ideal_clock();
     let rig = Rig::default_mpu();
     let allocator: ComPtr<IAllocatorMXF> = rig.alloc.primary();
     host::fail_next_allocations(1); // the sequencer's heap
@@ -1012,6 +1035,7 @@ unsafe impl ComClass for FakeClock {
 
 #[test]
 fn presentation_times_follow_the_port_master_clock_and_hold_while_it_fails() {
+    dmus_miniport::kernel::host::ideal_clock();
     let rig = Rig::default_mpu();
     let offset = 1000 * MS;
     let fake = ComObject::create(FakeClock {
@@ -1098,6 +1122,7 @@ fn next_random(x: &mut u64) -> u64 {
 
 #[test]
 fn put_message_from_two_processors_while_dpcs_run_delivers_each_event_once_in_order() {
+    dmus_miniport::kernel::host::ideal_clock();
     const THREADS: u8 = 2;
     const PER_THREAD: u16 = 5000;
     let (rig, cable) = Rig::loopback(1024);
@@ -1266,6 +1291,7 @@ impl SequencerModel {
 
 #[test]
 fn an_overloaded_sequencer_loses_nothing_counts_the_overflow_and_keeps_its_documented_order() {
+    dmus_miniport::kernel::host::ideal_clock();
     const CAPACITY: u32 = 8;
     let (rig, cable) = Rig::loopback(4096);
     let (stream, imxf) = rig.stream_with(RenderConfig {
@@ -1343,6 +1369,7 @@ fn an_overloaded_sequencer_loses_nothing_counts_the_overflow_and_keeps_its_docum
 
 #[test]
 fn a_top_level_chain_that_loops_ends_and_every_event_reaches_the_allocator_once() {
+    dmus_miniport::kernel::host::ideal_clock();
     let (rig, cable) = Rig::loopback(4096);
     let (stream, imxf) = rig.running();
     host::capture_debug_output();

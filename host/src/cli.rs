@@ -41,6 +41,10 @@ options:
                              figures and Driver Verifier's (emulated) findings
   --map FILE.map             the image's link map, for symbols (default: FILE.sys's .map, if
                              present)
+  --tick MS                  the simulated clock's tick: timers expire on the next tick, as on
+                             Windows (default 15.625; 1 or 0.5 as when an application raises
+                             the timer resolution; 0: the ideal clock, each timer at its due
+                             time)
   --out FILE.mid             write what was captured as a Standard MIDI File
   --json                     print the report as JSON
   --transpose N              move every note by N semitones (-127..127)
@@ -121,6 +125,16 @@ fn parse(args: &[String]) -> Result<Request, String> {
                 }
             }
             "--out" => cmd.out = Some(PathBuf::from(value(&mut it, arg)?)),
+            "--tick" => {
+                let v = value(&mut it, arg)?;
+                cmd.options.tick = match v.as_str() {
+                    "0" => None,
+                    "15.625" => Some(156_250),
+                    "1" => Some(10_000),
+                    "0.5" => Some(5_000),
+                    _ => return Err(format!("--tick wants 15.625, 1, 0.5 or 0 (ms), not `{v}`")),
+                };
+            }
             "--driver" => cmd.driver = Some(PathBuf::from(value(&mut it, arg)?)),
             "--map" => cmd.map = Some(PathBuf::from(value(&mut it, arg)?)),
             "--transpose" => {

@@ -75,9 +75,10 @@ fn the_image_boots_starts_and_plays_through_both_devices() {
 }
 
 /// The demo and the test suite's largest generated file come back from the image as from the
-/// native build: the same messages in the same order, each at the same time within 1 us
-/// (the image's kernel layer sets each timer at least 100 ns ahead, where the host's may set
-/// it for now: `src/kernel/windows.rs`), with nothing leaked and no verifier finding.
+/// native build, on the same clock (the machine's default: Windows' tick): the same messages
+/// in the same order, each at the same time within 1 us (the image's kernel layer sets each
+/// timer at least 100 ns ahead, where the host's may set it for now: `src/kernel/windows.rs`),
+/// with nothing leaked and no verifier finding.
 #[test]
 fn the_image_plays_what_the_native_build_plays() {
     let Some((sys, map)) = image() else { return };
@@ -93,20 +94,36 @@ fn the_image_plays_what_the_native_build_plays() {
                 device,
                 ..PlayOptions::default()
             };
-            let native = play(&song, &options, &mut |_| {}).expect("native run");
+            // Both on a fresh machine: on a ticking clock the phase of the start matters.
+            let native = {
+                let machine = Machine::new();
+                let _entered = machine.enter();
+                play(&song, &options, &mut |_| {}).expect("native run")
+            };
             let driver = Driver::load(&sys, Some(&map), Machine::new()).expect("the image loads");
             let image = play_image(&song, &options, &driver, "dmus_miniport.sys")
                 .unwrap_or_else(|e| panic!("{device:?}: {e}"));
             let what = format!("{} on {device:?}", song.name);
-            assert!(
+            // On the Windows tick the native build already fails the large file on the
+            // MPU-401 (the wire falls behind, the pool runs dry: issues 13 and 14); what
+            // matters here is that the image does exactly what the native build does.
+            assert_eq!(
+                image.report.passed(),
                 native.report.passed(),
-                "{what}: native {}",
+                "{what}: image {} native {}",
+                image.report.to_text(),
                 native.report.to_text()
             );
-            assert!(
-                image.report.passed(),
-                "{what}: image {}",
-                image.report.to_text()
+            if device == DeviceKind::Loopback || song.name == "demo" {
+                assert!(
+                    native.report.passed(),
+                    "{what}: {}",
+                    native.report.to_text()
+                );
+            }
+            assert_eq!(
+                image.report.port.unpack.events_lost, native.report.port.unpack.events_lost,
+                "{what}"
             );
             assert_eq!(image.captured.len(), native.captured.len(), "{what}");
             for (i, (a, b)) in image.captured.iter().zip(&native.captured).enumerate() {

@@ -13,9 +13,12 @@ use dmus_host::smf::{self, generate};
 /// The wire's byte time: 320 us (dmus-contract.md section 6), in 100 ns units.
 const BYTE_TIME: i64 = 3200;
 
+/// A run on the ideal clock: these tests check the chain's own timing (presentation times,
+/// the wire model) exactly. The Windows clock tick's effect is tested with `tick_run`.
 fn run(song: &Song, device: DeviceKind) -> Outcome {
     let options = PlayOptions {
         device,
+        tick: None,
         ..PlayOptions::default()
     };
     let outcome = play(song, &options, &mut |_| {}).expect("the port opens");
@@ -296,6 +299,8 @@ fn bad_files_and_bad_arguments_are_refused_clearly() {
         &["play", "--device", "sb16"],
         &["play", "--transpose"],
         &["play", "--transpose", "300"],
+        &["play", "--tick", "2"],
+        &["play", "--driver"],
         &["play", "a.mid", "b.mid"],
         &["play", "--frobnicate"],
     ] {
@@ -306,6 +311,14 @@ fn bad_files_and_bad_arguments_are_refused_clearly() {
     let (status, out, _) = host(&["--help"]);
     assert_eq!(status, cli::EXIT_PASS);
     assert!(out.contains("--device"));
+    // An image that is not there: one line naming it, exit 1.
+    let (status, _, err) = host(&["play", "--driver", "/nonexistent/dmus_miniport.sys"]);
+    assert_eq!(status, cli::EXIT_FAIL);
+    assert!(
+        err.contains("cannot load the driver image")
+            && err.contains("/nonexistent/dmus_miniport.sys"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -350,10 +363,35 @@ fn realtime_plays_on_the_wall_clock() {
     let o = play(&song, &options, &mut |_| {}).unwrap();
     let r = &o.report;
     assert!(r.passed(), "{}", r.to_text());
-    assert_eq!(r.clock, "realtime");
+    assert_eq!(r.clock, "realtime, 15.625 ms tick");
     // The song is 150 ms long and starts one latency (100 ms) from now.
     assert!(wall.elapsed() >= std::time::Duration::from_millis(250));
     // Nothing comes back before it was played; how late it comes is the host's business.
     assert!(r.timing.min_us >= 0.0, "{}", r.to_text());
     assert_eq!(r.timing.samples, 4);
+}
+
+/// The default clock is Windows': timers expire on the 15.625 ms tick. The demo still comes
+/// back whole and nothing is lost, but no longer at its presentation times: each message is
+/// late by up to a few ticks (the baseline the Windows-fidelity work improves on), and never
+/// early.
+#[test]
+fn the_default_clock_ticks_as_windows_does() {
+    for device in [DeviceKind::Loopback, DeviceKind::Mpu401] {
+        let options = PlayOptions {
+            device,
+            ..PlayOptions::default()
+        };
+        let o = play(&demo(), &options, &mut |_| {}).expect("the port opens");
+        let r = &o.report;
+        assert_eq!(r.clock, "virtual, 15.625 ms tick");
+        assert!(r.passed(), "{}", r.to_text());
+        assert_eq!(r.port.unpack.events_lost, 0);
+        assert!(r.timing.min_us >= 0.0, "{}", r.to_text());
+        assert!(
+            r.timing.max_us >= 15_625.0,
+            "the tick is in force: {}",
+            r.to_text()
+        );
+    }
 }

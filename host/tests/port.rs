@@ -113,6 +113,7 @@ fn give_all_back(allocator: &ComRef<Allocator>, events: Vec<PortEvent>) {
 
 #[test]
 fn each_record_kind_becomes_an_event_with_exact_fields() {
+    dmus_miniport::kernel::host::ideal_clock();
     let alloc = allocator(PoolConfig::default());
     let unpacker = Unpacker::new(alloc.primary());
     let long_sysex = sysex(20);
@@ -181,6 +182,7 @@ fn each_record_kind_becomes_an_event_with_exact_fields() {
 
 #[test]
 fn a_600_byte_sysex_is_split_into_three_events_in_order() {
+    dmus_miniport::kernel::host::ideal_clock();
     let alloc = allocator(PoolConfig::default());
     let unpacker = Unpacker::new(alloc.primary());
     assert_eq!(unpacker.buffer_size(), 256);
@@ -215,6 +217,7 @@ fn a_600_byte_sysex_is_split_into_three_events_in_order() {
 
 #[test]
 fn malformed_records_are_counted_and_skipped() {
+    dmus_miniport::kernel::host::ideal_clock();
     let alloc = allocator(PoolConfig::default());
     let unpacker = Unpacker::new(alloc.primary());
     let b = buffer(
@@ -264,6 +267,7 @@ fn malformed_records_are_counted_and_skipped() {
 
 #[test]
 fn an_empty_allocator_loses_and_counts_without_leaking() {
+    dmus_miniport::kernel::host::ideal_clock();
     let alloc = allocator(PoolConfig {
         events: 2,
         buffers: 1,
@@ -312,6 +316,7 @@ fn an_empty_allocator_loses_and_counts_without_leaking() {
 
 #[test]
 fn a_port_with_a_tiny_pool_loses_what_does_not_fit_and_leaks_nothing() {
+    dmus_miniport::kernel::host::ideal_clock();
     let port = Port::open(PortConfig {
         pool: PoolConfig {
             events: 8,
@@ -439,6 +444,7 @@ fn event(unpacker: &Unpacker, bytes: &[u8], time: i64) -> PortEvent {
 
 #[test]
 fn the_sequencer_delivers_at_presentation_minus_prefetch_in_order_fifo_on_ties() {
+    dmus_miniport::kernel::host::ideal_clock();
     let alloc = allocator(PoolConfig::default());
     let unpacker = Unpacker::new(alloc.primary());
     let rec = recorder(&alloc);
@@ -512,6 +518,7 @@ fn the_sequencer_delivers_at_presentation_minus_prefetch_in_order_fifo_on_ties()
 
 #[test]
 fn the_sequencer_keeps_the_pieces_of_a_split_sysex_in_order() {
+    dmus_miniport::kernel::host::ideal_clock();
     let alloc = allocator(PoolConfig::default());
     let unpacker = Unpacker::new(alloc.primary());
     let rec = recorder(&alloc);
@@ -538,6 +545,7 @@ fn the_sequencer_keeps_the_pieces_of_a_split_sysex_in_order() {
 
 #[test]
 fn shutdown_gives_back_what_the_sequencer_holds_and_what_comes_after() {
+    dmus_miniport::kernel::host::ideal_clock();
     let alloc = allocator(PoolConfig::default());
     let unpacker = Unpacker::new(alloc.primary());
     let rec = recorder(&alloc);
@@ -559,6 +567,7 @@ fn shutdown_gives_back_what_the_sequencer_holds_and_what_comes_after() {
 
 #[test]
 fn through_the_real_miniport_the_card_plays_each_message_at_its_presentation_time() {
+    dmus_miniport::kernel::host::ideal_clock();
     let port = open(DeviceKind::Mpu401);
     assert_eq!(port.schedule_prefetch(), SCHEDULE_PREFETCH_100NS as i64);
     let prefetch = port.schedule_prefetch();
@@ -670,6 +679,7 @@ fn check_capture(got: &[(i64, u32, u32, Vec<u8>)], mix: &[Played], time: impl Fn
 
 #[test]
 fn loopback_round_trip_is_byte_identical_at_the_presentation_times() {
+    dmus_miniport::kernel::host::ideal_clock();
     let port = open(DeviceKind::Loopback);
     let t0 = port.now();
     let mix = sparse_mix();
@@ -711,6 +721,7 @@ fn wire_times(t0: i64, mix: &[Played]) -> Vec<i64> {
 
 #[test]
 fn mpu401_round_trip_through_the_cable_has_wire_timing() {
+    dmus_miniport::kernel::host::ideal_clock();
     assert_eq!(BYTE, BYTE_TIME_100NS);
     let port = open(DeviceKind::Mpu401);
     let t0 = port.now();
@@ -744,6 +755,7 @@ fn mpu401_round_trip_through_the_cable_has_wire_timing() {
 
 #[test]
 fn a_long_sysex_comes_back_as_one_record_from_its_fragments() {
+    dmus_miniport::kernel::host::ideal_clock();
     for device in [DeviceKind::Loopback, DeviceKind::Mpu401] {
         let port = open(device);
         let t0 = port.now();
@@ -786,6 +798,7 @@ fn a_long_sysex_comes_back_as_one_record_from_its_fragments() {
 
 #[test]
 fn full_capture_buffers_are_followed_by_new_ones_and_a_huge_message_gets_its_own() {
+    dmus_miniport::kernel::host::ideal_clock();
     let port = Port::open(PortConfig {
         capture_buffer_capacity: 64,
         ..PortConfig::default()
@@ -846,6 +859,7 @@ fn capture_event(
 
 #[test]
 fn the_sink_reparses_fragments_per_channel_group_and_packs_what_they_make() {
+    dmus_miniport::kernel::host::ideal_clock();
     let alloc = allocator(PoolConfig::default());
     let unpacker = Unpacker::new(alloc.primary());
     let sink = CaptureSink::create(alloc.primary(), 4096).unwrap();
@@ -915,6 +929,7 @@ fn the_sink_reparses_fragments_per_channel_group_and_packs_what_they_make() {
 
 #[test]
 fn notify_asks_the_given_or_registered_group_whose_dpc_services_the_capture_stream() {
+    dmus_miniport::kernel::host::ideal_clock();
     let alloc = allocator(PoolConfig::default());
     let rec = recorder(&alloc);
     let object = ComObject::create(PortObject::default()).unwrap();
@@ -979,6 +994,7 @@ fn notify_asks_the_given_or_registered_group_whose_dpc_services_the_capture_stre
 
 #[test]
 fn the_pins_come_from_the_filter_descriptor() {
+    dmus_miniport::kernel::host::ideal_clock();
     let miniport = Miniport::create(HostPlatform::new(None)).unwrap().primary();
     let pins = pins::find(&miniport).unwrap();
     assert_eq!(
@@ -1002,6 +1018,7 @@ fn the_pins_come_from_the_filter_descriptor() {
 
 #[test]
 fn close_reports_a_leak_made_on_purpose() {
+    dmus_miniport::kernel::host::ideal_clock();
     let port = open(DeviceKind::Loopback);
     let alloc = port.allocator().unwrap();
     let mut kept: *mut KernelEvent = ptr::null_mut();
@@ -1028,6 +1045,7 @@ fn close_reports_a_leak_made_on_purpose() {
 
 #[test]
 fn close_gives_back_what_the_sequencer_still_holds() {
+    dmus_miniport::kernel::host::ideal_clock();
     let port = open(DeviceKind::Mpu401);
     let t0 = port.now();
     let recs: Vec<(i64, u32, u32, &[u8])> = (0..5)
@@ -1043,6 +1061,7 @@ fn close_gives_back_what_the_sequencer_still_holds() {
 
 #[test]
 fn every_failed_open_releases_what_it_built() {
+    dmus_miniport::kernel::host::ideal_clock();
     for device in [DeviceKind::Loopback, DeviceKind::Mpu401] {
         let mut failures = 0;
         for n in 0.. {
@@ -1079,6 +1098,7 @@ fn every_failed_open_releases_what_it_built() {
 
 #[test]
 fn an_open_failure_says_which_step_and_the_status() {
+    dmus_miniport::kernel::host::ideal_clock();
     let e = Port::open(PortConfig {
         pool: PoolConfig {
             events: 0,
@@ -1103,6 +1123,7 @@ fn an_open_failure_says_which_step_and_the_status() {
 
 #[test]
 fn a_record_timed_before_the_clocks_origin_plays_at_once() {
+    dmus_miniport::kernel::host::ideal_clock();
     // start + rtDelta < 0: the time cannot be stored as is (bit 63 of ullPresTime100ns is
     // DONT_HOLD_FOR_SEQUENCING); it is in the past, so it is due now.
     let port = open(DeviceKind::Loopback);
@@ -1119,6 +1140,7 @@ fn a_record_timed_before_the_clocks_origin_plays_at_once() {
 
 #[test]
 fn streams_go_through_every_state_between_as_ks_steps_a_pin() {
+    dmus_miniport::kernel::host::ideal_clock();
     use dmus_host::port::step_state;
     use dmus_miniport::abi::{KSSTATE_ACQUIRE, KSSTATE_PAUSE, KSSTATE_RUN, KSSTATE_STOP};
     let alloc = allocator(PoolConfig::default());
@@ -1161,6 +1183,7 @@ fn streams_go_through_every_state_between_as_ks_steps_a_pin() {
 
 #[test]
 fn notify_null_asks_the_groups_init_and_new_stream_gave_out() {
+    dmus_miniport::kernel::host::ideal_clock();
     use dmus_miniport::portcls::host::service_group_model;
     let alloc = allocator(PoolConfig::default());
     let rec = recorder(&alloc);
@@ -1214,6 +1237,7 @@ fn notify_null_asks_the_groups_init_and_new_stream_gave_out() {
 
 #[test]
 fn an_event_cannot_be_filled_as_a_package() {
+    dmus_miniport::kernel::host::ideal_clock();
     use dmus_miniport::abi::DMUS_KEF_PACKAGE_EVENT;
     // A package's uData is a chain pointer: filling one with data bytes (safe code) would have
     // the allocator follow them when it takes the event back.
@@ -1237,6 +1261,7 @@ fn an_event_cannot_be_filled_as_a_package() {
 
 #[test]
 fn refilling_an_event_that_carries_a_buffer_is_refused_so_the_buffer_is_not_lost() {
+    dmus_miniport::kernel::host::ideal_clock();
     // A long event's pbData is the allocator's buffer; overwriting it (safe code) would lose
     // the buffer: the allocator could never take it back.
     let alloc = allocator(PoolConfig::default());
@@ -1271,6 +1296,7 @@ fn refilling_an_event_that_carries_a_buffer_is_refused_so_the_buffer_is_not_lost
 
 #[test]
 fn a_structured_record_that_is_not_one_message_is_played_as_a_fragment() {
+    dmus_miniport::kernel::host::ideal_clock();
     // COMPLETE says "exactly one whole message" (dmus-contract.md section 4): a structured
     // record whose data bytes hold a status byte, or a SysEx without its 0xF7, is not one.
     let alloc = allocator(PoolConfig::default());
@@ -1302,6 +1328,7 @@ fn a_structured_record_that_is_not_one_message_is_played_as_a_fragment() {
 
 #[test]
 fn a_complete_event_cutting_an_unfinished_fragment_counts_it_as_truncated() {
+    dmus_miniport::kernel::host::ideal_clock();
     // A COMPLETE message between fragments ends what they started, as a status byte on the
     // wire would: the parser discards the unfinished message, and the sink says so.
     let alloc = allocator(PoolConfig::default());

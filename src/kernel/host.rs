@@ -102,6 +102,9 @@ struct State {
     clock: i64,
     /// Real time: (the instant the mode started, the clock's value then).
     realtime: Option<(Instant, i64)>,
+    /// The system clock's tick: a timer expires at the first tick at or after its due time
+    /// (and after now). None: the ideal clock, which fires at the due time itself.
+    tick: Option<i64>,
     timers: Vec<TimerEntry>,
     next_seq: u64,
     /// The timer whose callback is running, and the thread running it.
@@ -187,6 +190,25 @@ fn thread_id() -> u64 {
     THREAD_ID.with(|id| *id)
 }
 
+/// Windows' default system clock tick: 15.625 ms (64 Hz), in 100 ns units.
+pub const DEFAULT_CLOCK_TICK: i64 = 156_250;
+/// The tick when an application asks for 1 ms timer resolution.
+pub const CLOCK_TICK_1MS: i64 = 10_000;
+/// The finest tick Windows offers (0.5 ms).
+pub const CLOCK_TICK_HALF_MS: i64 = 5_000;
+
+/// When a timer due at `due` expires on a clock ticking every `tick` from 0: at the first
+/// tick at or after `due` that is also after `now` (a timer due now waits for the next clock
+/// interrupt).
+fn on_tick(now: i64, due: i64, tick: i64) -> i64 {
+    let next_after_now = now.div_euclid(tick).saturating_add(1).saturating_mul(tick);
+    let at_or_after_due = due
+        .saturating_add(tick - 1)
+        .div_euclid(tick)
+        .saturating_mul(tick);
+    next_after_now.max(at_or_after_due)
+}
+
 /// Upper bound of callbacks one `run_until` fires (see `Violation::RunawayTimers`).
 const MAX_CALLBACKS_PER_RUN: usize = 1_000_000;
 
@@ -197,6 +219,7 @@ impl Machine {
             state: Mutex::new(State {
                 clock: 0,
                 realtime: None,
+                tick: Some(DEFAULT_CLOCK_TICK),
                 timers: Vec::new(),
                 next_seq: 0,
                 firing: None,
@@ -252,6 +275,26 @@ impl Machine {
 
     pub fn is_realtime(&self) -> bool {
         self.lock().realtime.is_some()
+    }
+
+    /// The system clock's tick, in 100 ns units (Windows' default: [`DEFAULT_CLOCK_TICK`],
+    /// 15.625 ms; [`CLOCK_TICK_1MS`] and [`CLOCK_TICK_HALF_MS`] as when an application raises
+    /// the timer resolution), or None for the ideal clock, on which a timer fires at its due
+    /// time. Applies to timers armed from now on.
+    pub fn set_clock_tick(&self, tick: Option<i64>) {
+        self.lock().tick = tick.filter(|&t| t > 0);
+    }
+
+    /// The ideal clock ([`Machine::set_clock_tick`]`(None)`), for tests of timing logic that
+    /// is not about the tick. Returns the machine, to chain.
+    pub fn ideal_clock(self) -> Self {
+        self.set_clock_tick(None);
+        self
+    }
+
+    /// The clock tick in force (None: the ideal clock).
+    pub fn clock_tick(&self) -> Option<i64> {
+        self.lock().tick
     }
 
     /// [`Machine::run_until`] `now + delta_100ns`.
@@ -367,7 +410,12 @@ impl Machine {
     fn arm(&self, target: usize, due_in_100ns: i64, fire: FireFn) -> bool {
         let mut st = self.lock();
         let was_pending = st.remove_timer(target);
-        let due = st.now().saturating_add(due_in_100ns.max(0));
+        let now = st.now();
+        let due = now.saturating_add(due_in_100ns.max(0));
+        let due = match st.tick {
+            Some(tick) => on_tick(now, due, tick),
+            None => due,
+        };
         let seq = st.next_seq;
         st.next_seq += 1;
         st.timers.push(TimerEntry {
@@ -552,6 +600,12 @@ impl Drop for Entered {
 /// The calling thread's machine.
 pub fn machine() -> Machine {
     Machine::current()
+}
+
+/// Puts the calling thread's machine on the ideal clock (timers fire at their due time, not on
+/// the next clock tick): for tests of timing logic that is not about the tick.
+pub fn ideal_clock() {
+    Machine::current().set_clock_tick(None)
 }
 
 /// [`Machine::advance`] on the calling thread's machine.

@@ -223,6 +223,7 @@ mod tests {
 
     #[test]
     fn a_shutdown_above_passive_leaves_the_wait_to_the_next_one() {
+        crate::kernel::host::ideal_clock();
         let slow = Arc::new(Slow {
             started: AtomicBool::new(false),
             finished: AtomicBool::new(false),

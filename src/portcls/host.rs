@@ -717,6 +717,7 @@ mod tests {
 
     #[test]
     fn service_asked_for_in_a_synchronized_routine_runs_once_it_returns() {
+        crate::kernel::host::ideal_clock();
         let group = new_service_group().unwrap();
         let list = ResourceList::create(vec![interrupt_entry(5)]).unwrap();
         let sync = new_interrupt_sync(&list, 0).unwrap();

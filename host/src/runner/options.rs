@@ -3,6 +3,7 @@
 use crate::perf::RefTime;
 use crate::perf::time::REF_PER_MS;
 use crate::port::DeviceKind;
+use dmus_miniport::kernel::host::DEFAULT_CLOCK_TICK;
 
 /// Options of one run (the command line's, or a test's).
 #[derive(Clone, Copy, Debug)]
@@ -21,6 +22,10 @@ pub struct PlayOptions {
     /// How long the chain may stay silent, after everything was sent, before the run stops
     /// waiting for the capture side.
     pub drain_timeout: RefTime,
+    /// The simulated machine's clock tick, 100 ns units: timers expire on the next tick at
+    /// or after their due time, as on Windows (default 15.625 ms). None: the ideal clock,
+    /// which fires each timer at its due time.
+    pub tick: Option<i64>,
 }
 
 impl Default for PlayOptions {
@@ -32,6 +37,7 @@ impl Default for PlayOptions {
             transpose: 0,
             velocity_percent: 100,
             drain_timeout: 2_000 * REF_PER_MS,
+            tick: Some(DEFAULT_CLOCK_TICK),
         }
     }
 }

@@ -43,7 +43,8 @@ pub struct ImageReport {
 pub struct Report {
     pub song: String,
     pub device: &'static str,
-    pub clock: &'static str,
+    /// "virtual" or "realtime", and the tick ("15.625 ms tick") or "ideal".
+    pub clock: String,
     /// The song's length (its last note's end), seconds.
     pub song_seconds: f64,
     /// Wall-clock time of the run, seconds.
@@ -89,11 +90,18 @@ impl Report {
                 DeviceKind::Loopback => "loopback",
                 DeviceKind::Mpu401 => "mpu401",
             },
-            clock: if p.options.realtime {
-                "realtime"
-            } else {
-                "virtual"
-            },
+            clock: format!(
+                "{}, {}",
+                if p.options.realtime {
+                    "realtime"
+                } else {
+                    "virtual"
+                },
+                match p.options.tick {
+                    None => "ideal".to_string(),
+                    Some(t) => format!("{} ms tick", t as f64 / 1e4),
+                }
+            ),
             song_seconds: p.song_length as f64 / 1e7,
             run_seconds: 0.0,
             rendered: StreamCount::of(p.rendered, p.rendered_unreadable),
@@ -132,7 +140,7 @@ impl Report {
         let yes_no = |b: bool| if b { "yes" } else { "NO" };
         let _ = writeln!(
             s,
-            "dmus-host play: {} ({}, {} clock)",
+            "dmus-host play: {} ({}; clock: {})",
             self.song, self.device, self.clock
         );
         let run = if self.run_seconds < 1.0 {

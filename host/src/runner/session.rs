@@ -168,10 +168,13 @@ pub fn play_on(
 ) -> Result<Outcome, RunError> {
     let machine = host::machine();
     let was_realtime = machine.is_realtime();
+    let was_tick = machine.clock_tick();
     machine.set_realtime(options.realtime);
+    machine.set_clock_tick(options.tick);
     let wall = Instant::now();
     let result = run(song, options, progress, &machine, build);
     machine.set_realtime(was_realtime);
+    machine.set_clock_tick(was_tick);
     let (mut report, rendered, captured) = result?;
     report.run_seconds = wall.elapsed().as_secs_f64();
     Ok(Outcome {
