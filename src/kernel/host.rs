@@ -11,7 +11,10 @@
 //! - The **clock** is virtual by default: it moves only when a test calls [`advance`] or
 //!   [`run_until`], which fire every due timer in due-time order (ties: the order they were
 //!   set), at DISPATCH_LEVEL, with the clock at the timer's due time. Same inputs, same
-//!   callback order. [`Machine::set_realtime`] switches a machine to real time (for the host
+//!   callback order. Due times fall on the **clock tick**, as on Windows: a timer expires on
+//!   the first tick at or after its due time, 15.625 ms apart by default
+//!   ([`Machine::set_clock_tick`]: 1 ms, 0.5 ms, or None for the ideal clock that fires each
+//!   timer at its due time, which tests of timing logic choose with [`ideal_clock`]). [`Machine::set_realtime`] switches a machine to real time (for the host
 //!   runner's --realtime mode): then `run_until` sleeps until each due time.
 //! - **Rules**: what the Windows kernel would punish with a bugcheck or what this project
 //!   forbids (allocating at DISPATCH_LEVEL) is refused where possible and recorded as a
