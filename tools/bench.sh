@@ -14,6 +14,7 @@
 #   SKIP_ALLOCATOR=1 tools/bench.sh      # no allocator part
 #   SKIP_RENDER=1 tools/bench.sh         # no render part
 #   SKIP_CAPTURE=1 tools/bench.sh        # no capture part
+#   SKIP_CHAIN=1 tools/bench.sh          # no whole-chain part (native build vs image)
 #   CAPTURE_CRITERION_ARGS="--measurement-time 5" tools/bench.sh   # the same for capture
 #   IDLE_WAIT=0 tools/bench.sh           # do not wait for the machine to be idle first
 #   CALLGRIND_N=100000 tools/bench.sh    # fewer pairs under callgrind
@@ -398,5 +399,31 @@ for l in lines:
         print()
 EOF
 fi # SKIP_CAPTURE
+
+# ---------------------------------------------------------------------------------------------
+# Part 4: the whole chain, the native build against the cross-built image (host/benches/chain.rs).
+if [ -z "${SKIP_CHAIN:-}" ]; then
+CHAIN_CRITERION_ARGS=${CHAIN_CRITERION_ARGS:---warm-up-time 1 --measurement-time 5}
+echo
+echo "== the whole chain: native build vs image (criterion: chain) =="
+[ -f target/cross/dmus_miniport.sys ] || echo "(no target/cross/dmus_miniport.sys: native only; bash tools/cross-build.sh)"
+cargo bench -q -p dmus-host --bench chain --config 'profile.release.panic="unwind"' -- \
+  $CHAIN_CRITERION_ARGS 2>&1 | tee "$OUT/chain.log" | grep -E '^chain|time:|thrpt:|chain bench'
+python3 - "$OUT/chain.log" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+est = {}
+for m in re.finditer(r"^(chain/\S+)\s+time:\s+\[\S+ \S+ (\S+) (\S+)", text, re.M):
+    v, unit = float(m.group(2)), m.group(3)
+    est[m.group(1)] = v * {"ns": 1e-6, "µs": 1e-3, "us": 1e-3, "ms": 1, "s": 1e3}[unit]
+print()
+print("| device | native, ms per demo run | image, ms per demo run | image / native |")
+print("|---|---|---|---|")
+for d in ("loopback", "mpu401"):
+    n, i = est.get(f"chain/native/{d}"), est.get(f"chain/image/{d}")
+    ratio = f"{i / n:.2f}" if n and i else "n/a"
+    print(f"| {d} | {n if n is None else f'{n:.3f}'} | {i if i is None else f'{i:.3f}'} | {ratio} |")
+PY
+fi # SKIP_CHAIN
 echo
 echo "(logs and raw counts: $OUT)"

@@ -6,7 +6,7 @@
 //! it these tests say so and pass, unless DMUS_IMAGE_REQUIRED is set (CI builds the image
 //! first and sets it, so that a skipped image test fails the run).
 
-use std::path::PathBuf;
+mod common;
 
 use dmus_host::perf::demo::demo;
 use dmus_host::port::{DeviceKind, DriverBuild, Port, PortConfig};
@@ -16,29 +16,7 @@ use dmus_miniport::abi::{PowerDeviceD0, PowerDeviceD3};
 use dmus_miniport::kernel::host::Machine;
 use winsim::Driver;
 
-/// The image and its map, or None (with the reason printed) when it was not built.
-fn image() -> Option<(PathBuf, PathBuf)> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let sys = root.join("target/cross/dmus_miniport.sys");
-    let map = root.join("target/cross/dmus_miniport.map");
-    if sys.exists() {
-        return Some((sys, map));
-    }
-    let why = format!(
-        "{} is absent: build it with `bash tools/cross-build.sh`",
-        sys.display()
-    );
-    if std::env::var_os("DMUS_IMAGE_REQUIRED").is_some() {
-        panic!("DMUS_IMAGE_REQUIRED is set and {why}");
-    }
-    eprintln!("image test skipped: {why}");
-    None
-}
-
-fn load() -> Option<Driver> {
-    let (sys, map) = image()?;
-    Some(Driver::load(&sys, Some(&map), Machine::new()).expect("the image loads"))
-}
+use common::builds::{image, load};
 
 #[test]
 fn the_image_boots_starts_and_plays_through_both_devices() {

@@ -5,6 +5,14 @@
 //! re-parsing of fragments, the packer's buffers, and the close report (clean after every
 //! test; a leak made on purpose is reported). Every test runs on its own thread, so on its own
 //! simulated machine (clock, pool accounting, violations).
+//!
+//! Every test that opens a port runs its body on both builds of the driver
+//! ([`common::builds::both_builds`]): natively, then as the cross-built image in the simulated
+//! kernel (when it was built), where the body's machine is the image's. The tests of the
+//! port model's own pieces (unpacker, sequencer and port object on a recording IMXF, capture
+//! sink) open no port and run natively only.
+
+mod common;
 
 use std::ptr::{self, NonNull};
 use std::sync::Mutex;
@@ -18,7 +26,7 @@ use dmus_host::port::platform::HostPlatform;
 use dmus_host::port::port_object::PortObject;
 use dmus_host::port::sequencer::Sequencer;
 use dmus_host::port::unpacker::{UnpackStats, Unpacker};
-use dmus_host::port::{CloseReport, DeviceKind, Port, PortConfig};
+use dmus_host::port::{CloseReport, DeviceKind, DriverBuild, Port, PortConfig};
 use dmus_miniport::abi::{
     DMUS_KEF_EVENT_COMPLETE, DMUS_KEF_EVENT_INCOMPLETE, IAllocatorMXF, IID_IMXF, IMXF, IMXFVtbl,
     IServiceSink, KSDATAFORMAT_SUBTYPE_DIRECTMUSIC, KSSTATE, KernelEvent, NTSTATUS,
@@ -34,6 +42,8 @@ use dmus_miniport::mxf::{Allocator, PoolConfig};
 use dmus_miniport::portcls::host::{DIRQL, irql_dropped};
 use dmus_miniport::portcls::new_service_group;
 use dmus_miniport::render::SCHEDULE_PREFETCH_100NS;
+
+use common::builds::{both_builds, on_time};
 
 const MS: i64 = 10_000;
 /// One MIDI byte on the wire: 10 bits at 31250 baud = 320 us (dmus-contract.md section 6).
@@ -51,11 +61,15 @@ fn close_clean(port: Port) -> CloseReport {
     report
 }
 
-fn open(device: DeviceKind) -> Port {
-    Port::open(PortConfig {
-        device,
-        ..PortConfig::default()
-    })
+/// A port on `device` with the default configuration, on `build`.
+fn open(device: DeviceKind, build: &DriverBuild) -> Port {
+    Port::open_with(
+        PortConfig {
+            device,
+            ..PortConfig::default()
+        },
+        build,
+    )
     .unwrap()
 }
 
@@ -316,15 +330,22 @@ fn an_empty_allocator_loses_and_counts_without_leaking() {
 
 #[test]
 fn a_port_with_a_tiny_pool_loses_what_does_not_fit_and_leaks_nothing() {
+    both_builds(a_port_with_a_tiny_pool_loses_what_does_not_fit_and_leaks_nothing_body);
+}
+
+fn a_port_with_a_tiny_pool_loses_what_does_not_fit_and_leaks_nothing_body(build: &DriverBuild) {
     dmus_miniport::kernel::host::ideal_clock();
-    let port = Port::open(PortConfig {
-        pool: PoolConfig {
-            events: 8,
-            buffers: 2,
-            buffer_size: 256,
+    let port = Port::open_with(
+        PortConfig {
+            pool: PoolConfig {
+                events: 8,
+                buffers: 2,
+                buffer_size: 256,
+            },
+            ..PortConfig::default()
         },
-        ..PortConfig::default()
-    })
+        build,
+    )
     .unwrap();
     let t0 = port.now();
     let notes: Vec<[u8; 3]> = (0..20).map(|k| [0x90, k, 100]).collect();
@@ -567,8 +588,16 @@ fn shutdown_gives_back_what_the_sequencer_holds_and_what_comes_after() {
 
 #[test]
 fn through_the_real_miniport_the_card_plays_each_message_at_its_presentation_time() {
+    both_builds(
+        through_the_real_miniport_the_card_plays_each_message_at_its_presentation_time_body,
+    );
+}
+
+fn through_the_real_miniport_the_card_plays_each_message_at_its_presentation_time_body(
+    build: &DriverBuild,
+) {
     dmus_miniport::kernel::host::ideal_clock();
-    let port = open(DeviceKind::Mpu401);
+    let port = open(DeviceKind::Mpu401, build);
     assert_eq!(port.schedule_prefetch(), SCHEDULE_PREFETCH_100NS as i64);
     let prefetch = port.schedule_prefetch();
     let t0 = port.now();
@@ -665,30 +694,45 @@ fn play_all(port: &Port, t0: i64, mix: &[Played]) {
 }
 
 /// Checks what came back: the same messages, in order, structured with their true length
-/// (SysEx unstructured), channel group 1, at `time(i)` each.
-fn check_capture(got: &[(i64, u32, u32, Vec<u8>)], mix: &[Played], time: impl Fn(usize) -> i64) {
+/// (SysEx unstructured), channel group 1, at `time(i)` each ([`on_time`] on `build`).
+fn check_capture(
+    build: &DriverBuild,
+    got: &[(i64, u32, u32, Vec<u8>)],
+    mix: &[Played],
+    time: impl Fn(usize) -> i64,
+) {
     assert_eq!(got.len(), mix.len(), "{got:?}");
     for (i, (g, p)) in got.iter().zip(mix).enumerate() {
         assert_eq!(g.3, p.message, "message {i}");
         assert_eq!(g.1, 1, "channel group of message {i}");
         let want_flags = if p.message[0] == 0xF0 { 0 } else { S };
         assert_eq!(g.2, want_flags, "flags of message {i}");
-        assert_eq!(g.0, time(i), "time of message {i}");
+        assert!(
+            on_time(build, g.0, time(i)),
+            "time of message {i}: {} for {}",
+            g.0,
+            time(i)
+        );
     }
 }
 
 #[test]
 fn loopback_round_trip_is_byte_identical_at_the_presentation_times() {
+    both_builds(loopback_round_trip_is_byte_identical_at_the_presentation_times_body);
+}
+
+fn loopback_round_trip_is_byte_identical_at_the_presentation_times_body(build: &DriverBuild) {
     dmus_miniport::kernel::host::ideal_clock();
-    let port = open(DeviceKind::Loopback);
+    let port = open(DeviceKind::Loopback, build);
     let t0 = port.now();
     let mix = sparse_mix();
     play_all(&port, t0, &mix);
     host::run_until(t0 + 200 * MS);
     let buffers = port.read_capture();
     assert_eq!(buffers.len(), 1);
-    assert_eq!(buffers[0].start_time(), t0 + mix[0].offset);
-    check_capture(&records(&buffers), &mix, |i| t0 + mix[i].offset);
+    let first = buffers[0].start_time();
+    assert!(on_time(build, first, t0 + mix[0].offset), "{first}");
+    check_capture(build, &records(&buffers), &mix, |i| t0 + mix[i].offset);
     assert!(port.read_capture().is_empty(), "read once");
     let stats = port.stats();
     assert_eq!(stats.packer.messages, mix.len() as u64);
@@ -721,9 +765,13 @@ fn wire_times(t0: i64, mix: &[Played]) -> Vec<i64> {
 
 #[test]
 fn mpu401_round_trip_through_the_cable_has_wire_timing() {
+    both_builds(mpu401_round_trip_through_the_cable_has_wire_timing_body);
+}
+
+fn mpu401_round_trip_through_the_cable_has_wire_timing_body(build: &DriverBuild) {
     dmus_miniport::kernel::host::ideal_clock();
     assert_eq!(BYTE, BYTE_TIME_100NS);
-    let port = open(DeviceKind::Mpu401);
+    let port = open(DeviceKind::Mpu401, build);
     let t0 = port.now();
     let mut mix = sparse_mix();
     // A burst: two messages at one time queue on the wire.
@@ -738,7 +786,7 @@ fn mpu401_round_trip_through_the_cable_has_wire_timing() {
         t0 + 100 * MS + 3 * BYTE + BYTE,
         "behind the burst's first message"
     );
-    check_capture(&records(&port.read_capture()), &mix, |i| want[i]);
+    check_capture(build, &records(&port.read_capture()), &mix, |i| want[i]);
     let bytes: u64 = mix.iter().map(|p| p.message.len() as u64).sum();
     let card = port.card().unwrap();
     assert_eq!(card.wire().len() as u64, bytes);
@@ -755,9 +803,13 @@ fn mpu401_round_trip_through_the_cable_has_wire_timing() {
 
 #[test]
 fn a_long_sysex_comes_back_as_one_record_from_its_fragments() {
+    both_builds(a_long_sysex_comes_back_as_one_record_from_its_fragments_body);
+}
+
+fn a_long_sysex_comes_back_as_one_record_from_its_fragments_body(build: &DriverBuild) {
     dmus_miniport::kernel::host::ideal_clock();
     for device in [DeviceKind::Loopback, DeviceKind::Mpu401] {
-        let port = open(device);
+        let port = open(device, build);
         let t0 = port.now();
         let big = sysex(600);
         port.play_buffer(&buffer(
@@ -798,11 +850,20 @@ fn a_long_sysex_comes_back_as_one_record_from_its_fragments() {
 
 #[test]
 fn full_capture_buffers_are_followed_by_new_ones_and_a_huge_message_gets_its_own() {
+    both_builds(full_capture_buffers_are_followed_by_new_ones_and_a_huge_message_gets_its_own_body);
+}
+
+fn full_capture_buffers_are_followed_by_new_ones_and_a_huge_message_gets_its_own_body(
+    build: &DriverBuild,
+) {
     dmus_miniport::kernel::host::ideal_clock();
-    let port = Port::open(PortConfig {
-        capture_buffer_capacity: 64,
-        ..PortConfig::default()
-    })
+    let port = Port::open_with(
+        PortConfig {
+            capture_buffer_capacity: 64,
+            ..PortConfig::default()
+        },
+        build,
+    )
     .unwrap();
     let t0 = port.now();
     let big = sysex(100);
@@ -824,15 +885,17 @@ fn full_capture_buffers_are_followed_by_new_ones_and_a_huge_message_gets_its_own
         .iter()
         .map(|b| (b.records().count(), b.capacity(), b.start_time() - t0))
         .collect();
-    assert_eq!(
-        shape,
-        [
-            (2, 64, 10 * MS),
-            (1, 64, 30 * MS),
-            (1, 120, 40 * MS),
-            (1, 64, 50 * MS)
-        ]
-    );
+    let want = [
+        (2, 64, 10 * MS),
+        (1, 64, 30 * MS),
+        (1, 120, 40 * MS),
+        (1, 64, 50 * MS),
+    ];
+    assert_eq!(shape.len(), want.len(), "{shape:?}");
+    for (got, want) in shape.iter().zip(want) {
+        assert_eq!((got.0, got.1), (want.0, want.1), "{shape:?}");
+        assert!(on_time(build, got.2, want.2), "{shape:?}");
+    }
     assert_eq!(records(&buffers)[4].3, [0x90, 4, 4]);
     let packer = port.stats().packer;
     assert_eq!(
@@ -992,6 +1055,8 @@ fn notify_asks_the_given_or_registered_group_whose_dpc_services_the_capture_stre
 
 // ---- the pins ----
 
+/// Native only: it reads the native miniport's descriptor (`Miniport::create`) without a port;
+/// every port opened on the image finds its pins the same way (`pins::find` in `Port::open_with`).
 #[test]
 fn the_pins_come_from_the_filter_descriptor() {
     dmus_miniport::kernel::host::ideal_clock();
@@ -1018,8 +1083,12 @@ fn the_pins_come_from_the_filter_descriptor() {
 
 #[test]
 fn close_reports_a_leak_made_on_purpose() {
+    both_builds(close_reports_a_leak_made_on_purpose_body);
+}
+
+fn close_reports_a_leak_made_on_purpose_body(build: &DriverBuild) {
     dmus_miniport::kernel::host::ideal_clock();
-    let port = open(DeviceKind::Loopback);
+    let port = open(DeviceKind::Loopback, build);
     let alloc = port.allocator().unwrap();
     let mut kept: *mut KernelEvent = ptr::null_mut();
     // SAFETY: a COM call on the allocator with a live out pointer.
@@ -1033,7 +1102,7 @@ fn close_reports_a_leak_made_on_purpose() {
     assert!(report.violations.is_empty());
 
     // An allocator reference kept past close keeps its pool blocks: reported by tag.
-    let port = open(DeviceKind::Loopback);
+    let port = open(DeviceKind::Loopback, build);
     let kept = port.allocator().unwrap();
     let report = port.close();
     assert_eq!(report.pool_blocks_leaked, 2, "{report:?}");
@@ -1045,8 +1114,12 @@ fn close_reports_a_leak_made_on_purpose() {
 
 #[test]
 fn close_gives_back_what_the_sequencer_still_holds() {
+    both_builds(close_gives_back_what_the_sequencer_still_holds_body);
+}
+
+fn close_gives_back_what_the_sequencer_still_holds_body(build: &DriverBuild) {
     dmus_miniport::kernel::host::ideal_clock();
-    let port = open(DeviceKind::Mpu401);
+    let port = open(DeviceKind::Mpu401, build);
     let t0 = port.now();
     let recs: Vec<(i64, u32, u32, &[u8])> = (0..5)
         .map(|_| (t0 + 10_000 * MS, 1, S, &[0x90, 60, 100][..]))
@@ -1061,15 +1134,22 @@ fn close_gives_back_what_the_sequencer_still_holds() {
 
 #[test]
 fn every_failed_open_releases_what_it_built() {
+    both_builds(every_failed_open_releases_what_it_built_body);
+}
+
+fn every_failed_open_releases_what_it_built_body(build: &DriverBuild) {
     dmus_miniport::kernel::host::ideal_clock();
     for device in [DeviceKind::Loopback, DeviceKind::Mpu401] {
         let mut failures = 0;
         for n in 0.. {
             host::fail_allocations(n, 1);
-            match Port::open(PortConfig {
-                device,
-                ..PortConfig::default()
-            }) {
+            match Port::open_with(
+                PortConfig {
+                    device,
+                    ..PortConfig::default()
+                },
+                build,
+            ) {
                 Err(e) => {
                     failures += 1;
                     let text = e.to_string();
@@ -1098,15 +1178,22 @@ fn every_failed_open_releases_what_it_built() {
 
 #[test]
 fn an_open_failure_says_which_step_and_the_status() {
+    both_builds(an_open_failure_says_which_step_and_the_status_body);
+}
+
+fn an_open_failure_says_which_step_and_the_status_body(build: &DriverBuild) {
     dmus_miniport::kernel::host::ideal_clock();
-    let e = Port::open(PortConfig {
-        pool: PoolConfig {
-            events: 0,
-            buffers: 0,
-            buffer_size: 0,
+    let e = Port::open_with(
+        PortConfig {
+            pool: PoolConfig {
+                events: 0,
+                buffers: 0,
+                buffer_size: 0,
+            },
+            ..PortConfig::default()
         },
-        ..PortConfig::default()
-    })
+        build,
+    )
     .err()
     .unwrap();
     assert_eq!(e.step, OpenStep::Allocator);
@@ -1123,10 +1210,14 @@ fn an_open_failure_says_which_step_and_the_status() {
 
 #[test]
 fn a_record_timed_before_the_clocks_origin_plays_at_once() {
+    both_builds(a_record_timed_before_the_clocks_origin_plays_at_once_body);
+}
+
+fn a_record_timed_before_the_clocks_origin_plays_at_once_body(build: &DriverBuild) {
     dmus_miniport::kernel::host::ideal_clock();
     // start + rtDelta < 0: the time cannot be stored as is (bit 63 of ullPresTime100ns is
     // DONT_HOLD_FOR_SEQUENCING); it is in the past, so it is due now.
-    let port = open(DeviceKind::Loopback);
+    let port = open(DeviceKind::Loopback, build);
     let t0 = port.now();
     port.play_buffer(&buffer(0, &[(-10, 1, S, &[0x90, 60, 100])]));
     host::run_until(t0 + MS);
