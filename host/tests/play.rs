@@ -2,19 +2,25 @@
 //! capture -> port, byte-identical and leak-free, with the timing report checked against the
 //! virtual clock; and the command line.
 
+mod common;
+
 use dmus_host::cli;
 use dmus_host::perf::demo::demo;
 use dmus_host::perf::time::TempoMap;
 use dmus_host::perf::{Body, Message, PPQ, Song, Stamp};
 use dmus_host::port::DeviceKind;
-use dmus_host::runner::{Outcome, PlayOptions, TimedMessage, play};
+use dmus_host::runner::{Outcome, PlayOptions, TimedMessage, play, play_image};
 use dmus_host::smf::{self, generate};
 
 /// The wire's byte time: 320 us (dmus-contract.md section 6), in 100 ns units.
 const BYTE_TIME: i64 = 3200;
 
 /// A run on the ideal clock: these tests check the chain's own timing (presentation times,
-/// the wire model) exactly. The Windows clock tick's effect is tested with `tick_run`.
+/// the wire model) exactly; the Windows clock tick's effect is tested by
+/// `the_default_clock_ticks_as_windows_does`. The same run goes through the cross-built image
+/// too, when it was built (`common::builds`): it must pass and bring back the same messages,
+/// each at the same time or up to 1 us later (the image's timers are set at least 100 ns
+/// ahead). The native outcome is returned.
 fn run(song: &Song, device: DeviceKind) -> Outcome {
     let options = PlayOptions {
         device,
@@ -27,6 +33,27 @@ fn run(song: &Song, device: DeviceKind) -> Outcome {
     assert_eq!(r.leaks.events_leaked, 0);
     assert_eq!(r.leaks.pool_blocks_leaked, 0);
     assert!(r.leaks.violations.is_empty());
+    if let Some(driver) = common::builds::load() {
+        let image = play_image(song, &options, &driver, "dmus_miniport.sys")
+            .unwrap_or_else(|e| panic!("{} on the image: {e}", song.name));
+        assert!(image.report.passed(), "image: {}", image.report.to_text());
+        assert_eq!(
+            image.captured.len(),
+            outcome.captured.len(),
+            "{}",
+            song.name
+        );
+        for (i, (a, b)) in image.captured.iter().zip(&outcome.captured).enumerate() {
+            assert_eq!(a.bytes, b.bytes, "{}: message {i}", song.name);
+            assert!(
+                (0..=10).contains(&(a.time - b.time)),
+                "{}: message {i} at {} on the image, {} natively",
+                song.name,
+                a.time,
+                b.time
+            );
+        }
+    }
     outcome
 }
 
