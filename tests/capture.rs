@@ -5,6 +5,10 @@
 //!
 //! Every test ends with `Rig::finish`: the stream released, every event and buffer back in the
 //! allocator, every pool block freed, no kernel rule broken, no timer left.
+//!
+//! Every test starts with `host::ideal_clock()`: these check timing logic exactly, on a clock
+//! that fires each timer at its due time. Windows' 15.625 ms tick, the machine's default, is
+//! exercised end to end by host/tests/play.rs and host/tests/image.rs.
 
 mod canon;
 mod common;
@@ -289,7 +293,7 @@ fn give_back_events(alloc: &Allocator, held: Vec<*mut KernelEvent>) {
 
 #[test]
 fn each_message_is_one_complete_event_timed_by_its_first_byte_with_running_status_expanded() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::new();
     let t0 = time::now_100ns() + MS;
     rig.wire_in(t0, &[0x90, 60, 100, 61, 0, 0xC5, 7, 8, 0xF2, 1, 2, 0xF6]);
@@ -314,7 +318,7 @@ fn each_message_is_one_complete_event_timed_by_its_first_byte_with_running_statu
 
 #[test]
 fn several_messages_in_one_service_keep_their_own_times() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::new();
     let t0 = time::now_100ns();
     // Stored by the ISR over 3 ms with no DPC in between: one service, one chain.
@@ -340,7 +344,7 @@ fn several_messages_in_one_service_keep_their_own_times() {
 
 #[test]
 fn realtime_bytes_are_their_own_events_at_their_own_time_anywhere() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::new();
     let t0 = time::now_100ns() + MS;
     rig.wire_in(
@@ -370,7 +374,7 @@ fn realtime_bytes_are_their_own_events_at_their_own_time_anywhere() {
 
 #[test]
 fn data_without_status_and_undefined_statuses_are_dropped_and_counted() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::new();
     let t0 = time::now_100ns() + MS;
     rig.wire_in(t0, &[1, 2, 0xF4, 3, 0xF7, 0xB0, 7, 0xF5, 8, 9, 0xC0, 1]);
@@ -385,7 +389,7 @@ fn data_without_status_and_undefined_statuses_are_dropped_and_counted() {
 
 #[test]
 fn every_event_carries_the_streams_channel_group() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::with(
         PoolConfig::default(),
         64,
@@ -406,7 +410,7 @@ fn every_event_carries_the_streams_channel_group() {
 
 #[test]
 fn a_long_sysex_fills_buffers_in_order_as_incomplete_events() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::new();
     let t0 = time::now_100ns() + MS;
     let mut sysex = vec![0xF0];
@@ -430,7 +434,7 @@ fn a_long_sysex_fills_buffers_in_order_as_incomplete_events() {
 
 #[test]
 fn an_unterminated_sysex_is_flushed_by_the_next_status_byte() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::new();
     let t0 = time::now_100ns() + MS;
     rig.wire_in(t0, &[0xF0, 0x43, 1, 2]);
@@ -452,7 +456,7 @@ fn an_unterminated_sysex_is_flushed_by_the_next_status_byte() {
 
 #[test]
 fn without_buffers_a_sysex_goes_in_inline_fragments() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::with(
         PoolConfig {
             events: 64,
@@ -479,7 +483,7 @@ fn without_buffers_a_sysex_goes_in_inline_fragments() {
 
 #[test]
 fn the_allocator_running_dry_mid_sysex_loses_nothing_duplicates_nothing_and_recovers() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::with(
         PoolConfig {
             events: 8,
@@ -533,7 +537,7 @@ fn the_allocator_running_dry_mid_sysex_loses_nothing_duplicates_nothing_and_reco
 
 #[test]
 fn buffer_exhaustion_continues_the_sysex_inline() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::with(
         PoolConfig {
             events: 32,
@@ -560,7 +564,7 @@ fn buffer_exhaustion_continues_the_sysex_inline() {
 
 #[test]
 fn ring_overflow_is_counted_exactly_and_what_was_stored_is_delivered() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::with(PoolConfig::default(), 8, CaptureConfig::default());
     // 12 bytes at interrupt level with no DPC in between: 8 fit.
     {
@@ -583,7 +587,7 @@ fn ring_overflow_is_counted_exactly_and_what_was_stored_is_delivered() {
 
 #[test]
 fn a_second_stream_on_the_same_ring_is_refused() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::new();
     let again = CaptureStream::create(
         CaptureConfig::default(),
@@ -598,7 +602,7 @@ fn a_second_stream_on_the_same_ring_is_refused() {
 
 #[test]
 fn stop_and_acquire_drop_hardware_data_pause_and_run_deliver() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::new();
     let t0 = time::now_100ns() + MS;
     // Stored by the ISR, not yet serviced, then STOP: dropped, counted.
@@ -635,7 +639,7 @@ fn stop_and_acquire_drop_hardware_data_pause_and_run_deliver() {
 
 #[test]
 fn release_with_an_open_fragment_and_waiting_bytes_gives_everything_back() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::new();
     rig.wire_in(
         time::now_100ns() + MS,
@@ -654,7 +658,7 @@ fn release_with_an_open_fragment_and_waiting_bytes_gives_everything_back() {
 
 #[test]
 fn an_mpu401_isr_stamps_each_byte_as_it_reads_it() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::new();
     let emu = Mpu401Emulator::new(EmulatorConfig::default());
     let dev = Mpu401::new(emu.clone());
@@ -689,7 +693,7 @@ fn an_mpu401_isr_stamps_each_byte_as_it_reads_it() {
 
 #[test]
 fn what_a_render_stream_renders_the_capture_stream_delivers_byte_identical_in_order() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::new();
     let baseline = host::outstanding_allocations();
     let wire: Arc<Wire<dyn MidiDevice>> =
@@ -783,7 +787,7 @@ proptest! {
             0..300),
         bursts in prop::collection::vec((1usize..40, any::<bool>()), 1..20),
     ) {
-        dmus_miniport::kernel::host::ideal_clock();
+        host::ideal_clock();
         let rig = Rig::with(
             PoolConfig { events: 24, buffers: 3, buffer_size: 12 },
             512,
@@ -837,7 +841,7 @@ proptest! {
 /// chain) must not overtake it: the sink gets the messages in wire order.
 #[test]
 fn a_service_during_another_services_delivery_does_not_overtake_it() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::with(
         PoolConfig {
             events: 64,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use dmus_miniport::abi::{
-    GUID, IID_IMXF, IID_IUnknown, IUnknown, IUnknownVtbl, NTSTATUS, REFIID,
+    GUID, IID_IMXF, IID_IUnknown, IID_IUnknown_DDK, IUnknown, IUnknownVtbl, NTSTATUS, REFIID,
     STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER, STATUS_NOINTERFACE, STATUS_SUCCESS,
 };
 use dmus_miniport::com::{
@@ -196,7 +196,6 @@ fn live_blocks() -> usize {
 
 #[test]
 fn counting_and_freeing_exactly_once() {
-    dmus_miniport::kernel::host::ideal_clock();
     let drops = Arc::new(AtomicUsize::new(0));
     let thing = ComObject::create(Thing::new(&drops)).unwrap();
     assert_eq!(thing.ref_count(), 1);
@@ -224,7 +223,6 @@ fn counting_and_freeing_exactly_once() {
 
 #[test]
 fn methods_reach_the_value_through_every_slot() {
-    dmus_miniport::kernel::host::ideal_clock();
     let drops = Arc::new(AtomicUsize::new(0));
     let thing = ComObject::create(Thing::new(&drops)).unwrap();
     let counter = thing.primary();
@@ -248,9 +246,27 @@ fn methods_reach_the_value_through_every_slot() {
     assert_eq!(live_blocks(), 0);
 }
 
+/// IID_IUnknown has two spellings in the headers a port may be built with: COM's
+/// (unknwn.h) and mingw-w64's ddk/punknown.h. Both reach the identity pointer, counted.
+#[test]
+fn both_spellings_of_iid_iunknown_answer_with_the_identity() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let thing = ComObject::create(Thing::new(&drops)).unwrap();
+    let counter = thing.primary();
+    let p = counter.as_ptr().cast::<c_void>();
+    let (s1, com) = qi(p, &IID_IUnknown);
+    let (s2, ddk) = qi(p, &IID_IUnknown_DDK);
+    assert_eq!((s1, s2), (STATUS_SUCCESS, STATUS_SUCCESS));
+    assert_eq!(com, ddk, "one identity");
+    // `thing` and `counter` hold one each, the two answers one each.
+    assert_eq!(release(com), 3);
+    assert_eq!(release(ddk), 2);
+    drop((counter, thing));
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
+
 #[test]
 fn query_interface_identity_and_add_ref() {
-    dmus_miniport::kernel::host::ideal_clock();
     let drops = Arc::new(AtomicUsize::new(0));
     let thing = ComObject::create(Thing::new(&drops)).unwrap();
     let counter = thing.primary();
@@ -295,7 +311,6 @@ fn query_interface_identity_and_add_ref() {
 
 #[test]
 fn query_interface_failures() {
-    dmus_miniport::kernel::host::ideal_clock();
     let drops = Arc::new(AtomicUsize::new(0));
     let thing = ComObject::create(Thing::new(&drops)).unwrap();
     let counter = thing.primary();
@@ -324,7 +339,6 @@ fn query_interface_failures() {
 
 #[test]
 fn creation_failure_drops_the_value() {
-    dmus_miniport::kernel::host::ideal_clock();
     let drops = Arc::new(AtomicUsize::new(0));
     host::fail_next_allocations(1);
     let result = ComObject::create(Thing::new(&drops));
@@ -340,7 +354,6 @@ fn creation_failure_drops_the_value() {
 
 #[test]
 fn concurrent_add_ref_and_release() {
-    dmus_miniport::kernel::host::ideal_clock();
     let drops = Arc::new(AtomicUsize::new(0));
     let thing = ComObject::create(Thing::new(&drops)).unwrap();
     let counter = thing.primary();
@@ -370,7 +383,6 @@ fn concurrent_add_ref_and_release() {
 
 #[test]
 fn com_ptr_adopts_borrows_and_hands_out() {
-    dmus_miniport::kernel::host::ideal_clock();
     let drops = Arc::new(AtomicUsize::new(0));
     let thing = ComObject::create(Thing::new(&drops)).unwrap();
     let lent = thing.primary().into_raw(); // e.g. a pointer PortCls passes us
@@ -458,7 +470,6 @@ unsafe extern "system" fn outer_release(this: *mut IUnknown) -> u32 {
 
 #[test]
 fn aggregation_delegates_to_the_outer() {
-    dmus_miniport::kernel::host::ideal_clock();
     let drops = Arc::new(AtomicUsize::new(0));
     let outer_freed = Arc::new(AtomicUsize::new(0));
     let outer = Box::into_raw(Box::new(Outer {
@@ -566,6 +577,7 @@ unsafe fn tick(context: *mut c_void) {
 
 #[test]
 fn a_com_object_can_own_a_timer() {
+    // Timing logic on the ideal clock: the timer fires at its due time.
     dmus_miniport::kernel::host::ideal_clock();
     let ticker = ComObject::create(Ticker {
         timer: Timer::new(),
@@ -589,7 +601,6 @@ fn a_com_object_can_own_a_timer() {
 
 #[test]
 fn com_ref_is_send_and_sync() {
-    dmus_miniport::kernel::host::ideal_clock();
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<ComRef<Thing>>();
     assert_send_sync::<ComPtr<ICounter>>();

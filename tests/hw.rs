@@ -83,6 +83,7 @@ unsafe fn count_fired(context: *mut c_void) {
 
 #[test]
 fn stall_moves_the_virtual_clock_and_runs_no_timer() {
+    // Timing logic on the ideal clock: the timer fires at its due time.
     dmus_miniport::kernel::host::ideal_clock();
     let fired = AtomicUsize::new(0);
     let timer = Box::pin(Timer::new());
@@ -112,7 +113,6 @@ fn stall_moves_the_virtual_clock_and_runs_no_timer() {
 
 #[test]
 fn stall_over_the_cap_at_dispatch_is_cut_and_recorded() {
-    dmus_miniport::kernel::host::ideal_clock();
     let t0 = time::now_100ns();
     time::stall_us(500); // PASSIVE_LEVEL: the argument is the bound
     assert_eq!(time::now_100ns(), t0 + 500 * TICKS_PER_US);
@@ -140,7 +140,6 @@ fn stall_over_the_cap_at_dispatch_is_cut_and_recorded() {
 
 #[test]
 fn reset_handshake_enters_uart_mode() {
-    dmus_miniport::kernel::host::ideal_clock();
     let (emu, dev) = card(EmulatorConfig::default());
     assert!(!dev.is_uart_mode());
     assert_eq!(emu.mode(), Mode::Intelligent);
@@ -186,7 +185,6 @@ impl PortIo for IsrFirst {
 
 #[test]
 fn a_reset_whose_acknowledgement_the_isr_takes_still_succeeds() {
-    dmus_miniport::kernel::host::ideal_clock();
     let emu = Mpu401Emulator::new(EmulatorConfig::default());
     let dev = Arc::new(Mpu401::new(IsrFirst {
         emu: emu.clone(),
@@ -208,7 +206,6 @@ fn a_reset_whose_acknowledgement_the_isr_takes_still_succeeds() {
 
 #[test]
 fn reset_of_a_card_already_in_uart_mode_retries_once() {
-    dmus_miniport::kernel::host::ideal_clock();
     let config = EmulatorConfig {
         start_in_uart_mode: true,
         ..EmulatorConfig::default()
@@ -240,7 +237,6 @@ fn reset_of_a_card_already_in_uart_mode_retries_once() {
 
 #[test]
 fn reset_without_acknowledgement_fails_within_the_bound() {
-    dmus_miniport::kernel::host::ideal_clock();
     let config = EmulatorConfig {
         never_acknowledges: true,
         ..EmulatorConfig::default()
@@ -271,7 +267,6 @@ fn reset_without_acknowledgement_fails_within_the_bound() {
 
 #[test]
 fn reset_acknowledgement_just_inside_the_bound_works_and_just_outside_fails() {
-    dmus_miniport::kernel::host::ideal_clock();
     let ack_budget = i64::from(ACK_POLLS * STALL_STEP_US) * TICKS_PER_US;
     let inside = EmulatorConfig {
         ack_delay_100ns: ack_budget,
@@ -295,7 +290,6 @@ fn reset_acknowledgement_just_inside_the_bound_works_and_just_outside_fails() {
 
 #[test]
 fn reset_of_a_never_ready_card_reports_not_responding_without_writing() {
-    dmus_miniport::kernel::host::ideal_clock();
     let config = EmulatorConfig {
         never_ready: true,
         ..EmulatorConfig::default()
@@ -313,7 +307,6 @@ fn reset_of_a_never_ready_card_reports_not_responding_without_writing() {
 
 #[test]
 fn reset_is_refused_above_passive() {
-    dmus_miniport::kernel::host::ideal_clock();
     let (emu, dev) = card(EmulatorConfig::default());
     let t0 = time::now_100ns();
     {
@@ -328,7 +321,6 @@ fn reset_is_refused_above_passive() {
 
 #[test]
 fn reset_after_a_burst_waits_one_byte_time_and_drops_the_waiting_bytes() {
-    dmus_miniport::kernel::host::ideal_clock();
     let (emu, dev) = ready_card();
     let t0 = time::now_100ns();
     let mut sent = 0;
@@ -360,7 +352,6 @@ fn reset_after_a_burst_waits_one_byte_time_and_drops_the_waiting_bytes() {
 
 #[test]
 fn send_before_reset_writes_nothing() {
-    dmus_miniport::kernel::host::ideal_clock();
     let (emu, dev) = card(EmulatorConfig::default());
     assert_eq!(dev.try_send(0x90), Err(DeviceError::NotReset));
     host::advance(BYTE_TIME_100NS * 10);
@@ -371,7 +362,6 @@ fn send_before_reset_writes_nothing() {
 
 #[test]
 fn bytes_reach_the_wire_in_order_at_3125_bytes_per_second() {
-    dmus_miniport::kernel::host::ideal_clock();
     let (emu, dev) = ready_card();
     let t0 = time::now_100ns();
     let stalled = host::machine().stalled_100ns();
@@ -402,7 +392,6 @@ fn bytes_reach_the_wire_in_order_at_3125_bytes_per_second() {
 
 #[test]
 fn busy_while_the_fifo_is_full_accepted_again_once_it_drains() {
-    dmus_miniport::kernel::host::ideal_clock();
     let (emu, dev) = ready_card();
     let t0 = time::now_100ns();
     for i in 0..17 {
@@ -437,7 +426,6 @@ fn busy_while_the_fifo_is_full_accepted_again_once_it_drains() {
 
 #[test]
 fn a_slow_card_drains_at_a_fraction_of_the_rate() {
-    dmus_miniport::kernel::host::ideal_clock();
     let config = EmulatorConfig {
         output_fifo_depth: 2,
         slowdown: 4,
@@ -463,7 +451,6 @@ fn a_slow_card_drains_at_a_fraction_of_the_rate() {
 
 #[test]
 fn a_card_that_stops_answering_is_reported_after_the_limit_and_not_before() {
-    dmus_miniport::kernel::host::ideal_clock();
     let (emu, dev) = ready_card();
     assert_eq!(dev.try_send(0xFE), Ok(Sent::Accepted));
     emu.set_never_ready(true);
@@ -504,7 +491,6 @@ fn a_card_that_stops_answering_is_reported_after_the_limit_and_not_before() {
 
 #[test]
 fn a_reset_ends_a_busy_spell() {
-    dmus_miniport::kernel::host::ideal_clock();
     let (emu, dev) = ready_card();
     emu.set_never_ready(true);
     assert_eq!(dev.try_send(0x90), Ok(Sent::Busy));
@@ -521,7 +507,6 @@ fn a_reset_ends_a_busy_spell() {
 
 #[test]
 fn input_bytes_are_read_only_when_dsr_says_so() {
-    dmus_miniport::kernel::host::ideal_clock();
     let (emu, dev) = ready_card();
     assert!(!dev.has_input());
     assert_eq!(dev.try_receive(), None);
@@ -553,7 +538,6 @@ fn input_bytes_are_read_only_when_dsr_says_so() {
 
 #[test]
 fn input_overflow_is_counted_by_the_card() {
-    dmus_miniport::kernel::host::ideal_clock();
     let config = EmulatorConfig {
         input_fifo_depth: 4,
         ..EmulatorConfig::default()
@@ -580,7 +564,6 @@ fn cabled_card(
 
 #[test]
 fn the_cable_delivers_each_byte_when_its_last_bit_has_arrived() {
-    dmus_miniport::kernel::host::ideal_clock();
     let (emu, dev, told) = cabled_card(EmulatorConfig::default());
     assert!(emu.cable_connected());
     assert_eq!(emu.next_input_time(), None, "nothing in flight");
@@ -614,7 +597,6 @@ fn the_cable_delivers_each_byte_when_its_last_bit_has_arrived() {
 
 #[test]
 fn a_slow_transmitter_spaces_the_bytes_but_each_still_takes_one_byte_time() {
-    dmus_miniport::kernel::host::ideal_clock();
     let (emu, dev, told) = cabled_card(EmulatorConfig {
         slowdown: 3,
         ..EmulatorConfig::default()
@@ -636,7 +618,6 @@ fn a_slow_transmitter_spaces_the_bytes_but_each_still_takes_one_byte_time() {
 
 #[test]
 fn a_reset_drops_the_waiting_bytes_but_not_the_one_on_the_cable() {
-    dmus_miniport::kernel::host::ideal_clock();
     let (emu, dev, _told) = cabled_card(EmulatorConfig::default());
     let t0 = time::now_100ns();
     for b in [1, 2, 3, 4] {
@@ -653,7 +634,6 @@ fn a_reset_drops_the_waiting_bytes_but_not_the_one_on_the_cable() {
 
 #[test]
 fn unplugging_the_cable_loses_what_is_on_it() {
-    dmus_miniport::kernel::host::ideal_clock();
     let (emu, dev, told) = cabled_card(EmulatorConfig::default());
     assert_eq!(dev.try_send(0xF8), Ok(Sent::Accepted));
     emu.disconnect_cable();
@@ -669,7 +649,6 @@ fn unplugging_the_cable_loses_what_is_on_it() {
 
 #[test]
 fn a_byte_off_the_cable_is_readable_at_its_arrival_even_with_an_acknowledgement_pending() {
-    dmus_miniport::kernel::host::ideal_clock();
     // A command's 0xFE is queued for later when the command is written; a byte the cable
     // delivers before that time must be readable first, at its own arrival time.
     let (emu, dev, told) = cabled_card(EmulatorConfig {
@@ -697,7 +676,6 @@ fn a_byte_off_the_cable_is_readable_at_its_arrival_even_with_an_acknowledgement_
 
 #[test]
 fn replacing_the_cable_drops_the_old_listener_outside_the_cards_lock() {
-    dmus_miniport::kernel::host::ideal_clock();
     /// Owned by a listener: its drop looks at the card (takes the card's lock).
     struct LooksAtCard(Mpu401Emulator);
     impl Drop for LooksAtCard {
@@ -728,7 +706,6 @@ fn replacing_the_cable_drops_the_old_listener_outside_the_cards_lock() {
 
 #[test]
 fn emulator_reports_what_a_correct_driver_never_does() {
-    dmus_miniport::kernel::host::ideal_clock();
     let emu = Mpu401Emulator::new(EmulatorConfig {
         output_fifo_depth: 1,
         ..EmulatorConfig::default()
@@ -769,7 +746,6 @@ fn emulator_reports_what_a_correct_driver_never_does() {
 
 #[test]
 fn loopback_returns_what_was_sent_in_order_across_laps() {
-    dmus_miniport::kernel::host::ideal_clock();
     let cable = Loopback::new(8).unwrap();
     assert_eq!(cable.capacity(), 8);
     let mut expected = 0u8;
@@ -797,7 +773,6 @@ fn loopback_returns_what_was_sent_in_order_across_laps() {
 
 #[test]
 fn loopback_full_is_busy_and_empty_is_none() {
-    dmus_miniport::kernel::host::ideal_clock();
     let cable = Loopback::new(4).unwrap();
     assert!(cable.is_empty() && !cable.has_input() && cable.can_send());
     assert_eq!(cable.try_receive(), None);
@@ -823,7 +798,6 @@ fn loopback_full_is_busy_and_empty_is_none() {
 
 #[test]
 fn loopback_capacity_is_rounded_up_and_bounded() {
-    dmus_miniport::kernel::host::ideal_clock();
     assert_eq!(Loopback::new(0).unwrap().capacity(), 2);
     assert_eq!(Loopback::new(3).unwrap().capacity(), 4);
     assert_eq!(
@@ -836,7 +810,6 @@ fn loopback_capacity_is_rounded_up_and_bounded() {
 
 #[test]
 fn loopback_reset_empties_it_at_passive_only() {
-    dmus_miniport::kernel::host::ideal_clock();
     let cable = Loopback::new(16).unwrap();
     for b in 0..10 {
         assert_eq!(cable.try_send(b), Ok(Sent::Accepted));
@@ -857,7 +830,6 @@ fn loopback_reset_empties_it_at_passive_only() {
 
 #[test]
 fn loopback_works_at_dispatch_and_is_created_at_passive_only() {
-    dmus_miniport::kernel::host::ideal_clock();
     let cable = Loopback::new(4).unwrap();
     {
         let _dpc = host::raise_irql(DISPATCH_LEVEL);
@@ -874,7 +846,6 @@ fn loopback_works_at_dispatch_and_is_created_at_passive_only() {
 
 #[test]
 fn loopback_creation_fails_cleanly_when_the_pool_is_exhausted() {
-    dmus_miniport::kernel::host::ideal_clock();
     host::fail_next_allocations(1);
     assert!(Loopback::new(64).is_none());
     assert_eq!(host::outstanding_allocations(), 0);
@@ -883,7 +854,6 @@ fn loopback_creation_fails_cleanly_when_the_pool_is_exhausted() {
 
 #[test]
 fn loopback_one_sender_one_receiver_on_two_threads() {
-    dmus_miniport::kernel::host::ideal_clock();
     const N: usize = 200_000;
     let cable = Arc::new(Loopback::new(64).unwrap());
     let machine = host::machine();
@@ -920,7 +890,6 @@ fn loopback_one_sender_one_receiver_on_two_threads() {
 
 #[test]
 fn loopback_misused_by_two_senders_loses_and_reorders_nothing() {
-    dmus_miniport::kernel::host::ideal_clock();
     // Each sender's bytes: its id in bit 7, a 7-bit sequence number below.
     const PER_SENDER: usize = 100_000;
     let cable = Arc::new(Loopback::new(32).unwrap());
@@ -977,7 +946,6 @@ impl ReceiveHook for Recorder {
 
 #[test]
 fn loopback_with_a_hook_hands_each_byte_over_and_holds_no_ring() {
-    dmus_miniport::kernel::host::ideal_clock();
     let hook = Arc::new(Recorder(Mutex::new(Vec::new())));
     let cable = Loopback::with_hook(Arc::clone(&hook)).unwrap();
     assert_eq!(host::outstanding_allocations_tagged(LOOPBACK_TAG), 0);
@@ -1009,7 +977,6 @@ fn loopback_with_a_hook_hands_each_byte_over_and_holds_no_ring() {
 
 #[test]
 fn devices_are_shared_across_processors_through_one_interface() {
-    dmus_miniport::kernel::host::ideal_clock();
     fn shareable<T: Send + Sync>() {}
     shareable::<Mpu401<Mpu401Emulator>>();
     shareable::<Loopback>();
@@ -1026,7 +993,6 @@ fn devices_are_shared_across_processors_through_one_interface() {
 
 #[test]
 fn device_errors_map_to_ntstatus() {
-    dmus_miniport::kernel::host::ideal_clock();
     assert_eq!(DeviceError::NotReset.status(), STATUS_DEVICE_NOT_READY);
     assert_eq!(DeviceError::NotResponding.status(), STATUS_IO_TIMEOUT);
     assert_eq!(
@@ -1038,7 +1004,6 @@ fn device_errors_map_to_ntstatus() {
 
 #[test]
 fn no_pool_leak_after_drop() {
-    dmus_miniport::kernel::host::ideal_clock();
     let machine = host::machine();
     {
         let (_emu, mpu) = ready_card();

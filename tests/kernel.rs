@@ -21,7 +21,6 @@ const TAG_B: PoolTag = PoolTag::new(b"TstB");
 
 #[test]
 fn pool_tag_is_stored_little_endian() {
-    dmus_miniport::kernel::host::ideal_clock();
     let tag = PoolTag::new(b"DMus");
     assert_eq!(tag.as_u32(), 0x7375_4D44); // the C literal 'suMD'
     assert_eq!(tag.as_u32().to_le_bytes(), *b"DMus");
@@ -30,7 +29,6 @@ fn pool_tag_is_stored_little_endian() {
 
 #[test]
 fn pool_counts_live_blocks_per_tag() {
-    dmus_miniport::kernel::host::ideal_clock();
     let a1 = pool::allocate(100, 8, TAG_A).unwrap();
     let a2 = pool::allocate(1, 16, TAG_A).unwrap();
     let b1 = pool::allocate(4000, 4, TAG_B).unwrap();
@@ -63,7 +61,6 @@ fn pool_counts_live_blocks_per_tag() {
 
 #[test]
 fn pool_refuses_alignments_it_cannot_give() {
-    dmus_miniport::kernel::host::ideal_clock();
     assert!(pool::allocate(8, 32, TAG_A).is_none());
     assert!(pool::allocate(8, 3, TAG_A).is_none());
     assert!(pool::allocate(8, 0, TAG_A).is_none());
@@ -72,7 +69,6 @@ fn pool_refuses_alignments_it_cannot_give() {
 
 #[test]
 fn allocation_at_dispatch_is_refused_and_recorded() {
-    dmus_miniport::kernel::host::ideal_clock();
     {
         let _irql = host::raise_irql(DISPATCH_LEVEL);
         assert!(pool::allocate(16, 8, TAG_A).is_none());
@@ -104,7 +100,6 @@ fn allocation_at_dispatch_is_refused_and_recorded() {
 
 #[test]
 fn injected_allocation_failures() {
-    dmus_miniport::kernel::host::ideal_clock();
     host::fail_allocations(1, 2);
     let first = pool::allocate(8, 8, TAG_A);
     assert!(first.is_some());
@@ -125,7 +120,6 @@ fn injected_allocation_failures() {
 
 #[test]
 fn freeing_with_the_wrong_tag_is_recorded() {
-    dmus_miniport::kernel::host::ideal_clock();
     let p = pool::allocate(8, 8, TAG_A).unwrap();
     // SAFETY: a live block (the wrong tag is the point of the test; the host frees anyway).
     unsafe { pool::free(p, TAG_B) };
@@ -141,7 +135,6 @@ fn freeing_with_the_wrong_tag_is_recorded() {
 
 #[test]
 fn machines_are_per_thread_and_blocks_remember_theirs() {
-    dmus_miniport::kernel::host::ideal_clock();
     let p = pool::allocate(64, 8, TAG_A).unwrap();
     let addr = p.as_ptr() as usize;
     let other = std::thread::spawn(move || {
@@ -177,7 +170,6 @@ fn machines_are_per_thread_and_blocks_remember_theirs() {
 
 #[test]
 fn spin_lock_raises_and_restores_irql() {
-    dmus_miniport::kernel::host::ideal_clock();
     let a = SpinLock::new(1u32);
     let b = SpinLock::new(2u32);
     assert_eq!(irql::current(), PASSIVE_LEVEL);
@@ -202,7 +194,6 @@ fn spin_lock_raises_and_restores_irql() {
 
 #[test]
 fn spin_lock_misuse_is_recorded() {
-    dmus_miniport::kernel::host::ideal_clock();
     let a = SpinLock::new(());
     let b = SpinLock::new(());
     drop(a.lock_at_dpc_level()); // at PASSIVE_LEVEL
@@ -227,7 +218,6 @@ fn spin_lock_misuse_is_recorded() {
 #[test]
 #[should_panic(expected = "deadlock")]
 fn re_entrant_spin_lock_is_caught() {
-    dmus_miniport::kernel::host::ideal_clock();
     let a = SpinLock::new(());
     let _outer = a.lock();
     let _inner = a.lock();
@@ -235,7 +225,6 @@ fn re_entrant_spin_lock_is_caught() {
 
 #[test]
 fn spin_lock_excludes_across_threads() {
-    dmus_miniport::kernel::host::ideal_clock();
     const PER_THREAD: u64 = 20_000;
     let lock = Arc::new(SpinLock::new(0u64));
     let inside = Arc::new(AtomicBool::new(false));
@@ -308,7 +297,8 @@ fn probe_timer(probe: &Probe) -> Pin<Box<Timer>> {
 
 #[test]
 fn virtual_clock_moves_only_when_told() {
-    dmus_miniport::kernel::host::ideal_clock();
+    // Timing logic on the ideal clock (the tick: timers_expire_on_the_clock_tick).
+    host::ideal_clock();
     let t0 = time::now_100ns();
     std::thread::sleep(Duration::from_millis(5));
     assert_eq!(time::now_100ns(), t0);
@@ -320,7 +310,8 @@ fn virtual_clock_moves_only_when_told() {
 
 #[test]
 fn timers_fire_in_due_order_at_dispatch() {
-    dmus_miniport::kernel::host::ideal_clock();
+    // Timing logic on the ideal clock (the tick: timers_expire_on_the_clock_tick).
+    host::ideal_clock();
     let log = Arc::new(Mutex::new(Vec::new()));
     let probes: Vec<Probe> = (0..4)
         .map(|id| Probe {
@@ -375,7 +366,8 @@ fn timers_fire_in_due_order_at_dispatch() {
 
 #[test]
 fn cancel_and_rearm() {
-    dmus_miniport::kernel::host::ideal_clock();
+    // Timing logic on the ideal clock (the tick: timers_expire_on_the_clock_tick).
+    host::ideal_clock();
     let log = Arc::new(Mutex::new(Vec::new()));
     let probe = Probe {
         id: 7,
@@ -414,7 +406,8 @@ unsafe fn periodic_tick(context: *mut c_void) {
 
 #[test]
 fn a_callback_can_rearm_its_timer() {
-    dmus_miniport::kernel::host::ideal_clock();
+    // Timing logic on the ideal clock (the tick: timers_expire_on_the_clock_tick).
+    host::ideal_clock();
     let p = Box::pin(Periodic {
         timer: Timer::new(),
         remaining: AtomicUsize::new(5),
@@ -438,7 +431,8 @@ fn a_callback_can_rearm_its_timer() {
 
 #[test]
 fn shutdown_and_drop_disarm() {
-    dmus_miniport::kernel::host::ideal_clock();
+    // Timing logic on the ideal clock (the tick: timers_expire_on_the_clock_tick).
+    host::ideal_clock();
     let log = Arc::new(Mutex::new(Vec::new()));
     let probe = Probe {
         id: 1,
@@ -498,7 +492,8 @@ unsafe fn slow_callback(context: *mut c_void) {
 
 #[test]
 fn shutdown_waits_for_a_running_callback() {
-    dmus_miniport::kernel::host::ideal_clock();
+    // Timing logic on the ideal clock (the tick: timers_expire_on_the_clock_tick).
+    host::ideal_clock();
     let slow = Arc::new(Slow {
         started: AtomicBool::new(false),
         finished: AtomicBool::new(false),
@@ -526,7 +521,8 @@ fn shutdown_waits_for_a_running_callback() {
 
 #[test]
 fn real_time_mode() {
-    dmus_miniport::kernel::host::ideal_clock();
+    // Timing logic on the ideal clock (the tick: timers_expire_on_the_clock_tick).
+    host::ideal_clock();
     let machine = host::machine();
     machine.set_realtime(true);
     assert!(machine.is_realtime());
@@ -554,7 +550,6 @@ fn real_time_mode() {
 
 #[test]
 fn debug_lines_are_prefixed_and_captured() {
-    dmus_miniport::kernel::host::ideal_clock();
     host::capture_debug_output();
     dbg_print!("hello {}", 42);
     dbg_error!("100% {}", "bad");
@@ -567,7 +562,6 @@ fn debug_lines_are_prefixed_and_captured() {
 
 #[test]
 fn debug_lines_are_truncated_to_the_buffer() {
-    dmus_miniport::kernel::host::ideal_clock();
     host::capture_debug_output();
     let long = "x".repeat(1000);
     dbg_print!("{long}");

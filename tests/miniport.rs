@@ -8,6 +8,10 @@
 //! miniport's service group (slot 1): Notify(group) asks the group for service; the group's
 //! DPC (the `portcls::host` model) calls the sink, which calls IMiniportDMus::Service and the
 //! capture stream's PutMessage(NULL), as the DMus port does.
+//!
+//! Every test starts with `host::ideal_clock()`: these check timing logic exactly, on a clock
+//! that fires each timer at its due time. Windows' 15.625 ms tick, the machine's default, is
+//! exercised end to end by host/tests/play.rs and host/tests/image.rs.
 
 mod common;
 
@@ -421,7 +425,7 @@ fn card() -> Mpu401Emulator {
 
 #[test]
 fn query_interface_answers_the_miniport_interfaces() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::new(None);
     let m = &rig.miniport;
     let dmus = m.query::<IMiniportDMus>().unwrap();
@@ -442,7 +446,7 @@ fn query_interface_answers_the_miniport_interfaces() {
 
 #[test]
 fn init_with_port_and_interrupt_is_the_mpu401_flavour() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let (card, rig) = Rig::mpu();
     assert_eq!(card.mode(), Mode::Uart);
     assert_eq!(card.commands(), vec![0xFF, 0x3F]);
@@ -466,7 +470,7 @@ fn init_with_port_and_interrupt_is_the_mpu401_flavour() {
 
 #[test]
 fn the_resource_list_model_answers_as_portcls_and_says_io_space() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let list = resources(vec![
         port_entry(MPU_BASE, 2),
         interrupt_entry(IRQ),
@@ -508,7 +512,7 @@ fn the_resource_list_model_answers_as_portcls_and_says_io_space() {
 
 #[test]
 fn init_without_resources_is_the_loopback_flavour() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::loopback();
     assert_eq!(rig.miniport_value().flavour(), Some(Flavour::Loopback));
     assert_eq!(listeners(IRQ), 0);
@@ -517,7 +521,7 @@ fn init_without_resources_is_the_loopback_flavour() {
 
 #[test]
 fn init_refuses_bad_resource_lists_and_arguments() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     for (entries, want) in [
         (
             vec![port_entry(MPU_BASE, 2)],
@@ -577,7 +581,7 @@ fn init_refuses_bad_resource_lists_and_arguments() {
 
 #[test]
 fn a_missing_or_silent_card_is_refused_within_the_bound() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     // Silent: never acknowledges.
     let silent = Mpu401Emulator::new(EmulatorConfig {
         never_acknowledges: true,
@@ -612,7 +616,7 @@ fn a_missing_or_silent_card_is_refused_within_the_bound() {
 
 #[test]
 fn get_description_returns_the_filter_with_the_property_handler() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::new(None);
     let mut d: PPCFILTER_DESCRIPTOR = ptr::null_mut();
     // SAFETY: COM call with a live out pointer.
@@ -637,7 +641,7 @@ fn get_description_returns_the_filter_with_the_property_handler() {
 
 #[test]
 fn data_range_intersection_goes_to_the_descriptor_code() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::new(None);
     let range = dmus_miniport::miniport::descriptor::RANGE_MIDI;
     let mut out = [0u8; 64];
@@ -661,7 +665,7 @@ fn data_range_intersection_goes_to_the_descriptor_code() {
 
 #[test]
 fn new_stream_refusals() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::new(None);
     // Before Init.
     let dm = music_format(KSDATAFORMAT_SUBTYPE_DIRECTMUSIC);
@@ -781,7 +785,7 @@ fn new_stream_refusals() {
 
 #[test]
 fn a_non_null_outer_unknown_gives_a_stand_alone_stream() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     host::capture_debug_output();
     let rig = Rig::loopback();
     let outer = rig.port.query::<IUnknown>().unwrap();
@@ -839,7 +843,7 @@ fn property(rig: &Rig, id: u32, verb: u32, value: &mut [u8]) -> (NTSTATUS, u32) 
 
 #[test]
 fn synth_properties_through_the_automation_table() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let (_card, rig) = Rig::mpu();
     let mut caps = vec![0u8; size_of::<SYNTHCAPS>()];
     let (s, n) = property(&rig, KSPROPERTY_SYNTH_CAPS, KSPROPERTY_TYPE_GET, &mut caps);
@@ -878,7 +882,7 @@ fn synth_properties_through_the_automation_table() {
 
 #[test]
 fn render_plays_on_the_card_before_and_after_d3_d0() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let (card, rig) = Rig::mpu();
     let stream = rig.render();
     assert_eq!(set_state(&stream, KSSTATE_RUN), STATUS_SUCCESS);
@@ -919,7 +923,7 @@ fn render_plays_on_the_card_before_and_after_d3_d0() {
 
 #[test]
 fn the_isr_captures_the_cards_input_through_the_service_group() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let (card, rig) = Rig::mpu();
     let c = rig.capture();
     let (stream, sink) = rig.run_capture(&c);
@@ -941,7 +945,7 @@ fn the_isr_captures_the_cards_input_through_the_service_group() {
 
 #[test]
 fn loopback_round_trip_render_to_capture() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::loopback();
     let c = rig.capture();
     let (capture, sink) = rig.run_capture(&c);
@@ -959,7 +963,7 @@ fn loopback_round_trip_render_to_capture() {
 
 #[test]
 fn release_frees_every_block_even_with_streams_outliving_the_miniport() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let (_card, rig) = Rig::mpu();
     let stream = rig.render();
     assert_eq!(host::outstanding_allocations_tagged(MINIPORT_TAG), 1);
@@ -1017,7 +1021,7 @@ unsafe impl ComClass for FakeClock {
 /// whose origin is another clock's: the capture sink would see time jump back by the offset.
 #[test]
 fn captured_bytes_stay_on_master_time_while_the_master_clock_fails() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let (card, rig) = Rig::mpu();
     let offset = 1000 * MS;
     let fake = ComObject::create(FakeClock {

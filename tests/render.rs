@@ -6,6 +6,10 @@
 //!
 //! Every test ends with `Rig::finish`: the streams released, every event and buffer back in
 //! the allocator, every pool block freed, no kernel rule broken.
+//!
+//! Every test starts with `host::ideal_clock()`: these check timing logic exactly, on a clock
+//! that fires each timer at its due time. Windows' 15.625 ms tick, the machine's default, is
+//! exercised end to end by host/tests/play.rs and host/tests/image.rs.
 
 mod common;
 use common::{Event, connect_output, disconnect_output, edit, link, put, set_state};
@@ -218,7 +222,7 @@ fn sysex(n: usize, fill: u8) -> Vec<u8> {
 
 #[test]
 fn events_reach_the_wire_in_time_order_at_their_presentation_times() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::default_mpu();
     let (stream, imxf) = rig.running();
     let t0 = time::now_100ns();
@@ -255,7 +259,7 @@ fn events_reach_the_wire_in_time_order_at_their_presentation_times() {
 
 #[test]
 fn events_closer_than_their_bytes_take_go_out_back_to_back() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::default_mpu();
     let (stream, imxf) = rig.running();
     let t0 = time::now_100ns();
@@ -272,7 +276,7 @@ fn events_closer_than_their_bytes_take_go_out_back_to_back() {
 
 #[test]
 fn equal_times_keep_arrival_order_within_and_across_chains() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::default_mpu();
     let (stream, imxf) = rig.running();
     let t0 = time::now_100ns();
@@ -291,7 +295,7 @@ fn equal_times_keep_arrival_order_within_and_across_chains() {
 
 #[test]
 fn dont_hold_and_late_events_go_out_at_once() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::default_mpu();
     let (stream, imxf) = rig.running();
     host::advance(50 * MS);
@@ -319,7 +323,7 @@ fn dont_hold_and_late_events_go_out_at_once() {
 
 #[test]
 fn a_package_is_one_unit_in_its_time_place_and_never_its_pointer() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::default_mpu();
     let (stream, imxf) = rig.running();
     let t0 = time::now_100ns();
@@ -360,7 +364,7 @@ fn a_package_is_one_unit_in_its_time_place_and_never_its_pointer() {
 
 #[test]
 fn nested_packages_are_walked_in_order_and_too_deep_ones_skipped() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::default_mpu();
     let (stream, imxf) = rig.running();
     let t0 = time::now_100ns();
@@ -388,7 +392,7 @@ fn nested_packages_are_walked_in_order_and_too_deep_ones_skipped() {
 
 #[test]
 fn a_package_chain_that_loops_ends() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::default_mpu();
     let (stream, imxf) = rig.running();
     let t0 = time::now_100ns();
@@ -418,7 +422,7 @@ fn a_package_chain_that_loops_ends() {
 
 #[test]
 fn running_status_is_expanded_and_data_without_status_is_dropped() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::default_mpu();
     let (stream, imxf) = rig.running();
     let t0 = time::now_100ns();
@@ -452,7 +456,7 @@ fn running_status_is_expanded_and_data_without_status_is_dropped() {
 
 #[test]
 fn malformed_events_are_dropped_counted_and_returned() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::default_mpu();
     let (stream, imxf) = rig.running();
     let t0 = time::now_100ns();
@@ -499,7 +503,7 @@ fn malformed_events_are_dropped_counted_and_returned() {
 
 #[test]
 fn two_streams_never_interleave_a_sysex() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::default_mpu();
     let (a, a_mxf) = rig.running();
     let (b, b_mxf) = rig.running();
@@ -530,7 +534,7 @@ fn two_streams_never_interleave_a_sysex() {
 
 #[test]
 fn stop_in_the_middle_of_a_sysex_closes_it_before_another_stream_sends() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::mpu(EmulatorConfig {
         output_fifo_depth: 2,
         ..EmulatorConfig::default()
@@ -558,7 +562,7 @@ fn stop_in_the_middle_of_a_sysex_closes_it_before_another_stream_sends() {
 
 #[test]
 fn an_open_sysex_is_given_up_after_the_hold_limit() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::default_mpu();
     let (a, a_mxf) = rig.running();
     let (b, b_mxf) = rig.running();
@@ -580,7 +584,7 @@ fn an_open_sysex_is_given_up_after_the_hold_limit() {
 
 #[test]
 fn a_status_byte_inside_an_open_sysex_is_preceded_by_eox() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::default_mpu();
     let (stream, imxf) = rig.running();
     let t0 = time::now_100ns();
@@ -605,7 +609,7 @@ fn a_status_byte_inside_an_open_sysex_is_preceded_by_eox() {
 
 #[test]
 fn nothing_plays_before_run_and_pause_holds_with_time_standing_still() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::default_mpu();
     let (stream, imxf) = rig.stream();
     let t0 = time::now_100ns();
@@ -638,7 +642,7 @@ fn nothing_plays_before_run_and_pause_holds_with_time_standing_still() {
 
 #[test]
 fn stop_gives_everything_back_and_run_again_plays_on_master_time() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::mpu(EmulatorConfig {
         output_fifo_depth: 1,
         ..EmulatorConfig::default()
@@ -684,7 +688,7 @@ fn stop_gives_everything_back_and_run_again_plays_on_master_time() {
 
 #[test]
 fn set_state_refuses_unknown_states() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::default_mpu();
     let (stream, imxf) = rig.stream();
     assert_eq!(set_state(&imxf, 4), STATUS_INVALID_PARAMETER);
@@ -698,7 +702,7 @@ fn set_state_refuses_unknown_states() {
 
 #[test]
 fn a_slow_device_with_a_small_fifo_loses_nothing() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::mpu(EmulatorConfig {
         output_fifo_depth: 2,
         slowdown: 4,
@@ -747,7 +751,7 @@ fn a_slow_device_with_a_small_fifo_loses_nothing() {
 
 #[test]
 fn the_byte_budget_bounds_each_dpc_run() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let (rig, cable) = Rig::loopback(4096);
     let (stream, imxf) = rig.running();
     let t0 = time::now_100ns();
@@ -779,7 +783,7 @@ fn the_byte_budget_bounds_each_dpc_run() {
 
 #[test]
 fn a_dead_device_gets_everything_returned_and_the_stream_recovers() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::default_mpu();
     let (stream, imxf) = rig.running();
     rig.emu().set_never_ready(true);
@@ -816,7 +820,7 @@ fn a_dead_device_gets_everything_returned_and_the_stream_recovers() {
 
 #[test]
 fn release_with_events_everywhere_gives_them_all_back() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::mpu(EmulatorConfig {
         output_fifo_depth: 1,
         ..EmulatorConfig::default()
@@ -887,7 +891,7 @@ unsafe impl ComClass for CountingSink {
 
 #[test]
 fn sent_units_go_to_the_connected_output_and_unsent_ones_to_the_allocator() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::default_mpu();
     let (stream, imxf) = rig.running();
     let sink = ComObject::create(CountingSink {
@@ -946,7 +950,7 @@ fn sent_units_go_to_the_connected_output_and_unsent_ones_to_the_allocator() {
 
 #[test]
 fn the_stream_is_an_imxf_and_answers_its_contract_values() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::default_mpu();
     let (stream, imxf) = rig.stream();
     let again = imxf.query::<IMXF>().unwrap();
@@ -968,7 +972,7 @@ fn the_stream_is_an_imxf_and_answers_its_contract_values() {
 
 #[test]
 fn creation_failure_leaks_nothing() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::default_mpu();
     let allocator: ComPtr<IAllocatorMXF> = rig.alloc.primary();
     host::fail_next_allocations(1); // the sequencer's heap
@@ -1035,7 +1039,7 @@ unsafe impl ComClass for FakeClock {
 
 #[test]
 fn presentation_times_follow_the_port_master_clock_and_hold_while_it_fails() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let rig = Rig::default_mpu();
     let offset = 1000 * MS;
     let fake = ComObject::create(FakeClock {
@@ -1122,7 +1126,7 @@ fn next_random(x: &mut u64) -> u64 {
 
 #[test]
 fn put_message_from_two_processors_while_dpcs_run_delivers_each_event_once_in_order() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     const THREADS: u8 = 2;
     const PER_THREAD: u16 = 5000;
     let (rig, cable) = Rig::loopback(1024);
@@ -1291,7 +1295,7 @@ impl SequencerModel {
 
 #[test]
 fn an_overloaded_sequencer_loses_nothing_counts_the_overflow_and_keeps_its_documented_order() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     const CAPACITY: u32 = 8;
     let (rig, cable) = Rig::loopback(4096);
     let (stream, imxf) = rig.stream_with(RenderConfig {
@@ -1369,7 +1373,7 @@ fn an_overloaded_sequencer_loses_nothing_counts_the_overflow_and_keeps_its_docum
 
 #[test]
 fn a_top_level_chain_that_loops_ends_and_every_event_reaches_the_allocator_once() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let (rig, cable) = Rig::loopback(4096);
     let (stream, imxf) = rig.running();
     host::capture_debug_output();

@@ -11,6 +11,10 @@
 //! kernel (when it was built), where the body's machine is the image's. The tests of the
 //! port model's own pieces (unpacker, sequencer and port object on a recording IMXF, capture
 //! sink) open no port and run natively only.
+//!
+//! Every test starts with `host::ideal_clock()`: these check timing logic exactly, on a clock
+//! that fires each timer at its due time. Windows' 15.625 ms tick, the machine's default, is
+//! exercised end to end by host/tests/play.rs and host/tests/image.rs.
 
 mod common;
 
@@ -127,7 +131,7 @@ fn give_all_back(allocator: &ComRef<Allocator>, events: Vec<PortEvent>) {
 
 #[test]
 fn each_record_kind_becomes_an_event_with_exact_fields() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let alloc = allocator(PoolConfig::default());
     let unpacker = Unpacker::new(alloc.primary());
     let long_sysex = sysex(20);
@@ -196,7 +200,7 @@ fn each_record_kind_becomes_an_event_with_exact_fields() {
 
 #[test]
 fn a_600_byte_sysex_is_split_into_three_events_in_order() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let alloc = allocator(PoolConfig::default());
     let unpacker = Unpacker::new(alloc.primary());
     assert_eq!(unpacker.buffer_size(), 256);
@@ -231,7 +235,7 @@ fn a_600_byte_sysex_is_split_into_three_events_in_order() {
 
 #[test]
 fn malformed_records_are_counted_and_skipped() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let alloc = allocator(PoolConfig::default());
     let unpacker = Unpacker::new(alloc.primary());
     let b = buffer(
@@ -281,7 +285,7 @@ fn malformed_records_are_counted_and_skipped() {
 
 #[test]
 fn an_empty_allocator_loses_and_counts_without_leaking() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let alloc = allocator(PoolConfig {
         events: 2,
         buffers: 1,
@@ -334,7 +338,7 @@ fn a_port_with_a_tiny_pool_loses_what_does_not_fit_and_leaks_nothing() {
 }
 
 fn a_port_with_a_tiny_pool_loses_what_does_not_fit_and_leaks_nothing_body(build: &DriverBuild) {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let port = Port::open_with(
         PortConfig {
             pool: PoolConfig {
@@ -465,7 +469,7 @@ fn event(unpacker: &Unpacker, bytes: &[u8], time: i64) -> PortEvent {
 
 #[test]
 fn the_sequencer_delivers_at_presentation_minus_prefetch_in_order_fifo_on_ties() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let alloc = allocator(PoolConfig::default());
     let unpacker = Unpacker::new(alloc.primary());
     let rec = recorder(&alloc);
@@ -539,7 +543,7 @@ fn the_sequencer_delivers_at_presentation_minus_prefetch_in_order_fifo_on_ties()
 
 #[test]
 fn the_sequencer_keeps_the_pieces_of_a_split_sysex_in_order() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let alloc = allocator(PoolConfig::default());
     let unpacker = Unpacker::new(alloc.primary());
     let rec = recorder(&alloc);
@@ -566,7 +570,7 @@ fn the_sequencer_keeps_the_pieces_of_a_split_sysex_in_order() {
 
 #[test]
 fn shutdown_gives_back_what_the_sequencer_holds_and_what_comes_after() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let alloc = allocator(PoolConfig::default());
     let unpacker = Unpacker::new(alloc.primary());
     let rec = recorder(&alloc);
@@ -596,7 +600,7 @@ fn through_the_real_miniport_the_card_plays_each_message_at_its_presentation_tim
 fn through_the_real_miniport_the_card_plays_each_message_at_its_presentation_time_body(
     build: &DriverBuild,
 ) {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let port = open(DeviceKind::Mpu401, build);
     assert_eq!(port.schedule_prefetch(), SCHEDULE_PREFETCH_100NS as i64);
     let prefetch = port.schedule_prefetch();
@@ -722,7 +726,7 @@ fn loopback_round_trip_is_byte_identical_at_the_presentation_times() {
 }
 
 fn loopback_round_trip_is_byte_identical_at_the_presentation_times_body(build: &DriverBuild) {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let port = open(DeviceKind::Loopback, build);
     let t0 = port.now();
     let mix = sparse_mix();
@@ -769,7 +773,7 @@ fn mpu401_round_trip_through_the_cable_has_wire_timing() {
 }
 
 fn mpu401_round_trip_through_the_cable_has_wire_timing_body(build: &DriverBuild) {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     assert_eq!(BYTE, BYTE_TIME_100NS);
     let port = open(DeviceKind::Mpu401, build);
     let t0 = port.now();
@@ -807,7 +811,7 @@ fn a_long_sysex_comes_back_as_one_record_from_its_fragments() {
 }
 
 fn a_long_sysex_comes_back_as_one_record_from_its_fragments_body(build: &DriverBuild) {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     for device in [DeviceKind::Loopback, DeviceKind::Mpu401] {
         let port = open(device, build);
         let t0 = port.now();
@@ -856,7 +860,7 @@ fn full_capture_buffers_are_followed_by_new_ones_and_a_huge_message_gets_its_own
 fn full_capture_buffers_are_followed_by_new_ones_and_a_huge_message_gets_its_own_body(
     build: &DriverBuild,
 ) {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let port = Port::open_with(
         PortConfig {
             capture_buffer_capacity: 64,
@@ -922,7 +926,7 @@ fn capture_event(
 
 #[test]
 fn the_sink_reparses_fragments_per_channel_group_and_packs_what_they_make() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let alloc = allocator(PoolConfig::default());
     let unpacker = Unpacker::new(alloc.primary());
     let sink = CaptureSink::create(alloc.primary(), 4096).unwrap();
@@ -992,7 +996,7 @@ fn the_sink_reparses_fragments_per_channel_group_and_packs_what_they_make() {
 
 #[test]
 fn notify_asks_the_given_or_registered_group_whose_dpc_services_the_capture_stream() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let alloc = allocator(PoolConfig::default());
     let rec = recorder(&alloc);
     let object = ComObject::create(PortObject::default()).unwrap();
@@ -1059,7 +1063,7 @@ fn notify_asks_the_given_or_registered_group_whose_dpc_services_the_capture_stre
 /// every port opened on the image finds its pins the same way (`pins::find` in `Port::open_with`).
 #[test]
 fn the_pins_come_from_the_filter_descriptor() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let miniport = Miniport::create(HostPlatform::new(None)).unwrap().primary();
     let pins = pins::find(&miniport).unwrap();
     assert_eq!(
@@ -1087,7 +1091,7 @@ fn close_reports_a_leak_made_on_purpose() {
 }
 
 fn close_reports_a_leak_made_on_purpose_body(build: &DriverBuild) {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let port = open(DeviceKind::Loopback, build);
     let alloc = port.allocator().unwrap();
     let mut kept: *mut KernelEvent = ptr::null_mut();
@@ -1118,7 +1122,7 @@ fn close_gives_back_what_the_sequencer_still_holds() {
 }
 
 fn close_gives_back_what_the_sequencer_still_holds_body(build: &DriverBuild) {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let port = open(DeviceKind::Mpu401, build);
     let t0 = port.now();
     let recs: Vec<(i64, u32, u32, &[u8])> = (0..5)
@@ -1138,7 +1142,7 @@ fn every_failed_open_releases_what_it_built() {
 }
 
 fn every_failed_open_releases_what_it_built_body(build: &DriverBuild) {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     for device in [DeviceKind::Loopback, DeviceKind::Mpu401] {
         let mut failures = 0;
         for n in 0.. {
@@ -1182,7 +1186,7 @@ fn an_open_failure_says_which_step_and_the_status() {
 }
 
 fn an_open_failure_says_which_step_and_the_status_body(build: &DriverBuild) {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     let e = Port::open_with(
         PortConfig {
             pool: PoolConfig {
@@ -1214,7 +1218,7 @@ fn a_record_timed_before_the_clocks_origin_plays_at_once() {
 }
 
 fn a_record_timed_before_the_clocks_origin_plays_at_once_body(build: &DriverBuild) {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     // start + rtDelta < 0: the time cannot be stored as is (bit 63 of ullPresTime100ns is
     // DONT_HOLD_FOR_SEQUENCING); it is in the past, so it is due now.
     let port = open(DeviceKind::Loopback, build);
@@ -1231,7 +1235,7 @@ fn a_record_timed_before_the_clocks_origin_plays_at_once_body(build: &DriverBuil
 
 #[test]
 fn streams_go_through_every_state_between_as_ks_steps_a_pin() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     use dmus_host::port::step_state;
     use dmus_miniport::abi::{KSSTATE_ACQUIRE, KSSTATE_PAUSE, KSSTATE_RUN, KSSTATE_STOP};
     let alloc = allocator(PoolConfig::default());
@@ -1274,7 +1278,7 @@ fn streams_go_through_every_state_between_as_ks_steps_a_pin() {
 
 #[test]
 fn notify_null_asks_the_groups_init_and_new_stream_gave_out() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     use dmus_miniport::portcls::host::service_group_model;
     let alloc = allocator(PoolConfig::default());
     let rec = recorder(&alloc);
@@ -1328,7 +1332,7 @@ fn notify_null_asks_the_groups_init_and_new_stream_gave_out() {
 
 #[test]
 fn an_event_cannot_be_filled_as_a_package() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     use dmus_miniport::abi::DMUS_KEF_PACKAGE_EVENT;
     // A package's uData is a chain pointer: filling one with data bytes (safe code) would have
     // the allocator follow them when it takes the event back.
@@ -1352,7 +1356,7 @@ fn an_event_cannot_be_filled_as_a_package() {
 
 #[test]
 fn refilling_an_event_that_carries_a_buffer_is_refused_so_the_buffer_is_not_lost() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     // A long event's pbData is the allocator's buffer; overwriting it (safe code) would lose
     // the buffer: the allocator could never take it back.
     let alloc = allocator(PoolConfig::default());
@@ -1387,7 +1391,7 @@ fn refilling_an_event_that_carries_a_buffer_is_refused_so_the_buffer_is_not_lost
 
 #[test]
 fn a_structured_record_that_is_not_one_message_is_played_as_a_fragment() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     // COMPLETE says "exactly one whole message" (dmus-contract.md section 4): a structured
     // record whose data bytes hold a status byte, or a SysEx without its 0xF7, is not one.
     let alloc = allocator(PoolConfig::default());
@@ -1419,7 +1423,7 @@ fn a_structured_record_that_is_not_one_message_is_played_as_a_fragment() {
 
 #[test]
 fn a_complete_event_cutting_an_unfinished_fragment_counts_it_as_truncated() {
-    dmus_miniport::kernel::host::ideal_clock();
+    host::ideal_clock();
     // A COMPLETE message between fragments ends what they started, as a status byte on the
     // wire would: the parser discards the unfinished message, and the sink says so.
     let alloc = allocator(PoolConfig::default());

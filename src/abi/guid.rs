@@ -79,6 +79,10 @@ macro_rules! guids {
 guids! {
     // COM and PortCls interfaces (unknwn.h, portcls.h).
     IID_IUnknown = 0x00000000_0000_0000_c000_000000000046;
+    /// IID_IUnknown as mingw-w64's ddk/punknown.h spells it (its last eight bytes shifted:
+    /// 00 00 C0 00 ... 46 instead of C0 00 00 00 ... 46). A port built against that header
+    /// asks for this one; QueryInterface answers both (`com::object`).
+    IID_IUnknown_DDK = 0x00000000_0000_0000_0000_c00000000046;
     IID_IPort = 0xb4c90a25_5791_11d0_86f9_00a0c911b544;
     IID_IMiniport = 0xb4c90a24_5791_11d0_86f9_00a0c911b544;
     IID_IResourceList = 0x22c6ac60_851b_11d0_9a7f_00aa0038acfe;

@@ -32,8 +32,10 @@ pub const SYNTH_PC_SOFTWARESYNTH: u32 = 0x0000_0004;
 pub const SYNTH_PC_MEMORYSIZEFIXED: u32 = 0x0000_0008;
 pub const SYNTH_PC_GMINHARDWARE: u32 = 0x0000_0010;
 pub const SYNTH_PC_GSINHARDWARE: u32 = 0x0000_0020;
-pub const SYNTH_PC_REVERB: u32 = 0x0000_0040;
+pub const SYNTH_PC_XGINHARDWARE: u32 = 0x0000_0040;
 pub const SYNTH_PC_DLS2: u32 = 0x0000_0200;
+/// dmusprop.h: 0x40000000, as DMUS_PC_REVERB in dmusicc.h (0x40 is SYNTH_PC_XGINHARDWARE).
+pub const SYNTH_PC_REVERB: u32 = 0x4000_0000;
 /// SYNTHCAPS::MemorySize when the synth uses system memory without limit.
 pub const SYNTH_PC_SYSTEMMEMORY: u32 = 0x7FFF_FFFF;
 

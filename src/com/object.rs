@@ -12,8 +12,8 @@ use core::sync::atomic::{AtomicU32, Ordering, fence};
 
 use super::ptr::{ComPtr, HasIid, Interface};
 use crate::abi::{
-    GUID, IID_IUnknown, IUnknown, IUnknownVtbl, NTSTATUS, REFIID, STATUS_INSUFFICIENT_RESOURCES,
-    STATUS_INVALID_PARAMETER, STATUS_NOINTERFACE, STATUS_SUCCESS,
+    GUID, IID_IUnknown, IID_IUnknown_DDK, IUnknown, IUnknownVtbl, NTSTATUS, REFIID,
+    STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER, STATUS_NOINTERFACE, STATUS_SUCCESS,
 };
 use crate::kernel::pool::{self, PoolTag};
 
@@ -345,7 +345,7 @@ impl<T: ComClass> ComObject<T> {
         }
         // SAFETY: non-null, valid for a read (contract); callers need not align the GUID.
         let iid = unsafe { riid.read_unaligned() };
-        let found = if iid == IID_IUnknown {
+        let found = if iid == IID_IUnknown || iid == IID_IUnknown_DDK {
             Self::inner_add_ref(this);
             Some(Self::identity(this).cast::<c_void>())
         } else {
