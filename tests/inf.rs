@@ -36,6 +36,29 @@ const ARCHES: [&str; 2] = ["amd64", "arm64"];
 /// Windows 10 1709: the first build that runs driver files from the Driver Store (DIRID 13).
 const RUN_FROM_DRIVER_STORE_BUILD: u32 = 16299;
 
+/// Imports that need a later Windows than the Driver Store does, with the first build that
+/// exports them: ExAllocatePool2 came with Windows 10 2004 ("Updating deprecated
+/// ExAllocatePool calls to ExAllocatePool2 and ExAllocatePool3"). Every other import of
+/// imports/*.def is older than 1709.
+const IMPORT_MIN_BUILDS: &[(&str, u32)] = &[("ExAllocatePool2", 19041)];
+
+/// The first Windows build the INF may accept: one that runs from the Driver Store and
+/// exports every function the driver imports (imports/*.def).
+fn min_build() -> u32 {
+    let defs: String = ["ntoskrnl.def", "hal.def", "portcls.def"]
+        .iter()
+        .map(|f| {
+            let path = format!("{}/imports/{f}", env!("CARGO_MANIFEST_DIR"));
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+        })
+        .collect();
+    IMPORT_MIN_BUILDS
+        .iter()
+        .filter(|(name, _)| defs.lines().any(|l| l.trim() == *name))
+        .map(|&(_, build)| build)
+        .fold(RUN_FROM_DRIVER_STORE_BUILD, u32::max)
+}
+
 /// Sections every INF of this package has, referenced by Windows itself rather than by another
 /// section.
 const TOP_SECTIONS: [&str; 6] = [
@@ -594,9 +617,10 @@ fn check_decoration(decoration: &str, arch: &str, line: usize, errors: &mut Vec<
         ));
     }
     let build = parts.get(5).and_then(|b| b.parse::<u32>().ok());
-    if parts.get(1) != Some(&"10") || build.is_none_or(|b| b < RUN_FROM_DRIVER_STORE_BUILD) {
+    let min = min_build();
+    if parts.get(1) != Some(&"10") || build.is_none_or(|b| b < min) {
         errors.push(format!(
-            "line {line}: decoration {decoration} must require 10.0...{RUN_FROM_DRIVER_STORE_BUILD} or later (run from Driver Store)"
+            "line {line}: decoration {decoration} must require 10.0...{min} or later (run from Driver Store, and every import exported)"
         ));
     }
 }
@@ -1217,14 +1241,14 @@ fn each_break_is_caught() {
         ),
         (
             "OS build",
+            "NT$ARCH$.10.0...19041\n",
             "NT$ARCH$.10.0...16299\n",
-            "NT$ARCH$.10.0...10240\n",
-            "run from Driver Store",
+            "every import exported",
         ),
         (
             "product type",
-            "%ManufacturerName% = DMus, NT$ARCH$.10.0...16299",
-            "%ManufacturerName% = DMus, NT$ARCH$.10.0.1..16299",
+            "%ManufacturerName% = DMus, NT$ARCH$.10.0...19041",
+            "%ManufacturerName% = DMus, NT$ARCH$.10.0.1..19041",
             "ProductType",
         ),
         (
