@@ -31,7 +31,7 @@ use dmus_miniport::hw::emulator::{BYTE_TIME_100NS, EmulatorConfig, Mpu401Emulato
 use dmus_miniport::hw::mpu401::NOT_RESPONDING_AFTER_100NS;
 use dmus_miniport::hw::{Loopback, MidiDevice, Mpu401};
 use dmus_miniport::kernel::time::{self, TICKS_PER_MS};
-use dmus_miniport::kernel::{DISPATCH_LEVEL, PoolTag, host};
+use dmus_miniport::kernel::{DISPATCH_LEVEL, PASSIVE_LEVEL, PoolTag, host, irql};
 use dmus_miniport::mxf::{Allocator, Mxf, PoolConfig, Rejections};
 use dmus_miniport::render::{
     KernelClock, MAX_UNIT_EVENTS, MalformedStats, MasterClock, RENDER_TAG, RenderConfig,
@@ -1004,6 +1004,20 @@ fn creation_failure_leaks_nothing() {
 struct FakeClock {
     offset: i64,
     failing: AtomicBool,
+    /// GetTime calls, and those made above PASSIVE_LEVEL (e.g. under a spin lock).
+    calls: AtomicU32,
+    raised_calls: AtomicU32,
+}
+
+impl FakeClock {
+    fn new(offset: i64) -> Self {
+        FakeClock {
+            offset,
+            failing: AtomicBool::new(false),
+            calls: AtomicU32::new(0),
+            raised_calls: AtomicU32::new(0),
+        }
+    }
 }
 
 const fn clock_vtbl<T: ComClass, const SLOT: usize>() -> IMasterClockVtbl {
@@ -1022,6 +1036,10 @@ unsafe extern "system" fn get_time<const SLOT: usize>(
 ) -> NTSTATUS {
     // SAFETY: called through the interface pointer of a live FakeClock.
     let clock = unsafe { ComObject::<FakeClock>::from_interface::<SLOT>(me) };
+    clock.calls.fetch_add(1, Ordering::Relaxed);
+    if irql::current() > PASSIVE_LEVEL {
+        clock.raised_calls.fetch_add(1, Ordering::Relaxed);
+    }
     if clock.failing.load(Ordering::Relaxed) {
         return STATUS_DEVICE_NOT_READY;
     }
@@ -1042,11 +1060,7 @@ fn presentation_times_follow_the_port_master_clock_and_hold_while_it_fails() {
     host::ideal_clock();
     let rig = Rig::default_mpu();
     let offset = 1000 * MS;
-    let fake = ComObject::create(FakeClock {
-        offset,
-        failing: AtomicBool::new(false),
-    })
-    .unwrap();
+    let fake = ComObject::create(FakeClock::new(offset)).unwrap();
     let clock = MasterClock::new(fake.primary());
     let stream = RenderStream::create(
         RenderConfig::default(),
@@ -1085,6 +1099,46 @@ fn presentation_times_follow_the_port_master_clock_and_hold_while_it_fails() {
         host::outstanding_allocations_tagged(PoolTag::new(b"TClk")),
         0
     );
+    rig.finish(vec![]);
+}
+
+/// SetState (PASSIVE_LEVEL) reads the master clock before it takes the stream's spin lock:
+/// GetTime is the port's code, which may take locks of its own; none of it runs under ours.
+#[test]
+fn set_state_reads_the_master_clock_outside_the_streams_lock() {
+    host::ideal_clock();
+    let rig = Rig::default_mpu();
+    let fake = ComObject::create(FakeClock::new(0)).unwrap();
+    let stream = RenderStream::create(
+        RenderConfig::default(),
+        rig.wire.clone(),
+        rig.alloc.primary(),
+        MasterClock::new(fake.primary()),
+    )
+    .unwrap();
+    let imxf = stream.primary();
+    for state in [
+        KSSTATE_ACQUIRE,
+        KSSTATE_PAUSE,
+        KSSTATE_RUN,
+        KSSTATE_PAUSE,
+        KSSTATE_RUN,
+        KSSTATE_PAUSE,
+        KSSTATE_ACQUIRE,
+        KSSTATE_STOP,
+    ] {
+        assert_eq!(set_state(&imxf, state), STATUS_SUCCESS);
+    }
+    assert!(
+        fake.calls.load(Ordering::Relaxed) > 0,
+        "SetState read the clock"
+    );
+    assert_eq!(
+        fake.raised_calls.load(Ordering::Relaxed),
+        0,
+        "GetTime called above PASSIVE_LEVEL from SetState"
+    );
+    drop((stream, imxf, fake));
     rig.finish(vec![]);
 }
 

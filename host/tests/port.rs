@@ -1233,6 +1233,22 @@ fn a_record_timed_before_the_clocks_origin_plays_at_once_body(build: &DriverBuil
     close_clean(port);
 }
 
+/// IMiniportDMus::Init registers its service group with the port (IPortDMus::
+/// RegisterServiceGroup's page: during Init, so that interrupts are served before Init
+/// returns the group), once, on both devices.
+#[test]
+fn init_registers_its_service_group_with_the_port() {
+    both_builds(init_registers_its_service_group_with_the_port_body);
+}
+
+fn init_registers_its_service_group_with_the_port_body(build: &DriverBuild) {
+    for device in [DeviceKind::Loopback, DeviceKind::Mpu401] {
+        let port = open(device, build);
+        assert_eq!(port.stats().service.groups_registered, 1, "{device:?}");
+        close_clean(port);
+    }
+}
+
 #[test]
 fn streams_go_through_every_state_between_as_ks_steps_a_pin() {
     host::ideal_clock();

@@ -171,6 +171,12 @@ impl<P: Platform> Miniport<P> {
         }
         let flavour = resources::flavour(&resources)?;
         let group = crate::portcls::new_service_group()?;
+        // IPortDMus::RegisterServiceGroup's page: register the group during Init, so that the
+        // port can serve the interrupts that come before Init has returned it (they start as
+        // soon as the interrupt is connected, below). The same group Init outputs.
+        // SAFETY: a COM call on the port we hold, at PASSIVE_LEVEL (Init's), with our group
+        // (the port takes its own reference).
+        unsafe { (port.vtbl().RegisterServiceGroup)(port.as_ptr(), group.as_ptr()) };
         let clock = SharedClock::create()?;
         let intake = IntakeCell::create(clock.clone(), PortNotify::new(port, Some(group.clone())))?;
         let device = match flavour {

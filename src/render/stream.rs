@@ -541,6 +541,9 @@ impl<H: WireHandle, C: Clock> Mxf for RenderStream<H, C> {
             return STATUS_INVALID_PARAMETER;
         };
         let mut done = Done::new();
+        // The master clock is the port's code (IMasterClock::GetTime): read it before taking
+        // the stream's spin lock, so that none of the port runs under ours.
+        let master = self.clock.now_100ns();
         {
             let mut guard = self.inner.lock();
             let inner = &mut *guard;
@@ -548,7 +551,6 @@ impl<H: WireHandle, C: Clock> Mxf for RenderStream<H, C> {
             if old == new {
                 return STATUS_SUCCESS;
             }
-            let master = self.clock.now_100ns();
             if old == StreamState::Run {
                 inner.time.leave_run(master);
                 if inner.in_flight.is_none() {
