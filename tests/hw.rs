@@ -15,7 +15,8 @@ use dmus_miniport::hw::emulator::{
     BYTE_TIME_100NS, EmulatorConfig, EmulatorStats, Mode, Mpu401Emulator, WireByte,
 };
 use dmus_miniport::hw::mpu401::{
-    ACK_POLLS, NOT_RESPONDING_AFTER_100NS, READY_POLLS, RESET_MAX_STALL_US, STALL_STEP_US,
+    ACK_POLLS, NOT_RESPONDING_AFTER_100NS, READY_POLLS, RESET_ACK_POLLS, RESET_MAX_STALL_US,
+    STALL_STEP_US,
 };
 use dmus_miniport::hw::{
     DeviceError, DeviceStats, LOOPBACK_TAG, Loopback, MAX_LOOPBACK_CAPACITY, MidiDevice, Mpu401,
@@ -27,6 +28,7 @@ use dmus_miniport::kernel::{DISPATCH_LEVEL, Timer};
 
 /// 100 ns units per microsecond.
 const TICKS_PER_US: i64 = 10;
+const TICKS_PER_MS: i64 = 10_000;
 
 fn card(config: EmulatorConfig) -> (Mpu401Emulator, Mpu401<Mpu401Emulator>) {
     let emu = Mpu401Emulator::new(config);
@@ -220,7 +222,7 @@ fn reset_of_a_card_already_in_uart_mode_retries_once() {
     );
     assert_eq!(emu.mode(), Mode::Uart);
     let elapsed = time::now_100ns() - t0;
-    let unanswered = i64::from(ACK_POLLS * STALL_STEP_US) * TICKS_PER_US;
+    let unanswered = i64::from(RESET_ACK_POLLS * STALL_STEP_US) * TICKS_PER_US;
     assert_eq!(elapsed, unanswered + 2 * 20 * TICKS_PER_US);
     assert_clean(&emu);
 
@@ -252,7 +254,7 @@ fn reset_without_acknowledgement_fails_within_the_bound() {
     );
     assert_eq!(
         elapsed,
-        2 * i64::from(ACK_POLLS * STALL_STEP_US) * TICKS_PER_US
+        2 * i64::from(RESET_ACK_POLLS * STALL_STEP_US) * TICKS_PER_US
     );
     assert!(elapsed <= i64::from(RESET_MAX_STALL_US) * TICKS_PER_US);
     assert_eq!(host::machine().stalled_100ns(), elapsed, "all of it stalls");
@@ -267,7 +269,7 @@ fn reset_without_acknowledgement_fails_within_the_bound() {
 
 #[test]
 fn reset_acknowledgement_just_inside_the_bound_works_and_just_outside_fails() {
-    let ack_budget = i64::from(ACK_POLLS * STALL_STEP_US) * TICKS_PER_US;
+    let ack_budget = i64::from(RESET_ACK_POLLS * STALL_STEP_US) * TICKS_PER_US;
     let inside = EmulatorConfig {
         ack_delay_100ns: ack_budget,
         ..EmulatorConfig::default()
@@ -332,18 +334,27 @@ fn reset_after_a_burst_waits_one_byte_time_and_drops_the_waiting_bytes() {
     // The second byte started at t0 + 320 us, which freed a place for the reset command; the
     // card, in UART mode, reset silently and acknowledged the retry.
     assert_eq!(emu.commands(), [0xFF, 0x3F, 0xFF, 0xFF, 0x3F]);
-    let unanswered = i64::from(ACK_POLLS * STALL_STEP_US) * TICKS_PER_US;
+    let unanswered = i64::from(RESET_ACK_POLLS * STALL_STEP_US) * TICKS_PER_US;
     assert_eq!(
         time::now_100ns() - t0,
         BYTE_TIME_100NS + unanswered + 2 * 20 * TICKS_PER_US
     );
-    // The next byte waits for the one that was on the wire during the reset.
+    // The byte on the wire during the reset finished long before it ended (50 ms): the next
+    // one goes out at once.
+    let after = time::now_100ns();
     assert_eq!(dev.try_send(0xF8), Ok(Sent::Accepted));
     host::advance(100 * BYTE_TIME_100NS);
+    let wire = emu.wire();
     assert_eq!(
-        emu.wire(),
-        expected_wire(t0, BYTE_TIME_100NS, &[0x80, 0x81, 0xF8]),
+        wire[..2],
+        expected_wire(t0, BYTE_TIME_100NS, &[0x80, 0x81])[..],
         "the FIFO's bytes were dropped"
+    );
+    assert_eq!(wire.len(), 3);
+    assert_eq!(wire[2].byte, 0xF8);
+    assert!(
+        (after..after + BYTE_TIME_100NS).contains(&wire[2].time_100ns),
+        "{wire:?}"
     );
     assert_clean(&emu);
 }
@@ -617,18 +628,66 @@ fn a_slow_transmitter_spaces_the_bytes_but_each_still_takes_one_byte_time() {
 }
 
 #[test]
-fn a_reset_drops_the_waiting_bytes_but_not_the_one_on_the_cable() {
+fn a_reset_drops_the_waiting_bytes_and_what_arrives_while_it_waits() {
     let (emu, dev, _told) = cabled_card(EmulatorConfig::default());
-    let t0 = time::now_100ns();
     for b in [1, 2, 3, 4] {
         assert_eq!(dev.try_send(b), Ok(Sent::Accepted));
     }
-    // Byte 1 is on the wire; 2, 3, 4 wait in the FIFO, which the reset empties.
+    // Byte 1 is on the wire; 2, 3, 4 wait in the FIFO, which the reset empties. Byte 1
+    // reaches MIDI IN one byte time later, while the card (in UART mode, so silent on the
+    // first 0xFF) is awaited: the reset reads it as not its acknowledgement and drops it.
     assert_eq!(dev.reset(), Ok(()));
-    host::run_until(t0 + 10 * BYTE_TIME_100NS);
+    host::advance(10 * BYTE_TIME_100NS);
     let got: Vec<u8> = std::iter::from_fn(|| dev.try_receive()).collect();
-    assert_eq!(got, [1]);
+    assert_eq!(got, [] as [u8; 0]);
     assert_eq!(emu.next_input_time(), None);
+    assert_clean(&emu);
+}
+
+/// A slow card, acknowledging each command 20 ms after it: the reset waits (up to 50 ms) and
+/// UART mode waits as long as the reset took, so its late 0xFE is read as the acknowledgement
+/// it is, never delivered later as MIDI Active Sensing.
+#[test]
+fn a_slow_card_is_reset_and_its_late_acknowledgement_is_not_midi() {
+    let config = EmulatorConfig {
+        ack_delay_100ns: 20 * TICKS_PER_MS,
+        ..EmulatorConfig::default()
+    };
+    let (emu, dev) = card(config);
+    let t0 = time::now_100ns();
+    assert_eq!(dev.reset(), Ok(()));
+    assert_eq!(emu.commands(), [0xFF, 0x3F]);
+    assert_eq!(emu.mode(), Mode::Uart);
+    let elapsed = time::now_100ns() - t0;
+    assert!(
+        elapsed >= 40 * TICKS_PER_MS,
+        "both acknowledgements awaited: {elapsed}"
+    );
+    assert!(elapsed <= i64::from(RESET_MAX_STALL_US) * TICKS_PER_US);
+    assert_eq!(dev.stats().uart_mode_unacknowledged, 0);
+    host::advance(100 * TICKS_PER_MS);
+    assert_eq!(dev.try_receive(), None, "no stray 0xFE");
+    assert_clean(&emu);
+}
+
+/// A clone that enters UART mode without acknowledging 0x3F starts all the same, after a
+/// short wait (its reset was acknowledged at once), and says so in its counters.
+#[test]
+fn a_clone_that_never_acknowledges_uart_mode_starts() {
+    let config = EmulatorConfig {
+        acks_uart_mode: false,
+        ..EmulatorConfig::default()
+    };
+    let (emu, dev) = card(config);
+    let t0 = time::now_100ns();
+    assert_eq!(dev.reset(), Ok(()));
+    assert_eq!(emu.commands(), [0xFF, 0x3F]);
+    assert_eq!(emu.mode(), Mode::Uart);
+    assert!(dev.is_uart_mode());
+    assert_eq!(dev.stats().uart_mode_unacknowledged, 1);
+    let elapsed = time::now_100ns() - t0;
+    assert!(elapsed <= i64::from((READY_POLLS + 2 * ACK_POLLS) * STALL_STEP_US) * TICKS_PER_US);
+    assert_eq!(dev.try_send(0x90), Ok(Sent::Accepted));
     assert_clean(&emu);
 }
 

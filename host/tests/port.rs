@@ -38,7 +38,7 @@ use dmus_miniport::abi::{
 };
 use dmus_miniport::com::{ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
 use dmus_miniport::com_interfaces;
-use dmus_miniport::hw::emulator::BYTE_TIME_100NS;
+use dmus_miniport::hw::emulator::{BYTE_TIME_100NS, EmulatorConfig};
 use dmus_miniport::kernel::{DISPATCH_LEVEL, PoolTag, host, irql};
 use dmus_miniport::miniport::Miniport;
 use dmus_miniport::miniport::descriptor::{PIN_CAPTURE, PIN_DMUS_RENDER};
@@ -1245,6 +1245,45 @@ fn init_registers_its_service_group_with_the_port_body(build: &DriverBuild) {
     for device in [DeviceKind::Loopback, DeviceKind::Mpu401] {
         let port = open(device, build);
         assert_eq!(port.stats().service.groups_registered, 1, "{device:?}");
+        close_clean(port);
+    }
+}
+
+/// Real MPU-401s as the emulator models them: a slow card (each acknowledgement 20 ms late)
+/// and a clone that never acknowledges UART mode both start, through Init's reset, and play.
+#[test]
+fn a_slow_card_and_a_clone_without_uart_acknowledgement_both_start_and_play() {
+    both_builds(a_slow_card_and_a_clone_without_uart_acknowledgement_both_start_and_play_body);
+}
+
+fn a_slow_card_and_a_clone_without_uart_acknowledgement_both_start_and_play_body(
+    build: &DriverBuild,
+) {
+    host::ideal_clock();
+    let slow = EmulatorConfig {
+        ack_delay_100ns: 20 * MS,
+        ..EmulatorConfig::default()
+    };
+    let clone = EmulatorConfig {
+        acks_uart_mode: false,
+        ..EmulatorConfig::default()
+    };
+    for card in [slow, clone] {
+        let port = Port::open_with(
+            PortConfig {
+                device: DeviceKind::Mpu401,
+                card,
+                ..PortConfig::default()
+            },
+            build,
+        )
+        .unwrap_or_else(|e| panic!("{card:?}: {e}"));
+        let t0 = port.now();
+        port.play_buffer(&buffer(t0 + 50 * MS, &[(0, 1, S, &[0x90, 60, 100])]));
+        host::run_until(t0 + 200 * MS);
+        let got = records(&port.read_capture());
+        assert_eq!(got.len(), 1, "{card:?}: {got:?}");
+        assert_eq!(got[0].3, [0x90, 60, 100]);
         close_clean(port);
     }
 }

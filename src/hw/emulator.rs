@@ -62,6 +62,8 @@ pub struct EmulatorConfig {
     pub never_ready: bool,
     /// The card acknowledges no command.
     pub never_acknowledges: bool,
+    /// Whether 0x3F (UART mode) is acknowledged: many clones enter UART mode silently.
+    pub acks_uart_mode: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -77,6 +79,7 @@ impl Default for EmulatorConfig {
             acks_reset_in_uart_mode: false,
             never_ready: false,
             never_acknowledges: false,
+            acks_uart_mode: true,
         }
     }
 }
@@ -280,7 +283,9 @@ impl Card {
             }
             (Mode::Intelligent, CMD_UART_MODE) => {
                 self.mode = Mode::Uart;
-                self.acknowledge(now);
+                if self.config.acks_uart_mode {
+                    self.acknowledge(now);
+                }
             }
             (Mode::Intelligent, _) => self.acknowledge(now),
             (Mode::Uart, _) => self.stats.ignored_commands += 1,

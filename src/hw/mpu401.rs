@@ -12,10 +12,12 @@
 //!   [`DeviceError::NotResponding`]: at the wire rate (3125 bytes/s) that is ~312 byte times,
 //!   twenty times what a 16-byte FIFO needs to drain.
 //! - [`reset`](MidiDevice::reset): at PASSIVE_LEVEL only, stalls of [`STALL_STEP_US`] with
-//!   a status check between them: at most [`COMMAND_MAX_STALL_US`] (600 us) per command and
-//!   [`RESET_MAX_STALL_US`] (1.8 ms) in all. A card slower than that to take or acknowledge a
-//!   command is reported as not working; a card draining its FIFO at the wire rate takes a
-//!   command within one byte time.
+//!   a status check between them. Real cards are slow to acknowledge a reset (tens of
+//!   milliseconds on some), so 0xFF waits up to [`RESET_ACK_POLLS`] polls (50 ms) for its
+//!   0xFE; many clones never acknowledge 0x3F, so UART mode waits for its 0xFE only about as
+//!   long as the reset's took (at least [`ACK_POLLS`]) and goes on without it. At most
+//!   [`RESET_MAX_STALL_US`] (about 151 ms, for a card that acknowledges nothing) in all; a
+//!   card draining its FIFO at the wire rate takes a command within one byte time.
 
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 
@@ -52,18 +54,21 @@ pub const STALL_STEP_US: u32 = 10;
 /// Polls (one stall each) waiting for the card to take a command: 350 us, more than one byte
 /// time (320 us), so that a card still draining a full FIFO after a burst takes the reset.
 pub const READY_POLLS: u32 = 35;
-/// Polls (one stall each) waiting for a command's acknowledgement: 250 us.
+/// Polls (one stall each) waiting at least for the acknowledgement of UART mode: 250 us.
 pub const ACK_POLLS: u32 = 25;
+/// Polls (one stall each) waiting for the acknowledgement of a reset: 50 ms, as slow cards
+/// need (the WDK's MPU-401 sample waits about as long).
+pub const RESET_ACK_POLLS: u32 = 5_000;
 /// Times the reset command is tried: a card already in UART mode may reset without
 /// acknowledging, and then acknowledges the second one.
 pub const RESET_ATTEMPTS: u32 = 2;
 /// Input bytes one command may read and discard while looking for its acknowledgement (MIDI
 /// still arriving); a card whose DSR never sets cannot keep reset busy for longer.
 pub const MAX_DISCARDED: u32 = 64;
-/// The stall time of one command at most: 600 us.
-pub const COMMAND_MAX_STALL_US: u32 = (READY_POLLS + ACK_POLLS) * STALL_STEP_US;
+/// The stall time of one command at most: 50.35 ms.
+pub const COMMAND_MAX_STALL_US: u32 = (READY_POLLS + RESET_ACK_POLLS) * STALL_STEP_US;
 /// The stall time of a whole reset at most ([`RESET_ATTEMPTS`] resets and the UART-mode
-/// command): 1800 us.
+/// command): 151.05 ms.
 pub const RESET_MAX_STALL_US: u32 = (RESET_ATTEMPTS + 1) * COMMAND_MAX_STALL_US;
 
 /// `busy_since` when the last observation was "ready".
@@ -144,9 +149,10 @@ impl<P: PortIo> Mpu401<P> {
         ready(self.status())
     }
 
-    /// Writes `command` once the card can take it and waits for its [`ACK`], discarding other
-    /// input. At most [`COMMAND_MAX_STALL_US`] of stalls.
-    fn command(&self, command: u8) -> Result<(), DeviceError> {
+    /// Writes `command` once the card can take it and waits up to `ack_polls` polls for its
+    /// [`ACK`], discarding other input. Returns the polls the acknowledgement took. At most
+    /// [`COMMAND_MAX_STALL_US`] of stalls.
+    fn command(&self, command: u8, ack_polls: u32) -> Result<u32, DeviceError> {
         if !self.wait_for(READY_POLLS, |s| s & STATUS_DRR == 0) {
             return Err(DeviceError::NotResponding);
         }
@@ -158,11 +164,11 @@ impl<P: PortIo> Mpu401<P> {
             // The interrupt path may have read the acknowledgement first (the card interrupts
             // for it): that counts.
             if self.acks_taken.load(Ordering::Acquire) != acks_before {
-                return Ok(());
+                return Ok(polls);
             }
             if self.status() & STATUS_DSR == 0 {
                 if self.port.read(DATA) == ACK {
-                    return Ok(());
+                    return Ok(polls);
                 }
                 discarded += 1;
                 if discarded >= MAX_DISCARDED {
@@ -170,7 +176,7 @@ impl<P: PortIo> Mpu401<P> {
                 }
                 continue;
             }
-            if polls == ACK_POLLS {
+            if polls >= ack_polls {
                 return Err(DeviceError::NoAcknowledge);
             }
             polls += 1;
@@ -178,17 +184,28 @@ impl<P: PortIo> Mpu401<P> {
         }
     }
 
-    /// Reset (tried [`RESET_ATTEMPTS`] times), then UART mode.
+    /// Reset (tried [`RESET_ATTEMPTS`] times, each acknowledgement awaited up to
+    /// [`RESET_ACK_POLLS`]), then UART mode, whose acknowledgement is optional: awaited twice as
+    /// long as the reset's took (at least [`ACK_POLLS`]), so that a card that does acknowledge
+    /// has its 0xFE read here rather than taken for MIDI Active Sensing later.
     fn reset_sequence(&self) -> Result<(), DeviceError> {
         let mut result = Err(DeviceError::NoAcknowledge);
         for _ in 0..RESET_ATTEMPTS {
-            result = self.command(CMD_RESET);
+            result = self.command(CMD_RESET, RESET_ACK_POLLS);
             if result.is_ok() {
                 break;
             }
         }
-        result?;
-        self.command(CMD_UART_MODE)
+        let latency = result?;
+        let wait = latency.saturating_mul(2).clamp(ACK_POLLS, RESET_ACK_POLLS);
+        match self.command(CMD_UART_MODE, wait) {
+            Ok(_) => Ok(()),
+            Err(DeviceError::NoAcknowledge) => {
+                bump(&self.counters.uart_mode_unacknowledged);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -233,8 +250,8 @@ impl<P: PortIo> MidiDevice for Mpu401<P> {
         self.status() & STATUS_DSR == 0
     }
 
-    /// 0xFF (once more if unacknowledged), then 0x3F, each acknowledged with 0xFE; at most
-    /// [`RESET_MAX_STALL_US`] of stalls. Bytes the card held are dropped.
+    /// 0xFF (once more if unacknowledged), acknowledged with 0xFE, then 0x3F (its 0xFE
+    /// optional); at most [`RESET_MAX_STALL_US`] of stalls. Bytes the card held are dropped.
     fn reset(&self) -> Result<(), DeviceError> {
         let result = if irql::current() != PASSIVE_LEVEL {
             Err(DeviceError::WrongIrql)

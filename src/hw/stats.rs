@@ -20,6 +20,9 @@ pub struct DeviceStats {
     pub resets: u64,
     /// Resets that failed.
     pub reset_failures: u64,
+    /// Resets whose UART-mode command was not acknowledged (many clones never do): the
+    /// device runs in UART mode all the same.
+    pub uart_mode_unacknowledged: u64,
 }
 
 /// The live counters, bumped with [`crate::mxf::counter::bump`]. Relaxed: each is independent
@@ -33,6 +36,7 @@ pub(super) struct Counters {
     pub(super) not_reset: AtomicU64,
     pub(super) resets: AtomicU64,
     pub(super) reset_failures: AtomicU64,
+    pub(super) uart_mode_unacknowledged: AtomicU64,
 }
 
 impl Counters {
@@ -45,6 +49,7 @@ impl Counters {
             not_reset: AtomicU64::new(0),
             resets: AtomicU64::new(0),
             reset_failures: AtomicU64::new(0),
+            uart_mode_unacknowledged: AtomicU64::new(0),
         }
     }
 
@@ -58,6 +63,7 @@ impl Counters {
             not_reset: get(&self.not_reset),
             resets: get(&self.resets),
             reset_failures: get(&self.reset_failures),
+            uart_mode_unacknowledged: get(&self.uart_mode_unacknowledged),
         }
     }
 }

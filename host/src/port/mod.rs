@@ -105,16 +105,19 @@ pub struct PortConfig {
     /// Bytes per capture buffer (what one IDirectMusicPort::Read returns at most, unless one
     /// message is larger).
     pub capture_buffer_capacity: usize,
+    /// What the emulated MPU-401 is like (MPU-401 flavour): a slow card, a clone.
+    pub card: EmulatorConfig,
 }
 
 impl Default for PortConfig {
     /// The loopback, the default pool (1024 events, 32 buffers of 256 bytes), 4096-byte
-    /// capture buffers.
+    /// capture buffers, the default emulated card.
     fn default() -> Self {
         PortConfig {
             device: DeviceKind::Loopback,
             pool: PoolConfig::default(),
             capture_buffer_capacity: 4096,
+            card: EmulatorConfig::default(),
         }
     }
 }
@@ -548,7 +551,7 @@ fn build(
     let card = match config.device {
         DeviceKind::Loopback => None,
         DeviceKind::Mpu401 => {
-            let card = Mpu401Emulator::new(EmulatorConfig::default());
+            let card = Mpu401Emulator::new(config.card);
             parts.cable = Some(CableInterrupt::connect(card.clone(), MPU401_VECTOR));
             parts.card = Some(card.clone());
             Some(card)
