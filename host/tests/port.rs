@@ -34,7 +34,8 @@ use dmus_host::port::{CloseReport, DeviceKind, DriverBuild, Port, PortConfig};
 use dmus_miniport::abi::{
     DMUS_KEF_EVENT_COMPLETE, DMUS_KEF_EVENT_INCOMPLETE, IAllocatorMXF, IID_IMXF, IMXF, IMXFVtbl,
     IServiceSink, KSDATAFORMAT_SUBTYPE_DIRECTMUSIC, KSSTATE, KernelEvent, NTSTATUS,
-    PDMUS_KERNEL_EVENT, PMXF, STATUS_SUCCESS, STATUS_UNSUCCESSFUL, kBytePositionNone,
+    PDMUS_KERNEL_EVENT, PMXF, STATUS_DEVICE_CONFIGURATION_ERROR, STATUS_SUCCESS,
+    STATUS_UNSUCCESSFUL, kBytePositionNone,
 };
 use dmus_miniport::com::{ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
 use dmus_miniport::com_interfaces;
@@ -1286,6 +1287,31 @@ fn a_slow_card_and_a_clone_without_uart_acknowledgement_both_start_and_play_body
         assert_eq!(got[0].3, [0x90, 60, 100]);
         close_clean(port);
     }
+}
+
+/// The flavour comes from the device's IDs: an MPU-401 (`*PNPB006`) that came up without its
+/// I/O ports and interrupt is refused with a clear status, not turned into the loopback.
+#[test]
+fn an_mpu401_without_its_resources_is_refused_not_taken_for_the_loopback() {
+    both_builds(an_mpu401_without_its_resources_is_refused_not_taken_for_the_loopback_body);
+}
+
+fn an_mpu401_without_its_resources_is_refused_not_taken_for_the_loopback_body(build: &DriverBuild) {
+    let e = Port::open_with(
+        PortConfig {
+            device: DeviceKind::Mpu401,
+            withhold_resources: true,
+            ..PortConfig::default()
+        },
+        build,
+    )
+    .err()
+    .expect("refused");
+    assert_eq!(
+        (e.step, e.status),
+        (OpenStep::Init, STATUS_DEVICE_CONFIGURATION_ERROR)
+    );
+    assert_eq!(host::machine().pending_timers(), 0);
 }
 
 #[test]

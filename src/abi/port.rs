@@ -5,6 +5,10 @@ use core::ffi::c_void;
 
 /// wdm.h `DEVICE_REGISTRY_PROPERTY` (a C enum).
 pub type DEVICE_REGISTRY_PROPERTY = i32;
+/// wdm.h `DevicePropertyHardwareID`: the device's hardware IDs, a REG_MULTI_SZ.
+pub const DevicePropertyHardwareID: DEVICE_REGISTRY_PROPERTY = 1;
+/// wdm.h `DevicePropertyCompatibleIDs`: its compatible IDs, a REG_MULTI_SZ.
+pub const DevicePropertyCompatibleIDs: DEVICE_REGISTRY_PROPERTY = 2;
 
 interface! {
     IPort, IPortVtbl, PPORT {

@@ -38,10 +38,11 @@ unsafe extern "system" fn add_device(driver: PDRIVER_OBJECT, pdo: PDEVICE_OBJECT
 static SUBDEVICE_NAME: [u16; SUBDEVICE_NAME_WIDE.len()] = SUBDEVICE_NAME_WIDE;
 
 /// StartDevice (PASSIVE_LEVEL, IRP_MN_START_DEVICE): the DMus port, our miniport, IPort::Init
-/// with the assigned resources (the miniport's Init reads them: I/O port + interrupt is an
-/// MPU-401, no resources the loopback; the flavour is chosen by the resources, not by the
-/// hardware ID, so an MPU-401 reported by ACPI (`ACPI\PNPB006`, compatible ID `*PNPB006`) or
-/// ISA PnP is recognised alike), then PcRegisterSubdevice under "UART".
+/// with the assigned resources (the miniport's Init chooses its flavour by the device's
+/// hardware and compatible IDs, which it asks the port for: `Root\DMusLoopback` is the
+/// loopback, `*PNPB006` an MPU-401 however it is reported (`ACPI\PNPB006`, ISA PnP), which
+/// must come with its I/O ports and interrupt; see `miniport::resources`), then
+/// PcRegisterSubdevice under "UART".
 ///
 /// On success the port holds the miniport and PortCls holds the port (the subdevice); our own
 /// references are released here, on every path, so that nothing of ours outlives the device

@@ -33,6 +33,7 @@ use core::ptr;
 use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 use super::descriptor::{NODE_COUNT, check_stream_format, filter_descriptor_with, synth_nodes};
+use super::device_id;
 use super::hardware::{
     self, Device, Hardware, IntakeCell, PinInstance, RingRef, SharedClock, StreamClock, WireRef,
 };
@@ -169,7 +170,11 @@ impl<P: Platform> Miniport<P> {
         if self.state.lock().is_some() {
             return Err(STATUS_INVALID_DEVICE_STATE);
         }
-        let flavour = resources::flavour(&resources)?;
+        let flavour = resources::flavour(&resources, device_id::query(&port)).inspect_err(|_| {
+            crate::dbg_error!(
+                "dmus_miniport: the resources are not an MPU-401's (2 I/O ports and an interrupt)"
+            );
+        })?;
         let group = crate::portcls::new_service_group()?;
         // IPortDMus::RegisterServiceGroup's page: register the group during Init, so that the
         // port can serve the interrupts that come before Init has returned it (they start as

@@ -27,6 +27,7 @@
 
 mod bytes;
 pub mod descriptor;
+pub mod device_id;
 pub mod hardware;
 pub mod intersection;
 // The file name is the project's (`miniport.rs`: the IMiniportDMus class).

@@ -1,10 +1,14 @@
-//! Init's reading of the resource list: which flavour the device is.
+//! Init's choice of flavour: by the device's Plug and Play IDs ([`super::device_id`]) when the
+//! port can tell them, by the resource list otherwise.
 //!
-//! | resources | flavour |
-//! |---|---|
-//! | none at all (root-enumerated `Root\DMusLoopback`) | loopback |
-//! | an I/O port range of at least 2 ports and an interrupt (ACPI/ISA `*PNPB006`) | MPU-401 on the first port range and the first interrupt |
-//! | anything else (ports without an interrupt, an interrupt alone, memory, a 1-port range) | refused: STATUS_DEVICE_CONFIGURATION_ERROR |
+//! | IDs | resources | flavour |
+//! |---|---|---|
+//! | `Root\DMusLoopback` | (a root-enumerated device has none; any are ignored) | loopback |
+//! | `*PNPB006` | an I/O port range of at least 2 ports and an interrupt | MPU-401 on the first port range and the first interrupt |
+//! | `*PNPB006` | anything else, none included | refused: STATUS_DEVICE_CONFIGURATION_ERROR (a misconfigured MPU-401 is not a loopback) |
+//! | unknown, or not told | none at all | loopback |
+//! | unknown, or not told | a port range of 2+ ports and an interrupt | MPU-401 |
+//! | unknown, or not told | anything else | refused: STATUS_DEVICE_CONFIGURATION_ERROR |
 //!
 //! Other entry types next to a valid port + interrupt pair (DMA channels, a second range) are
 //! ignored.
@@ -16,6 +20,8 @@ use crate::abi::{
     STATUS_DEVICE_CONFIGURATION_ERROR,
 };
 use crate::com::ComPtr;
+
+use super::device_id::DeviceId;
 
 /// Ports an MPU-401 occupies: data (base + 0) and status/command (base + 1).
 pub const MPU401_PORTS: u32 = 2;
@@ -34,20 +40,36 @@ pub enum Flavour {
     Loopback,
 }
 
-/// Reads `list`. PASSIVE_LEVEL.
-pub fn flavour(list: &ComPtr<IResourceList>) -> Result<Flavour, NTSTATUS> {
+/// The flavour of the device `id` names (None: the port could not tell), with the resources
+/// of `list`. PASSIVE_LEVEL.
+pub fn flavour(list: &ComPtr<IResourceList>, id: Option<DeviceId>) -> Result<Flavour, NTSTATUS> {
+    match id {
+        Some(DeviceId::Loopback) => Ok(Flavour::Loopback),
+        Some(DeviceId::Mpu401) => mpu401(list),
+        Some(DeviceId::Other) | None => by_resources(list),
+    }
+}
+
+/// By the resources alone: none is the loopback, a port range and an interrupt an MPU-401.
+fn by_resources(list: &ComPtr<IResourceList>) -> Result<Flavour, NTSTATUS> {
+    // SAFETY: a COM call on a list we hold a reference on.
+    let all = unsafe { (list.vtbl().NumberOfEntries)(list.as_ptr()) };
+    if all == 0 {
+        return Ok(Flavour::Loopback);
+    }
+    mpu401(list)
+}
+
+/// An MPU-401's resources: the first port range (2 ports at least) and the first interrupt.
+fn mpu401(list: &ComPtr<IResourceList>) -> Result<Flavour, NTSTATUS> {
     let v = list.vtbl();
     // SAFETY: COM calls on a list we hold a reference on.
-    let (all, ports, interrupts) = unsafe {
+    let (ports, interrupts) = unsafe {
         (
-            (v.NumberOfEntries)(list.as_ptr()),
             (v.NumberOfEntriesOfType)(list.as_ptr(), CmResourceTypePort),
             (v.NumberOfEntriesOfType)(list.as_ptr(), CmResourceTypeInterrupt),
         )
     };
-    if all == 0 {
-        return Ok(Flavour::Loopback);
-    }
     if ports == 0 || interrupts == 0 {
         return Err(STATUS_DEVICE_CONFIGURATION_ERROR);
     }

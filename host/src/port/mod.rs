@@ -56,6 +56,7 @@ use dmus_miniport::kernel::PoolTag;
 use dmus_miniport::kernel::host::Machine;
 use dmus_miniport::miniport::Miniport;
 use dmus_miniport::miniport::descriptor::music_format;
+use dmus_miniport::miniport::device_id::{LOOPBACK_HARDWARE_ID, MPU401_ID};
 use dmus_miniport::mxf::{Allocator, PoolConfig};
 use dmus_miniport::portcls::host::{ResourceList, interrupt_entry, port_entry};
 use serde::Serialize;
@@ -107,6 +108,9 @@ pub struct PortConfig {
     pub capture_buffer_capacity: usize,
     /// What the emulated MPU-401 is like (MPU-401 flavour): a slow card, a clone.
     pub card: EmulatorConfig,
+    /// The device's IDs are `device`'s, but its resource list is empty: a card that came up
+    /// without its I/O ports and interrupt (misconfigured, or disabled in the firmware).
+    pub withhold_resources: bool,
 }
 
 impl Default for PortConfig {
@@ -118,6 +122,7 @@ impl Default for PortConfig {
             pool: PoolConfig::default(),
             capture_buffer_capacity: 4096,
             card: EmulatorConfig::default(),
+            withhold_resources: false,
         }
     }
 }
@@ -560,9 +565,17 @@ fn build(
     let object =
         ComObject::create(PortObject::default()).map_err(PortError::at(OpenStep::PortObject))?;
     parts.object = Some(object.clone());
-    let entries = match config.device {
-        DeviceKind::Loopback => Vec::new(),
-        DeviceKind::Mpu401 => vec![port_entry(MPU401_BASE, 2), interrupt_entry(MPU401_VECTOR)],
+    // The IDs the PnP manager reports for the INF's models (an ACPI MPU-401: its hardware ID
+    // and the compatible ID the INF matches).
+    match config.device {
+        DeviceKind::Loopback => object.set_device_ids(&[LOOPBACK_HARDWARE_ID], &[]),
+        DeviceKind::Mpu401 => object.set_device_ids(&["ACPI\\PNPB006"], &[MPU401_ID]),
+    }
+    let entries = match (config.device, config.withhold_resources) {
+        (_, true) | (DeviceKind::Loopback, _) => Vec::new(),
+        (DeviceKind::Mpu401, false) => {
+            vec![port_entry(MPU401_BASE, 2), interrupt_entry(MPU401_VECTOR)]
+        }
     };
     let resources = ResourceList::create(entries).map_err(PortError::at(OpenStep::ResourceList))?;
     parts.resources = Some(resources.clone());

@@ -17,8 +17,9 @@
 //!   built miniport): as PortCls, the port asks the miniport's IUnknown for IMiniportDMus,
 //!   keeps it, and calls its Init with the resource list and itself; it keeps the service
 //!   group Init outputs for `Port::open` ([`PortObject::take_started`]).
-//! - GetDeviceProperty and NewRegistryKey: the miniport never calls them; they answer
-//!   STATUS_NOT_SUPPORTED.
+//! - **GetDeviceProperty**: the device's hardware and compatible IDs, as the PnP manager would
+//!   report them for the INF's models ([`PortObject::set_device_ids`]); other properties,
+//!   and NewRegistryKey, answer STATUS_NOT_SUPPORTED.
 //!
 //! The object holds the miniport, the capture stream it services and the groups Notify(NULL)
 //! asks; `Port` clears them at close before releasing them, which breaks the references back
@@ -31,9 +32,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use dmus_miniport::abi::{
-    IID_IPort, IID_IPortDMus, IID_IServiceSink, IMXF, IMiniportDMus, IPortDMus, IPortDMusVtbl,
-    IServiceGroup, IServiceSink, IServiceSinkVtbl, IUnknown, NT_SUCCESS, NTSTATUS, PDEVICE_OBJECT,
-    PIRP, PRESOURCELIST, PSERVICEGROUP, PUNKNOWN, STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED,
+    DevicePropertyCompatibleIDs, DevicePropertyHardwareID, IID_IPort, IID_IPortDMus,
+    IID_IServiceSink, IMXF, IMiniportDMus, IPortDMus, IPortDMusVtbl, IServiceGroup, IServiceSink,
+    IServiceSinkVtbl, IUnknown, NT_SUCCESS, NTSTATUS, PDEVICE_OBJECT, PIRP, PRESOURCELIST,
+    PSERVICEGROUP, PUNKNOWN, STATUS_BUFFER_TOO_SMALL, STATUS_INVALID_PARAMETER,
+    STATUS_NOT_SUPPORTED, STATUS_OBJECT_NAME_NOT_FOUND, STATUS_SUCCESS,
 };
 use dmus_miniport::com::{self, ComClass, ComObject, ComPtr, InterfaceEntry};
 use dmus_miniport::com_interfaces;
@@ -74,6 +77,18 @@ pub struct PortObject {
     groups_registered: AtomicU64,
     /// What IPort::Init left for `Port::open`: the miniport's status and group.
     started: Mutex<Option<Started>>,
+    /// The device's hardware IDs and compatible IDs (REG_MULTI_SZ, UTF-16).
+    device_ids: Mutex<(Vec<u16>, Vec<u16>)>,
+}
+
+/// IDs as a REG_MULTI_SZ: each NUL-terminated, then one more NUL.
+pub fn multi_sz(ids: &[&str]) -> Vec<u16> {
+    let mut units: Vec<u16> = ids
+        .iter()
+        .flat_map(|id| id.encode_utf16().chain([0]))
+        .collect();
+    units.push(0);
+    units
 }
 
 /// What IPort::Init found.
@@ -126,6 +141,35 @@ impl PortObject {
     /// Lets go of the groups [`PortObject::add_group`] gave.
     pub fn take_groups(&self) -> Vec<ComPtr<IServiceGroup>> {
         std::mem::take(&mut *lock(&self.groups))
+    }
+
+    /// The IDs GetDeviceProperty reports (DevicePropertyHardwareID, DevicePropertyCompatibleIDs).
+    pub fn set_device_ids(&self, hardware: &[&str], compatible: &[&str]) {
+        *lock(&self.device_ids) = (multi_sz(hardware), multi_sz(compatible));
+    }
+
+    /// IPort::GetDeviceProperty for the IDs: the bytes needed in `result_len`, the property
+    /// in `buffer` if it has room.
+    fn device_property(&self, property: i32, buffer: &mut [u8], result_len: &mut u32) -> NTSTATUS {
+        let ids = lock(&self.device_ids);
+        let units = if property == DevicePropertyHardwareID {
+            &ids.0
+        } else if property == DevicePropertyCompatibleIDs {
+            &ids.1
+        } else {
+            return STATUS_NOT_SUPPORTED;
+        };
+        let bytes: Vec<u8> = units.iter().flat_map(|u| u.to_le_bytes()).collect();
+        *result_len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+        if bytes.len() <= 2 {
+            // No such IDs (an empty REG_MULTI_SZ).
+            return STATUS_OBJECT_NAME_NOT_FOUND;
+        }
+        let Some(out) = buffer.get_mut(..bytes.len()) else {
+            return STATUS_BUFFER_TOO_SMALL;
+        };
+        out.copy_from_slice(&bytes);
+        STATUS_SUCCESS
     }
 
     /// What the last IPort::Init found (once).
@@ -254,7 +298,7 @@ const fn port_vtbl<T: ComClass, const SLOT: usize>() -> IPortDMusVtbl {
         AddRef: com::add_ref::<T, IPortDMus, SLOT>,
         Release: com::release::<T, IPortDMus, SLOT>,
         Init: port_init::<SLOT>,
-        GetDeviceProperty: port_get_device_property,
+        GetDeviceProperty: port_get_device_property::<SLOT>,
         NewRegistryKey: port_new_registry_key,
         Notify: port_notify::<SLOT>,
         RegisterServiceGroup: port_register_service_group::<SLOT>,
@@ -285,14 +329,31 @@ unsafe extern "system" fn port_init<const SLOT: usize>(
 }
 
 #[win_abi]
-unsafe extern "system" fn port_get_device_property(
-    _this: *mut IPortDMus,
-    _property: i32,
-    _len: u32,
-    _buffer: *mut c_void,
-    _result_len: *mut u32,
+unsafe extern "system" fn port_get_device_property<const SLOT: usize>(
+    this: *mut IPortDMus,
+    property: i32,
+    len: u32,
+    buffer: *mut c_void,
+    result_len: *mut u32,
 ) -> NTSTATUS {
-    STATUS_NOT_SUPPORTED
+    if result_len.is_null() || (buffer.is_null() && len != 0) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    // SAFETY: the caller's buffer of `len` bytes (none when null) and its out variable, both
+    // valid for the call (GetDeviceProperty's contract).
+    let (buffer, result_len) = unsafe {
+        (
+            if buffer.is_null() {
+                &mut [][..]
+            } else {
+                std::slice::from_raw_parts_mut(buffer.cast::<u8>(), len as usize)
+            },
+            &mut *result_len,
+        )
+    };
+    // SAFETY: the miniport calls through the port pointer it holds a reference on.
+    unsafe { ComObject::<PortObject>::from_interface::<SLOT>(this) }
+        .device_property(property, buffer, result_len)
 }
 
 #[allow(clippy::too_many_arguments)]
