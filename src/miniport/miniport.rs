@@ -2,11 +2,12 @@
 //!
 //! ## Life cycle
 //! StartDevice creates the miniport ([`Miniport::create`]) and gives it to IPort::Init, which
-//! calls [`IMiniportDMus::Init`](Miniport::init): the resource list chooses the flavour
-//! ([`resources`](super::resources)), the device is reset (MPU-401: bounded by
-//! `hw::mpu401::RESET_MAX_STALL_US`, a silent card is STATUS_DEVICE_NOT_CONNECTED or
-//! STATUS_IO_TIMEOUT), the service group is created and returned, and the MPU-401's interrupt is
-//! connected (ISR: [`hardware::isr`], the capture intake, then IPortDMus::Notify with our
+//! calls [`IMiniportDMus::Init`](Miniport::init): the device's PnP IDs (asked of the port) and
+//! the resource list choose the flavour ([`resources`](super::resources)), the service group
+//! is created and registered with the port (RegisterServiceGroup), the device is reset
+//! (MPU-401: bounded by `hw::mpu401::RESET_MAX_STALL_US`, a silent card is
+//! STATUS_DEVICE_NOT_CONNECTED or STATUS_IO_TIMEOUT), the group is returned, and the MPU-401's
+//! interrupt is connected (ISR: [`hardware::isr`], the capture intake, then IPortDMus::Notify with our
 //! service group). NewStream creates render and capture streams on the device's wire and ring.
 //! The port releases the streams and then the miniport (on device removal); the last release
 //! disconnects the interrupt before anything the ISR touches goes.
