@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dmus_miniport::kernel::debug::{LINE_CAPACITY, LineBuffer};
-use dmus_miniport::kernel::host::{self, Violation};
+use dmus_miniport::kernel::host::{self, Resolution, Violation};
 use dmus_miniport::kernel::{
     DISPATCH_LEVEL, PASSIVE_LEVEL, PoolTag, SpinLock, Timer, irql, pool, time,
 };
@@ -587,41 +587,71 @@ fn debug_lines_are_truncated_to_the_buffer() {
     assert_eq!(short.finish(), b"ok\n\0");
 }
 
-/// Windows' clock, the machine's default: a timer expires on the first tick of the system
-/// clock at or after its due time, and one due now waits for the next tick (KeSetTimer's
-/// expiry is checked at the clock interrupt). 15.625 ms by default; 1 ms and 0.5 ms as when
-/// an application raises the timer resolution.
+/// Expiries recorded by `record_system_timer`: (key, time).
+static SYSTEM_FIRED: Mutex<Vec<(usize, i64)>> = Mutex::new(Vec::new());
+
+/// A system-resolution timer's expiry (a KTIMER's, as a loaded image sets one).
+unsafe fn record_system_timer(key: usize) {
+    SYSTEM_FIRED.lock().unwrap().push((key, time::now_100ns()));
+}
+
+/// Windows' clocks, the machine's default. A KTIMER (KeSetTimer; here `arm_foreign` with
+/// `Resolution::System`) expires on the first tick of the system clock at or after its due
+/// time, and one due now waits for the next tick: 15.625 ms by default; 1 ms and 0.5 ms as when
+/// an application raises the timer resolution. This crate's `Timer` is high-resolution
+/// (EX_TIMER_HIGH_RESOLUTION on Windows): it expires on the fastest clock rate's tick, 1 ms
+/// by default. The ideal clock fires both at their due time.
 #[test]
 fn timers_expire_on_the_clock_tick() {
     let machine = host::machine();
     assert_eq!(machine.clock_tick(), Some(host::DEFAULT_CLOCK_TICK));
     let tick = host::DEFAULT_CLOCK_TICK;
-    host::advance(1_234); // off a tick boundary
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let probes: Vec<Probe> = (0..4)
-        .map(|id| Probe {
-            id,
-            log: Arc::clone(&log),
-        })
-        .collect();
-    let timers: Vec<_> = probes.iter().map(probe_timer).collect();
-    timers[0].arm(10_000); // 1 ms: the next tick
-    timers[1].arm(0); // now: the next tick too, after timer 0 (set first)
-    timers[2].arm(tick); // one tick from an off-tick time: the tick after next
-    assert_eq!(host::advance(3 * tick), 3);
-    let at: Vec<(usize, i64)> = log.lock().unwrap().iter().map(|f| (f.id, f.at)).collect();
-    assert_eq!(at, vec![(0, tick), (1, tick), (2, 2 * tick)]);
+    let ms = host::CLOCK_TICK_1MS;
+    host::advance(1_234); // off every tick boundary
 
-    machine.set_clock_tick(Some(host::CLOCK_TICK_1MS));
+    // System-resolution timers, keys 1..=3.
+    // SAFETY: `record_system_timer` only records its key; nothing to keep alive.
+    unsafe {
+        machine.arm_foreign(1, 10_000, record_system_timer, Resolution::System); // 1 ms: next tick
+        machine.arm_foreign(2, 0, record_system_timer, Resolution::System); // now: next tick too
+        machine.arm_foreign(3, tick, record_system_timer, Resolution::System); // the tick after
+    }
+    // The crate's Timer: high resolution.
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let probe = Probe {
+        id: 0,
+        log: Arc::clone(&log),
+    };
+    let timer = probe_timer(&probe);
+    timer.arm(15_000); // due at 16_234: expires on the 1 ms boundary after it
+    assert_eq!(host::advance(3 * tick), 4);
+    let system: Vec<(usize, i64)> = std::mem::take(&mut *SYSTEM_FIRED.lock().unwrap());
+    assert_eq!(system, vec![(1, tick), (2, tick), (3, 2 * tick)]);
+    assert_eq!(log.lock().unwrap().last().map(|f| f.at), Some(2 * ms));
+
+    // The fastest clock at 0.5 ms.
+    machine.set_fastest_tick(host::CLOCK_TICK_HALF_MS);
     let t0 = time::now_100ns();
     assert_eq!(t0, 1_234 + 3 * tick);
-    timers[3].arm(15_000); // due at 484_984: expires on the 1 ms boundary after it
+    timer.arm(15_000); // due at 484_984: the next 0.5 ms boundary is 485_000
     assert_eq!(host::advance(50_000), 1);
-    assert_eq!(log.lock().unwrap().last().map(|f| f.at), Some(490_000));
+    assert_eq!(log.lock().unwrap().last().map(|f| f.at), Some(485_000));
+    machine.set_fastest_tick(ms);
 
-    machine.set_clock_tick(None); // the ideal clock: at the due time itself
+    // A 1 ms system tick: a KTIMER due at 1.5 ms from an off-boundary time.
+    machine.set_clock_tick(Some(ms));
     let t1 = time::now_100ns();
-    timers[3].arm(15_000);
+    // SAFETY: as above.
+    unsafe { machine.arm_foreign(4, 15_000, record_system_timer, Resolution::System) };
     assert_eq!(host::advance(50_000), 1);
-    assert_eq!(log.lock().unwrap().last().map(|f| f.at), Some(t1 + 15_000));
+    let due = t1 + 15_000;
+    let want = (due + ms - 1) / ms * ms;
+    assert_eq!(*SYSTEM_FIRED.lock().unwrap(), vec![(4, want)]);
+
+    // The ideal clock: at the due time itself, whatever the resolution.
+    machine.set_clock_tick(None);
+    let t2 = time::now_100ns();
+    timer.arm(15_000);
+    assert_eq!(host::advance(50_000), 1);
+    assert_eq!(log.lock().unwrap().last().map(|f| f.at), Some(t2 + 15_000));
 }

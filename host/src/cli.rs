@@ -41,10 +41,11 @@ options:
                              figures and Driver Verifier's (emulated) findings
   --map FILE.map             the image's link map, for symbols (default: FILE.sys's .map, if
                              present)
-  --tick MS                  the simulated clock's tick: timers expire on the next tick, as on
-                             Windows (default 15.625; 1 or 0.5 as when an application raises
-                             the timer resolution; 0: the ideal clock, each timer at its due
-                             time)
+  --tick MS                  the simulated system clock's tick: KeSetTimer timers expire on the
+                             next tick, as on Windows (default 15.625; 1 or 0.5 as when an
+                             application raises the timer resolution; 0: the ideal clock, each
+                             timer at its due time); the driver's high-resolution timers expire
+                             on the fastest clock's 1 ms tick
   --out FILE.mid             write what was captured as a Standard MIDI File
   --json                     print the report as JSON
   --transpose N              move every note by N semitones (-127..127)

@@ -82,23 +82,18 @@ fn the_image_plays_what_the_native_build_plays() {
             let image = play_image(&song, &options, &driver, "dmus_miniport.sys")
                 .unwrap_or_else(|e| panic!("{device:?}: {e}"));
             let what = format!("{} on {device:?}", song.name);
-            // On the Windows tick the native build already fails the large file on the
-            // MPU-401 (the wire falls behind, the pool runs dry: issues 13 and 14); what
-            // matters here is that the image does exactly what the native build does.
-            assert_eq!(
-                image.report.passed(),
+            // Both must pass: since the driver's timers are high-resolution, the Windows tick
+            // no longer starves the MPU-401's wire (before, the large file lost events on it).
+            assert!(
                 native.report.passed(),
-                "{what}: image {} native {}",
-                image.report.to_text(),
+                "{what}: {}",
                 native.report.to_text()
             );
-            if device == DeviceKind::Loopback || song.name == "demo" {
-                assert!(
-                    native.report.passed(),
-                    "{what}: {}",
-                    native.report.to_text()
-                );
-            }
+            assert!(
+                image.report.passed(),
+                "{what}: image {}",
+                image.report.to_text()
+            );
             assert_eq!(
                 image.report.port.unpack.events_lost, native.report.port.unpack.events_lost,
                 "{what}"

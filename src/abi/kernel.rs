@@ -102,13 +102,24 @@ pub const KERNEL_IMPORTS: &[&str] = &[
     "KeAcquireSpinLockAtDpcLevel",
     "KeReleaseSpinLockFromDpcLevel",
     "KeQueryInterruptTimePrecise",
-    "KeInitializeDpc",
-    "KeInitializeTimer",
-    "KeSetTimer",
-    "KeCancelTimer",
-    "KeFlushQueuedDpcs",
+    "ExAllocateTimer",
+    "ExSetTimer",
+    "ExCancelTimer",
+    "ExDeleteTimer",
     "DbgPrintEx",
 ];
+
+/// wdm.h `PEX_TIMER`: a timer object ExAllocateTimer allocates; opaque.
+pub type PEX_TIMER = *mut c_void;
+
+/// wdm.h `PEXT_CALLBACK`: an EX_TIMER's expiry routine, called at DISPATCH_LEVEL with the
+/// timer and the context given to ExAllocateTimer.
+#[win_abi]
+pub type PEXT_CALLBACK = unsafe extern "system" fn(Timer: PEX_TIMER, Context: *mut c_void);
+
+/// wdm.h `EX_TIMER_HIGH_RESOLUTION`: the timer expires on the fastest clock rate's tick (the
+/// system raises the clock rate while it is set), not on the 15.625 ms system tick.
+pub const EX_TIMER_HIGH_RESOLUTION: u32 = 0x4;
 
 /// Every HAL.dll routine the Windows implementation of `crate::kernel` imports: the lines
 /// `imports/hal.def` must list.
@@ -144,26 +155,36 @@ unsafe extern "system" {
     /// 100 ns units since boot (monotonic); writes the QPC value it interpolated from.
     pub fn KeQueryInterruptTimePrecise(QpcTimeStamp: *mut u64) -> u64;
 
-    /// wdm.h. Any IRQL. Fills a caller-owned KDPC.
-    pub fn KeInitializeDpc(
-        Dpc: *mut KDPC,
-        DeferredRoutine: PKDEFERRED_ROUTINE,
-        DeferredContext: *mut c_void,
-    );
+    /// wdm.h, Windows 8.1+. IRQL <= DISPATCH_LEVEL. Allocates a timer whose expiry calls
+    /// `Callback(timer, CallbackContext)` at DISPATCH_LEVEL; null on failure.
+    pub fn ExAllocateTimer(
+        Callback: PEXT_CALLBACK,
+        CallbackContext: *mut c_void,
+        Attributes: u32,
+    ) -> PEX_TIMER;
 
-    /// wdm.h. IRQL <= DISPATCH_LEVEL. A notification timer, not signaled.
-    pub fn KeInitializeTimer(Timer: *mut KTIMER);
+    /// wdm.h, Windows 8.1+. IRQL <= DISPATCH_LEVEL. `DueTime` negative: relative, in 100 ns
+    /// units (a high-resolution timer must be relative); `Period` 0: one-shot. Replaces a
+    /// pending expiry; TRUE if one was pending. `Parameters` may be null.
+    pub fn ExSetTimer(
+        Timer: PEX_TIMER,
+        DueTime: i64,
+        Period: i64,
+        Parameters: *mut c_void,
+    ) -> BOOLEAN;
 
-    /// wdm.h. IRQL <= DISPATCH_LEVEL. `DueTime` negative: relative, in 100 ns units.
-    /// Returns TRUE if the timer was already in the timer queue (it is re-armed).
-    pub fn KeSetTimer(Timer: *mut KTIMER, DueTime: LARGE_INTEGER, Dpc: *mut KDPC) -> BOOLEAN;
+    /// wdm.h, Windows 8.1+. IRQL <= DISPATCH_LEVEL. TRUE if an expiry was pending. A callback
+    /// already running still runs.
+    pub fn ExCancelTimer(Timer: PEX_TIMER, Parameters: *mut c_void) -> BOOLEAN;
 
-    /// wdm.h. IRQL <= DISPATCH_LEVEL. TRUE if the timer was in the queue. Does not remove a
-    /// DPC that already was queued by the timer's expiry.
-    pub fn KeCancelTimer(Timer: *mut KTIMER) -> BOOLEAN;
-
-    /// wdm.h. PASSIVE_LEVEL. Returns once every DPC queued on any processor has run.
-    pub fn KeFlushQueuedDpcs();
+    /// wdm.h, Windows 8.1+. Cancels (if `Cancel`), waits for a running callback (if `Wait`:
+    /// IRQL <= APC_LEVEL then) and frees the timer; it cannot be set again.
+    pub fn ExDeleteTimer(
+        Timer: PEX_TIMER,
+        Cancel: BOOLEAN,
+        Wait: BOOLEAN,
+        Parameters: *mut c_void,
+    ) -> BOOLEAN;
 
     /// wdm.h (`NTHALAPI`: exported by HAL.dll, listed in `imports/hal.def`). Any IRQL.
     /// Busy-waits at least `MicroSeconds`; Microsoft asks for at most 50 per call.

@@ -47,7 +47,8 @@ use super::stats::{CaptureStats, Counters, add, bump, bump_locked};
 use crate::abi::{
     DMUS_KEF_EVENT_COMPLETE, DMUS_KEF_EVENT_INCOMPLETE, DMUS_KERNEL_EVENT_SHORT_MAX, IAllocatorMXF,
     IID_IMXF, IMXF, IMXFVtbl, KSSTATE, KernelEvent, NT_SUCCESS, NTSTATUS, PDMUS_KERNEL_EVENT, PMXF,
-    STATUS_INVALID_DEVICE_STATE, STATUS_INVALID_PARAMETER, STATUS_SUCCESS, StreamState,
+    STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_STATE, STATUS_INVALID_PARAMETER,
+    STATUS_SUCCESS, StreamState,
 };
 use crate::com::{ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
 use crate::com_interfaces;
@@ -144,11 +145,15 @@ impl<R: RingHandle> CaptureStream<R> {
         // SAFETY: the timer is a field of the pinned object value, never moved out
         // (structural pinning). `on_timer` only uses the stream, which lives until its Drop,
         // and Drop shuts the timer down (waiting for a running callback) before anything else.
-        unsafe {
+        let ready = unsafe {
             pinned
                 .map_unchecked(|s| &s.timer)
                 .init(on_timer::<R>, context)
         };
+        if !ready {
+            // The kernel could not allocate the timer object.
+            return Err(STATUS_INSUFFICIENT_RESOURCES);
+        }
         Ok(stream)
     }
 

@@ -14,7 +14,10 @@
 //!   callback order. Due times fall on the **clock tick**, as on Windows: a timer expires on
 //!   the first tick at or after its due time, 15.625 ms apart by default
 //!   ([`Machine::set_clock_tick`]: 1 ms, 0.5 ms, or None for the ideal clock that fires each
-//!   timer at its due time, which tests of timing logic choose with [`ideal_clock`]). [`Machine::set_realtime`] switches a machine to real time (for the host
+//!   timer at its due time, which tests of timing logic choose with [`ideal_clock`]). A
+//!   high-resolution timer ([`Resolution::High`]: this crate's `Timer`, an EX_TIMER on
+//!   Windows) expires on the fastest clock's tick instead, 1 ms by default
+//!   ([`Machine::set_fastest_tick`]). [`Machine::set_realtime`] switches a machine to real time (for the host
 //!   runner's --realtime mode): then `run_until` sleeps until each due time.
 //! - **Rules**: what the Windows kernel would punish with a bugcheck or what this project
 //!   forbids (allocating at DISPATCH_LEVEL) is refused where possible and recorded as a
@@ -94,6 +97,16 @@ struct TimerEntry {
 /// What a due timer runs, at DISPATCH_LEVEL, given the key it was armed with.
 pub type FireFn = unsafe fn(usize);
 
+/// Which clock a timer expires on while the system clock ticks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resolution {
+    /// The system clock's tick (KeSetTimer): 15.625 ms by default.
+    System,
+    /// The fastest clock rate's tick (an EX_TIMER_HIGH_RESOLUTION timer): 1 ms by default.
+    /// This crate's own `kernel::Timer` is one.
+    High,
+}
+
 /// `Timer`'s callback, for the timers of this crate.
 unsafe fn fire_native(target: usize) {
     // SAFETY: the target was armed by `RawTimer::set` of a Timer that is pinned and
@@ -108,6 +121,9 @@ struct State {
     /// The system clock's tick: a timer expires at the first tick at or after its due time
     /// (and after now). None: the ideal clock, which fires at the due time itself.
     tick: Option<i64>,
+    /// The fastest clock rate's tick, on which high-resolution timers expire
+    /// (ExAllocateTimer with EX_TIMER_HIGH_RESOLUTION) while the system clock ticks.
+    fastest_tick: i64,
     timers: Vec<TimerEntry>,
     next_seq: u64,
     /// The timer whose callback is running, and the thread running it.
@@ -223,6 +239,7 @@ impl Machine {
                 clock: 0,
                 realtime: None,
                 tick: Some(DEFAULT_CLOCK_TICK),
+                fastest_tick: CLOCK_TICK_1MS,
                 timers: Vec::new(),
                 next_seq: 0,
                 firing: None,
@@ -286,6 +303,14 @@ impl Machine {
     /// time. Applies to timers armed from now on.
     pub fn set_clock_tick(&self, tick: Option<i64>) {
         self.lock().tick = tick.filter(|&t| t > 0);
+    }
+
+    /// The fastest clock rate's tick, on which high-resolution timers expire while the system
+    /// clock ticks (1 ms by default; the ideal clock fires them at their due time too).
+    pub fn set_fastest_tick(&self, tick: i64) {
+        if tick > 0 {
+            self.lock().fastest_tick = tick;
+        }
     }
 
     /// The ideal clock ([`Machine::set_clock_tick`]`(None)`), for tests of timing logic that
@@ -410,14 +435,15 @@ impl Machine {
         st.earliest().map(|i| st.timers[i].due)
     }
 
-    fn arm(&self, target: usize, due_in_100ns: i64, fire: FireFn) -> bool {
+    fn arm(&self, target: usize, due_in_100ns: i64, fire: FireFn, resolution: Resolution) -> bool {
         let mut st = self.lock();
         let was_pending = st.remove_timer(target);
         let now = st.now();
         let due = now.saturating_add(due_in_100ns.max(0));
-        let due = match st.tick {
-            Some(tick) => on_tick(now, due, tick),
-            None => due,
+        let due = match (st.tick, resolution) {
+            (Some(tick), Resolution::System) => on_tick(now, due, tick),
+            (Some(_), Resolution::High) => on_tick(now, due, st.fastest_tick),
+            (None, _) => due,
         };
         let seq = st.next_seq;
         st.next_seq += 1;
@@ -444,8 +470,14 @@ impl Machine {
     /// `fire(key)` must be sound to call until [`Machine::disarm_foreign`] has returned true
     /// or the call has happened, and until [`Machine::flush_callbacks`] has returned after
     /// that (a running call is not interrupted).
-    pub unsafe fn arm_foreign(&self, key: usize, due_in_100ns: i64, fire: FireFn) -> bool {
-        self.arm(key, due_in_100ns, fire)
+    pub unsafe fn arm_foreign(
+        &self,
+        key: usize,
+        due_in_100ns: i64,
+        fire: FireFn,
+        resolution: Resolution,
+    ) -> bool {
+        self.arm(key, due_in_100ns, fire, resolution)
     }
 
     /// Disarms the timer `key`; true if it was armed (KeCancelTimer's answer).
@@ -924,9 +956,10 @@ impl RawTimer {
     /// # Safety
     /// As on Windows: `target` is the pinned `Timer` containing `self`; called once, before
     /// any other method, with no concurrent access.
-    pub(super) unsafe fn init(&self, target: *const c_void) {
+    pub(super) unsafe fn init(&self, target: *const c_void) -> bool {
         // SAFETY: exclusive access, per the contract.
         unsafe { *self.binding.get() = Some((Machine::current(), target as usize)) };
+        true
     }
 
     fn binding(&self) -> Option<&(Machine, usize)> {
@@ -940,17 +973,27 @@ impl RawTimer {
             Machine::current().record(Violation::TimerAboveDispatch { irql });
         }
         self.binding()
-            .is_some_and(|(m, t)| m.arm(*t, due_in_100ns, fire_native))
+            .is_some_and(|(m, t)| m.arm(*t, due_in_100ns, fire_native, Resolution::High))
     }
 
     pub(super) fn cancel(&self) -> bool {
         self.binding().is_some_and(|(m, t)| m.disarm(*t))
     }
 
-    pub(super) fn flush(&self) {
+    fn flush(&self) {
         if let Some((m, t)) = self.binding() {
             m.flush(*t);
         }
+    }
+
+    /// Cancels and waits for a running callback, as Windows' ExDeleteTimer(Cancel, Wait) does:
+    /// a callback that re-armed the timer before it saw the shutdown is cancelled again and
+    /// waited for. PASSIVE_LEVEL (`Timer::shutdown` checked).
+    pub(super) fn shutdown(&self) {
+        self.cancel();
+        self.flush();
+        self.cancel();
+        self.flush();
     }
 }
 

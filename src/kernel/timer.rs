@@ -1,4 +1,6 @@
-//! A one-shot timer whose expiry runs a callback at DISPATCH_LEVEL (a KTIMER with a KDPC).
+//! A one-shot timer whose expiry runs a callback at DISPATCH_LEVEL: on Windows a
+//! high-resolution EX_TIMER, which expires on the fastest clock rate's tick rather than the
+//! 15.625 ms system tick (the host machine models both clocks).
 
 use core::cell::UnsafeCell;
 use core::ffi::c_void;
@@ -60,7 +62,9 @@ impl Timer {
     }
 
     /// Makes the timer usable at its final (pinned) address. IRQL <= DISPATCH_LEVEL.
-    /// Returns false (and changes nothing) if it was already initialized.
+    /// Returns false (and changes nothing) if it was already initialized, or if the kernel
+    /// could not allocate its timer object (the timer stays inert: callers fail their
+    /// creation with STATUS_INSUFFICIENT_RESOURCES).
     ///
     /// # Safety
     /// Until the timer is shut down or dropped, `callback(context)` must be sound to run at
@@ -84,7 +88,11 @@ impl Timer {
         }
         // SAFETY: `self` is pinned, so the address given to the kernel (or the host machine)
         // stays valid until drop, and drop shuts the timer down first.
-        unsafe { this.raw.init(this as *const Timer as *const c_void) };
+        if !unsafe { this.raw.init(this as *const Timer as *const c_void) } {
+            // The kernel could not allocate its timer object: back to inert.
+            this.state.store(NEW, Ordering::Release);
+            return false;
+        }
         this.state.store(READY, Ordering::Release);
         true
     }
@@ -139,12 +147,9 @@ impl Timer {
             super::sys::timer_shutdown_above_passive();
             return;
         }
-        // A callback that was running may have re-armed the timer before it saw SHUT_DOWN:
-        // once the flush has waited for it, cancel again, and flush a DPC that the re-armed
-        // timer may have queued meanwhile (that callback's `arm` sees SHUT_DOWN).
-        self.raw.flush();
-        self.raw.cancel();
-        self.raw.flush();
+        // Cancel, wait for a running callback (which may re-arm before it sees SHUT_DOWN: the
+        // platform cancels and waits again), and release the kernel's timer object.
+        self.raw.shutdown();
     }
 }
 

@@ -5,12 +5,15 @@
 use core::cell::UnsafeCell;
 use core::ffi::c_void;
 
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, Ordering};
+
 use crate::abi::{
-    DPFLTR_IHVAUDIO_ID, DbgPrintEx, ExAllocatePool2, ExFreePoolWithTag, KDPC, KIRQL, KSPIN_LOCK,
-    KTIMER, KeAcquireSpinLockAtDpcLevel, KeAcquireSpinLockRaiseToDpc, KeCancelTimer,
-    KeFlushQueuedDpcs, KeInitializeDpc, KeInitializeTimer, KeQueryInterruptTimePrecise,
-    KeReleaseSpinLock, KeReleaseSpinLockFromDpcLevel, KeSetTimer, KeStallExecutionProcessor,
-    POOL_FLAG_NON_PAGED,
+    DPFLTR_IHVAUDIO_ID, DbgPrintEx, EX_TIMER_HIGH_RESOLUTION, ExAllocatePool2, ExAllocateTimer,
+    ExCancelTimer, ExDeleteTimer, ExFreePoolWithTag, ExSetTimer, KIRQL, KSPIN_LOCK,
+    KeAcquireSpinLockAtDpcLevel, KeAcquireSpinLockRaiseToDpc, KeQueryInterruptTimePrecise,
+    KeReleaseSpinLock, KeReleaseSpinLockFromDpcLevel, KeStallExecutionProcessor, PEX_TIMER,
+    POOL_FLAG_NON_PAGED, win_abi,
 };
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -121,61 +124,74 @@ pub(super) fn long_stall_refused(irql: KIRQL, us: u32) {
 
 // ---- timer ----
 
+/// A high-resolution EX_TIMER (ExAllocateTimer with EX_TIMER_HIGH_RESOLUTION): it expires on
+/// the fastest clock rate's tick, not on the 15.625 ms system tick a KTIMER waits for, which
+/// would hold every message (and a busy UART's every retry) up to a tick.
 pub(super) struct RawTimer {
-    timer: UnsafeCell<KTIMER>,
-    dpc: UnsafeCell<KDPC>,
+    /// Null until `init` (and after `shutdown`).
+    timer: AtomicPtr<c_void>,
 }
 
 impl RawTimer {
     pub(super) const fn new() -> Self {
         RawTimer {
-            timer: UnsafeCell::new(KTIMER::zeroed()),
-            dpc: UnsafeCell::new(KDPC::zeroed()),
+            timer: AtomicPtr::new(ptr::null_mut()),
         }
     }
 
+    /// Allocates the kernel's timer object; false if it could not.
+    ///
     /// # Safety
-    /// `self` does not move until `flush` has returned after the last `cancel`; `target` is the
-    /// `Timer` to pass to `timer::fire`, valid as long.
-    pub(super) unsafe fn init(&self, target: *const c_void) {
-        // SAFETY: both objects are ours, pinned (contract), and initialized exactly once,
-        // before any KeSetTimer.
-        unsafe {
-            KeInitializeTimer(self.timer.get());
-            KeInitializeDpc(self.dpc.get(), timer_dpc, target as *mut c_void);
-        }
+    /// `target` is the `Timer` to pass to `timer::fire`, valid until `shutdown` has returned.
+    pub(super) unsafe fn init(&self, target: *const c_void) -> bool {
+        // SAFETY: a callback of the right type and the context it expects (contract).
+        let timer = unsafe {
+            ExAllocateTimer(
+                ex_timer_callback,
+                target as *mut c_void,
+                EX_TIMER_HIGH_RESOLUTION,
+            )
+        };
+        self.timer.store(timer, Ordering::Release);
+        !timer.is_null()
     }
 
     pub(super) fn set(&self, due_in_100ns: i64) -> bool {
-        // Negative DueTime = relative. At least one unit, so that 0 is never read as the
-        // absolute time 1601-01-01 (which would also expire at once, but say so explicitly).
+        let timer = self.timer.load(Ordering::Acquire);
+        if timer.is_null() {
+            return false;
+        }
+        // Negative DueTime = relative (a high-resolution timer must be). At least one unit.
         let due = -due_in_100ns.max(1);
-        // SAFETY: both objects were initialized by `init` (Timer only calls this when READY)
-        // and are pinned.
-        unsafe { KeSetTimer(self.timer.get(), due, self.dpc.get()) != 0 }
+        // SAFETY: a live timer of ours (not yet deleted: `Timer` calls this only when READY).
+        unsafe { ExSetTimer(timer, due, 0, ptr::null_mut()) != 0 }
     }
 
     pub(super) fn cancel(&self) -> bool {
-        // SAFETY: initialized and pinned, as in `set`.
-        unsafe { KeCancelTimer(self.timer.get()) != 0 }
+        let timer = self.timer.load(Ordering::Acquire);
+        if timer.is_null() {
+            return false;
+        }
+        // SAFETY: as in `set`.
+        unsafe { ExCancelTimer(timer, ptr::null_mut()) != 0 }
     }
 
-    /// Waits until every queued DPC (ours included) has run. PASSIVE_LEVEL.
-    pub(super) fn flush(&self) {
-        // SAFETY: plain FFI call; `Timer::shutdown` checked the IRQL.
-        unsafe { KeFlushQueuedDpcs() }
+    /// Cancels, waits for a running callback and frees the timer: afterwards the callback is
+    /// neither pending nor running. PASSIVE_LEVEL (`Timer::shutdown` checked).
+    pub(super) fn shutdown(&self) {
+        let timer = self.timer.swap(ptr::null_mut(), Ordering::AcqRel);
+        if !timer.is_null() {
+            // SAFETY: our timer, deleted once (the swap took it); Wait at PASSIVE_LEVEL.
+            unsafe { ExDeleteTimer(timer, 1, 1, ptr::null_mut()) };
+        }
     }
 }
 
-/// The KDPC's routine: `context` is the `Timer` given to `init`.
-unsafe extern "system" fn timer_dpc(
-    _dpc: *mut KDPC,
-    context: *mut c_void,
-    _arg1: *mut c_void,
-    _arg2: *mut c_void,
-) {
-    // SAFETY: the DPC was initialized with the address of a pinned Timer, which cannot go away
-    // before `Timer::shutdown` has flushed this DPC.
+/// The EX_TIMER's callback: `context` is the `Timer` given to `init`.
+#[win_abi]
+unsafe extern "system" fn ex_timer_callback(_timer: PEX_TIMER, context: *mut c_void) {
+    // SAFETY: the timer was allocated with the address of a pinned Timer, which cannot go
+    // away before `Timer::shutdown` has deleted this timer (waiting for this callback).
     unsafe { super::timer::fire(context) }
 }
 

@@ -229,7 +229,9 @@ pub(super) fn new_service_group() -> Result<ComPtr<IServiceGroup>, NTSTATUS> {
     let context = pinned.get_ref() as *const ServiceGroup as *mut c_void;
     // SAFETY: the timer is a field of the pinned object value; the callback only reads the
     // group, whose Drop shuts the timer down first.
-    unsafe { pinned.map_unchecked(|g| &g.timer).init(group_dpc, context) };
+    if !unsafe { pinned.map_unchecked(|g| &g.timer).init(group_dpc, context) } {
+        return Err(STATUS_INSUFFICIENT_RESOURCES);
+    }
     Ok(group.primary())
 }
 

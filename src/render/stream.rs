@@ -41,7 +41,7 @@ use super::unit::{Origin, Tracker, Unit};
 use super::wire::{StreamId, Wire, WireError};
 use crate::abi::{
     IAllocatorMXF, IID_IMXF, IMXF, IMXFVtbl, KSSTATE, KernelEvent, NTSTATUS, PDMUS_KERNEL_EVENT,
-    PMXF, STATUS_INVALID_PARAMETER, STATUS_SUCCESS, StreamState,
+    PMXF, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER, STATUS_SUCCESS, StreamState,
 };
 use crate::com::{ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
 use crate::com_interfaces;
@@ -176,11 +176,16 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
         // SAFETY: the timer is a field of the pinned object value, never moved out
         // (structural pinning). `on_timer` only uses the stream, which lives until its Drop,
         // and Drop shuts the timer down (waiting for a running callback) before anything else.
-        unsafe {
+        let ready = unsafe {
             pinned
                 .map_unchecked(|s| &s.timer)
                 .init(on_timer::<H, C>, context)
         };
+        if !ready {
+            // The kernel could not allocate the timer object: the stream (released here)
+            // never runs.
+            return Err(STATUS_INSUFFICIENT_RESOURCES);
+        }
         Ok(stream)
     }
 

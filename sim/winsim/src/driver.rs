@@ -162,6 +162,7 @@ impl Driver {
             fail_plan: Mutex::new(None),
             allocations_failed: Default::default(),
             portcls: Mutex::new(PortClsState::default()),
+            ex_timers: Mutex::new(Default::default()),
             stops: Mutex::new(Vec::new()),
             run: Mutex::new(None),
         });
@@ -288,6 +289,9 @@ impl Driver {
                 rule: Rule::Leak { tag, blocks, bytes },
                 call_site: None,
             });
+        }
+        for finding in crate::ex_timer::leaks(st) {
+            st.verifier.record(finding);
         }
         for (&address, block) in lock(&st.blocks).iter() {
             for timer in st.machine.armed_in(address, address + block.size) {

@@ -3,7 +3,7 @@
 //! table lacks is a load error naming it.
 
 use crate::call_site::thunk;
-use crate::{ntoskrnl, portcls};
+use crate::{ex_timer, ntoskrnl, portcls};
 
 /// Every import, in table order (also the index of its call counter).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +29,10 @@ pub(crate) enum Import {
     PcNewServiceGroup,
     PcNewInterruptSync,
     PcRegisterSubdevice,
+    ExAllocateTimer,
+    ExSetTimer,
+    ExCancelTimer,
+    ExDeleteTimer,
 }
 
 thunk!(t_ex_allocate_pool2 => ntoskrnl::ex_allocate_pool2);
@@ -52,6 +56,10 @@ thunk!(t_pc_new_port => portcls::pc_new_port);
 thunk!(t_pc_new_service_group => portcls::pc_new_service_group);
 thunk!(t_pc_new_interrupt_sync => portcls::pc_new_interrupt_sync);
 thunk!(t_pc_register_subdevice => portcls::pc_register_subdevice);
+thunk!(t_ex_allocate_timer => ex_timer::ex_allocate_timer);
+thunk!(t_ex_set_timer => ex_timer::ex_set_timer);
+thunk!(t_ex_cancel_timer => ex_timer::ex_cancel_timer);
+thunk!(t_ex_delete_timer => ex_timer::ex_delete_timer);
 
 /// (module, name, what it is, its thunk).
 pub(crate) const TABLE: &[(&str, &str, Import, unsafe extern "win64" fn())] = &[
@@ -175,6 +183,30 @@ pub(crate) const TABLE: &[(&str, &str, Import, unsafe extern "win64" fn())] = &[
         "PcRegisterSubdevice",
         Import::PcRegisterSubdevice,
         t_pc_register_subdevice,
+    ),
+    (
+        "ntoskrnl.exe",
+        "ExAllocateTimer",
+        Import::ExAllocateTimer,
+        t_ex_allocate_timer,
+    ),
+    (
+        "ntoskrnl.exe",
+        "ExSetTimer",
+        Import::ExSetTimer,
+        t_ex_set_timer,
+    ),
+    (
+        "ntoskrnl.exe",
+        "ExCancelTimer",
+        Import::ExCancelTimer,
+        t_ex_cancel_timer,
+    ),
+    (
+        "ntoskrnl.exe",
+        "ExDeleteTimer",
+        Import::ExDeleteTimer,
+        t_ex_delete_timer,
     ),
 ];
 

@@ -18,6 +18,7 @@
 mod bus;
 mod call_site;
 mod driver;
+mod ex_timer;
 mod imports;
 mod ntoskrnl;
 mod portcls;

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use dmus_miniport::abi::{KDPC, KTIMER, PKDEFERRED_ROUTINE, POOL_FLAG_NON_PAGED};
-use dmus_miniport::kernel::host::set_irql;
+use dmus_miniport::kernel::host::{Resolution, set_irql};
 use dmus_miniport::kernel::{DISPATCH_LEVEL, KIRQL, PASSIVE_LEVEL, PoolTag, irql, pool};
 
 use crate::imports::Import;
@@ -381,7 +381,10 @@ pub(crate) unsafe extern "win64" fn ke_set_timer(
     // SAFETY: `fire_dpc` checks, before touching it, that the KTIMER is still a live block of
     // the driver's; ExFreePoolWithTag reports a free of a set timer, and KeCancelTimer /
     // KeFlushQueuedDpcs are how the driver makes the pair unreachable.
-    let was_set = unsafe { st.machine.arm_foreign(address, relative, fire_dpc) };
+    let was_set = unsafe {
+        st.machine
+            .arm_foreign(address, relative, fire_dpc, Resolution::System)
+    };
     u8::from(was_set)
 }
 

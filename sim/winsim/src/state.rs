@@ -22,6 +22,14 @@ pub(crate) struct Block {
     pub tag: PoolTag,
 }
 
+/// An EX_TIMER the driver allocated.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ExTimer {
+    pub callback: Option<usize>,
+    pub context: usize,
+    pub resolution: dmus_miniport::kernel::host::Resolution,
+}
+
 /// PortCls's side of the device, as the image's PortCls imports fill it.
 #[derive(Default)]
 pub(crate) struct PortClsState {
@@ -51,6 +59,8 @@ pub(crate) struct DriverState {
     pub fail_plan: Mutex<Option<(usize, usize)>>,
     pub allocations_failed: AtomicU64,
     pub portcls: Mutex<PortClsState>,
+    /// The driver's EX_TIMERs, by handle.
+    pub ex_timers: Mutex<BTreeMap<usize, ExTimer>>,
     /// Every stop so far, and where the next goes.
     pub stops: Mutex<Vec<crate::stop::Stop>>,
     pub run: Mutex<Option<Arc<dyn crate::stop::StopSink>>>,
@@ -167,6 +177,15 @@ std::thread_local! {
 /// Marks the calling thread as serving `state`'s run.
 pub(crate) fn set_running(state: &Arc<DriverState>) {
     RUNNING.with(|r| *r.borrow_mut() = Arc::downgrade(state));
+}
+
+/// The image owning the EX_TIMER `handle`.
+pub(crate) fn owner_of_ex_timer(handle: usize) -> Option<Arc<DriverState>> {
+    let images = IMAGES.read().unwrap_or_else(|e| e.into_inner());
+    images
+        .iter()
+        .filter_map(Weak::upgrade)
+        .find(|s| lock(&s.ex_timers).contains_key(&handle))
 }
 
 /// The image that made the import call being served on this thread: the one holding the

@@ -62,6 +62,15 @@ pub enum Rule {
         object: &'static str,
         detail: String,
     },
+    /// An EX_TIMER routine given a handle ExAllocateTimer did not return (or one deleted).
+    UnknownTimer {
+        import: &'static str,
+        address: usize,
+    },
+    /// An EX_TIMER the driver never deleted (found at unload).
+    TimerNotDeleted { address: usize },
+    /// Something the simulated kernel does not model.
+    Unsupported { what: &'static str },
 }
 
 impl fmt::Display for Rule {
@@ -128,6 +137,13 @@ impl fmt::Display for Rule {
                 write!(f, "KeStallExecutionProcessor({us}) at IRQL {irql}")
             }
             Rule::ComReference { object, detail } => write!(f, "{object}: {detail}"),
+            Rule::UnknownTimer { import, address } => {
+                write!(f, "{import} of {address:#x}, not a live EX_TIMER")
+            }
+            Rule::TimerNotDeleted { address } => {
+                write!(f, "EX_TIMER {address:#x} never deleted (left at unload)")
+            }
+            Rule::Unsupported { what } => write!(f, "not modelled: {what}"),
         }
     }
 }

@@ -438,3 +438,71 @@ fn freeing_a_cancelled_timer_is_fine() {
     driver.unload();
     assert_eq!(driver.findings(), vec![]);
 }
+
+// ---- 8. EX_TIMERs ----
+
+/// `rbx = ExAllocateTimer(NULL, NULL, EX_TIMER_HIGH_RESOLUTION)`; then, if `delete`,
+/// `ExDeleteTimer(rbx, TRUE, wait, NULL)`, at DISPATCH_LEVEL when `raised`.
+fn ex_timer_image(delete: bool, wait: bool, raised: bool) -> Image {
+    let mut b = Builder::new(&[(NT, &["ExAllocateTimer", "ExDeleteTimer"])]);
+    b.function("DriverEntry");
+    prologue(&mut b);
+    b.a.xor(ecx, ecx).unwrap();
+    b.a.xor(edx, edx).unwrap();
+    b.a.mov(r8d, 4).unwrap(); // EX_TIMER_HIGH_RESOLUTION
+    b.call_nt("ExAllocateTimer");
+    b.a.mov(rbx, rax).unwrap();
+    if delete {
+        if raised {
+            write_cr8(&mut b, 2);
+        }
+        b.a.mov(rcx, rbx).unwrap();
+        b.a.mov(edx, 1).unwrap();
+        b.a.mov(r8d, i32::from(wait)).unwrap();
+        b.a.xor(r9d, r9d).unwrap();
+        b.call_nt("ExDeleteTimer");
+        if raised {
+            write_cr8(&mut b, 0);
+        }
+    }
+    epilogue(&mut b);
+    b.build()
+}
+
+#[test]
+fn an_ex_timer_never_deleted_is_found_at_unload_and_a_deleted_one_is_not() {
+    let driver = load(&ex_timer_image(false, false, false), false);
+    assert_eq!(driver_entry(&driver), Ok(0));
+    driver.unload();
+    let findings = driver.findings();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert!(matches!(findings[0].rule, Rule::TimerNotDeleted { .. }));
+
+    let driver = load(&ex_timer_image(true, true, false), false);
+    assert_eq!(driver_entry(&driver), Ok(0));
+    driver.unload();
+    assert_eq!(driver.findings(), vec![]);
+}
+
+#[test]
+fn ex_delete_timer_waiting_at_dispatch_is_found() {
+    let driver = load(&ex_timer_image(true, true, true), false);
+    assert_eq!(driver_entry(&driver), Ok(0));
+    let findings = driver.findings();
+    assert!(
+        findings.iter().any(|f| matches!(
+            f.rule,
+            Rule::Irql {
+                import: "ExDeleteTimer",
+                irql: 2,
+                ..
+            }
+        )),
+        "{findings:?}"
+    );
+    // Without the wait, DISPATCH_LEVEL is allowed.
+    let driver = load(&ex_timer_image(true, false, true), false);
+    assert_eq!(driver_entry(&driver), Ok(0));
+    driver.unload();
+    assert_eq!(driver.findings(), vec![]);
+}
