@@ -25,8 +25,8 @@ const SHUT_DOWN: u8 = 4;
 /// A relative one-shot timer.
 ///
 /// Life cycle: [`Timer::new`] (inert, movable) -> pin it where it will live ->
-/// [`Timer::init`] (from then on it must not move: the KTIMER's dispatcher header points at
-/// itself and the KDPC's context points at the `Timer`) -> any number of [`Timer::arm`] /
+/// [`Timer::init`] (from then on it must not move: the kernel's timer object has the `Timer`'s
+/// address as its callback context) -> any number of [`Timer::arm`] /
 /// [`Timer::cancel`] -> [`Timer::shutdown`] or drop, at PASSIVE_LEVEL, which guarantees that
 /// the callback is neither queued nor running afterwards.
 ///
@@ -98,9 +98,9 @@ impl Timer {
     }
 
     /// Arms the timer to fire `due_in_100ns` from now (values <= 0: as soon as possible),
-    /// replacing a pending expiry (KeSetTimer with a relative due time). IRQL <=
+    /// replacing a pending expiry (ExSetTimer with a relative due time). IRQL <=
     /// DISPATCH_LEVEL (the callback may re-arm its own timer). Returns true if an expiry was
-    /// pending (KeSetTimer's result). A timer that is not initialized, or is shut down,
+    /// pending (ExSetTimer's result). A timer that is not initialized, or is shut down,
     /// ignores this and returns false.
     ///
     /// (Not called `set`: on a `Pin<Box<Timer>>` that name would resolve to `Pin::set`.)
@@ -123,7 +123,7 @@ impl Timer {
     }
 
     /// Disarms for good: afterwards the callback is neither pending, queued nor running, and
-    /// `arm` is ignored. IRQL: PASSIVE_LEVEL (it waits with KeFlushQueuedDpcs). Called at a
+    /// `arm` is ignored. IRQL: PASSIVE_LEVEL (it waits, with ExDeleteTimer). Called at a
     /// higher IRQL it can only cancel (the host records a `Violation`), and leaves the wait to
     /// the next call at PASSIVE_LEVEL (at the latest, the drop's). Idempotent.
     pub fn shutdown(&self) {
