@@ -181,6 +181,9 @@ fn a_chord_queues_on_the_mpu401_wire() {
     // Wire model: message k starts after the 3 * k bytes before it.
     let expected: Vec<i64> = (0..12).map(|k| (3 * (k % 6) + 1) * BYTE_TIME).collect();
     assert_eq!(errors, expected);
+    // Which is all the wire's doing: nothing beyond it.
+    let w = o.report.beyond_wire;
+    assert_eq!((w.samples, w.min_us, w.max_us), (12, 0.0, 0.0));
 }
 
 #[test]
@@ -193,10 +196,18 @@ fn generated_files_round_trip_byte_identical_and_back_to_a_file() {
         let read = smf::read(&bytes, name).unwrap_or_else(|e| panic!("{name}: {e}"));
         let o = run(&read.song, DeviceKind::Loopback);
         assert!(o.report.rendered.messages > 0, "{name}");
-        // Through the emulated UART too: the same messages, each at least a byte time late.
+        // Through the emulated UART too: the same messages, each at least a byte time late,
+        // and on the ideal clock exactly as late as the wire makes them.
         let slow = run(&read.song, DeviceKind::Mpu401);
         assert_eq!(slow.report.captured, o.report.captured, "{name}");
         assert!(slow.report.timing.min_us >= 320.0, "{name}");
+        let w = slow.report.beyond_wire;
+        assert_eq!(
+            (w.min_us, w.max_us),
+            (0.0, 0.0),
+            "{name}: {}",
+            slow.report.to_text()
+        );
         // What was captured, written as a MIDI file and read back, is the song's messages
         // again, at the same music times.
         let written = smf::write(&o.captured_for_file(), &read.song.tempo, PPQ as u16);

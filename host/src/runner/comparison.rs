@@ -82,6 +82,37 @@ pub fn compare(rendered: &[TimedMessage], captured: &[TimedMessage]) -> Comparis
     }
 }
 
+/// How late each matched message came back beyond what the wire allows: capture time minus the
+/// earliest time it could have been captured. On the loopback that is its presentation time.
+/// On an MPU-401 (`byte_time`: the wire's byte time) a message starts on the wire at its
+/// presentation time or when the bytes queued before it have gone out, whichever is later, and
+/// is captured when its first byte has arrived, one byte time after it started.
+pub fn beyond_wire(
+    rendered: &[TimedMessage],
+    captured: &[TimedMessage],
+    byte_time: Option<RefTime>,
+) -> Timing {
+    let mut free = RefTime::MIN;
+    let errors = rendered
+        .iter()
+        .zip(captured)
+        .take_while(|(r, c)| r.bytes == c.bytes && r.channel_group == c.channel_group)
+        .map(|(r, c)| {
+            let earliest = match byte_time {
+                None => r.time,
+                Some(byte) => {
+                    let start = r.time.max(free);
+                    let len = RefTime::try_from(r.bytes.len()).unwrap_or(RefTime::MAX);
+                    free = start.saturating_add(byte.saturating_mul(len));
+                    start.saturating_add(byte)
+                }
+            };
+            c.time - earliest
+        })
+        .collect();
+    timing(errors)
+}
+
 /// Mean, 99th percentile (nearest rank), maximum and minimum of `errors` (100 ns units).
 pub fn timing(mut errors: Vec<RefTime>) -> Timing {
     if errors.is_empty() {
@@ -111,6 +142,41 @@ mod tests {
             channel_group: 1,
             bytes: bytes.to_vec(),
         }
+    }
+
+    /// The wire model: on the loopback the bound is the presentation time; on an MPU-401 a
+    /// message starts when its time has come and the bytes before it are out, and is captured
+    /// one byte time after it starts.
+    #[test]
+    fn beyond_the_wire_subtracts_what_the_wire_imposes() {
+        let r = vec![
+            m(0, &[0x90, 60, 1]),
+            m(0, &[0x90, 61, 1]),
+            m(100_000, &[0xC0, 5]),
+        ];
+        let byte = 3200;
+        let on_time = vec![
+            m(byte, &r[0].bytes),
+            m(4 * byte, &r[1].bytes),
+            m(100_000 + byte, &r[2].bytes),
+        ];
+        let w = beyond_wire(&r, &on_time, Some(byte));
+        assert_eq!((w.samples, w.max_us, w.min_us), (3, 0.0, 0.0));
+        // One 5 ms late on the same wire: 5 ms beyond it; the loopback counts from the
+        // presentation time.
+        let late = vec![
+            on_time[0].clone(),
+            m(4 * byte + 50_000, &r[1].bytes),
+            on_time[2].clone(),
+        ];
+        assert_eq!(beyond_wire(&r, &late, Some(byte)).max_us, 5_000.0);
+        assert_eq!(
+            beyond_wire(&r, &late, None).max_us,
+            (4.0 * 3200.0 + 50_000.0) / 10.0
+        );
+        // Only the matching prefix counts.
+        let cut = vec![on_time[0].clone(), m(0, &[0x80, 60, 0])];
+        assert_eq!(beyond_wire(&r, &cut, Some(byte)).samples, 1);
     }
 
     #[test]

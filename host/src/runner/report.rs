@@ -5,10 +5,11 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use super::comparison::{Comparison, Difference, TimedMessage, Timing};
+use super::comparison::{Comparison, Difference, TimedMessage, Timing, beyond_wire};
 use super::options::PlayOptions;
 use crate::perf::{PerformanceStats, RefTime};
 use crate::port::{CloseReport, DeviceKind, PortStats};
+use dmus_miniport::hw::emulator::BYTE_TIME_100NS;
 
 /// Messages and their bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -57,6 +58,9 @@ pub struct Report {
     pub first_difference: Option<Difference>,
     /// Capture time stamp minus presentation time.
     pub timing: Timing,
+    /// Capture time stamp minus the earliest time the wire allowed (the presentation time on
+    /// the loopback; on the MPU-401 also the bytes queued before, at 3125 bytes/s).
+    pub beyond_wire: Timing,
     /// What the render stream asked for in NewStream, milliseconds.
     pub schedule_prefetch_ms: f64,
     pub leaks: CloseReport,
@@ -109,6 +113,14 @@ impl Report {
             captured_equals_rendered: p.comparison.equal,
             first_difference: p.comparison.first_difference,
             timing: p.comparison.timing,
+            beyond_wire: beyond_wire(
+                p.rendered,
+                p.captured,
+                match p.options.device {
+                    DeviceKind::Loopback => None,
+                    DeviceKind::Mpu401 => Some(BYTE_TIME_100NS),
+                },
+            ),
             schedule_prefetch_ms: p.schedule_prefetch as f64 / 1e4,
             leaks: p.leaks,
             performance: p.performance,
@@ -187,6 +199,12 @@ impl Report {
             s,
             "  timing error    mean {:.1} us, p99 {:.1} us, max {:.1} us, min {:.1} us ({} messages; capture time - presentation time)",
             t.mean_us, t.p99_us, t.max_us, t.min_us, t.samples
+        );
+        let w = &self.beyond_wire;
+        let _ = writeln!(
+            s,
+            "  beyond the wire mean {:.1} us, p99 {:.1} us, max {:.1} us, min {:.1} us (capture time - the earliest the wire allowed)",
+            w.mean_us, w.p99_us, w.max_us, w.min_us
         );
         let pool = &self.port.pool;
         let _ = writeln!(
