@@ -94,6 +94,16 @@ fn the_image_plays_what_the_native_build_plays() {
                 "{what}: image {}",
                 image.report.to_text()
             );
+            // On Windows' 15.625 ms tick, nothing comes back later than one tick of the
+            // fastest clock (1 ms) beyond what the wire imposes, p99 below it: the driver's
+            // high-resolution timers and its DPC for work due now.
+            for (build, r) in [("native", &native.report), ("image", &image.report)] {
+                let w = r.beyond_wire;
+                assert!(
+                    w.max_us <= 1_000.0 && w.p99_us < 1_000.0,
+                    "{what}, {build}: beyond the wire {w:?}"
+                );
+            }
             assert_eq!(
                 image.report.port.unpack.events_lost, native.report.port.unpack.events_lost,
                 "{what}"

@@ -106,6 +106,10 @@ pub const KERNEL_IMPORTS: &[&str] = &[
     "ExSetTimer",
     "ExCancelTimer",
     "ExDeleteTimer",
+    "KeInitializeDpc",
+    "KeInsertQueueDpc",
+    "KeRemoveQueueDpc",
+    "KeFlushQueuedDpcs",
     "DbgPrintEx",
 ];
 
@@ -176,6 +180,28 @@ unsafe extern "system" {
     /// wdm.h, Windows 8.1+. IRQL <= DISPATCH_LEVEL. TRUE if an expiry was pending. A callback
     /// already running still runs.
     pub fn ExCancelTimer(Timer: PEX_TIMER, Parameters: *mut c_void) -> BOOLEAN;
+
+    /// wdm.h. Any IRQL. Fills a caller-owned KDPC.
+    pub fn KeInitializeDpc(
+        Dpc: *mut KDPC,
+        DeferredRoutine: PKDEFERRED_ROUTINE,
+        DeferredContext: *mut c_void,
+    );
+
+    /// wdm.h. Any IRQL. Queues the DPC to run on this processor as soon as the IRQL drops
+    /// below DISPATCH_LEVEL; FALSE if it was queued already.
+    pub fn KeInsertQueueDpc(
+        Dpc: *mut KDPC,
+        SystemArgument1: *mut c_void,
+        SystemArgument2: *mut c_void,
+    ) -> BOOLEAN;
+
+    /// wdm.h. Any IRQL. Takes the DPC out of its queue; TRUE if it was queued. A DPC already
+    /// running still runs.
+    pub fn KeRemoveQueueDpc(Dpc: *mut KDPC) -> BOOLEAN;
+
+    /// wdm.h. PASSIVE_LEVEL. Returns once every DPC queued on any processor has run.
+    pub fn KeFlushQueuedDpcs();
 
     /// wdm.h, Windows 8.1+. Cancels (if `Cancel`), waits for a running callback (if `Wait`:
     /// IRQL <= APC_LEVEL then) and frees the timer; it cannot be set again.

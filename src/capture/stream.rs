@@ -207,7 +207,7 @@ impl<R: RingHandle> CaptureStream<R> {
         }
         self.serving.store(false, Ordering::SeqCst);
         if self.again.load(Ordering::SeqCst) {
-            self.timer.arm(0);
+            self.timer.fire_soon();
         }
     }
 
@@ -236,8 +236,15 @@ impl<R: RingHandle> CaptureStream<R> {
             (output, rearm)
         };
         self.deliver(&mut out, output);
-        if let Some(due) = rearm {
-            self.timer.arm(due);
+        match rearm {
+            // More bytes than one round takes: the DPC again, not a clock tick.
+            Some(due) if due <= 0 => {
+                self.timer.fire_soon();
+            }
+            Some(due) => {
+                self.timer.arm(due);
+            }
+            None => {}
         }
     }
 

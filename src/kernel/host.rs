@@ -105,6 +105,15 @@ pub enum Resolution {
     /// The fastest clock rate's tick (an EX_TIMER_HIGH_RESOLUTION timer): 1 ms by default.
     /// This crate's own `kernel::Timer` is one.
     High,
+    /// No clock at all: a DPC queued now (KeInsertQueueDpc) runs as soon as the processor
+    /// gets to it, at the current time.
+    Immediate,
+}
+
+/// `Timer`'s DPC (`fire_soon`), keyed one past the `Timer`'s address.
+unsafe fn fire_native_dpc(key: usize) {
+    // SAFETY: as in `fire_native`: the key is one past a live Timer's address.
+    unsafe { fire_native(key - 1) }
 }
 
 /// `Timer`'s callback, for the timers of this crate.
@@ -443,7 +452,7 @@ impl Machine {
         let due = match (st.tick, resolution) {
             (Some(tick), Resolution::System) => on_tick(now, due, tick),
             (Some(_), Resolution::High) => on_tick(now, due, st.fastest_tick),
-            (None, _) => due,
+            (None, _) | (_, Resolution::Immediate) => due,
         };
         let seq = st.next_seq;
         st.next_seq += 1;
@@ -976,13 +985,25 @@ impl RawTimer {
             .is_some_and(|(m, t)| m.arm(*t, due_in_100ns, fire_native, Resolution::High))
     }
 
+    /// Queues the callback to run as soon as possible (Windows: the timer's KDPC, with
+    /// KeInsertQueueDpc), without waiting for a clock tick. The key is one past the `Timer`'s
+    /// address, apart from its timer's. True if it was not queued already.
+    pub(super) fn queue(&self) -> bool {
+        self.binding()
+            .is_some_and(|(m, t)| !m.arm(*t + 1, 0, fire_native_dpc, Resolution::Immediate))
+    }
+
     pub(super) fn cancel(&self) -> bool {
-        self.binding().is_some_and(|(m, t)| m.disarm(*t))
+        self.binding().is_some_and(|(m, t)| {
+            let queued = m.disarm(*t + 1);
+            m.disarm(*t) | queued
+        })
     }
 
     fn flush(&self) {
         if let Some((m, t)) = self.binding() {
             m.flush(*t);
+            m.flush(*t + 1);
         }
     }
 

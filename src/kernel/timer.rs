@@ -112,7 +112,20 @@ impl Timer {
         self.raw.set(due_in_100ns)
     }
 
-    /// Removes a pending expiry. IRQL <= DISPATCH_LEVEL. Returns true if one was pending.
+    /// Runs the callback as soon as the processor's DPC queue gets to it, without waiting for
+    /// a clock tick (Windows: the timer's KDPC, queued with KeInsertQueueDpc; an EX_TIMER set
+    /// for "now" would wait for the next tick of the fastest clock). For work that is due now:
+    /// a message that just arrived, bytes left over from a run's budget. IRQL <=
+    /// DISPATCH_LEVEL. Ignored (false) unless READY; true if it was not queued already.
+    pub fn fire_soon(&self) -> bool {
+        if self.state.load(Ordering::Acquire) != READY {
+            super::sys::timer_not_ready();
+            return false;
+        }
+        self.raw.queue()
+    }
+
+    /// Removes a pending expiry (and a queued [`Timer::fire_soon`]). IRQL <= DISPATCH_LEVEL. Returns true if one was pending.
     /// A callback that already started (or whose DPC is already queued) still runs: only
     /// [`Timer::shutdown`] waits for it.
     pub fn cancel(&self) -> bool {

@@ -10,9 +10,10 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 
 use crate::abi::{
     DPFLTR_IHVAUDIO_ID, DbgPrintEx, EX_TIMER_HIGH_RESOLUTION, ExAllocatePool2, ExAllocateTimer,
-    ExCancelTimer, ExDeleteTimer, ExFreePoolWithTag, ExSetTimer, KIRQL, KSPIN_LOCK,
-    KeAcquireSpinLockAtDpcLevel, KeAcquireSpinLockRaiseToDpc, KeQueryInterruptTimePrecise,
-    KeReleaseSpinLock, KeReleaseSpinLockFromDpcLevel, KeStallExecutionProcessor, PEX_TIMER,
+    ExCancelTimer, ExDeleteTimer, ExFreePoolWithTag, ExSetTimer, KDPC, KIRQL, KSPIN_LOCK,
+    KeAcquireSpinLockAtDpcLevel, KeAcquireSpinLockRaiseToDpc, KeFlushQueuedDpcs, KeInitializeDpc,
+    KeInsertQueueDpc, KeQueryInterruptTimePrecise, KeReleaseSpinLock,
+    KeReleaseSpinLockFromDpcLevel, KeRemoveQueueDpc, KeStallExecutionProcessor, PEX_TIMER,
     POOL_FLAG_NON_PAGED, win_abi,
 };
 
@@ -126,23 +127,28 @@ pub(super) fn long_stall_refused(irql: KIRQL, us: u32) {
 
 /// A high-resolution EX_TIMER (ExAllocateTimer with EX_TIMER_HIGH_RESOLUTION): it expires on
 /// the fastest clock rate's tick, not on the 15.625 ms system tick a KTIMER waits for, which
-/// would hold every message (and a busy UART's every retry) up to a tick.
+/// would hold every message (and a busy UART's every retry) up to a tick. Work due now goes
+/// through a KDPC instead (`queue`), which runs as soon as the processor gets to it.
 pub(super) struct RawTimer {
     /// Null until `init` (and after `shutdown`).
     timer: AtomicPtr<c_void>,
+    dpc: UnsafeCell<KDPC>,
 }
 
 impl RawTimer {
     pub(super) const fn new() -> Self {
         RawTimer {
             timer: AtomicPtr::new(ptr::null_mut()),
+            dpc: UnsafeCell::new(KDPC::zeroed()),
         }
     }
 
-    /// Allocates the kernel's timer object; false if it could not.
+    /// Allocates the kernel's timer object and fills the KDPC; false if the timer could not
+    /// be allocated.
     ///
     /// # Safety
-    /// `target` is the `Timer` to pass to `timer::fire`, valid until `shutdown` has returned.
+    /// `target` is the `Timer` to pass to `timer::fire`, valid until `shutdown` has returned;
+    /// `self` does not move from now on (the KDPC is the kernel's while queued).
     pub(super) unsafe fn init(&self, target: *const c_void) -> bool {
         // SAFETY: a callback of the right type and the context it expects (contract).
         let timer = unsafe {
@@ -152,8 +158,13 @@ impl RawTimer {
                 EX_TIMER_HIGH_RESOLUTION,
             )
         };
+        if timer.is_null() {
+            return false;
+        }
+        // SAFETY: our own KDPC, pinned (contract), filled once before any KeInsertQueueDpc.
+        unsafe { KeInitializeDpc(self.dpc.get(), timer_dpc, target as *mut c_void) };
         self.timer.store(timer, Ordering::Release);
-        !timer.is_null()
+        true
     }
 
     pub(super) fn set(&self, due_in_100ns: i64) -> bool {
@@ -167,22 +178,39 @@ impl RawTimer {
         unsafe { ExSetTimer(timer, due, 0, ptr::null_mut()) != 0 }
     }
 
+    /// Queues the KDPC: true if it was not queued already.
+    pub(super) fn queue(&self) -> bool {
+        // SAFETY: our KDPC, initialized by `init` (`Timer` calls this only when READY).
+        unsafe { KeInsertQueueDpc(self.dpc.get(), ptr::null_mut(), ptr::null_mut()) != 0 }
+    }
+
     pub(super) fn cancel(&self) -> bool {
         let timer = self.timer.load(Ordering::Acquire);
         if timer.is_null() {
             return false;
         }
-        // SAFETY: as in `set`.
-        unsafe { ExCancelTimer(timer, ptr::null_mut()) != 0 }
+        // SAFETY: as in `set` and `queue`.
+        unsafe {
+            let queued = KeRemoveQueueDpc(self.dpc.get()) != 0;
+            (ExCancelTimer(timer, ptr::null_mut()) != 0) | queued
+        }
     }
 
-    /// Cancels, waits for a running callback and frees the timer: afterwards the callback is
-    /// neither pending nor running. PASSIVE_LEVEL (`Timer::shutdown` checked).
+    /// Cancels, waits for a running callback and frees the timer, then takes the KDPC out of
+    /// its queue and waits for one running: afterwards the callback is neither pending, queued
+    /// nor running. PASSIVE_LEVEL (`Timer::shutdown` checked).
     pub(super) fn shutdown(&self) {
         let timer = self.timer.swap(ptr::null_mut(), Ordering::AcqRel);
-        if !timer.is_null() {
-            // SAFETY: our timer, deleted once (the swap took it); Wait at PASSIVE_LEVEL.
-            unsafe { ExDeleteTimer(timer, 1, 1, ptr::null_mut()) };
+        if timer.is_null() {
+            return;
+        }
+        // SAFETY: our timer, deleted once (the swap took it), Wait at PASSIVE_LEVEL; then our
+        // KDPC, initialized with it. A callback that queued the DPC before the deletion
+        // finished is removed or waited for by the flush.
+        unsafe {
+            ExDeleteTimer(timer, 1, 1, ptr::null_mut());
+            KeRemoveQueueDpc(self.dpc.get());
+            KeFlushQueuedDpcs();
         }
     }
 }
@@ -192,6 +220,19 @@ impl RawTimer {
 unsafe extern "system" fn ex_timer_callback(_timer: PEX_TIMER, context: *mut c_void) {
     // SAFETY: the timer was allocated with the address of a pinned Timer, which cannot go
     // away before `Timer::shutdown` has deleted this timer (waiting for this callback).
+    unsafe { super::timer::fire(context) }
+}
+
+/// The KDPC's routine: `context` is the `Timer` given to `init`.
+#[win_abi]
+unsafe extern "system" fn timer_dpc(
+    _dpc: *mut KDPC,
+    context: *mut c_void,
+    _arg1: *mut c_void,
+    _arg2: *mut c_void,
+) {
+    // SAFETY: as for the EX_TIMER's callback: `shutdown` removes or flushes this DPC before
+    // the Timer goes away.
     unsafe { super::timer::fire(context) }
 }
 

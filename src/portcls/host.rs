@@ -167,7 +167,8 @@ impl ServiceGroup {
             }
             return;
         }
-        self.timer.arm(0);
+        // PortCls queues the group's DPC: it runs as soon as the processor gets to it.
+        self.timer.fire_soon();
     }
 
     /// RequestService calls so far.
@@ -498,7 +499,7 @@ pub fn irql_dropped() {
     let deferred: Vec<ComPtr<IServiceGroup>> =
         DEFERRED.with(|d| core::mem::take(&mut *d.borrow_mut()));
     for g in deferred {
-        service_group_model(&g).timer.arm(0);
+        service_group_model(&g).timer.fire_soon();
     }
 }
 

@@ -256,13 +256,20 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
             (output, rearm)
         };
         self.deliver(&mut done, output);
-        if let Some(due) = rearm {
-            self.timer.arm(due);
+        match rearm {
+            // Due now (a run's byte budget spent, an event due): the DPC, not a clock tick.
+            Some(due) if due <= 0 => {
+                self.timer.fire_soon();
+            }
+            Some(due) => {
+                self.timer.arm(due);
+            }
+            None => {}
         }
-        // A PutMessage racing with this run may have armed the timer before the `arm` above
-        // replaced its expiry: look again (its chain is in the inbox by then).
+        // A PutMessage racing with this run may have found its DPC queued already (and this
+        // run past its chain): look again (its chain is in the inbox by then).
         if !self.inbox.is_empty() {
-            self.timer.arm(0);
+            self.timer.fire_soon();
         }
     }
 
@@ -576,7 +583,7 @@ impl<H: WireHandle, C: Clock> Mxf for RenderStream<H, C> {
         }
         self.deliver(&mut done, None);
         if new == StreamState::Run {
-            self.timer.arm(0);
+            self.timer.fire_soon();
         }
         STATUS_SUCCESS
     }
@@ -586,7 +593,7 @@ impl<H: WireHandle, C: Clock> Mxf for RenderStream<H, C> {
         if let Some(chain) = NonNull::new(event)
             && self.inbox.push(chain)
         {
-            self.timer.arm(0);
+            self.timer.fire_soon();
         }
         STATUS_SUCCESS
     }

@@ -1,29 +1,27 @@
 //! The MPU-401's interrupt line on the host: with the emulated card's MIDI OUT cabled to its
 //! MIDI IN (`hw::emulator`), each byte the render stream writes arrives at the input one wire
-//! byte time after its start bit, and a real card would raise its interrupt then. Here a
-//! `kernel::Timer` does: armed for the next arrival, its DPC plays the interrupt
+//! byte time after its start bit, and a real card would raise its interrupt then. Here an
+//! event of the machine's does: armed for the next arrival at that very time (hardware keeps
+//! no clock tick: `Resolution::Immediate`), it plays the interrupt
 //! (`portcls::host::raise_interrupt`), so the miniport's ISR reads the byte at its arrival
 //! time and stamps it with the master clock (dmus-contract.md sections 4 and 6; section 7,
 //! defect 7). That is what gives the host runner real MIDI-wire timing with an MPU-401.
 //!
-//! Exact and cheap: the card's cable listener tells the timer each byte's arrival time as the
-//! byte is written, and the timer is armed only while something is on its way (no periodic
+//! Exact and cheap: the card's cable listener tells the line each byte's arrival time as the
+//! byte is written, and the event is armed only while something is on its way (no periodic
 //! polling); after each interrupt it is armed for the next byte the card says is coming
 //! ([`Mpu401Emulator::next_input_time`]). If an interrupt leaves a byte unread (no ISR
 //! connected any more) the line stays quiet until the next byte is written: counted.
 //!
-//! The timer fires inside `Machine::run_until`; `raise_interrupt` reaches the interrupt
+//! The event fires inside `Machine::run_until`; `raise_interrupt` reaches the interrupt
 //! objects connected on the calling thread, so drive the machine from the thread that opened
 //! the port.
 
-use std::ffi::c_void;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use dmus_miniport::hw::emulator::Mpu401Emulator;
-use dmus_miniport::kernel::Timer;
-use dmus_miniport::kernel::host::Machine;
+use dmus_miniport::kernel::host::{Machine, Resolution};
 use dmus_miniport::portcls::host::raise_interrupt;
 use serde::Serialize;
 
@@ -41,12 +39,10 @@ pub struct CableStats {
 }
 
 struct Inner {
-    /// First field: dropped (shut down) before the rest.
-    timer: Timer,
     card: Mpu401Emulator,
     vector: u32,
     machine: Machine,
-    /// The arrival time the timer is armed for, if it is; `None` forever once stopped.
+    /// The arrival time the event is armed for, if it is; `None` forever once stopped.
     armed_for: Mutex<Option<i64>>,
     stopped: AtomicBool,
     bytes_announced: AtomicU64,
@@ -61,11 +57,10 @@ pub struct CableInterrupt {
 }
 
 impl CableInterrupt {
-    /// Plugs `card`'s cable in and drives interrupt `vector` from its arrivals. PASSIVE_LEVEL
-    /// (it initialises a timer), on the thread that drives the machine.
+    /// Plugs `card`'s cable in and drives interrupt `vector` from its arrivals. PASSIVE_LEVEL,
+    /// on the thread that drives the machine.
     pub fn connect(card: Mpu401Emulator, vector: u32) -> Self {
         let inner = Arc::new(Inner {
-            timer: Timer::new(),
             card,
             vector,
             machine: Machine::current(),
@@ -76,11 +71,6 @@ impl CableInterrupt {
             unclaimed: AtomicU64::new(0),
             left_unread: AtomicU64::new(0),
         });
-        let context = Arc::as_ptr(&inner) as *mut c_void;
-        // SAFETY: the timer is a field of the Arc's value, which never moves; the callback
-        // only uses that value, which lives until the last Arc goes, and Inner's Drop shuts
-        // the timer down (waiting for a running callback) before anything else is dropped.
-        unsafe { Pin::new_unchecked(&inner.timer).init(on_timer, context) };
         let weak: Weak<Inner> = Arc::downgrade(&inner);
         inner.card.connect_cable(Some(Arc::new(move |arrival| {
             if let Some(inner) = weak.upgrade() {
@@ -111,7 +101,7 @@ impl CableInterrupt {
     pub fn disconnect(&self) {
         self.inner.stopped.store(true, Ordering::Release);
         self.inner.card.disconnect_cable();
-        self.inner.timer.shutdown();
+        self.inner.quiet();
         *self.inner.lock() = None;
     }
 }
@@ -124,7 +114,7 @@ impl Drop for CableInterrupt {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.timer.shutdown();
+        self.quiet();
     }
 }
 
@@ -134,7 +124,7 @@ impl Inner {
         self.armed_for.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Arms the timer for `arrival` unless it already fires at or before then. <=
+    /// Arms the event for `arrival` unless it already fires at or before then. <=
     /// DISPATCH_LEVEL (the render DPC writing the byte, or this line's own DPC).
     fn arm_for(&self, arrival: i64) {
         if self.stopped.load(Ordering::Acquire) {
@@ -146,10 +136,30 @@ impl Inner {
         }
         *armed = Some(arrival);
         let now = self.machine.now_100ns();
-        self.timer.arm(arrival.saturating_sub(now).max(0));
+        // SAFETY: `on_arrival` gets this Inner's address, which stays valid until `quiet` (in
+        // `disconnect` and in Drop) has disarmed the event and waited for a running one.
+        unsafe {
+            self.machine.arm_foreign(
+                self.key(),
+                arrival.saturating_sub(now).max(0),
+                on_arrival,
+                Resolution::Immediate,
+            )
+        };
     }
 
-    /// The DPC: the interrupt, then the timer for the next byte. DISPATCH_LEVEL.
+    /// The machine's key for this line's event: this Inner's address.
+    fn key(&self) -> usize {
+        self as *const Inner as usize
+    }
+
+    /// No event pending or running afterwards.
+    fn quiet(&self) {
+        self.machine.disarm_foreign(self.key());
+        self.machine.flush_callbacks();
+    }
+
+    /// The event: the interrupt, then the event for the next byte. DISPATCH_LEVEL.
     fn run(&self) {
         *self.lock() = None;
         if self.stopped.load(Ordering::Acquire) {
@@ -172,12 +182,12 @@ impl Inner {
     }
 }
 
-/// The timer's callback.
+/// The line's event: a byte has arrived.
 ///
 /// # Safety
-/// `context` is the live Inner whose timer this is (see `CableInterrupt::connect`).
-unsafe fn on_timer(context: *mut c_void) {
-    // SAFETY: the function's contract; Inner outlives its timer's callbacks.
-    let inner = unsafe { &*(context as *const Inner) };
+/// `key` is the address of the live Inner that armed it (see `Inner::arm_for`).
+unsafe fn on_arrival(key: usize) {
+    // SAFETY: the function's contract; Inner outlives its armed events (`quiet`).
+    let inner = unsafe { &*(key as *const Inner) };
     inner.run();
 }

@@ -33,6 +33,8 @@ pub(crate) enum Import {
     ExSetTimer,
     ExCancelTimer,
     ExDeleteTimer,
+    KeInsertQueueDpc,
+    KeRemoveQueueDpc,
 }
 
 thunk!(t_ex_allocate_pool2 => ntoskrnl::ex_allocate_pool2);
@@ -60,6 +62,8 @@ thunk!(t_ex_allocate_timer => ex_timer::ex_allocate_timer);
 thunk!(t_ex_set_timer => ex_timer::ex_set_timer);
 thunk!(t_ex_cancel_timer => ex_timer::ex_cancel_timer);
 thunk!(t_ex_delete_timer => ex_timer::ex_delete_timer);
+thunk!(t_ke_insert_queue_dpc => ntoskrnl::ke_insert_queue_dpc);
+thunk!(t_ke_remove_queue_dpc => ntoskrnl::ke_remove_queue_dpc);
 
 /// (module, name, what it is, its thunk).
 pub(crate) const TABLE: &[(&str, &str, Import, unsafe extern "win64" fn())] = &[
@@ -207,6 +211,18 @@ pub(crate) const TABLE: &[(&str, &str, Import, unsafe extern "win64" fn())] = &[
         "ExDeleteTimer",
         Import::ExDeleteTimer,
         t_ex_delete_timer,
+    ),
+    (
+        "ntoskrnl.exe",
+        "KeInsertQueueDpc",
+        Import::KeInsertQueueDpc,
+        t_ke_insert_queue_dpc,
+    ),
+    (
+        "ntoskrnl.exe",
+        "KeRemoveQueueDpc",
+        Import::KeRemoveQueueDpc,
+        t_ke_remove_queue_dpc,
     ),
 ];
 

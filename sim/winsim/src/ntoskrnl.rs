@@ -402,6 +402,19 @@ unsafe fn fire_dpc(key: usize) {
     }
     // SAFETY: a live KTIMER of the driver's (checked above), which KeSetTimer filled.
     let dpc = unsafe { (key as *const u8).add(KTIMER_DPC).cast::<usize>().read() };
+    run_dpc(&st, dpc);
+}
+
+/// A DPC KeInsertQueueDpc queued: its routine, at DISPATCH_LEVEL.
+unsafe fn fire_queued_dpc(key: usize) {
+    if let Some(st) = state::owner_of_data(key) {
+        run_dpc(&st, key);
+    }
+}
+
+/// Runs the KDPC at `dpc` (DISPATCH_LEVEL: the machine raised it), if it is still the
+/// driver's memory and was initialized.
+fn run_dpc(st: &DriverState, dpc: usize) {
     if dpc == 0 || !st.is_live(dpc, size_of::<KDPC>()) && !st.contains(dpc) {
         st.verifier.record(crate::verifier::Finding {
             rule: Rule::DpcOnFreedMemory { address: dpc },
@@ -438,6 +451,37 @@ unsafe fn fire_dpc(key: usize) {
         )
     };
     st.check_return("a DPC routine", entered, held);
+}
+
+pub(crate) unsafe extern "win64" fn ke_insert_queue_dpc(
+    dpc: *mut KDPC,
+    _argument1: *mut c_void,
+    _argument2: *mut c_void,
+) -> u8 {
+    let Some(st) = enter(Import::KeInsertQueueDpc) else {
+        return 0;
+    };
+    let address = dpc as usize;
+    // SAFETY: the driver's own KDPC storage (KeInsertQueueDpc's contract).
+    let kind = unsafe { dpc.cast::<u8>().add(KDPC_TYPE).read() };
+    if kind != DPC_OBJECT {
+        st.find(Rule::DpcNotInitialized { address });
+        return 0;
+    }
+    // SAFETY: `fire_queued_dpc` checks that the KDPC is still the driver's memory before
+    // reading it; freeing it while queued is reported (armed_in).
+    let was_queued = unsafe {
+        st.machine
+            .arm_foreign(address, 0, fire_queued_dpc, Resolution::Immediate)
+    };
+    u8::from(!was_queued)
+}
+
+pub(crate) unsafe extern "win64" fn ke_remove_queue_dpc(dpc: *mut KDPC) -> u8 {
+    let Some(st) = enter(Import::KeRemoveQueueDpc) else {
+        return 0;
+    };
+    u8::from(st.machine.disarm_foreign(dpc as usize))
 }
 
 pub(crate) unsafe extern "win64" fn ke_cancel_timer(timer: *mut KTIMER) -> u8 {

@@ -71,6 +71,8 @@ pub enum Rule {
     TimerNotDeleted { address: usize },
     /// Something the simulated kernel does not model.
     Unsupported { what: &'static str },
+    /// KeInsertQueueDpc of a KDPC KeInitializeDpc never filled.
+    DpcNotInitialized { address: usize },
 }
 
 impl fmt::Display for Rule {
@@ -144,6 +146,12 @@ impl fmt::Display for Rule {
                 write!(f, "EX_TIMER {address:#x} never deleted (left at unload)")
             }
             Rule::Unsupported { what } => write!(f, "not modelled: {what}"),
+            Rule::DpcNotInitialized { address } => {
+                write!(
+                    f,
+                    "KeInsertQueueDpc of the uninitialized KDPC at {address:#x}"
+                )
+            }
         }
     }
 }
