@@ -29,8 +29,8 @@ use dmus_miniport::hw::emulator::{EmulatorConfig, Mode, Mpu401Emulator};
 use dmus_miniport::kernel::time::TICKS_PER_MS;
 use dmus_miniport::kernel::{DISPATCH_LEVEL, PoolTag, host};
 use dmus_miniport::miniport::descriptor::{
-    PIN_BRIDGE_IN, PIN_BRIDGE_OUT, PIN_CAPTURE, PIN_DMUS_RENDER, PIN_MIDI_RENDER,
-    RENDER_MAX_INSTANCES, music_format,
+    NODE_SYNTH, NODE_SYNTH_CAPTURE, PIN_BRIDGE_IN, PIN_BRIDGE_OUT, PIN_CAPTURE, PIN_DMUS_RENDER,
+    PIN_MIDI_RENDER, RENDER_MAX_INSTANCES, music_format,
 };
 use dmus_miniport::miniport::resources::Flavour;
 use dmus_miniport::miniport::{MINIPORT_TAG, Miniport, Platform};
@@ -625,7 +625,10 @@ fn get_description_returns_the_filter_with_the_property_handler() {
     // SAFETY: GetDescription returned a static descriptor.
     let d = unsafe { &*d };
     assert_eq!(d.PinCount, 5);
-    assert_eq!(d.NodeCount, 1);
+    assert_eq!(
+        d.NodeCount, 2,
+        "a synth node on the render path and one on the capture path"
+    );
     // SAFETY: the descriptor's node array and its automation table are statics.
     let table = unsafe { &*(*d.Nodes).AutomationTable };
     assert_eq!(table.PropertyCount, 5);
@@ -813,8 +816,13 @@ fn a_non_null_outer_unknown_gives_a_stand_alone_stream() {
     rig.finish();
 }
 
-/// A property request on the synth node through the descriptor's own handler.
+/// A property request on the render synth node through the descriptor's own handler.
 fn property(rig: &Rig, id: u32, verb: u32, value: &mut [u8]) -> (NTSTATUS, u32) {
+    node_property(rig, NODE_SYNTH, id, verb, value)
+}
+
+/// A property request on synth node `node`.
+fn node_property(rig: &Rig, node: u32, id: u32, verb: u32, value: &mut [u8]) -> (NTSTATUS, u32) {
     let mut d: PPCFILTER_DESCRIPTOR = ptr::null_mut();
     // SAFETY: COM call with a live out pointer.
     unsafe { (rig.miniport.vtbl().GetDescription)(rig.miniport.as_ptr(), &mut d) };
@@ -827,7 +835,7 @@ fn property(rig: &Rig, id: u32, verb: u32, value: &mut [u8]) -> (NTSTATUS, u32) 
     let mut request = PCPROPERTY_REQUEST {
         MajorTarget: rig.miniport.as_ptr().cast(),
         MinorTarget: ptr::null_mut(),
-        Node: 0,
+        Node: node,
         PropertyItem: item,
         Verb: verb,
         InstanceSize: 0,
@@ -839,6 +847,38 @@ fn property(rig: &Rig, id: u32, verb: u32, value: &mut [u8]) -> (NTSTATUS, u32) 
     // SAFETY: a request as PortCls builds it.
     let status = unsafe { (item.Handler.unwrap())(&mut request) };
     (status, request.ValueSize)
+}
+
+/// Each synth node answers KSPROPERTY_SYNTH_CAPS as itself: the render node with the render
+/// class, the capture node with the capture class and a description that says so (as the
+/// WDK's MPU-401 sample: DirectMusic lists one output port and one input port by them).
+#[test]
+fn each_synth_node_answers_caps_as_itself() {
+    host::ideal_clock();
+    let (_card, rig) = Rig::mpu();
+    let caps_of = |node| {
+        let mut caps = vec![0u8; size_of::<SYNTHCAPS>()];
+        let (s, _) = node_property(
+            &rig,
+            node,
+            KSPROPERTY_SYNTH_CAPS,
+            KSPROPERTY_TYPE_GET,
+            &mut caps,
+        );
+        assert_eq!(s, STATUS_SUCCESS);
+        // SAFETY: SYNTHCAPS is plain data; the handler wrote all of it.
+        let caps: SYNTHCAPS = unsafe { ptr::read_unaligned(caps.as_ptr().cast()) };
+        caps
+    };
+    let (render, capture) = (caps_of(NODE_SYNTH), caps_of(NODE_SYNTH_CAPTURE));
+    assert_eq!(render.Guid, CLSID_MiniportDriverDMusUART);
+    assert_eq!(capture.Guid, CLSID_MiniportDriverDMusUARTCapture);
+    let text = |d: &[u16]| {
+        String::from_utf16_lossy(&d[..d.iter().position(|&u| u == 0).unwrap_or(d.len())])
+    };
+    assert_eq!(text(&render.Description), "MPU-401 UART");
+    assert_eq!(text(&capture.Description), "MPU-401 UART (capture)");
+    rig.finish();
 }
 
 #[test]

@@ -109,7 +109,7 @@ fn every_pin_is_as_specified() {
             flow: KSPIN_DATAFLOW_IN,
             comm: KSPIN_COMMUNICATION_SINK,
             instances: RENDER_MAX_INSTANCES,
-            name: None,
+            name: Some(KSAUDFNAME_MIDI),
             subtypes: &[KSDATAFORMAT_SUBTYPE_DIRECTMUSIC],
         },
         Want {
@@ -117,7 +117,7 @@ fn every_pin_is_as_specified() {
             flow: KSPIN_DATAFLOW_IN,
             comm: KSPIN_COMMUNICATION_SINK,
             instances: RENDER_MAX_INSTANCES,
-            name: None,
+            name: Some(KSAUDFNAME_MIDI),
             subtypes: &[KSDATAFORMAT_SUBTYPE_MIDI],
         },
         Want {
@@ -125,7 +125,7 @@ fn every_pin_is_as_specified() {
             flow: KSPIN_DATAFLOW_OUT,
             comm: KSPIN_COMMUNICATION_SINK,
             instances: CAPTURE_MAX_INSTANCES,
-            name: None,
+            name: Some(KSAUDFNAME_MIDI),
             subtypes: &[KSDATAFORMAT_SUBTYPE_MIDI, KSDATAFORMAT_SUBTYPE_DIRECTMUSIC],
         },
         Want {
@@ -250,7 +250,7 @@ fn connections_form_the_documented_topology() {
     }
     assert_eq!(
         reach(('p', PIN_BRIDGE_IN)),
-        BTreeSet::from([('p', PIN_CAPTURE)])
+        BTreeSet::from([('n', NODE_SYNTH_CAPTURE), ('p', PIN_CAPTURE)])
     );
     // Every pin and node takes part in the topology.
     let mut touched = BTreeSet::new();
@@ -649,7 +649,7 @@ impl Target {
 }
 
 impl PropertyTarget for Target {
-    fn synth_caps(&self) -> SYNTHCAPS {
+    fn synth_caps(&self, _node: u32) -> SYNTHCAPS {
         self.caps
     }
     fn master_time(&self) -> Option<i64> {

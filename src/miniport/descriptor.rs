@@ -1,10 +1,10 @@
 //! GetDescription's data: the filter this miniport describes to PortCls.
 //!
 //! ```text
-//!  pin 0 DMUS_RENDER  (in, sink, DirectMusic) ──┐
-//!                                               ├─> node 0 SYNTH (in 1, out 0) ──> pin 3 BRIDGE_OUT (out, bridge, MPU-OUT)
-//!  pin 1 MIDI_RENDER  (in, sink, MIDI) ─────────┘
-//!  pin 4 BRIDGE_IN    (in, bridge, MPU-IN)  ───────────────────────────────────> pin 2 CAPTURE (out, sink, MIDI + DirectMusic)
+//!  pin 0 DMUS_RENDER  (in, sink, DirectMusic, "MIDI") ──┐
+//!                                                       ├─> node 0 SYNTH (in 1, out 0) ──> pin 3 BRIDGE_OUT (out, bridge, MPU-OUT)
+//!  pin 1 MIDI_RENDER  (in, sink, MIDI, "MIDI") ─────────┘
+//!  pin 4 BRIDGE_IN    (in, bridge, MPU-IN) ──> node 1 SYNTH_CAPTURE (in 1, out 0) ──> pin 2 CAPTURE (out, sink, MIDI + DirectMusic, "MIDI")
 //! ```
 //!
 //! - The render pins are what an application opens: DirectMusic (`IDirectMusicPort`) sees the
@@ -12,10 +12,14 @@
 //!   GUIDs": wdmaud shows MIDI pins only, DirectMusic both). Both feed the synth node, which is
 //!   what KSPROPSETID_Synth addresses (KSNODETYPE_SYNTHESIZER: "a synth node ... outputs ... raw
 //!   MIDI"; the documented UART miniport has one on its DirectMusic pin). Its output is the
-//!   physical MIDI OUT, the bridge pin named KSAUDFNAME_DMUSIC_MPU_OUT.
+//!   physical MIDI OUT, the bridge pin named KSAUDFNAME_DMUSIC_MPU_OUT. The streaming pins are
+//!   named KSAUDFNAME_MIDI, as the WDK's MPU-401 sample names them.
 //! - The capture pin carries both ranges, MIDI and DirectMusic, on one pin factory: the capture
 //!   ring has exactly one consumer, so one instance serves either `midiIn*` or DirectMusic
-//!   capture. It is fed by the physical MIDI IN, the bridge pin named KSAUDFNAME_DMUSIC_MPU_IN.
+//!   capture. It is fed by the physical MIDI IN, the bridge pin named KSAUDFNAME_DMUSIC_MPU_IN,
+//!   through a synth node of its own: DirectMusic enumerates a capture port by the synth node
+//!   on its path and asks that node's KSPROPERTY_SYNTH_CAPS, which answers with the capture
+//!   class (CLSID_MiniportDriverDMusUARTCapture), the render node with the render one.
 //! - Bridge pins are never instantiated (instance counts 0); they only describe the physical
 //!   connections, with a KSDATAFORMAT_SUBTYPE_MIDI_BUS range.
 //!
@@ -26,14 +30,14 @@
 
 use crate::abi::{
     DMUS_STREAM_MIDI_CAPTURE, DMUS_STREAM_MIDI_RENDER, DMUS_STREAM_TYPE, GUID,
-    KSAUDFNAME_DMUSIC_MPU_IN, KSAUDFNAME_DMUSIC_MPU_OUT, KSCATEGORY_AUDIO, KSCATEGORY_CAPTURE,
-    KSCATEGORY_RENDER, KSDATAFORMAT, KSDATAFORMAT_SPECIFIER_NONE, KSDATAFORMAT_SUBTYPE_DIRECTMUSIC,
-    KSDATAFORMAT_SUBTYPE_MIDI, KSDATAFORMAT_SUBTYPE_MIDI_BUS, KSDATAFORMAT_TYPE_MUSIC, KSDATARANGE,
-    KSDATARANGE_MUSIC, KSMUSIC_TECHNOLOGY_PORT, KSNODETYPE_SYNTHESIZER, KSPIN_COMMUNICATION,
-    KSPIN_COMMUNICATION_BRIDGE, KSPIN_COMMUNICATION_SINK, KSPIN_DATAFLOW, KSPIN_DATAFLOW_IN,
-    KSPIN_DATAFLOW_OUT, KSPIN_DESCRIPTOR, NTSTATUS, PCAUTOMATION_TABLE, PCCONNECTION_DESCRIPTOR,
-    PCFILTER_DESCRIPTOR, PCFILTER_NODE, PCNODE_DESCRIPTOR, PCPIN_DESCRIPTOR, PKSDATARANGE,
-    STATUS_INVALID_PARAMETER,
+    KSAUDFNAME_DMUSIC_MPU_IN, KSAUDFNAME_DMUSIC_MPU_OUT, KSAUDFNAME_MIDI, KSCATEGORY_AUDIO,
+    KSCATEGORY_CAPTURE, KSCATEGORY_RENDER, KSDATAFORMAT, KSDATAFORMAT_SPECIFIER_NONE,
+    KSDATAFORMAT_SUBTYPE_DIRECTMUSIC, KSDATAFORMAT_SUBTYPE_MIDI, KSDATAFORMAT_SUBTYPE_MIDI_BUS,
+    KSDATAFORMAT_TYPE_MUSIC, KSDATARANGE, KSDATARANGE_MUSIC, KSMUSIC_TECHNOLOGY_PORT,
+    KSNODETYPE_SYNTHESIZER, KSPIN_COMMUNICATION, KSPIN_COMMUNICATION_BRIDGE,
+    KSPIN_COMMUNICATION_SINK, KSPIN_DATAFLOW, KSPIN_DATAFLOW_IN, KSPIN_DATAFLOW_OUT,
+    KSPIN_DESCRIPTOR, NTSTATUS, PCAUTOMATION_TABLE, PCCONNECTION_DESCRIPTOR, PCFILTER_DESCRIPTOR,
+    PCFILTER_NODE, PCNODE_DESCRIPTOR, PCPIN_DESCRIPTOR, PKSDATARANGE, STATUS_INVALID_PARAMETER,
 };
 use core::mem::size_of;
 use core::ptr;
@@ -55,10 +59,12 @@ pub const PIN_BRIDGE_IN: u32 = 4;
 /// How many pin factories the filter has.
 pub const PIN_COUNT: usize = 5;
 
-/// The synth node (KSNODETYPE_SYNTHESIZER), target of KSPROPSETID_Synth.
+/// The render synth node (KSNODETYPE_SYNTHESIZER), target of KSPROPSETID_Synth.
 pub const NODE_SYNTH: u32 = 0;
+/// The capture synth node, between MIDI IN and the capture pin.
+pub const NODE_SYNTH_CAPTURE: u32 = 1;
 /// How many nodes the filter has.
-pub const NODE_COUNT: usize = 1;
+pub const NODE_COUNT: usize = 2;
 /// The synth node's pins, in KS's node-pin numbering (outputs first: output 0, input 1).
 pub const SYNTH_NODE_OUTPUT: u32 = 0;
 pub const SYNTH_NODE_INPUT: u32 = 1;
@@ -180,21 +186,21 @@ pub static PINS: [PCPIN_DESCRIPTOR; PIN_COUNT] = [
         &DMUS_RENDER_RANGES,
         KSPIN_DATAFLOW_IN,
         KSPIN_COMMUNICATION_SINK,
-        None,
+        Some(&KSAUDFNAME_MIDI),
     ),
     pin(
         RENDER_MAX_INSTANCES,
         &MIDI_RENDER_RANGES,
         KSPIN_DATAFLOW_IN,
         KSPIN_COMMUNICATION_SINK,
-        None,
+        Some(&KSAUDFNAME_MIDI),
     ),
     pin(
         CAPTURE_MAX_INSTANCES,
         &CAPTURE_RANGES,
         KSPIN_DATAFLOW_OUT,
         KSPIN_COMMUNICATION_SINK,
-        None,
+        Some(&KSAUDFNAME_MIDI),
     ),
     pin(
         BRIDGE_MAX_INSTANCES,
@@ -214,23 +220,24 @@ pub static PINS: [PCPIN_DESCRIPTOR; PIN_COUNT] = [
 
 // --- nodes, connections, categories ------------------------------------------------------------
 
-/// The node array with `synth_table` as the synth node's automation table (null for none).
+/// The node array with `synth_table` as both synth nodes' automation table (null for none).
 /// The miniport builds its static node array with this and its own property table
-/// (`properties::automation_table`).
+/// (`properties::automation_table`); its handler tells the nodes apart by the request's node.
 pub const fn synth_nodes(
     synth_table: *const PCAUTOMATION_TABLE,
 ) -> [PCNODE_DESCRIPTOR; NODE_COUNT] {
-    [PCNODE_DESCRIPTOR {
+    let node = PCNODE_DESCRIPTOR {
         Flags: 0,
         AutomationTable: synth_table,
         Type: &KSNODETYPE_SYNTHESIZER,
         // KS names a node without a name by its type.
         Name: ptr::null(),
-    }]
+    };
+    [node, node]
 }
 
-/// The topology: render pins -> synth -> MIDI OUT; MIDI IN -> capture pin.
-pub static CONNECTIONS: [PCCONNECTION_DESCRIPTOR; 4] = [
+/// The topology: render pins -> synth -> MIDI OUT; MIDI IN -> capture synth -> capture pin.
+pub static CONNECTIONS: [PCCONNECTION_DESCRIPTOR; 5] = [
     PCCONNECTION_DESCRIPTOR {
         FromNode: PCFILTER_NODE,
         FromNodePin: PIN_DMUS_RENDER,
@@ -252,6 +259,12 @@ pub static CONNECTIONS: [PCCONNECTION_DESCRIPTOR; 4] = [
     PCCONNECTION_DESCRIPTOR {
         FromNode: PCFILTER_NODE,
         FromNodePin: PIN_BRIDGE_IN,
+        ToNode: NODE_SYNTH_CAPTURE,
+        ToNodePin: SYNTH_NODE_INPUT,
+    },
+    PCCONNECTION_DESCRIPTOR {
+        FromNode: NODE_SYNTH_CAPTURE,
+        FromNodePin: SYNTH_NODE_OUTPUT,
         ToNode: PCFILTER_NODE,
         ToNodePin: PIN_CAPTURE,
     },

@@ -33,7 +33,9 @@ use core::mem::size_of;
 use core::ptr;
 use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 
-use super::descriptor::{NODE_COUNT, check_stream_format, filter_descriptor_with, synth_nodes};
+use super::descriptor::{
+    NODE_COUNT, NODE_SYNTH_CAPTURE, check_stream_format, filter_descriptor_with, synth_nodes,
+};
 use super::device_id;
 use super::hardware::{
     self, Device, Hardware, IntakeCell, PinInstance, RingRef, SharedClock, StreamClock, WireRef,
@@ -45,11 +47,11 @@ use super::properties::{
 };
 use super::resources::{self, Flavour};
 use crate::abi::{
-    CLSID_MiniportDriverDMusUART, DMUS_STREAM_MIDI_CAPTURE, DMUS_STREAM_MIDI_RENDER,
-    DMUS_STREAM_TYPE, IID_IMiniport, IID_IMiniportDMus, IID_IPowerNotify, IInterruptSync, IMXF,
-    IMasterClock, IMiniportDMus, IMiniportDMusVtbl, IPortDMus, IPowerNotify, IPowerNotifyVtbl,
-    IResourceList, IServiceGroup, KSDATAFORMAT, NT_SUCCESS, NTSTATUS, PAllocatorMXF,
-    PCAUTOMATION_TABLE, PCFILTER_DESCRIPTOR, PCNODE_DESCRIPTOR, PCPROPERTY_ITEM,
+    CLSID_MiniportDriverDMusUART, CLSID_MiniportDriverDMusUARTCapture, DMUS_STREAM_MIDI_CAPTURE,
+    DMUS_STREAM_MIDI_RENDER, DMUS_STREAM_TYPE, IID_IMiniport, IID_IMiniportDMus, IID_IPowerNotify,
+    IInterruptSync, IMXF, IMasterClock, IMiniportDMus, IMiniportDMusVtbl, IPortDMus, IPowerNotify,
+    IPowerNotifyVtbl, IResourceList, IServiceGroup, KSDATAFORMAT, NT_SUCCESS, NTSTATUS,
+    PAllocatorMXF, PCAUTOMATION_TABLE, PCFILTER_DESCRIPTOR, PCNODE_DESCRIPTOR, PCPROPERTY_ITEM,
     PCPROPERTY_REQUEST, PKSDATAFORMAT, PKSDATARANGE, PMASTERCLOCK, PMXF, POOL_TYPE, POWER_STATE,
     PPCFILTER_DESCRIPTOR, PPORTDMUS, PRESOURCELIST, PSERVICEGROUP, PUNKNOWN, PowerDeviceD0,
     PowerDeviceUnspecified, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_STATE,
@@ -334,17 +336,25 @@ fn connect_interrupt<P: Platform>(
 }
 
 impl<P: Platform> PropertyTarget for Miniport<P> {
-    fn synth_caps(&self) -> SYNTHCAPS {
+    fn synth_caps(&self, node: u32) -> SYNTHCAPS {
         let mut description = [0u16; SYNTHCAPS_DESCRIPTION_LEN];
-        let name: &str = match self.flavour() {
-            Some(Flavour::Loopback) => "DMus loopback",
-            _ => "MPU-401 UART",
+        let capture = node == NODE_SYNTH_CAPTURE;
+        let name: &str = match (self.flavour(), capture) {
+            (Some(Flavour::Loopback), false) => "DMus loopback",
+            (Some(Flavour::Loopback), true) => "DMus loopback (capture)",
+            (_, false) => "MPU-401 UART",
+            (_, true) => "MPU-401 UART (capture)",
         };
         for (d, c) in description.iter_mut().zip(name.encode_utf16()) {
             *d = c;
         }
         SYNTHCAPS {
-            Guid: CLSID_MiniportDriverDMusUART,
+            // As the WDK's MPU-401 sample: DirectMusic tells the two ports apart by these.
+            Guid: if capture {
+                CLSID_MiniportDriverDMusUARTCapture
+            } else {
+                CLSID_MiniportDriverDMusUART
+            },
             Flags: SYNTH_PC_EXTERNAL,
             MemorySize: 0,
             MaxChannelGroups: 1,

@@ -50,9 +50,10 @@ use super::bytes::Plain;
 /// (`miniport.rs`, `synth_property`) answers every request from MajorTarget, pin-instance
 /// requests (MinorTarget set) included: the synth node is the device's, not a stream's.
 pub trait PropertyTarget {
-    /// KSPROPERTY_SYNTH_CAPS. `MaxChannelGroups` also bounds CHANNELGROUPS and PORTPARAMETERS,
+    /// KSPROPERTY_SYNTH_CAPS of synth node `node` (the render node and the capture node answer
+    /// with different GUIDs). `MaxChannelGroups` also bounds CHANNELGROUPS and PORTPARAMETERS,
     /// `MaxVoices` (unless `u32::MAX`) PORTPARAMETERS' voices, `EffectFlags` its effects.
-    fn synth_caps(&self) -> SYNTHCAPS;
+    fn synth_caps(&self, node: u32) -> SYNTHCAPS;
     /// The master clock's time (100 ns), or `None` when there is no clock to read
     /// (LATENCYCLOCK then fails with STATUS_INVALID_DEVICE_REQUEST).
     fn master_time(&self) -> Option<i64>;
@@ -171,6 +172,8 @@ pub const fn automation_table(
 pub struct PropertyRequestView<'a> {
     set: GUID,
     id: u32,
+    /// The node the request is for (PCPROPERTY_REQUEST::Node).
+    node: u32,
     verb: u32,
     instance: &'a [u8],
     value: &'a mut [u8],
@@ -183,11 +186,22 @@ impl<'a> PropertyRequestView<'a> {
         PropertyRequestView {
             set,
             id,
+            node: 0,
             verb,
             instance,
             value,
             value_size: 0,
         }
+    }
+
+    /// The same request, for node `node` (0 unless said).
+    pub fn for_node(mut self, node: u32) -> Self {
+        self.node = node;
+        self
+    }
+
+    pub fn node(&self) -> u32 {
+        self.node
     }
 
     pub fn set(&self) -> GUID {
@@ -288,10 +302,13 @@ fn basic_support(request: &mut PropertyRequestView<'_>, access: u32) -> NTSTATUS
 
 fn get<T: PropertyTarget + ?Sized>(target: &T, request: &mut PropertyRequestView<'_>) -> NTSTATUS {
     match request.id {
-        KSPROPERTY_SYNTH_CAPS => request.answer(|| Ok((target.synth_caps(), STATUS_SUCCESS))),
+        KSPROPERTY_SYNTH_CAPS => {
+            let caps = target.synth_caps(request.node);
+            request.answer(|| Ok((caps, STATUS_SUCCESS)))
+        }
         KSPROPERTY_SYNTH_PORTPARAMETERS => {
             let requested = SYNTH_PORTPARAMS::read_from(request.instance);
-            let caps = target.synth_caps();
+            let caps = target.synth_caps(request.node);
             request.answer(|| {
                 let requested = requested.ok_or(STATUS_INVALID_PARAMETER)?;
                 Ok(port_parameters(&caps, &requested))
@@ -320,7 +337,7 @@ fn set<T: PropertyTarget + ?Sized>(target: &T, request: &mut PropertyRequestView
     let Some(groups) = u32::read_from(request.value) else {
         return STATUS_BUFFER_TOO_SMALL;
     };
-    let max = target.synth_caps().MaxChannelGroups;
+    let max = target.synth_caps(request.node).MaxChannelGroups;
     if groups == 0 || groups > max {
         return STATUS_INVALID_PARAMETER;
     }
@@ -438,7 +455,8 @@ pub unsafe fn with_request_view(
         // SAFETY: non-null, readable and writable for ValueSize bytes, not overlapping Instance.
         unsafe { core::slice::from_raw_parts_mut(req.Value.cast::<u8>(), req.ValueSize as usize) }
     };
-    let mut view = PropertyRequestView::new(set, item.Id, req.Verb, instance, value);
+    let mut view =
+        PropertyRequestView::new(set, item.Id, req.Verb, instance, value).for_node(req.Node);
     let status = f(&mut view);
     req.ValueSize = view.value_size();
     status
