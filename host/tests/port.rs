@@ -1314,6 +1314,53 @@ fn an_mpu401_without_its_resources_is_refused_not_taken_for_the_loopback_body(bu
     assert_eq!(host::machine().pending_timers(), 0);
 }
 
+/// A pause in the middle of playing: presentation times are master-clock times, so what came
+/// due while the render pin was paused plays the moment it runs again, and what is due later
+/// plays at its own time, not shifted by the pause. On both builds, ideal clock.
+#[test]
+fn a_pause_holds_what_comes_due_and_shifts_nothing_after_it() {
+    both_builds(a_pause_holds_what_comes_due_and_shifts_nothing_after_it_body);
+}
+
+fn a_pause_holds_what_comes_due_and_shifts_nothing_after_it_body(build: &DriverBuild) {
+    use dmus_miniport::abi::{KSSTATE_PAUSE, KSSTATE_RUN};
+    host::ideal_clock();
+    let mut port = open(DeviceKind::Loopback, build);
+    let t0 = port.now() + 50 * MS;
+    let notes: Vec<(i64, u32, u32, Vec<u8>)> = (1..=10)
+        .map(|k| (k * 10 * MS, 1, S, vec![0x90, 60 + k as u8, 100]))
+        .collect();
+    let played: Vec<(i64, u32, u32, &[u8])> = notes
+        .iter()
+        .map(|(t, g, f, b)| (t0 + *t, *g, *f, b.as_slice()))
+        .collect();
+    port.play_buffer(&buffer(t0, &played));
+    // Paused from 35 ms to 65 ms after t0: the notes at 40, 50 and 60 ms are held.
+    host::run_until(t0 + 35 * MS);
+    assert_eq!(port.set_render_state(KSSTATE_PAUSE), STATUS_SUCCESS);
+    host::run_until(t0 + 65 * MS);
+    assert_eq!(port.set_render_state(KSSTATE_RUN), STATUS_SUCCESS);
+    host::run_until(t0 + 200 * MS);
+    let got = records(&port.read_capture());
+    assert_eq!(got.len(), 10, "{got:?}");
+    for (k, (time, _, _, bytes)) in got.iter().enumerate() {
+        let due = t0 + (k as i64 + 1) * 10 * MS;
+        let want = if (35 * MS..65 * MS).contains(&(due - t0)) {
+            t0 + 65 * MS
+        } else {
+            due
+        };
+        assert_eq!(bytes[1], 61 + k as u8, "in order");
+        assert!(
+            on_time(build, *time, want),
+            "note {k}: at {} for {}",
+            time - t0,
+            want - t0
+        );
+    }
+    close_clean(port);
+}
+
 #[test]
 fn streams_go_through_every_state_between_as_ks_steps_a_pin() {
     host::ideal_clock();

@@ -13,7 +13,6 @@ mod config;
 mod event;
 mod stats;
 mod stream;
-mod stream_time;
 mod unit;
 mod wire;
 
@@ -23,6 +22,5 @@ pub use config::{RenderConfig, SCHEDULE_PREFETCH_100NS};
 pub use event::Malformed;
 pub use stats::{MalformedStats, RenderStats};
 pub use stream::{MAX_SLEEP_100NS, RENDER_TAG, RenderStream, WireHandle};
-pub use stream_time::StreamTime;
 pub use unit::{MAX_DEPTH, MAX_UNIT_EVENTS};
 pub use wire::{EOX, StreamId, Wire, WireError, WireStats};

@@ -45,7 +45,7 @@ pub struct RenderStats {
     pub units_sent: u64,
     /// Bytes the wire accepted from this stream (added bytes included).
     pub bytes_sent: u64,
-    /// Events that arrived after their presentation time (stream time, in RUN; DONT_HOLD
+    /// Events that arrived after their presentation time (master time, in RUN; DONT_HOLD
     /// events are not late).
     pub late_events: u64,
     /// Events stamped DONT_HOLD_FOR_SEQUENCING.

@@ -16,8 +16,11 @@
 //!   not sent (STOP, device error, wholly malformed units) always go to the allocator.
 //! - **SetState** (PASSIVE_LEVEL): nothing new starts outside RUN (a unit already on its way
 //!   is finished: it is one message, partly on the wire); leaving RUN gives up an open SysEx;
-//!   STOP gives everything back (inbox, sequencer, unit in flight). Stream time:
-//!   [`StreamTime`].
+//!   STOP gives everything back (inbox, sequencer, unit in flight). Presentation times are
+//!   master-clock times (DMUS_KERNEL_EVENT: "The master clock should be used to evaluate this
+//!   presentation time"), so PAUSE holds events without moving them: what came due during a
+//!   pause plays at once on RUN, what is due later at its own time (IMXF::SetState: "if the
+//!   current state is not KSSTATE_RUN, the IMXF interface should hold the data").
 //! - **A device error**: the unit in flight and everything queued go back to the allocator,
 //!   counted; the stream stays usable and tries the device again with the next unit that
 //!   comes due (no back-off: a failed MPU-401 answers at once, so a try costs one register
@@ -36,7 +39,6 @@ use core::sync::atomic::AtomicU64;
 use super::config::{RenderConfig, SCHEDULE_PREFETCH_100NS};
 use super::event::{Ev, Malformed};
 use super::stats::{Counters, RenderStats, add, bump, raise_single_writer};
-use super::stream_time::StreamTime;
 use super::unit::{Origin, Tracker, Unit};
 use super::wire::{StreamId, Wire, WireError};
 use crate::abi::{
@@ -72,7 +74,6 @@ impl<H: Deref<Target = Wire<dyn MidiDevice>> + Send + Sync + 'static> WireHandle
 /// What the lock protects.
 struct Inner {
     state: StreamState,
-    time: StreamTime,
     sequencer: Sequencer,
     in_flight: Option<Unit>,
     tracker: Tracker,
@@ -155,7 +156,6 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
             inbox: Inbox::new(),
             inner: SpinLock::new(Inner {
                 state: StreamState::Stop,
-                time: StreamTime::new(),
                 sequencer,
                 in_flight: None,
                 tracker: Tracker::default(),
@@ -220,12 +220,6 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
         self.inner.lock().state
     }
 
-    /// The stream time now (master time less the time spent paused). Takes the lock.
-    pub fn stream_time_100ns(&self) -> i64 {
-        let master = self.clock.now_100ns();
-        self.inner.lock().time.now(master)
-    }
-
     /// Events held now: in the sequencer, and the unit in flight. Takes the lock.
     pub fn pending(&self) -> u32 {
         let inner = self.inner.lock();
@@ -275,7 +269,7 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
 
     /// Takes the inbox's chains into the sequencer (or, in STOP, back to the allocator).
     fn intake(&self, inner: &mut Inner, master: i64, done: &mut Done) {
-        let now = inner.time.now(master);
+        let now = master;
         for chain in self.inbox.take() {
             for_each_event(chain, &self.counters.looped_chains, |event| {
                 bump(&self.counters.events_received);
@@ -303,7 +297,7 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
                 if inner.state != StreamState::Run {
                     break None;
                 }
-                let now = inner.time.now(master);
+                let now = master;
                 match inner.sequencer.pop_due(now) {
                     // SAFETY: the sequencer holds events the stream owns (taken from the
                     // inbox); popping hands one back to the stream.
@@ -416,7 +410,7 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
 
     /// Nothing is due: when to run again, and whether to give up a SysEx left open too long.
     fn idle(&self, inner: &mut Inner, master: i64) -> Option<i64> {
-        let now = inner.time.now(master);
+        let now = master;
         let mut next = match inner.sequencer.next_time() {
             Some(Some(t)) => Some(t.saturating_sub(now).clamp(1, MAX_SLEEP_100NS)),
             Some(None) => Some(0),
@@ -553,9 +547,8 @@ impl<H: WireHandle, C: Clock> Mxf for RenderStream<H, C> {
             return STATUS_INVALID_PARAMETER;
         };
         let mut done = Done::new();
-        // The master clock is the port's code (IMasterClock::GetTime): read it before taking
-        // the stream's spin lock, so that none of the port runs under ours.
-        let master = self.clock.now_100ns();
+        // No master time is read here: presentation times are master-clock times, which a
+        // state change does not move (and so none of the port's GetTime runs under our lock).
         {
             let mut guard = self.inner.lock();
             let inner = &mut *guard;
@@ -563,21 +556,16 @@ impl<H: WireHandle, C: Clock> Mxf for RenderStream<H, C> {
             if old == new {
                 return STATUS_SUCCESS;
             }
-            if old == StreamState::Run {
-                inner.time.leave_run(master);
-                if inner.in_flight.is_none() {
-                    self.abandon_sysex(inner);
-                }
+            if old == StreamState::Run && inner.in_flight.is_none() {
+                self.abandon_sysex(inner);
             }
             match new {
                 StreamState::Stop => {
                     let flushed = self.flush(inner, &mut done);
                     add(&self.counters.flushed_by_stop, flushed);
                     inner.tracker.reset();
-                    inner.time.stop();
                 }
-                StreamState::Run => inner.time.enter_run(master),
-                StreamState::Acquire | StreamState::Pause => {}
+                StreamState::Run | StreamState::Acquire | StreamState::Pause => {}
             }
             inner.state = new;
         }

@@ -331,6 +331,17 @@ impl Port {
         self.parts.sequencer.as_ref().and_then(Sequencer::next_run)
     }
 
+    /// Steps the render stream to `state` through every state between, as KS does when an
+    /// application pauses or resumes the pin; returns the last status. PASSIVE_LEVEL.
+    pub fn set_render_state(&mut self, state: KSSTATE) -> NTSTATUS {
+        let Some(render) = self.parts.render.clone() else {
+            return STATUS_INSUFFICIENT_RESOURCES;
+        };
+        let (reached, status) = step_state(&render, self.parts.render_state, state);
+        self.parts.render_state = reached;
+        status
+    }
+
     /// IPowerNotify::PowerChangeNotify, as PortCls tells the miniport of a device power
     /// change (D3 before the device sleeps, D0 when it is back). PASSIVE_LEVEL. Returns
     /// whether the miniport answers IPowerNotify.
