@@ -55,8 +55,8 @@ use crate::abi::{
     PCPROPERTY_REQUEST, PKSDATAFORMAT, PKSDATARANGE, PMASTERCLOCK, PMXF, POOL_TYPE, POWER_STATE,
     PPCFILTER_DESCRIPTOR, PPORTDMUS, PRESOURCELIST, PSERVICEGROUP, PUNKNOWN, PowerDeviceD0,
     PowerDeviceUnspecified, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_STATE,
-    STATUS_INVALID_PARAMETER, STATUS_SUCCESS, SYNTH_EFFECT_NONE, SYNTH_PC_EXTERNAL, SYNTH_STATS,
-    SYNTH_STATS_LOST_NOTES, SYNTHCAPS, SYNTHCAPS_DESCRIPTION_LEN,
+    STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED, STATUS_SUCCESS, SYNTH_EFFECT_NONE,
+    SYNTH_PC_EXTERNAL, SYNTH_STATS, SYNTH_STATS_LOST_NOTES, SYNTHCAPS, SYNTHCAPS_DESCRIPTION_LEN,
 };
 use crate::capture::{CaptureConfig, CaptureStream, PortNotify};
 use crate::com::{self, ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
@@ -202,8 +202,18 @@ impl<P: Platform> Miniport<P> {
         let hw = Hardware::create(device, intake)?;
         let interrupt = match flavour {
             Flavour::Mpu401 {
-                interrupt_index, ..
-            } => Some(connect_interrupt(&resources, interrupt_index, &hw)?),
+                interrupt_index: Some(index),
+                ..
+            } => Some(connect_interrupt(&resources, index, &hw)?),
+            Flavour::Mpu401 {
+                interrupt_index: None,
+                ..
+            } => {
+                crate::dbg_print!(
+                    "dmus_miniport: MPU-401 without an interrupt: MIDI OUT only, no MIDI IN"
+                );
+                None
+            }
             Flavour::Loopback => None,
         };
         let mut state = self.state.lock();
@@ -274,6 +284,16 @@ impl<P: Platform> Miniport<P> {
                 Ok((stream.primary(), None, SCHEDULE_PREFETCH_100NS))
             }
             DMUS_STREAM_MIDI_CAPTURE => {
+                // Input is read by the ISR: a card without an interrupt has none to give.
+                if matches!(
+                    self.flavour(),
+                    Some(Flavour::Mpu401 {
+                        interrupt_index: None,
+                        ..
+                    })
+                ) {
+                    return Err(STATUS_NOT_SUPPORTED);
+                }
                 let stream =
                     CaptureStream::create(CaptureConfig::default(), RingRef(instance), allocator)?;
                 Ok((stream.primary(), Some(group), 0))

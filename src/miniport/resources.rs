@@ -5,9 +5,10 @@
 //! |---|---|---|
 //! | `Root\DMusLoopback` | (a root-enumerated device has none; any are ignored) | loopback |
 //! | `*PNPB006` | an I/O port range of at least 2 ports and an interrupt | MPU-401 on the first port range and the first interrupt |
+//! | `*PNPB006` | a port range of 2+ ports, no interrupt (a card whose IRQ is disabled or taken) | MPU-401, render only: MIDI OUT works, the capture pin is refused |
 //! | `*PNPB006` | anything else, none included | refused: STATUS_DEVICE_CONFIGURATION_ERROR (a misconfigured MPU-401 is not a loopback) |
 //! | unknown, or not told | none at all | loopback |
-//! | unknown, or not told | a port range of 2+ ports and an interrupt | MPU-401 |
+//! | unknown, or not told | a port range of 2+ ports, with or without an interrupt | MPU-401 (render only without) |
 //! | unknown, or not told | anything else | refused: STATUS_DEVICE_CONFIGURATION_ERROR |
 //!
 //! Other entry types next to a valid port + interrupt pair (DMA channels, a second range) are
@@ -30,11 +31,12 @@ pub const MPU401_PORTS: u32 = 2;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flavour {
     /// An MPU-401 UART at `base` (`len` ports), interrupting through interrupt entry
-    /// `interrupt_index` (0-based among the interrupt entries).
+    /// `interrupt_index` (0-based among the interrupt entries); without one it renders only
+    /// (input needs the interrupt).
     Mpu401 {
         base: i64,
         len: u32,
-        interrupt_index: u32,
+        interrupt_index: Option<u32>,
     },
     /// No hardware: the loopback cable.
     Loopback,
@@ -60,7 +62,8 @@ fn by_resources(list: &ComPtr<IResourceList>) -> Result<Flavour, NTSTATUS> {
     mpu401(list)
 }
 
-/// An MPU-401's resources: the first port range (2 ports at least) and the first interrupt.
+/// An MPU-401's resources: the first port range (2 ports at least) and the first interrupt,
+/// if there is one.
 fn mpu401(list: &ComPtr<IResourceList>) -> Result<Flavour, NTSTATUS> {
     let v = list.vtbl();
     // SAFETY: COM calls on a list we hold a reference on.
@@ -70,7 +73,7 @@ fn mpu401(list: &ComPtr<IResourceList>) -> Result<Flavour, NTSTATUS> {
             (v.NumberOfEntriesOfType)(list.as_ptr(), CmResourceTypeInterrupt),
         )
     };
-    if ports == 0 || interrupts == 0 {
+    if ports == 0 {
         return Err(STATUS_DEVICE_CONFIGURATION_ERROR);
     }
     // SAFETY: as above; index 0 < ports.
@@ -92,6 +95,6 @@ fn mpu401(list: &ComPtr<IResourceList>) -> Result<Flavour, NTSTATUS> {
     Ok(Flavour::Mpu401 {
         base,
         len,
-        interrupt_index: 0,
+        interrupt_index: (interrupts > 0).then_some(0),
     })
 }
