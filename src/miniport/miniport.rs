@@ -26,6 +26,14 @@
 //! the outer asks for IUnknown and keeps the non-delegating one; an inner's PMXF delegates
 //! to, and counts on, the outer, so the port's Release of it would never free the stream).
 //! The port owns the returned PMXF either way; releasing it frees the stream.
+//!
+//! ## IMusicTechnology: not answered
+//! Its page makes it optional for DMus miniports. SetTechnology only rewrites the Technology
+//! member of the pins' KSDATARANGE_MUSIC ranges before Init; without it they stay
+//! KSMUSIC_TECHNOLOGY_PORT, the page's default, which is what this device is (an external MIDI
+//! port: MOD_MIDIPORT to winmm). The ranges are static data shared by every instance;
+//! supporting it would mean copies per miniport for no change in what an application sees.
+//! QueryInterface therefore answers STATUS_NOINTERFACE, and the port keeps the default.
 
 use crate::abi::win_abi;
 use core::ffi::c_void;
