@@ -441,3 +441,39 @@ fn the_default_clock_ticks_as_windows_does() {
         }
     }
 }
+
+/// The run waits for what is still on the wire: a 7 KB SysEx takes 2.3 s at 3125 bytes/s on
+/// the MPU-401, longer than the drain timeout's 2 s of silence, and comes back whole, with the
+/// note after it.
+#[test]
+fn a_sysex_longer_than_the_drain_timeout_comes_back_whole_on_the_mpu401() {
+    let mut sysex = vec![0xF0, 0x7D];
+    sysex.extend((0..7 * 1024).map(|i| (i % 128) as u8));
+    sysex.push(0xF7);
+    let song = Song {
+        name: "long sysex".into(),
+        tempo: TempoMap::default(),
+        // Both at the song's end: the note queues on the wire behind the SysEx, and nothing
+        // else keeps the run going meanwhile.
+        messages: vec![
+            Message::new(Stamp::Music(PPQ), 0, Body::SysEx(sysex.clone())),
+            Message::new(
+                Stamp::Music(PPQ),
+                0,
+                Body::Note {
+                    key: 60,
+                    velocity: 100,
+                    off_velocity: 0,
+                    duration: 1,
+                },
+            ),
+        ],
+    };
+    let o = run(&song, DeviceKind::Mpu401);
+    assert_eq!(
+        o.captured.len(),
+        3,
+        "the SysEx, the note-on and the note-off"
+    );
+    assert_eq!(o.captured[0].bytes, sysex);
+}

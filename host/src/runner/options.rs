@@ -20,7 +20,8 @@ pub struct PlayOptions {
     /// Note-on velocities in percent (a velocity tool in the graph when not 100).
     pub velocity_percent: u16,
     /// How long the chain may stay silent, after everything was sent, before the run stops
-    /// waiting for the capture side.
+    /// waiting for the capture side. Bytes still in the card's FIFO or on its cable are not
+    /// silence: the wait follows the wire.
     pub drain_timeout: RefTime,
     /// The simulated machine's clock tick, 100 ns units: timers expire on the next tick at
     /// or after their due time, as on Windows (default 15.625 ms). None: the ideal clock,

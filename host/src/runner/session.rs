@@ -260,7 +260,12 @@ fn run(
     let mut seen = captured.len();
     loop {
         let now = machine.now_100ns();
-        if captured.len() > seen {
+        // The wait follows what is still on its way: bytes waiting in the card's FIFO or on
+        // the cable (a long SysEx takes seconds at 3125 bytes/s) are not silence.
+        let on_the_wire = port
+            .card()
+            .is_some_and(|c| c.output_fifo_len() > 0 || c.next_input_time().is_some());
+        if captured.len() > seen || on_the_wire {
             seen = captured.len();
             quiet_since = now;
         }
