@@ -26,8 +26,8 @@ pub const USAGE: &str = "\
 usage: dmus-host play [FILE.mid] [options]
        dmus-host generate PRESET FILE.mid
 
-Plays FILE.mid (a Standard MIDI File, format 0, 1 or 2), or the built-in demo, through the
-driver: performance -> port buffers -> port model -> miniport render stream -> device ->
+Plays FILE.mid (a Standard MIDI File, format 0, 1 or 2, or an RMID file, .rmi, holding one),
+or the built-in demo, through the driver: performance -> port buffers -> port model -> miniport render stream -> device ->
 capture stream -> capture sink -> port buffers, and reports what came back.
 
 options:

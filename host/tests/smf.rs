@@ -826,10 +826,31 @@ fn malformed_files_are_refused_at_the_right_byte() {
             },
         ),
         (
-            "RIFF",
+            "RMID without its data chunk's header",
             b"RIFF\x10\x00\x00\x00RMIDdata".to_vec(),
+            12,
+            SmfErrorKind::RiffNoData,
+        ),
+        (
+            "RIFF of another form",
+            b"RIFF\x04\x00\x00\x00WAVE".to_vec(),
+            8,
+            SmfErrorKind::RiffForm { form: *b"WAVE" },
+        ),
+        (
+            "RIFF cut in its header",
+            b"RIFF\x04\x00".to_vec(),
             0,
-            SmfErrorKind::Riff,
+            SmfErrorKind::RiffCut,
+        ),
+        (
+            "RMID data chunk past the end",
+            b"RIFF\x20\x00\x00\x00RMIDdata\x40\x00\x00\x00MThd".to_vec(),
+            16,
+            SmfErrorKind::RiffChunkPastEnd {
+                id: *b"data",
+                len: 64,
+            },
         ),
         (
             "truncated header",
@@ -1304,4 +1325,43 @@ proptest! {
         let (want, got, _) = round_trip(&capture, &tempo, 768 * k);
         prop_assert_eq!(got, want);
     }
+}
+
+/// An RMID file (`.rmi`: a RIFF `RMID` form, the Standard MIDI File in its `data` chunk, other
+/// chunks such as `LIST` info around it, each padded to an even length) reads as the file it
+/// holds; an error inside it names the byte in the whole file; another form is refused by
+/// name, printed escaped.
+#[test]
+fn rmid_files_read_as_the_midi_file_they_hold() {
+    let (_, spec) = smf::generate::presets()
+        .into_iter()
+        .find(|(n, _)| *n == "sysex")
+        .or_else(|| smf::generate::presets().into_iter().next())
+        .unwrap();
+    let midi = smf::generate::generate(&spec);
+    let mut rmid = b"RIFF\0\0\0\0RMID".to_vec();
+    // A LIST chunk of odd length (padded) before the data.
+    rmid.extend(b"LIST\x05\0\0\0INFOx\0");
+    rmid.extend(b"data");
+    rmid.extend((midi.len() as u32).to_le_bytes());
+    let data_at = rmid.len();
+    rmid.extend(&midi);
+    let size = (rmid.len() - 8) as u32;
+    rmid[4..8].copy_from_slice(&size.to_le_bytes());
+    let bare = smf::read(&midi, "song").unwrap();
+    let wrapped = smf::read(&rmid, "song").unwrap();
+    assert_eq!(wrapped.song, bare.song);
+    assert_eq!(wrapped.division, bare.division);
+
+    // An error inside: the track chunk's id broken, reported at its offset in the whole file.
+    let mut broken = rmid.clone();
+    broken[data_at] = b'X';
+    let e = smf::read(&broken, "song").unwrap_err();
+    assert_eq!(e.offset, data_at);
+
+    // Another form, with an unprintable id: refused by name, escaped.
+    let e = smf::read(b"RIFF\x04\0\0\0WA\x01E", "x").unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains("WA\\u{1}E"), "{text}");
+    assert!(text.contains("not RMID"), "{text}");
 }

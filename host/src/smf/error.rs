@@ -46,8 +46,14 @@ pub enum SmfErrorKind {
     Empty,
     /// The first four bytes are not `MThd` (up to four bytes found are kept).
     NotMidi { found: Vec<u8> },
-    /// A RIFF container (an RMID file). Only bare Standard MIDI Files are read.
-    Riff,
+    /// A RIFF file shorter than its 12-byte header.
+    RiffCut,
+    /// A RIFF file of another form than `RMID` (a WAVE file, say).
+    RiffForm { form: [u8; 4] },
+    /// An RMID file without a `data` chunk.
+    RiffNoData,
+    /// A RIFF chunk says it is longer than what is left of the file.
+    RiffChunkPastEnd { id: [u8; 4], len: usize },
     /// Fewer than the 8 bytes of a chunk header (4-byte id, 4-byte length) remain.
     ChunkHeaderCut { remaining: usize },
     /// The `MThd` chunk says it is shorter than the 6 bytes of format, tracks and division.
@@ -253,9 +259,22 @@ impl fmt::Display for SmfErrorKind {
                 }
                 write!(f, ", not \"MThd\"")
             }
-            SmfErrorKind::Riff => write!(
+            SmfErrorKind::RiffCut => write!(f, "a RIFF file cut short in its header"),
+            SmfErrorKind::RiffForm { form } => write!(
                 f,
-                "a RIFF (RMID) container: unsupported, extract the Standard MIDI File inside it"
+                "a RIFF file of form \"{}\", not RMID (a MIDI file)",
+                String::from_utf8_lossy(form).escape_debug()
+            ),
+            SmfErrorKind::RiffNoData => {
+                write!(
+                    f,
+                    "an RMID file without a \"data\" chunk (the MIDI file it holds)"
+                )
+            }
+            SmfErrorKind::RiffChunkPastEnd { id, len } => write!(
+                f,
+                "RIFF chunk \"{}\" says {len} bytes, more than the file has",
+                String::from_utf8_lossy(id).escape_debug()
             ),
             SmfErrorKind::ChunkHeaderCut { remaining } => write!(
                 f,

@@ -94,9 +94,6 @@ pub(crate) fn walk(bytes: &[u8]) -> Result<Layout, SmfError> {
     if bytes.is_empty() {
         return Err(SmfError::new(0, SmfErrorKind::Empty));
     }
-    if bytes.starts_with(b"RIFF") {
-        return Err(SmfError::new(0, SmfErrorKind::Riff));
-    }
     let magic_len = bytes.len().min(4);
     if bytes[..magic_len] != b"MThd"[..magic_len] {
         return Err(SmfError::new(

@@ -11,6 +11,7 @@ mod error;
 pub mod generate;
 mod layout;
 mod read;
+mod rmid;
 mod scan;
 mod track;
 mod varlen;

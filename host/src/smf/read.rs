@@ -43,7 +43,8 @@ pub struct SmfSong {
     pub ignored: usize,
 }
 
-/// Reads a Standard MIDI File (formats 0, 1 and 2; metrical or timecode division).
+/// Reads a Standard MIDI File (formats 0, 1 and 2; metrical or timecode division), bare or in
+/// an RMID file's `data` chunk (`.rmi`; error offsets count from the start of the whole file).
 ///
 /// - Times: metrical files give [`Stamp::Music`] at 768 per quarter, each rounded once
 ///   from its absolute file tick; timecode files give [`Stamp::Reference`] (their ticks
@@ -63,6 +64,16 @@ pub struct SmfSong {
 ///
 /// Errors name the byte and what is wrong there ([`SmfError`]).
 pub fn read(bytes: &[u8], name: &str) -> Result<SmfSong, SmfError> {
+    // An RMID file holds the Standard MIDI File in its `data` chunk: read that, with error
+    // offsets counted from the start of the whole file.
+    let (base, smf) = super::rmid::smf_in(bytes)?;
+    read_smf(smf, name).map_err(|mut e| {
+        e.offset += base;
+        e
+    })
+}
+
+fn read_smf(bytes: &[u8], name: &str) -> Result<SmfSong, SmfError> {
     let layout = layout::walk(bytes)?;
     let scans = layout
         .tracks
