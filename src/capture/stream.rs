@@ -236,15 +236,9 @@ impl<R: RingHandle> CaptureStream<R> {
             (output, rearm)
         };
         self.deliver(&mut out, output);
-        match rearm {
-            // More bytes than one round takes: the DPC again, not a clock tick.
-            Some(due) if due <= 0 => {
-                self.timer.fire_soon();
-            }
-            Some(due) => {
-                self.timer.arm(due);
-            }
-            None => {}
+        // More bytes than one round takes: the DPC again, not a clock tick.
+        if let Some(due) = rearm {
+            self.timer.schedule(due);
         }
     }
 

@@ -125,6 +125,16 @@ impl Timer {
         self.raw.queue()
     }
 
+    /// Runs the callback again `due_in_100ns` from now: [`Timer::fire_soon`] when that is now
+    /// (<= 0: no clock tick to wait for), [`Timer::arm`] otherwise. IRQL <= DISPATCH_LEVEL.
+    pub fn schedule(&self, due_in_100ns: i64) {
+        if due_in_100ns <= 0 {
+            self.fire_soon();
+        } else {
+            self.arm(due_in_100ns);
+        }
+    }
+
     /// Removes a pending expiry (and a queued [`Timer::fire_soon`]). IRQL <= DISPATCH_LEVEL. Returns true if one was pending.
     /// A callback that already started (or whose DPC is already queued) still runs: only
     /// [`Timer::shutdown`] waits for it.

@@ -250,15 +250,9 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
             (output, rearm)
         };
         self.deliver(&mut done, output);
-        match rearm {
-            // Due now (a run's byte budget spent, an event due): the DPC, not a clock tick.
-            Some(due) if due <= 0 => {
-                self.timer.fire_soon();
-            }
-            Some(due) => {
-                self.timer.arm(due);
-            }
-            None => {}
+        // Due now (a run's byte budget spent, an event due): the DPC, not a clock tick.
+        if let Some(due) = rearm {
+            self.timer.schedule(due);
         }
         // A PutMessage racing with this run may have found its DPC queued already (and this
         // run past its chain): look again (its chain is in the inbox by then).

@@ -109,11 +109,7 @@ pub(crate) unsafe extern "win64" fn ex_set_timer(
             what: "a periodic EX_TIMER",
         });
     }
-    let relative = if due < 0 {
-        due.saturating_neg()
-    } else {
-        due.saturating_sub(st.machine.now_100ns()).max(0)
-    };
+    let relative = crate::ntoskrnl::relative_due(&st, due);
     // SAFETY: `fire_ex_timer` looks the handle up before using it, and ExDeleteTimer disarms
     // and waits before the object goes.
     let was_set = unsafe {

@@ -371,13 +371,7 @@ pub(crate) unsafe extern "win64" fn ke_set_timer(
             .cast::<usize>()
             .write(dpc as usize)
     };
-    // Negative: relative, in 100 ns. Positive: an absolute time; the machine's clock stands
-    // for system time here.
-    let relative = if due < 0 {
-        due.saturating_neg()
-    } else {
-        due.saturating_sub(st.machine.now_100ns()).max(0)
-    };
+    let relative = relative_due(&st, due);
     // SAFETY: `fire_dpc` checks, before touching it, that the KTIMER is still a live block of
     // the driver's; ExFreePoolWithTag reports a free of a set timer, and KeCancelTimer /
     // KeFlushQueuedDpcs are how the driver makes the pair unreachable.
@@ -386,6 +380,16 @@ pub(crate) unsafe extern "win64" fn ke_set_timer(
             .arm_foreign(address, relative, fire_dpc, Resolution::System)
     };
     u8::from(was_set)
+}
+
+/// A kernel due time as a delay from now: negative is relative, in 100 ns; positive an
+/// absolute time, for which the machine's clock stands for system time here.
+pub(crate) fn relative_due(st: &DriverState, due: i64) -> i64 {
+    if due < 0 {
+        due.saturating_neg()
+    } else {
+        due.saturating_sub(st.machine.now_100ns()).max(0)
+    }
 }
 
 /// A due timer of an image: its DPC routine, at DISPATCH_LEVEL (the machine raised it).
