@@ -477,3 +477,62 @@ fn a_sysex_longer_than_the_drain_timeout_comes_back_whole_on_the_mpu401() {
     );
     assert_eq!(o.captured[0].bytes, sysex);
 }
+
+/// Nothing is lost for want of events: with the default pool (1024 events, 32 buffers of 256
+/// bytes), a SysEx larger than all the buffers together (8 KB, 64 KB) and 2048 notes due at one
+/// instant all come back whole, on both devices (and through the image, see `run`): the port
+/// hands the miniport what the allocator gives and the rest as events come back.
+#[test]
+fn default_pool_plays_what_does_not_fit_in_it_losslessly() {
+    let sysex = |len: usize| {
+        let mut s = vec![0xF0, 0x7D];
+        s.extend((0..len).map(|i| (i % 128) as u8));
+        s.push(0xF7);
+        s
+    };
+    let at_once: Vec<Message> = (0..2048)
+        .map(|i| {
+            Message::new(
+                Stamp::Music(PPQ),
+                (i % 16) as u32,
+                Body::Midi {
+                    status: 0xB0,
+                    data1: (i / 16 % 120) as u8,
+                    data2: (i % 128) as u8,
+                },
+            )
+        })
+        .collect();
+    let songs = [
+        (
+            "8 KB SysEx",
+            vec![Message::new(
+                Stamp::Music(PPQ),
+                0,
+                Body::SysEx(sysex(8 * 1024)),
+            )],
+        ),
+        (
+            "64 KB SysEx",
+            vec![Message::new(
+                Stamp::Music(PPQ),
+                0,
+                Body::SysEx(sysex(64 * 1024)),
+            )],
+        ),
+        ("2048 messages at one instant", at_once),
+    ];
+    for (name, messages) in songs {
+        let song = Song {
+            name: name.into(),
+            tempo: TempoMap::default(),
+            messages,
+        };
+        for device in [DeviceKind::Loopback, DeviceKind::Mpu401] {
+            let o = run(&song, device);
+            let r = &o.report;
+            assert_eq!(r.port.unpack.events_lost, 0, "{name} on {device:?}");
+            assert_eq!(r.captured, r.rendered, "{name} on {device:?}");
+        }
+    }
+}

@@ -334,11 +334,11 @@ fn an_empty_allocator_loses_and_counts_without_leaking() {
 }
 
 #[test]
-fn a_port_with_a_tiny_pool_loses_what_does_not_fit_and_leaks_nothing() {
-    both_builds(a_port_with_a_tiny_pool_loses_what_does_not_fit_and_leaks_nothing_body);
+fn a_port_with_a_tiny_pool_waits_for_events_and_loses_nothing() {
+    both_builds(a_port_with_a_tiny_pool_waits_for_events_and_loses_nothing_body);
 }
 
-fn a_port_with_a_tiny_pool_loses_what_does_not_fit_and_leaks_nothing_body(build: &DriverBuild) {
+fn a_port_with_a_tiny_pool_waits_for_events_and_loses_nothing_body(build: &DriverBuild) {
     host::ideal_clock();
     let port = Port::open_with(
         PortConfig {
@@ -357,16 +357,60 @@ fn a_port_with_a_tiny_pool_loses_what_does_not_fit_and_leaks_nothing_body(build:
     let recs: Vec<(i64, u32, u32, &[u8])> =
         notes.iter().map(|n| (t0 + 50 * MS, 1, S, &n[..])).collect();
     port.play_buffer(&buffer(t0, &recs));
+    // The port hands over what the allocator gives (8 events) and keeps the rest waiting,
+    // as a port driver must when its allocator runs dry.
     let stats = port.stats();
-    assert_eq!((stats.unpack.events, stats.unpack.events_lost), (8, 12));
-    assert_eq!(port.queued(), 8);
-    assert_eq!(stats.pool.events.failures, 12);
-    host::run_until(t0 + 100 * MS);
+    assert_eq!((stats.unpack.events, stats.unpack.events_lost), (8, 0));
+    assert_eq!(port.queued(), 20, "8 held, 12 waiting");
+    assert_eq!(stats.flow.backlog_high_water, 12);
+    assert!(stats.flow.waits >= 1);
+    host::run_until(t0 + 200 * MS);
+    // As the render stream gives events back, the rest follow: all 20, in order, none lost.
     let got = records(&port.read_capture());
     assert_eq!(
         got.iter().map(|r| r.3.clone()).collect::<Vec<_>>(),
-        notes[..8].iter().map(|n| n.to_vec()).collect::<Vec<_>>()
+        notes.iter().map(|n| n.to_vec()).collect::<Vec<_>>()
     );
+    let stats = port.stats();
+    assert_eq!((stats.unpack.events, stats.unpack.events_lost), (20, 0));
+    assert_eq!(port.queued(), 0);
+    close_clean(port);
+}
+
+/// A message no pool could ever serve (long data, and a pool without buffers) is lost,
+/// counted, and the port goes on with what follows it: flow control waits only for what can
+/// come.
+#[test]
+fn a_message_the_pool_can_never_serve_is_lost_and_counted() {
+    host::ideal_clock();
+    let port = Port::open(PortConfig {
+        pool: PoolConfig {
+            events: 16,
+            buffers: 0,
+            buffer_size: 256,
+        },
+        ..PortConfig::default()
+    })
+    .unwrap();
+    let t0 = port.now();
+    let long = sysex(40);
+    port.play_buffer(&buffer(
+        t0,
+        &[
+            (t0 + 10 * MS, 1, 0, &long[..]),
+            (t0 + 20 * MS, 1, S, &[0x90, 60, 100]),
+        ],
+    ));
+    host::run_until(t0 + 100 * MS);
+    let stats = port.stats();
+    assert_eq!(
+        (stats.unpack.messages_lost, stats.unpack.events_lost),
+        (1, 1)
+    );
+    let got = records(&port.read_capture());
+    assert_eq!(got.len(), 1, "the note after it plays: {got:?}");
+    assert_eq!(got[0].3, [0x90, 60, 100]);
+    assert_eq!(port.queued(), 0);
     close_clean(port);
 }
 

@@ -71,7 +71,7 @@ use platform::{HostPlatform, MPU401_BASE, MPU401_VECTOR};
 use port_object::PortObject;
 use sequencer::Sequencer;
 pub use stats::PortStats;
-use unpacker::{UnpackStats, Unpacker};
+use unpacker::{Pending, UnpackStats};
 
 /// The device behind the miniport.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -180,7 +180,6 @@ struct Parts {
     sink: Option<ComRef<CaptureSink>>,
     sink_connected: bool,
     sequencer: Option<Sequencer>,
-    unpacker: Option<Unpacker>,
     /// The image whose StartDevice registered the port as its subdevice.
     image: Option<winsim::Driver>,
 }
@@ -214,7 +213,6 @@ impl Parts {
         }
         self.render = None;
         self.capture = None;
-        self.unpacker = None;
         // The service group membership.
         let sink = self
             .object
@@ -304,12 +302,27 @@ impl Port {
     /// IDirectMusicPort::PlayBuffer: each record becomes events for the sequencer (see
     /// [`unpacker`]). PASSIVE_LEVEL.
     pub fn play_buffer(&self, buffer: &PortBuffer) {
-        let (Some(unpacker), Some(sequencer)) = (&self.parts.unpacker, &self.parts.sequencer)
-        else {
+        let Some(sequencer) = &self.parts.sequencer else {
             return;
         };
         let mut stats = lock(&self.unpack_stats);
-        unpacker.unpack(buffer, &mut stats, |event| sequencer.push(event));
+        stats.buffers += 1;
+        let mut messages = Vec::new();
+        for record in buffer.records() {
+            let Ok(record) = record else {
+                stats.malformed.truncated_buffers += 1;
+                break;
+            };
+            stats.records += 1;
+            match unpacker::check(&record) {
+                Ok((bytes, group)) => messages.push(Pending::new(bytes, record.time, group)),
+                Err(why) => stats.malformed.count(why),
+            }
+        }
+        drop(stats);
+        // The sequencer makes them into events as far as the allocator gives, and the rest
+        // as events come back (flow control: nothing is lost for want of events).
+        sequencer.play(messages);
     }
 
     /// IDirectMusicPort::Read: the capture buffers packed since the last call, in order.
@@ -380,7 +393,22 @@ impl Port {
     pub fn stats(&self) -> PortStats {
         let p = &self.parts;
         PortStats {
-            unpack: *lock(&self.unpack_stats),
+            unpack: {
+                // Parsing counted here; events, bytes and losses by the flow control.
+                let mut unpack = *lock(&self.unpack_stats);
+                if let Some(flow) = p.sequencer.as_ref().map(Sequencer::flow) {
+                    unpack.events = flow.events;
+                    unpack.bytes = flow.bytes;
+                    unpack.events_lost = flow.events_lost;
+                    unpack.messages_lost = flow.messages_lost;
+                }
+                unpack
+            },
+            flow: p
+                .sequencer
+                .as_ref()
+                .map(Sequencer::flow)
+                .unwrap_or_default(),
             sequencer: p
                 .sequencer
                 .as_ref()
@@ -697,12 +725,12 @@ fn build(
     parts.sink_connected = true;
     object.set_capture(Some(capture.stream.clone()));
 
-    parts.unpacker = Some(Unpacker::new(allocator_ptr.clone()));
-    parts.sequencer = Some(Sequencer::new(
+    parts.sequencer = Some(Sequencer::with_pool(
         render.stream.clone(),
         allocator_ptr,
         prefetch,
         machine.clone(),
+        config.pool.buffers > 0,
     ));
 
     // Capture first, so that nothing played is dropped for want of a running capture.

@@ -13,6 +13,11 @@
 //!   given reaches the allocator, section 4).
 //! - [`Sequencer::shutdown`] (PASSIVE_LEVEL, the port's STOP and close): the timer is shut
 //!   down, then every event held goes back to the allocator; later pushes go straight back.
+//! - **Flow control** ([`Sequencer::play`]): messages are made into events only as far as the
+//!   allocator gives; the rest waits in a backlog, in order, and each DPC run (and a retry
+//!   every [`RETRY_100NS`] while anything waits) makes more as the render stream gives events
+//!   back. A SysEx longer than the whole pool goes piece by piece. Only a message that can
+//!   never be served (long data, and a pool without buffers) is lost, counted.
 
 use std::collections::BTreeMap;
 use std::ffi::c_void;
@@ -26,6 +31,29 @@ use dmus_miniport::kernel::host::Machine;
 use serde::Serialize;
 
 use super::event::{PortEvent, give_back, link};
+use super::unpacker::{Pending, Unpacker};
+
+/// How soon the backlog is tried again while the allocator is dry: 1 ms.
+pub const RETRY_100NS: i64 = 10_000;
+
+/// The flow control's figures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct FlowStats {
+    /// Events made and held.
+    pub events: u64,
+    /// MIDI bytes of the messages all made into events.
+    pub bytes: u64,
+    /// Times the allocator ran dry with messages waiting.
+    pub waits: u64,
+    /// Messages left waiting for the allocator at most at once.
+    pub backlog_high_water: u64,
+    /// Messages that can never be served (long data and no buffers in the pool): lost.
+    pub messages_lost: u64,
+    /// Events those needed.
+    pub events_lost: u64,
+    /// Messages still waiting when the sequencer shut down.
+    pub dropped_at_shutdown: u64,
+}
 
 /// What the sequencer did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -56,6 +84,9 @@ struct State {
     armed_for: Option<i64>,
     shut_down: bool,
     stats: SequencerStats,
+    /// Messages waiting for the allocator, in order.
+    backlog: std::collections::VecDeque<Pending>,
+    flow: FlowStats,
 }
 
 struct Inner {
@@ -66,6 +97,9 @@ struct Inner {
     allocator: ComPtr<IAllocatorMXF>,
     prefetch: i64,
     clock: Machine,
+    unpacker: Unpacker,
+    /// Whether the pool has buffers at all (else long data can never be served).
+    has_buffers: bool,
 }
 
 /// The sequencer (see the module documentation).
@@ -84,6 +118,18 @@ impl Sequencer {
         prefetch_100ns: i64,
         clock: Machine,
     ) -> Self {
+        Sequencer::with_pool(target, allocator, prefetch_100ns, clock, true)
+    }
+
+    /// [`Sequencer::new`], told whether the allocator's pool has buffers at all.
+    pub fn with_pool(
+        target: ComPtr<IMXF>,
+        allocator: ComPtr<IAllocatorMXF>,
+        prefetch_100ns: i64,
+        clock: Machine,
+        has_buffers: bool,
+    ) -> Self {
+        let unpacker = Unpacker::new(allocator.clone());
         let inner = Box::pin(Inner {
             timer: Timer::new(),
             state: Mutex::new(State {
@@ -92,11 +138,15 @@ impl Sequencer {
                 armed_for: None,
                 shut_down: false,
                 stats: SequencerStats::default(),
+                backlog: std::collections::VecDeque::new(),
+                flow: FlowStats::default(),
             }),
             target,
             allocator,
             prefetch: prefetch_100ns.max(0),
             clock,
+            unpacker,
+            has_buffers,
         });
         let context = &*inner as *const Inner as *mut c_void;
         // SAFETY: the timer is a field of the pinned, boxed Inner, which never moves; the
@@ -116,29 +166,43 @@ impl Sequencer {
     pub fn push(&self, event: PortEvent) {
         let inner = &*self.inner;
         let mut state = inner.lock();
-        state.stats.received += 1;
         if state.shut_down {
+            state.stats.received += 1;
             state.stats.flushed += 1;
             drop(state);
             give_back(&inner.allocator, vec![event]);
             return;
         }
-        let due = event.time().saturating_sub(inner.prefetch);
         let now = inner.clock.now_100ns();
-        if due <= now {
-            state.stats.due_on_arrival += 1;
-        }
-        let seq = state.next_seq;
-        state.next_seq += 1;
-        state.queue.insert((event.time(), seq), event);
-        let held = state.queue.len() as u64;
-        state.stats.high_water = state.stats.high_water.max(held);
-        inner.arm_for(&mut state, due, now);
+        inner.hold(&mut state, event, now);
     }
 
-    /// Events held now.
+    /// Makes `messages` into events as far as the allocator gives, holding them until their
+    /// time; the rest waits in the backlog (see the module documentation). <= DISPATCH_LEVEL.
+    pub fn play(&self, messages: Vec<Pending>) {
+        let inner = &*self.inner;
+        let mut state = inner.lock();
+        if state.shut_down {
+            state.flow.dropped_at_shutdown += messages.len() as u64;
+            return;
+        }
+        state.backlog.extend(messages);
+        let now = inner.clock.now_100ns();
+        inner.pump(&mut state, now);
+        // What the allocator could not serve at once.
+        let waiting = state.backlog.len() as u64;
+        state.flow.backlog_high_water = state.flow.backlog_high_water.max(waiting);
+    }
+
+    /// Events held now, and messages waiting for the allocator.
     pub fn queued(&self) -> usize {
-        self.inner.lock().queue.len()
+        let state = self.inner.lock();
+        state.queue.len() + state.backlog.len()
+    }
+
+    /// The flow control's figures.
+    pub fn flow(&self) -> FlowStats {
+        self.inner.lock().flow
     }
 
     /// When the timer runs next (master time), if it is armed.
@@ -160,6 +224,8 @@ impl Sequencer {
             let mut state = inner.lock();
             state.shut_down = true;
             state.armed_for = None;
+            state.flow.dropped_at_shutdown += state.backlog.len() as u64;
+            state.backlog.clear();
             let events: Vec<PortEvent> = std::mem::take(&mut state.queue).into_values().collect();
             state.stats.flushed += events.len() as u64;
             events
@@ -182,6 +248,49 @@ impl Inner {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Holds `event` until its time.
+    fn hold(&self, state: &mut State, event: PortEvent, now: i64) {
+        state.stats.received += 1;
+        let due = event.time().saturating_sub(self.prefetch);
+        if due <= now {
+            state.stats.due_on_arrival += 1;
+        }
+        let seq = state.next_seq;
+        state.next_seq += 1;
+        state.queue.insert((event.time(), seq), event);
+        let held = state.queue.len() as u64;
+        state.stats.high_water = state.stats.high_water.max(held);
+        self.arm_for(state, due, now);
+    }
+
+    /// Makes the backlog's messages into events, in order, as far as the allocator gives;
+    /// while any wait, tries again in [`RETRY_100NS`].
+    fn pump(&self, state: &mut State, now: i64) {
+        while let Some(mut p) = state.backlog.pop_front() {
+            let mut made = Vec::new();
+            let done = self.unpacker.feed(&mut p, |e| made.push(e));
+            state.flow.events += made.len() as u64;
+            for event in made {
+                self.hold(state, event, now);
+            }
+            if done {
+                state.flow.bytes += p.bytes.len() as u64;
+                continue;
+            }
+            if p.needs_buffers() && !self.has_buffers {
+                // Long data, and no buffer will ever come: lost, counted.
+                state.flow.messages_lost += 1;
+                state.flow.events_lost +=
+                    (p.bytes.len().div_ceil(self.unpacker.piece_len()) - p.next) as u64;
+                continue;
+            }
+            state.flow.waits += 1;
+            state.backlog.push_front(p);
+            self.arm_for(state, now.saturating_add(RETRY_100NS), now);
+            break;
+        }
+    }
+
     /// Arms the timer for `due` (at once if that is past) unless it already runs at or
     /// before then.
     fn arm_for(&self, state: &mut State, due: i64, now: i64) {
@@ -200,6 +309,8 @@ impl Inner {
             let mut state = self.lock();
             state.stats.dpc_runs += 1;
             state.armed_for = None;
+            // Events the render stream gave back since: the backlog goes on first.
+            self.pump(&mut state, now);
             let mut due = Vec::new();
             while let Some(entry) = state.queue.first_entry() {
                 if entry.key().0.saturating_sub(self.prefetch) > now {

@@ -7,7 +7,7 @@ use super::cable::CableStats;
 use super::capture_sink::SinkStats;
 use super::packer::PackerStats;
 use super::port_object::ServiceStats;
-use super::sequencer::SequencerStats;
+use super::sequencer::{FlowStats, SequencerStats};
 use super::unpacker::UnpackStats;
 
 /// Occupancy of one kind of the allocator's slots (events or large-data buffers).
@@ -58,6 +58,9 @@ pub struct PortStats {
     /// PlayBuffer: buffers played, records, malformed records by reason, events and bytes
     /// unpacked, events lost because the allocator was empty.
     pub unpack: UnpackStats,
+    /// The flow control: times the allocator ran dry with messages waiting, the backlog's
+    /// high water, messages that could never be served.
+    pub flow: FlowStats,
     /// The port's sequencer: events delivered to the render stream, PutMessage failures.
     pub sequencer: SequencerStats,
     /// The capture sink: events received, INCOMPLETE events re-parsed.

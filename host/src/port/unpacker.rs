@@ -21,9 +21,12 @@
 //!   bytes, or a SysEx without its 0xF7, is played as the raw bytes it is.
 //! - Malformed records ([`Malformed`]) are counted and skipped; a buffer whose bytes stop
 //!   being records is counted and the rest of it skipped.
-//! - The allocator runs dry (GetMessage or GetBuffer fails): the message is lost, counted
-//!   (`events_lost`, one per event it needed; `messages_lost`), the events already taken for
-//!   it go back to the allocator, and the unpacking goes on with the next record.
+//! - The allocator runs dry (GetMessage or GetBuffer fails): [`Unpacker::feed`] stops where
+//!   it is and says so, keeping the message's place ([`Pending::next`]) so that the port's
+//!   sequencer goes on when events come back (flow control). [`Unpacker::unpack`], the
+//!   one-shot form, instead counts the message lost (`events_lost`, one per event it needed;
+//!   `messages_lost`), gives back the events already taken for it and goes on with the next
+//!   record.
 
 use std::fmt;
 use std::ptr::{self, NonNull};
@@ -97,7 +100,7 @@ impl MalformedRecords {
             + self.channel_group_too_large
     }
 
-    fn count(&mut self, why: Malformed) {
+    pub fn count(&mut self, why: Malformed) {
         let counter = match why {
             Malformed::Empty => &mut self.empty,
             Malformed::DataFirst => &mut self.data_first,
@@ -129,6 +132,38 @@ pub struct UnpackStats {
     /// Events given back to the allocator after a partial failure, and refused by it (never,
     /// with a correct allocator).
     pub give_back_failures: u64,
+}
+
+/// One message waiting for the allocator (the port's flow control, `sequencer`): its bytes,
+/// where, and the piece its next event starts at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pending {
+    pub bytes: Vec<u8>,
+    /// Presentation time (master time, 100 ns; 0 if negative).
+    pub time: i64,
+    pub group: u16,
+    /// Exactly one whole message (COMPLETE if it fits one event).
+    pub whole: bool,
+    /// Pieces already made into events.
+    pub next: usize,
+}
+
+impl Pending {
+    /// The message `bytes` of a record read at `time` in channel `group`.
+    pub fn new(bytes: &[u8], time: i64, group: u16) -> Self {
+        Pending {
+            bytes: bytes.to_vec(),
+            time: time.max(0),
+            group,
+            whole: is_one_message(bytes),
+            next: 0,
+        }
+    }
+
+    /// Whether its pieces need the allocator's buffers (more than 8 bytes).
+    pub fn needs_buffers(&self) -> bool {
+        self.bytes.len() > DMUS_KERNEL_EVENT_SHORT_MAX
+    }
 }
 
 /// The allocator ran dry while making a message's events.
@@ -165,6 +200,52 @@ impl Unpacker {
     /// buffers are no larger (or it has none).
     pub fn piece_len(&self) -> usize {
         usize::from(self.buffer_size).max(DMUS_KERNEL_EVENT_SHORT_MAX)
+    }
+
+    /// Makes `p`'s remaining pieces into events, in order, handing each to `deliver`, as far
+    /// as the allocator gives: true when the message is all made, false when the allocator
+    /// ran dry (`p.next` says where to go on; nothing taken is kept). <= DISPATCH_LEVEL.
+    pub fn feed(&self, p: &mut Pending, mut deliver: impl FnMut(PortEvent)) -> bool {
+        let piece_len = self.piece_len();
+        let count = p.bytes.len().div_ceil(piece_len).max(1);
+        let flags = if p.whole && count == 1 {
+            DMUS_KEF_EVENT_COMPLETE
+        } else {
+            DMUS_KEF_EVENT_INCOMPLETE
+        };
+        while p.next < count {
+            let start = p.next * piece_len;
+            let piece = &p.bytes[start..(start + piece_len).min(p.bytes.len())];
+            let Some(mut event) = self.get_message() else {
+                return false;
+            };
+            if piece.len() <= DMUS_KERNEL_EVENT_SHORT_MAX {
+                // Fits: checked just above.
+                let _ = event.fill_short(piece, p.time, p.group, flags);
+            } else {
+                let Some(buffer) = self.get_buffer() else {
+                    give_back(&self.allocator, vec![event]);
+                    return false;
+                };
+                // SAFETY: `buffer` came from this allocator's GetBuffer just now, GetBufferSize
+                // bytes long, and is ours; the piece is 9..=GetBufferSize bytes (piece_len).
+                let filled = unsafe {
+                    event.fill_long(buffer, self.buffer_size, piece, p.time, p.group, flags)
+                };
+                if let Err(buffer) = filled {
+                    // Cannot happen (the piece fits by construction): both go back.
+                    // SAFETY: a COM call on our allocator with the buffer it just gave us.
+                    unsafe {
+                        (self.allocator.vtbl().PutBuffer)(self.allocator.as_ptr(), buffer.as_ptr())
+                    };
+                    give_back(&self.allocator, vec![event]);
+                    return false;
+                }
+            }
+            deliver(event);
+            p.next += 1;
+        }
+        true
     }
 
     /// Unpacks `buffer`, handing each event to `deliver` in order and counting into `stats`.
@@ -218,46 +299,22 @@ impl Unpacker {
         group: u16,
         whole: bool,
     ) -> Result<Vec<PortEvent>, (AllocatorEmpty, Vec<PortEvent>)> {
-        let time = time.max(0);
-        let pieces: Vec<&[u8]> = bytes.chunks(self.piece_len()).collect();
-        let flags = if whole && pieces.len() == 1 {
-            DMUS_KEF_EVENT_COMPLETE
-        } else {
-            DMUS_KEF_EVENT_INCOMPLETE
+        let mut p = Pending {
+            bytes: bytes.to_vec(),
+            time: time.max(0),
+            group,
+            whole,
+            next: 0,
         };
         let lost = AllocatorEmpty {
-            events: pieces.len() as u64,
+            events: p.bytes.len().div_ceil(self.piece_len()).max(1) as u64,
         };
-        let mut events = Vec::with_capacity(pieces.len());
-        for piece in pieces {
-            let Some(mut event) = self.get_message() else {
-                return Err((lost, events));
-            };
-            if piece.len() <= DMUS_KERNEL_EVENT_SHORT_MAX {
-                // Fits: checked just above.
-                let _ = event.fill_short(piece, time, group, flags);
-                events.push(event);
-                continue;
-            }
-            let Some(buffer) = self.get_buffer() else {
-                events.push(event);
-                return Err((lost, events));
-            };
-            // SAFETY: `buffer` came from this allocator's GetBuffer just now, GetBufferSize
-            // bytes long, and is ours; the piece is 9..=GetBufferSize bytes (piece_len).
-            let filled =
-                unsafe { event.fill_long(buffer, self.buffer_size, piece, time, group, flags) };
-            events.push(event);
-            if let Err(buffer) = filled {
-                // Cannot happen (the piece fits by construction); give the buffer back.
-                // SAFETY: a COM call on our allocator with the buffer it just gave us.
-                unsafe {
-                    (self.allocator.vtbl().PutBuffer)(self.allocator.as_ptr(), buffer.as_ptr())
-                };
-                return Err((lost, events));
-            }
+        let mut events = Vec::with_capacity(lost.events as usize);
+        if self.feed(&mut p, |e| events.push(e)) {
+            Ok(events)
+        } else {
+            Err((lost, events))
         }
-        Ok(events)
     }
 
     fn get_message(&self) -> Option<PortEvent> {

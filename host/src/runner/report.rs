@@ -231,8 +231,10 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "  port            prefetch {:.1} ms; {} events lost for want of allocator memory; {} malformed records",
+            "  port            prefetch {:.1} ms; waited {} times for events (backlog high water {}); {} events lost for want of allocator memory; {} malformed records",
             self.schedule_prefetch_ms,
+            self.port.flow.waits,
+            self.port.flow.backlog_high_water,
             self.port.unpack.events_lost,
             self.port.unpack.malformed.records()
         );
