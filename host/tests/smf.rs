@@ -1255,6 +1255,8 @@ fn gen_spec() -> impl Strategy<Value = GenSpec> {
         0usize..12,
         any::<bool>(),
         any::<bool>(),
+        prop_oneof![3 => Just(0usize), 1 => 1usize..20_000],
+        prop_oneof![3 => Just(0usize), 1 => 1usize..2_000],
         any::<u64>(),
     )
         .prop_map(
@@ -1266,6 +1268,8 @@ fn gen_spec() -> impl Strategy<Value = GenSpec> {
                 tempo_changes,
                 running_status,
                 sysex,
+                bulk_sysex,
+                burst,
                 seed,
             )| GenSpec {
                 format,
@@ -1275,6 +1279,8 @@ fn gen_spec() -> impl Strategy<Value = GenSpec> {
                 tempo_changes,
                 running_status,
                 sysex,
+                bulk_sysex,
+                burst,
                 seed,
             },
         )

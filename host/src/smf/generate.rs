@@ -30,6 +30,12 @@ pub struct GenSpec {
     /// Include SysEx: on track 0, a short one, one over 256 bytes and one divided into
     /// packets, plus occasional short ones and escapes elsewhere.
     pub sysex: bool,
+    /// A bulk dump: one SysEx of this many data bytes on track 0, halfway through it (0:
+    /// none). In addition to `events_per_track`.
+    pub bulk_sysex: usize,
+    /// This many controller messages at one instant on track 0, halfway through it, right
+    /// after the bulk dump if there is one (0: none). In addition to `events_per_track`.
+    pub burst: usize,
     pub seed: u64,
 }
 
@@ -121,11 +127,24 @@ fn short_sysex(rng: &mut Rng) -> Vec<u8> {
 }
 
 fn long_sysex(rng: &mut Rng) -> Vec<u8> {
-    // 0x7D: the manufacturer id for non-commercial use.
+    sysex_of(LONG_SYSEX_DATA, rng)
+}
+
+/// `F0 7D <data bytes> F7` (0x7D: the manufacturer id for non-commercial use).
+fn sysex_of(data: usize, rng: &mut Rng) -> Vec<u8> {
     let mut m = vec![0xF0, 0x7D];
-    m.extend((0..LONG_SYSEX_DATA).map(|_| rng.byte7()));
+    m.extend((0..data).map(|_| rng.byte7()));
     m.push(0xF7);
     m
+}
+
+/// The `burst` controller messages of one instant: every channel and controller in turn.
+fn burst(n: usize, rng: &mut Rng) -> impl Iterator<Item = Raw> + '_ {
+    (0..n).map(move |i| {
+        let ch = (i % 16) as u8;
+        let controller = (i / 16 % 120) as u8;
+        Raw::Channel(vec![0xB0 | ch, controller, rng.byte7()])
+    })
 }
 
 /// Splits a whole SysEx into an `F0` packet and `F7` continuation packets (the first
@@ -179,6 +198,9 @@ fn track_events(
         Vec::new()
     };
     let mut next_slot = 0;
+    // The bulk dump and the burst, on track 0 halfway through.
+    let mut extras_at =
+        (track == 0 && (spec.bulk_sysex > 0 || spec.burst > 0)).then_some(budget / 2);
 
     if track == 0 {
         out.push((0, Raw::Meta(0x03, b"generated".to_vec()))); // track name
@@ -197,6 +219,17 @@ fn track_events(
             sounding.remove(&(off.channel, off.key));
             out.push((off.tick, Raw::Channel(off.bytes)));
             emitted += 1;
+        }
+        if extras_at.is_some_and(|at| emitted >= at) {
+            extras_at = None;
+            if spec.bulk_sysex > 0 {
+                out.push((
+                    tick,
+                    Raw::SysEx(vec![sysex_of(spec.bulk_sysex, rng)[1..].to_vec()]),
+                ));
+            }
+            let many: Vec<Raw> = burst(spec.burst, rng).collect();
+            out.extend(many.into_iter().map(|r| (tick, r)));
         }
         let room = budget - emitted - pending.len();
         if room == 0 {
@@ -421,6 +454,8 @@ pub fn presets() -> Vec<(&'static str, GenSpec)> {
         tempo_changes: 0,
         running_status: false,
         sysex: false,
+        bulk_sysex: 0,
+        burst: 0,
         seed: 1,
     };
     vec![
@@ -485,6 +520,58 @@ pub fn presets() -> Vec<(&'static str, GenSpec)> {
                 running_status: true,
                 sysex: true,
                 seed: 6,
+                ..base
+            },
+        ),
+        // Shapes larger than the port's default pool (1 024 events, 32 buffers of 512 bytes
+        // in the port model): they play only with flow control.
+        (
+            "bulk-dump-8k",
+            GenSpec {
+                events_per_track: 200,
+                bulk_sysex: 8 * 1024,
+                seed: 8,
+                ..base
+            },
+        ),
+        (
+            "bulk-dump-64k",
+            GenSpec {
+                events_per_track: 200,
+                bulk_sysex: 64 * 1024,
+                seed: 9,
+                ..base
+            },
+        ),
+        (
+            "bulk-dump-1m",
+            GenSpec {
+                events_per_track: 200,
+                bulk_sysex: 1024 * 1024,
+                seed: 10,
+                ..base
+            },
+        ),
+        (
+            "burst-2048",
+            GenSpec {
+                tracks: 2,
+                events_per_track: 200,
+                burst: 2048,
+                seed: 11,
+                ..base
+            },
+        ),
+        (
+            "bulk-and-burst",
+            GenSpec {
+                tracks: 2,
+                events_per_track: 200,
+                sysex: true,
+                bulk_sysex: 64 * 1024,
+                burst: 2048,
+                seed: 12,
+                ..base
             },
         ),
         (
@@ -498,6 +585,7 @@ pub fn presets() -> Vec<(&'static str, GenSpec)> {
                 running_status: true,
                 sysex: true,
                 seed: 7,
+                ..base
             },
         ),
     ]
