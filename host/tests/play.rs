@@ -572,8 +572,9 @@ fn presets_larger_than_the_pool_play_losslessly_on_both_devices() {
                 (0, 0),
                 "{name} on {device:?}"
             );
-            // It did fill the pool (events or buffers), and all but the 8 KB dump (16 of the
-            // 32 buffers, and the capture side's) made the port wait.
+            // It did fill the pool (events or buffers), and all but the 8 KB dump made the
+            // port wait: that one's 8 195 bytes take exactly the 32 buffers of 256 bytes (the
+            // last 3 bytes go inline); the capture side waits for buffers instead.
             let pool = &r.port.pool;
             assert!(
                 pool.events.high_water == pool.events.capacity

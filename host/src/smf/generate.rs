@@ -523,7 +523,7 @@ pub fn presets() -> Vec<(&'static str, GenSpec)> {
                 ..base
             },
         ),
-        // Shapes larger than the port's default pool (1 024 events, 32 buffers of 512 bytes
+        // Shapes larger than the port's default pool (1 024 events, 32 buffers of 256 bytes
         // in the port model): they play only with flow control.
         (
             "bulk-dump-8k",
