@@ -11,6 +11,7 @@ use dmus_host::perf::{Body, Message, PPQ, Song, Stamp};
 use dmus_host::port::DeviceKind;
 use dmus_host::runner::{Outcome, PlayOptions, TimedMessage, play, play_image};
 use dmus_host::smf::{self, generate};
+use proptest::strategy::Just;
 
 /// The wire's byte time: 320 us (dmus-contract.md section 6), in 100 ns units.
 const BYTE_TIME: i64 = 3200;
@@ -587,6 +588,47 @@ fn presets_larger_than_the_pool_play_losslessly_on_both_devices() {
                 name != "bulk-dump-8k",
                 "{name} on {device:?}"
             );
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// Random generated songs, now and then with a bulk dump or a burst past the pool's size,
+    /// play losslessly through the whole chain on both devices (natively; the presets above
+    /// cover the image).
+    #[test]
+    fn random_songs_with_dumps_and_bursts_play_losslessly(
+        format in 0u16..=2,
+        tracks in 1usize..4,
+        events_per_track in 0usize..120,
+        division in 24u16..1000,
+        bulk_sysex in proptest::prop_oneof![Just(0usize), 1usize..20_000],
+        burst in proptest::prop_oneof![Just(0usize), 1usize..2_500],
+        seed in proptest::prelude::any::<u64>(),
+    ) {
+        let spec = generate::GenSpec {
+            format,
+            tracks,
+            events_per_track,
+            division,
+            tempo_changes: 2,
+            running_status: seed % 2 == 0,
+            sysex: seed % 3 == 0,
+            bulk_sysex,
+            burst,
+            seed,
+        };
+        let bytes = generate::generate(&spec);
+        let song = smf::read(&bytes, "random").unwrap().song;
+        for device in [DeviceKind::Loopback, DeviceKind::Mpu401] {
+            let options = PlayOptions { device, ..PlayOptions::default() };
+            let o = play(&song, &options, &mut |_| {}).unwrap();
+            let r = &o.report;
+            proptest::prop_assert!(r.passed(), "{:?} on {device:?}: {}", spec, r.to_text());
+            proptest::prop_assert_eq!(r.captured, r.rendered);
+            proptest::prop_assert_eq!(r.port.unpack.events_lost, 0);
         }
     }
 }
