@@ -12,8 +12,9 @@ use std::path::PathBuf;
 use crate::perf::{PPQ, Song, demo::demo};
 use crate::port::DeviceKind;
 use crate::runner::progress::ProgressBar;
-use crate::runner::{PlayOptions, play, play_image};
+use crate::runner::{PlayOptions, play, play_image, plot};
 use crate::smf::{self, Division, generate};
+use dmus_miniport::hw::emulator::BYTE_TIME_100NS;
 
 /// Exit status: the run passed.
 pub const EXIT_PASS: u8 = 0;
@@ -48,6 +49,8 @@ options:
                              on the fastest clock's 1 ms tick
   --out FILE.mid             write what was captured as a Standard MIDI File
   --json                     print the report as JSON
+  --plot FILE.svg            draw the run: a piano roll of what was rendered and what came
+                             back, and the timing error beneath it
   --transpose N              move every note by N semitones (-127..127)
   --velocity PERCENT         scale note-on velocities (1..1000)
   --latency MS               how far ahead the performance sends messages (default 100)
@@ -72,6 +75,7 @@ enum Request {
 struct Command {
     file: Option<PathBuf>,
     out: Option<PathBuf>,
+    plot: Option<PathBuf>,
     driver: Option<PathBuf>,
     map: Option<PathBuf>,
     json: bool,
@@ -101,6 +105,7 @@ fn parse(args: &[String]) -> Result<Request, String> {
     let mut cmd = Command {
         file: None,
         out: None,
+        plot: None,
         driver: None,
         map: None,
         json: false,
@@ -126,6 +131,7 @@ fn parse(args: &[String]) -> Result<Request, String> {
                 }
             }
             "--out" => cmd.out = Some(PathBuf::from(value(&mut it, arg)?)),
+            "--plot" => cmd.plot = Some(PathBuf::from(value(&mut it, arg)?)),
             "--tick" => {
                 let v = value(&mut it, arg)?;
                 cmd.options.tick = match v.as_str() {
@@ -309,6 +315,19 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write, terminal: 
             path.display(),
             written.skipped
         );
+    }
+    if let Some(path) = &cmd.plot {
+        let byte_time = match cmd.options.device {
+            DeviceKind::Loopback => None,
+            DeviceKind::Mpu401 => Some(BYTE_TIME_100NS),
+        };
+        let drawn = plot::svg(&song.name, &outcome.rendered, &outcome.captured, byte_time)
+            .and_then(|svg| std::fs::write(path, svg).map_err(|e| e.to_string()));
+        if let Err(e) = drawn {
+            let _ = writeln!(err, "dmus-host: cannot draw {}: {e}", path.display());
+            return EXIT_FAIL;
+        }
+        let _ = writeln!(err, "dmus-host: drew the run in {}", path.display());
     }
     if outcome.report.passed() {
         EXIT_PASS

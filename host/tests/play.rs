@@ -295,6 +295,27 @@ fn json_report_and_out_file() {
 }
 
 #[test]
+fn plot_draws_both_streams_and_the_errors() {
+    let svg_file = temp("run.svg");
+    let (status, _, err) = host(&["play", "--device", "mpu401", "--plot", &svg_file]);
+    assert_eq!(status, cli::EXIT_PASS, "{err}");
+    assert!(err.contains("drew the run in"), "{err}");
+    let svg = std::fs::read_to_string(&svg_file).unwrap();
+    assert!(svg.starts_with("<svg"), "{}", &svg[..100.min(svg.len())]);
+    assert!(svg.contains("demo: rendered (pale) and captured (dark), 767 and 767 messages"));
+    assert!(svg.contains("worst timing error"));
+    // The roll's bars, in both colours, and the error panel's.
+    for fill in ["#96BEF0", "#C81E1E", "#DC3C3C", "#2850C8"] {
+        assert!(svg.contains(fill), "no {fill}");
+    }
+    // Where it cannot be written: a one-line error, and the run fails.
+    let nowhere = temp("no/such/dir/run.svg");
+    let (status, _, err) = host(&["play", "--plot", &nowhere]);
+    assert_eq!(status, cli::EXIT_FAIL);
+    assert!(err.starts_with("dmus-host: cannot draw "), "{err}");
+}
+
+#[test]
 fn generate_writes_a_preset_that_plays() {
     let file = temp("format0.mid");
     let (status, out, _) = host(&["generate", "list"]);

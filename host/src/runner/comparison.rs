@@ -92,8 +92,17 @@ pub fn beyond_wire(
     captured: &[TimedMessage],
     byte_time: Option<RefTime>,
 ) -> Timing {
+    timing(beyond_wire_errors(rendered, captured, byte_time))
+}
+
+/// [`beyond_wire`]'s error of each matched message, in order (100 ns units).
+pub fn beyond_wire_errors(
+    rendered: &[TimedMessage],
+    captured: &[TimedMessage],
+    byte_time: Option<RefTime>,
+) -> Vec<RefTime> {
     let mut free = RefTime::MIN;
-    let errors = rendered
+    rendered
         .iter()
         .zip(captured)
         .take_while(|(r, c)| r.bytes == c.bytes && r.channel_group == c.channel_group)
@@ -109,8 +118,7 @@ pub fn beyond_wire(
             };
             c.time - earliest
         })
-        .collect();
-    timing(errors)
+        .collect()
 }
 
 /// Mean, 99th percentile (nearest rank), maximum and minimum of `errors` (100 ns units).

@@ -4,6 +4,7 @@
 
 pub mod comparison;
 pub mod options;
+pub mod plot;
 pub mod progress;
 pub mod report;
 pub mod session;
