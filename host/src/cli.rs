@@ -12,8 +12,9 @@ use std::path::PathBuf;
 use crate::perf::{PPQ, Song, demo::demo};
 use crate::port::DeviceKind;
 use crate::runner::progress::ProgressBar;
+use crate::runner::report::FileReport;
 use crate::runner::{PlayOptions, play, play_image, plot};
-use crate::smf::{self, Division, generate};
+use crate::smf::{self, Division, SmfFormat, generate};
 use dmus_miniport::hw::emulator::BYTE_TIME_100NS;
 
 /// Exit status: the run passed.
@@ -224,10 +225,11 @@ fn generate_file(
     }
 }
 
-/// The song to play and the division to write `--out` with.
-fn load(file: &Option<PathBuf>) -> Result<(Song, u16), String> {
+/// The song to play, the division to write `--out` with, and (for a file) what the reader
+/// did.
+fn load(file: &Option<PathBuf>) -> Result<(Song, u16, Option<FileReport>), String> {
     let Some(path) = file else {
-        return Ok((demo(), PPQ as u16));
+        return Ok((demo(), PPQ as u16, None));
     };
     let shown = path.display();
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
@@ -239,7 +241,18 @@ fn load(file: &Option<PathBuf>) -> Result<(Song, u16), String> {
         Division::Metrical(ticks) => ticks,
         Division::Timecode { .. } => PPQ as u16,
     };
-    Ok((read.song, division))
+    let report = FileReport {
+        format: match read.format {
+            SmfFormat::Single => 0,
+            SmfFormat::Parallel => 1,
+            SmfFormat::Sequential => 2,
+        },
+        tracks: read.tracks,
+        orphan_note_offs: read.orphan_note_offs,
+        unended_notes: read.unended_notes,
+        other_ignored: read.ignored.saturating_sub(read.orphan_note_offs),
+    };
+    Ok((read.song, division, Some(report)))
 }
 
 /// Runs the command line `args` (without the program name), writing the report to `out` and
@@ -260,7 +273,7 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write, terminal: 
             return EXIT_USAGE;
         }
     };
-    let (song, division) = match load(&cmd.file) {
+    let (song, division, file_report) = match load(&cmd.file) {
         Ok(loaded) => loaded,
         Err(e) => {
             let _ = writeln!(err, "dmus-host: {e}");
@@ -289,13 +302,14 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write, terminal: 
             }
         }
     };
-    let outcome = match outcome {
+    let mut outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
             let _ = writeln!(err, "dmus-host: {e}");
             return EXIT_FAIL;
         }
     };
+    outcome.report.file = file_report;
     let _ = if cmd.json {
         writeln!(out, "{}", outcome.report.to_json())
     } else {

@@ -295,6 +295,43 @@ fn json_report_and_out_file() {
 }
 
 #[test]
+fn the_report_says_what_the_reader_dropped_and_ended() {
+    // Format 0, one track, 96 per quarter: a note never turned off, a note-off with no note,
+    // a marker, then a whole note.
+    let track: &[u8] = &[
+        0x00, 0x90, 60, 64, // note on, never off
+        0x00, 0x80, 62, 64, // note off with no note
+        0x00, 0xFF, 0x06, 1, b'm', // a marker
+        0x60, 0x90, 64, 64, 0x60, 0x80, 64, 0, // a note
+        0x00, 0xFF, 0x2F, 0x00,
+    ];
+    let mut bytes = b"MThd\0\0\0\x06\0\0\0\x01\0\x60MTrk".to_vec();
+    bytes.extend_from_slice(&(track.len() as u32).to_be_bytes());
+    bytes.extend_from_slice(track);
+    let file = temp("dropped.mid");
+    std::fs::write(&file, &bytes).unwrap();
+    let (status, out, err) = host(&["play", &file]);
+    assert_eq!(status, cli::EXIT_PASS, "{err}");
+    assert!(
+        out.contains(
+            "  file            format 0, 1 tracks; 1 note-offs with no note dropped, \
+             1 notes never turned off (ended at their track's end), 1 other events ignored"
+        ),
+        "{out}"
+    );
+    // Two notes went in and came back: the unended one, ended.
+    assert!(out.contains("in              4 events"), "{out}");
+    let (_, json, _) = host(&["play", "--json", &file]);
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["file"]["orphan_note_offs"], 1);
+    assert_eq!(report["file"]["unended_notes"], 1);
+    // The demo is no file.
+    let (_, json, _) = host(&["play", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(report["file"].is_null());
+}
+
+#[test]
 fn plot_draws_both_streams_and_the_errors() {
     let svg_file = temp("run.svg");
     let (status, _, err) = host(&["play", "--device", "mpu401", "--plot", &svg_file]);

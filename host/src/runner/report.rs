@@ -68,6 +68,23 @@ pub struct Report {
     pub port: PortStats,
     /// Set when the run went through the cross-built image.
     pub image: Option<ImageReport>,
+    /// What the MIDI-file reader did, when the song came from a file.
+    pub file: Option<FileReport>,
+}
+
+/// What the MIDI-file reader did with the file (the README's "How files are read").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct FileReport {
+    /// 0, 1 or 2.
+    pub format: u16,
+    pub tracks: usize,
+    /// Note-offs with no open note: dropped.
+    pub orphan_note_offs: usize,
+    /// Notes never turned off: each ended at its track's end.
+    pub unended_notes: usize,
+    /// Other events that became no message (meta events but tempo and end-of-track, escapes
+    /// continuing no SysEx, a timecode file's tempo changes).
+    pub other_ignored: usize,
 }
 
 /// What [`Report::new`] is made from.
@@ -126,6 +143,7 @@ impl Report {
             performance: p.performance,
             port: p.port,
             image: None,
+            file: None,
         }
     }
 
@@ -165,6 +183,13 @@ impl Report {
             "  song            {:.2} s of music, played in {run}",
             self.song_seconds
         );
+        if let Some(f) = &self.file {
+            let _ = writeln!(
+                s,
+                "  file            format {}, {} tracks; {} note-offs with no note dropped, {} notes never turned off (ended at their track's end), {} other events ignored",
+                f.format, f.tracks, f.orphan_note_offs, f.unended_notes, f.other_ignored
+            );
+        }
         let _ = writeln!(
             s,
             "  in              {} events, {} bytes (output tool -> port buffers -> unpacker -> sequencer -> render stream)",

@@ -41,6 +41,10 @@ pub struct SmfSong {
     /// escapes that continue no SysEx, note-offs with no open note, and (timecode files)
     /// tempo changes.
     pub ignored: usize,
+    /// Of those, note-offs with no open note (dropped).
+    pub orphan_note_offs: usize,
+    /// Notes never turned off: each ends at its track's end.
+    pub unended_notes: usize,
 }
 
 /// Reads a Standard MIDI File (formats 0, 1 and 2; metrical or timecode division), bare or in
@@ -55,7 +59,8 @@ pub struct SmfSong {
 /// - Note-on and note-off pair into [`Body::Note`] per track and (channel, key), first in
 ///   first out. A note-on with velocity 0 is a note-off with release velocity 0, which a
 ///   performance sends back as `8n k 0`: the one normalisation. A note never turned off
-///   ends at its track's end, with release velocity 64.
+///   ends at its track's end, with release velocity 64 (counted: `unended_notes`); a
+///   note-off with no open note is dropped (counted: `orphan_note_offs`).
 /// - Other channel messages become [`Body::Midi`] with their bytes as in the file
 ///   (program change and control change included: no [`Body::Patch`]).
 /// - SysEx events become [`Body::SysEx`] from `F0` to `F7`; a divided SysEx (an `F0`
@@ -114,6 +119,8 @@ fn read_smf(bytes: &[u8], name: &str) -> Result<SmfSong, SmfError> {
     }
 
     let ignored = converted.iter().map(|t| t.ignored).sum();
+    let orphan_note_offs = converted.iter().map(|t| t.orphan_note_offs).sum();
+    let unended_notes = converted.iter().map(|t| t.unended_notes).sum();
     let mut items: Vec<_> = converted
         .into_iter()
         .flat_map(|t| t.items.into_iter())
@@ -190,6 +197,8 @@ fn read_smf(bytes: &[u8], name: &str) -> Result<SmfSong, SmfError> {
         tracks: layout.tracks.len(),
         division: layout.division,
         ignored,
+        orphan_note_offs,
+        unended_notes,
     })
 }
 

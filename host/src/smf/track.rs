@@ -54,6 +54,10 @@ pub(crate) struct TrackItems {
     /// that continue no SysEx, note-offs with no note to end, and tempo changes when
     /// `tempo_ignored`.
     pub ignored: usize,
+    /// Of those, note-offs with no note to end.
+    pub orphan_note_offs: usize,
+    /// Notes never turned off (they end at the track's end).
+    pub unended_notes: usize,
 }
 
 /// A divided SysEx waiting for its continuation packets.
@@ -120,7 +124,10 @@ impl Converter {
                     *off = Some((tick, velocity));
                 }
             }
-            None => self.out.ignored += 1,
+            None => {
+                self.out.ignored += 1;
+                self.out.orphan_note_offs += 1;
+            }
         }
     }
 
@@ -274,6 +281,7 @@ pub(crate) fn convert<'a>(
         } = &mut item.kind
         {
             *off = Some((end, DEFAULT_OFF_VELOCITY));
+            c.out.unended_notes += 1;
         }
     }
     Ok(c.out)
