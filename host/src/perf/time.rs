@@ -130,6 +130,24 @@ impl TempoMap {
         ))
     }
 
+    /// Reference time `r` in the ticks of a file with `ticks_per_quarter` per quarter note,
+    /// rounded once to the nearest: not through music time, whose 768 per quarter would round
+    /// twice and lose what a finer division can say. Before the start: 0.
+    pub fn to_ticks(&self, r: RefTime, ticks_per_quarter: u16) -> u64 {
+        let p = self.segment_by_reference(r);
+        let tpq = i128::from(ticks_per_quarter.max(1));
+        let unit = 10 * i128::from(p.us_per_quarter.max(1));
+        let ppq = i128::from(PPQ);
+        // p.music * tpq / PPQ + (r - p.reference) * tpq / unit, over one denominator.
+        let n = i128::from(p.music) * tpq * unit
+            + (i128::from(r) - i128::from(p.reference)) * tpq * ppq;
+        let d = ppq * unit;
+        if n <= 0 {
+            return 0;
+        }
+        u64::try_from((n + d / 2) / d).unwrap_or(u64::MAX)
+    }
+
     /// Reference time `r` in music time (rounded to the nearest tick, saturating).
     pub fn to_music(&self, r: RefTime) -> MusicTime {
         let p = self.segment_by_reference(r);
@@ -153,6 +171,34 @@ mod tests {
         // The contract's formula, 600000000 * ticks / (bpm * 768) = 6510.4 for one tick.
         assert_eq!(m.to_reference(1), 6510);
         assert_eq!(m.to_reference(3), 19531);
+    }
+
+    #[test]
+    fn file_ticks_round_once_from_reference_time() {
+        // 960 per quarter is finer than music time's 768: every tick's reference time
+        // (rounded to 100 ns) must come back as that tick, across a tempo change.
+        let mut map = TempoMap::constant(500_000);
+        map.set(4 * PPQ, 350_000);
+        let change_ref = map.to_reference(4 * PPQ);
+        let tpq = 960u16;
+        for k in 0..20_000u64 {
+            let r = if k <= 4 * 960 {
+                mul_div_round(k as i64, 10 * 500_000, 960)
+            } else {
+                change_ref + mul_div_round(k as i64 - 4 * 960, 10 * 350_000, 960)
+            };
+            assert_eq!(map.to_ticks(r, tpq), k, "tick {k} at {r}");
+        }
+        // Through music time it would not: some ticks land one off.
+        let twice = (0..960u64)
+            .filter(|&k| {
+                let r = mul_div_round(k as i64, 10 * 500_000, 960);
+                let m = map.to_music(r);
+                (m * 960 + 384) / 768 != k as i64
+            })
+            .count();
+        assert!(twice > 0);
+        assert_eq!(map.to_ticks(-5, tpq), 0);
     }
 
     #[test]

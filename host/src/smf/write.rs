@@ -74,7 +74,8 @@ fn event_of(bytes: &[u8]) -> Option<Vec<u8>> {
 
 /// Writes `messages` as a format 0 file (one track) with `ticks_per_quarter` ticks per
 /// quarter note: the tempo map's changes as tempo events, each message at
-/// `tempo.to_music(time)` converted to file ticks (rounded once from its absolute time),
+/// its reference time in file ticks through the tempo map (`TempoMap::to_ticks`: rounded
+/// once, from its absolute time),
 /// SysEx as `F0` events (length, then the bytes after `F0`, ending `F7`), and an
 /// end-of-track event.
 ///
@@ -107,7 +108,7 @@ pub fn write(messages: &[Captured], tempo: &TempoMap, ticks_per_quarter: u16) ->
     for m in messages {
         match event_of(&m.bytes) {
             Some(event) => entries.push(Entry {
-                tick: Division::music_to_ticks(tempo.to_music(m.time), tpq),
+                tick: tempo.to_ticks(m.time, tpq),
                 tempo_first: false,
                 event,
             }),
