@@ -141,10 +141,11 @@ pub fn timing(mut errors: Vec<RefTime>) -> Timing {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn m(time: RefTime, bytes: &[u8]) -> TimedMessage {
+    /// A message in channel group 1 (for this module's tests and the plot's).
+    pub(crate) fn m(time: RefTime, bytes: &[u8]) -> TimedMessage {
         TimedMessage {
             time,
             channel_group: 1,

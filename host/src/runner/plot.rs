@@ -274,15 +274,8 @@ pub fn svg(
 
 #[cfg(test)]
 mod tests {
+    use super::super::comparison::tests::m;
     use super::*;
-
-    fn m(time: RefTime, bytes: &[u8]) -> TimedMessage {
-        TimedMessage {
-            time,
-            channel_group: 1,
-            bytes: bytes.to_vec(),
-        }
-    }
 
     #[test]
     fn notes_pair_first_in_first_out_and_others_get_their_own_row() {
