@@ -105,7 +105,7 @@ fn the_image_plays_what_the_native_build_plays() {
                 );
             }
             assert_eq!(
-                image.report.port.unpack.events_lost, native.report.port.unpack.events_lost,
+                image.report.port.flow.events_lost, native.report.port.flow.events_lost,
                 "{what}"
             );
             assert_eq!(image.captured.len(), native.captured.len(), "{what}");

@@ -487,7 +487,7 @@ fn the_default_clock_ticks_as_windows_does() {
         let r = &o.report;
         assert_eq!(r.clock, "virtual, 15.625 ms tick");
         assert!(r.passed(), "{}", r.to_text());
-        assert_eq!(r.port.unpack.events_lost, 0);
+        assert_eq!(r.port.flow.events_lost, 0);
         assert!(r.timing.min_us >= 0.0, "{}", r.to_text());
         if device == DeviceKind::Loopback {
             assert!(
@@ -593,7 +593,7 @@ fn default_pool_plays_what_does_not_fit_in_it_losslessly() {
         for device in [DeviceKind::Loopback, DeviceKind::Mpu401] {
             let o = run(&song, device);
             let r = &o.report;
-            assert_eq!(r.port.unpack.events_lost, 0, "{name} on {device:?}");
+            assert_eq!(r.port.flow.events_lost, 0, "{name} on {device:?}");
             assert_eq!(r.captured, r.rendered, "{name} on {device:?}");
         }
     }
@@ -627,7 +627,7 @@ fn presets_larger_than_the_pool_play_losslessly_on_both_devices() {
             assert!(r.passed(), "{name} on {device:?}: {}", r.to_text());
             assert_eq!(r.captured, r.rendered, "{name} on {device:?}");
             assert_eq!(
-                (r.port.unpack.events_lost, r.port.unpack.messages_lost),
+                (r.port.flow.events_lost, r.port.flow.messages_lost),
                 (0, 0),
                 "{name} on {device:?}"
             );
@@ -686,7 +686,7 @@ proptest::proptest! {
             let r = &o.report;
             proptest::prop_assert!(r.passed(), "{:?} on {device:?}: {}", spec, r.to_text());
             proptest::prop_assert_eq!(r.captured, r.rendered);
-            proptest::prop_assert_eq!(r.port.unpack.events_lost, 0);
+            proptest::prop_assert_eq!(r.port.flow.events_lost, 0);
         }
     }
 }

@@ -29,7 +29,7 @@ use dmus_host::port::pins::{self, PinChoice, StreamPins};
 use dmus_host::port::platform::HostPlatform;
 use dmus_host::port::port_object::PortObject;
 use dmus_host::port::sequencer::Sequencer;
-use dmus_host::port::unpacker::{UnpackStats, Unpacker};
+use dmus_host::port::unpacker::{self, UnpackStats, Unpacker};
 use dmus_host::port::{CloseReport, DeviceKind, DriverBuild, Port, PortConfig};
 use dmus_miniport::abi::{
     DMUS_KEF_EVENT_COMPLETE, DMUS_KEF_EVENT_INCOMPLETE, IAllocatorMXF, IID_IMXF, IMXF, IMXFVtbl,
@@ -113,10 +113,14 @@ fn allocator(config: PoolConfig) -> ComRef<Allocator> {
     Allocator::create(config).unwrap()
 }
 
+/// What the port does with `buffer` up to its sequencer: its records' messages, each made
+/// into events. The allocator must give enough for all of them.
 fn unpack(unpacker: &Unpacker, buffer: &PortBuffer) -> (Vec<PortEvent>, UnpackStats) {
     let mut stats = UnpackStats::default();
     let mut events = Vec::new();
-    unpacker.unpack(buffer, &mut stats, |e| events.push(e));
+    for mut message in unpacker::messages(buffer, &mut stats) {
+        assert!(unpacker.feed(&mut message, |e| events.push(e)));
+    }
     (events, stats)
 }
 
@@ -188,8 +192,9 @@ fn each_record_kind_becomes_an_event_with_exact_fields() {
         assert_eq!(got.data, data, "{got:?}");
         assert_eq!(got.byte_position, kBytePositionNone);
     }
-    assert_eq!((stats.buffers, stats.records, stats.events), (1, 8, 8));
-    assert_eq!(stats.bytes, 3 + 2 + 1 + 3 + 6 + 20 + 2 + 10);
+    assert_eq!((stats.buffers, stats.records, events.len()), (1, 8, 8));
+    let bytes: usize = v.iter().map(|e| e.data.len()).sum();
+    assert_eq!(bytes, 3 + 2 + 1 + 3 + 6 + 20 + 2 + 10);
     assert_eq!(stats.malformed.records(), 0);
     assert_eq!(
         alloc.pool().stats().buffers.in_use,
@@ -219,7 +224,7 @@ fn a_600_byte_sysex_is_split_into_three_events_in_order() {
     assert!(v.iter().all(|e| e.time == 7_000 && e.channel_group == 1));
     let joined: Vec<u8> = v.iter().flat_map(|e| e.data.iter().copied()).collect();
     assert_eq!(joined, big);
-    assert_eq!((stats.events, stats.bytes), (3, 600));
+    assert_eq!((stats.records, events.len(), joined.len()), (1, 3, 600));
     assert_eq!(alloc.pool().stats().buffers.in_use, 3);
     give_all_back(&alloc, events);
 
@@ -265,7 +270,7 @@ fn malformed_records_are_counted_and_skipped() {
         ),
         (1, 1, 1, 2, 1, 1)
     );
-    assert_eq!((stats.records, stats.events, m.records()), (8, 1, 7));
+    assert_eq!((stats.records, events.len(), m.records()), (8, 1, 7));
     assert_eq!(events[0].view().data, [0x80, 60, 0]);
     give_all_back(&alloc, events);
 
@@ -276,7 +281,7 @@ fn malformed_records_are_counted_and_skipped() {
     assert_eq!(
         (
             stats.records,
-            stats.events,
+            events.len(),
             stats.malformed.truncated_buffers
         ),
         (1, 1, 1)
@@ -285,7 +290,7 @@ fn malformed_records_are_counted_and_skipped() {
 }
 
 #[test]
-fn an_empty_allocator_loses_and_counts_without_leaking() {
+fn an_empty_allocator_stops_the_feed_where_it_is_without_leaking() {
     host::ideal_clock();
     let alloc = allocator(PoolConfig {
         events: 2,
@@ -294,43 +299,56 @@ fn an_empty_allocator_loses_and_counts_without_leaking() {
     });
     let unpacker = Unpacker::new(alloc.primary());
     let big = sysex(600);
-    let b = buffer(
-        0,
-        &[
-            (1, 1, S, &[0x90, 1, 1]),
-            // Needs three events and three buffers: the second GetMessage fails.
-            (2, 1, 0, &big),
-            (3, 1, S, &[0x90, 3, 3]),
-            // No event left.
-            (4, 1, S, &[0x90, 4, 4]),
-        ],
-    );
-    let (events, stats) = unpack(&unpacker, &b);
-    assert_eq!(
-        events.iter().map(|e| e.view().data).collect::<Vec<_>>(),
-        [vec![0x90, 1, 1], vec![0x90, 3, 3]]
-    );
-    assert_eq!(
-        (stats.events, stats.events_lost, stats.messages_lost),
-        (2, 3 + 1, 2)
-    );
+    let mut stats = UnpackStats::default();
+    let b = buffer(0, &[(1, 1, S, &[0x90, 1, 1]), (2, 1, 0, &big)]);
+    let mut messages = unpacker::messages(&b, &mut stats);
+    let mut events = Vec::new();
+    assert!(unpacker.feed(&mut messages[0], |e| events.push(e)));
+    // The SysEx needs three events and three buffers: its first piece takes the last event
+    // and the only buffer, then GetMessage fails and the feed stops after piece 1.
+    assert!(!unpacker.feed(&mut messages[1], |e| events.push(e)));
+    assert_eq!((messages[1].next, events.len()), (1, 2));
     let pool = alloc.pool().stats();
-    assert_eq!(pool.events.failures, 2);
-    assert_eq!(pool.events.in_use, 2, "the partial SysEx chain went back");
-    assert_eq!(pool.buffers.in_use, 0, "with its buffer");
-    give_all_back(&alloc, events);
+    assert_eq!((pool.events.in_use, pool.buffers.in_use), (2, 1));
+    assert_eq!(pool.events.failures, 1);
+    // As events come back the feed goes on from piece 2, one piece per event and buffer.
+    let mut pieces = vec![events.pop().unwrap()];
+    for piece in 2..=3 {
+        consume(&alloc, &mut events, &mut pieces);
+        let done = unpacker.feed(&mut messages[1], |e| pieces.push(e));
+        assert_eq!(done, piece == 3, "piece {piece}");
+        assert_eq!(messages[1].next, piece);
+    }
+    let joined: Vec<u8> = pieces.iter().flat_map(|e| e.view().data).collect();
+    assert_eq!(joined, big[512..], "the last piece");
+    give_all_back(&alloc, pieces);
 
-    // A buffer pool that runs dry first: the first piece has no buffer.
+    // A buffer pool that runs dry first: the first piece has no buffer, and the event taken
+    // for it goes straight back.
     let alloc = allocator(PoolConfig {
         events: 8,
         buffers: 0,
         buffer_size: 256,
     });
     let unpacker = Unpacker::new(alloc.primary());
-    let (events, stats) = unpack(&unpacker, &buffer(0, &[(1, 1, 0, &sysex(40))]));
+    let mut stats = UnpackStats::default();
+    let mut messages = unpacker::messages(&buffer(0, &[(1, 1, 0, &sysex(40))]), &mut stats);
+    let mut events = Vec::new();
+    assert!(!unpacker.feed(&mut messages[0], |e| events.push(e)));
     assert!(events.is_empty());
-    assert_eq!((stats.events_lost, stats.messages_lost), (1, 1));
+    assert_eq!(messages[0].next, 0);
     assert_eq!(alloc.pool().stats().events.in_use, 0);
+}
+
+/// Gives `events` and `pieces` back, as the render stream does once it has played them.
+fn consume(
+    allocator: &ComRef<Allocator>,
+    events: &mut Vec<PortEvent>,
+    pieces: &mut Vec<PortEvent>,
+) {
+    let mut all = std::mem::take(events);
+    all.append(pieces);
+    assert_eq!(give_back(&allocator.primary(), all), STATUS_SUCCESS);
 }
 
 #[test]
@@ -360,7 +378,7 @@ fn a_port_with_a_tiny_pool_waits_for_events_and_loses_nothing_body(build: &Drive
     // The port hands over what the allocator gives (8 events) and keeps the rest waiting,
     // as a port driver must when its allocator runs dry.
     let stats = port.stats();
-    assert_eq!((stats.unpack.events, stats.unpack.events_lost), (8, 0));
+    assert_eq!((stats.flow.events, stats.flow.events_lost), (8, 0));
     assert_eq!(port.queued(), 20, "8 held, 12 waiting");
     assert_eq!(stats.flow.backlog_high_water, 12);
     assert!(stats.flow.waits >= 1);
@@ -372,7 +390,7 @@ fn a_port_with_a_tiny_pool_waits_for_events_and_loses_nothing_body(build: &Drive
         notes.iter().map(|n| n.to_vec()).collect::<Vec<_>>()
     );
     let stats = port.stats();
-    assert_eq!((stats.unpack.events, stats.unpack.events_lost), (20, 0));
+    assert_eq!((stats.flow.events, stats.flow.events_lost), (20, 0));
     assert_eq!(port.queued(), 0);
     close_clean(port);
 }
@@ -403,10 +421,7 @@ fn a_message_the_pool_can_never_serve_is_lost_and_counted() {
     ));
     host::run_until(t0 + 100 * MS);
     let stats = port.stats();
-    assert_eq!(
-        (stats.unpack.messages_lost, stats.unpack.events_lost),
-        (1, 1)
-    );
+    assert_eq!((stats.flow.messages_lost, stats.flow.events_lost), (1, 1));
     let got = records(&port.read_capture());
     assert_eq!(got.len(), 1, "the note after it plays: {got:?}");
     assert_eq!(got[0].3, [0x90, 60, 100]);
@@ -789,7 +804,7 @@ fn loopback_round_trip_is_byte_identical_at_the_presentation_times_body(build: &
         stats.packer.bytes,
         mix.iter().map(|p| p.message.len() as u64).sum::<u64>()
     );
-    assert_eq!(stats.unpack.bytes, stats.packer.bytes);
+    assert_eq!(stats.flow.bytes, stats.packer.bytes);
     assert_eq!(stats.service.services_off_dispatch, 0);
     assert!(stats.service.notifies > 0 && stats.service.services > 0);
     assert!(stats.pool.events.high_water > 0);
@@ -1589,7 +1604,7 @@ fn a_structured_record_that_is_not_one_message_is_played_as_a_fragment() {
             (vec![0x90, 60, 100], DMUS_KEF_EVENT_COMPLETE),
         ]
     );
-    assert_eq!((stats.events, stats.malformed.records()), (3, 0));
+    assert_eq!((events.len(), stats.malformed.records()), (3, 0));
     give_all_back(&alloc, events);
 }
 

@@ -71,7 +71,7 @@ use platform::{HostPlatform, MPU401_BASE, MPU401_VECTOR};
 use port_object::PortObject;
 use sequencer::Sequencer;
 pub use stats::PortStats;
-use unpacker::{Pending, UnpackStats};
+use unpacker::UnpackStats;
 
 /// The device behind the miniport.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -305,21 +305,7 @@ impl Port {
         let Some(sequencer) = &self.parts.sequencer else {
             return;
         };
-        let mut stats = lock(&self.unpack_stats);
-        stats.buffers += 1;
-        let mut messages = Vec::new();
-        for record in buffer.records() {
-            let Ok(record) = record else {
-                stats.malformed.truncated_buffers += 1;
-                break;
-            };
-            stats.records += 1;
-            match unpacker::check(&record) {
-                Ok((bytes, group)) => messages.push(Pending::new(bytes, record.time, group)),
-                Err(why) => stats.malformed.count(why),
-            }
-        }
-        drop(stats);
+        let messages = unpacker::messages(buffer, &mut lock(&self.unpack_stats));
         // The sequencer makes them into events as far as the allocator gives, and the rest
         // as events come back (flow control: nothing is lost for want of events).
         sequencer.play(messages);
@@ -393,17 +379,7 @@ impl Port {
     pub fn stats(&self) -> PortStats {
         let p = &self.parts;
         PortStats {
-            unpack: {
-                // Parsing counted here; events, bytes and losses by the flow control.
-                let mut unpack = *lock(&self.unpack_stats);
-                if let Some(flow) = p.sequencer.as_ref().map(Sequencer::flow) {
-                    unpack.events = flow.events;
-                    unpack.bytes = flow.bytes;
-                    unpack.events_lost = flow.events_lost;
-                    unpack.messages_lost = flow.messages_lost;
-                }
-                unpack
-            },
+            unpack: *lock(&self.unpack_stats),
             flow: p
                 .sequencer
                 .as_ref()

@@ -267,12 +267,10 @@ impl Inner {
     /// while any wait, tries again in [`RETRY_100NS`].
     fn pump(&self, state: &mut State, now: i64) {
         while let Some(mut p) = state.backlog.pop_front() {
-            let mut made = Vec::new();
-            let done = self.unpacker.feed(&mut p, |e| made.push(e));
-            state.flow.events += made.len() as u64;
-            for event in made {
-                self.hold(state, event, now);
-            }
+            let done = self.unpacker.feed(&mut p, |e| {
+                state.flow.events += 1;
+                self.hold(state, e, now);
+            });
             if done {
                 state.flow.bytes += p.bytes.len() as u64;
                 continue;

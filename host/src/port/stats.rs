@@ -55,11 +55,10 @@ impl From<PoolStats> for AllocatorStats {
 /// Everything the port model counted.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct PortStats {
-    /// PlayBuffer: buffers played, records, malformed records by reason, events and bytes
-    /// unpacked, events lost because the allocator was empty.
+    /// PlayBuffer: buffers played, records read, malformed records by reason.
     pub unpack: UnpackStats,
-    /// The flow control: times the allocator ran dry with messages waiting, the backlog's
-    /// high water, messages that could never be served.
+    /// The flow control: events and bytes made, times the allocator ran dry with messages
+    /// waiting, the backlog's high water, messages that could never be served (lost).
     pub flow: FlowStats,
     /// The port's sequencer: events delivered to the render stream, PutMessage failures.
     pub sequencer: SequencerStats,

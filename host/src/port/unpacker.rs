@@ -23,10 +23,8 @@
 //!   being records is counted and the rest of it skipped.
 //! - The allocator runs dry (GetMessage or GetBuffer fails): [`Unpacker::feed`] stops where
 //!   it is and says so, keeping the message's place ([`Pending::next`]) so that the port's
-//!   sequencer goes on when events come back (flow control). [`Unpacker::unpack`], the
-//!   one-shot form, instead counts the message lost (`events_lost`, one per event it needed;
-//!   `messages_lost`), gives back the events already taken for it and goes on with the next
-//!   record.
+//!   sequencer goes on when events come back (flow control); an event taken for a piece
+//!   whose buffer was refused goes back at once.
 
 use std::fmt;
 use std::ptr::{self, NonNull};
@@ -113,7 +111,7 @@ impl MalformedRecords {
     }
 }
 
-/// What the unpacker did.
+/// What the unpacker read (the events made, and any lost, are the sequencer's `FlowStats`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct UnpackStats {
     /// Buffers played (PlayBuffer calls).
@@ -121,17 +119,6 @@ pub struct UnpackStats {
     /// Records read, malformed ones included.
     pub records: u64,
     pub malformed: MalformedRecords,
-    /// Events made and handed to the sequencer.
-    pub events: u64,
-    /// MIDI bytes in those events.
-    pub bytes: u64,
-    /// Events not made because the allocator was empty (each event a lost message needed).
-    pub events_lost: u64,
-    /// Messages lost that way.
-    pub messages_lost: u64,
-    /// Events given back to the allocator after a partial failure, and refused by it (never,
-    /// with a correct allocator).
-    pub give_back_failures: u64,
 }
 
 /// One message waiting for the allocator (the port's flow control, `sequencer`): its bytes,
@@ -248,47 +235,6 @@ impl Unpacker {
         true
     }
 
-    /// Unpacks `buffer`, handing each event to `deliver` in order and counting into `stats`.
-    /// PASSIVE_LEVEL or DISPATCH_LEVEL (GetMessage and GetBuffer allow both).
-    pub fn unpack(
-        &self,
-        buffer: &PortBuffer,
-        stats: &mut UnpackStats,
-        mut deliver: impl FnMut(PortEvent),
-    ) {
-        stats.buffers += 1;
-        for record in buffer.records() {
-            let Ok(record) = record else {
-                stats.malformed.truncated_buffers += 1;
-                break;
-            };
-            stats.records += 1;
-            let (bytes, group) = match check(&record) {
-                Ok(checked) => checked,
-                Err(why) => {
-                    stats.malformed.count(why);
-                    continue;
-                }
-            };
-            match self.events_for(bytes, record.time, group, is_one_message(bytes)) {
-                Ok(events) => {
-                    stats.bytes += bytes.len() as u64;
-                    for event in events {
-                        stats.events += 1;
-                        deliver(event);
-                    }
-                }
-                Err((lost, taken)) => {
-                    stats.events_lost += lost.events;
-                    stats.messages_lost += 1;
-                    if !NT_SUCCESS(give_back(&self.allocator, taken)) {
-                        stats.give_back_failures += 1;
-                    }
-                }
-            }
-        }
-    }
-
     /// The events of one message: `bytes` at `time` (0 if negative, see the module
     /// documentation) in channel group `group`, COMPLETE if `whole` and it fits in one event.
     /// On failure, the events taken so far (to give back).
@@ -335,6 +281,25 @@ impl Unpacker {
             unsafe { (self.allocator.vtbl().GetBuffer)(self.allocator.as_ptr(), &mut buffer) };
         NonNull::new(buffer).filter(|_| NT_SUCCESS(status))
     }
+}
+
+/// The messages of `buffer`'s records, in order, for the sequencer to make into events;
+/// counting buffers, records and malformed records into `stats`.
+pub fn messages(buffer: &PortBuffer, stats: &mut UnpackStats) -> Vec<Pending> {
+    stats.buffers += 1;
+    let mut messages = Vec::new();
+    for record in buffer.records() {
+        let Ok(record) = record else {
+            stats.malformed.truncated_buffers += 1;
+            break;
+        };
+        stats.records += 1;
+        match check(&record) {
+            Ok((bytes, group)) => messages.push(Pending::new(bytes, record.time, group)),
+            Err(why) => stats.malformed.count(why),
+        }
+    }
+    messages
 }
 
 /// What a record plays: its message bytes and its channel group, or why it is skipped.

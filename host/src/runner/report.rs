@@ -260,7 +260,7 @@ impl Report {
             self.schedule_prefetch_ms,
             self.port.flow.waits,
             self.port.flow.backlog_high_water,
-            self.port.unpack.events_lost,
+            self.port.flow.events_lost,
             self.port.unpack.malformed.records()
         );
         if let Some(image) = &self.image {
