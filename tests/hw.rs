@@ -35,6 +35,22 @@ fn card(config: EmulatorConfig) -> (Mpu401Emulator, Mpu401<Mpu401Emulator>) {
     (emu.clone(), Mpu401::new(emu))
 }
 
+/// A fresh card with `config`, reset at once: the card, the device, the reset's answer and the
+/// (virtual) time it took.
+fn timed_reset(
+    config: EmulatorConfig,
+) -> (
+    Mpu401Emulator,
+    Mpu401<Mpu401Emulator>,
+    Result<(), DeviceError>,
+    i64,
+) {
+    let (emu, dev) = card(config);
+    let t0 = time::now_100ns();
+    let result = dev.reset();
+    (emu, dev, result, time::now_100ns() - t0)
+}
+
 /// A reset card with the default configuration (16-byte FIFO).
 fn ready_card() -> (Mpu401Emulator, Mpu401<Mpu401Emulator>) {
     ready_card_with(EmulatorConfig::default())
@@ -212,16 +228,14 @@ fn reset_of_a_card_already_in_uart_mode_retries_once() {
         start_in_uart_mode: true,
         ..EmulatorConfig::default()
     };
-    let (emu, dev) = card(config);
-    let t0 = time::now_100ns();
-    assert_eq!(dev.reset(), Ok(()));
+    let (emu, _dev, result, elapsed) = timed_reset(config);
+    assert_eq!(result, Ok(()));
     assert_eq!(
         emu.commands(),
         [0xFF, 0xFF, 0x3F],
         "the silent reset was retried"
     );
     assert_eq!(emu.mode(), Mode::Uart);
-    let elapsed = time::now_100ns() - t0;
     let unanswered = i64::from(RESET_ACK_POLLS * STALL_STEP_US) * TICKS_PER_US;
     assert_eq!(elapsed, unanswered + 2 * 20 * TICKS_PER_US);
     assert_clean(&emu);
@@ -243,10 +257,8 @@ fn reset_without_acknowledgement_fails_within_the_bound() {
         never_acknowledges: true,
         ..EmulatorConfig::default()
     };
-    let (emu, dev) = card(config);
-    let t0 = time::now_100ns();
-    assert_eq!(dev.reset(), Err(DeviceError::NoAcknowledge));
-    let elapsed = time::now_100ns() - t0;
+    let (emu, dev, result, elapsed) = timed_reset(config);
+    assert_eq!(result, Err(DeviceError::NoAcknowledge));
     assert_eq!(
         emu.commands(),
         [0xFF, 0xFF],
@@ -282,10 +294,9 @@ fn reset_acknowledgement_just_inside_the_bound_works_and_just_outside_fails() {
         ack_delay_100ns: ack_budget + 1,
         ..EmulatorConfig::default()
     };
-    let (emu, dev) = card(outside);
-    let t0 = time::now_100ns();
-    assert_eq!(dev.reset(), Err(DeviceError::NoAcknowledge));
-    assert!(time::now_100ns() - t0 <= i64::from(RESET_MAX_STALL_US) * TICKS_PER_US);
+    let (emu, _dev, result, elapsed) = timed_reset(outside);
+    assert_eq!(result, Err(DeviceError::NoAcknowledge));
+    assert!(elapsed <= i64::from(RESET_MAX_STALL_US) * TICKS_PER_US);
     // The second reset drops the first one's late acknowledgement: no stale 0xFE confirms it.
     assert_eq!(emu.commands(), [0xFF, 0xFF]);
 }
@@ -296,12 +307,11 @@ fn reset_of_a_never_ready_card_reports_not_responding_without_writing() {
         never_ready: true,
         ..EmulatorConfig::default()
     };
-    let (emu, dev) = card(config);
-    let t0 = time::now_100ns();
-    assert_eq!(dev.reset(), Err(DeviceError::NotResponding));
+    let (emu, _dev, result, elapsed) = timed_reset(config);
+    assert_eq!(result, Err(DeviceError::NotResponding));
     assert!(emu.commands().is_empty());
     assert_eq!(
-        time::now_100ns() - t0,
+        elapsed,
         2 * i64::from(READY_POLLS * STALL_STEP_US) * TICKS_PER_US
     );
     assert_clean(&emu);
@@ -645,7 +655,7 @@ fn a_reset_drops_the_waiting_bytes_and_what_arrives_while_it_waits() {
 }
 
 /// A slow card, acknowledging each command 20 ms after it: the reset waits (up to 50 ms) and
-/// UART mode waits as long as the reset took, so its late 0xFE is read as the acknowledgement
+/// UART mode waits twice as long as the reset took, so its late 0xFE is read as the acknowledgement
 /// it is, never delivered later as MIDI Active Sensing.
 #[test]
 fn a_slow_card_is_reset_and_its_late_acknowledgement_is_not_midi() {
@@ -653,12 +663,10 @@ fn a_slow_card_is_reset_and_its_late_acknowledgement_is_not_midi() {
         ack_delay_100ns: 20 * TICKS_PER_MS,
         ..EmulatorConfig::default()
     };
-    let (emu, dev) = card(config);
-    let t0 = time::now_100ns();
-    assert_eq!(dev.reset(), Ok(()));
+    let (emu, dev, result, elapsed) = timed_reset(config);
+    assert_eq!(result, Ok(()));
     assert_eq!(emu.commands(), [0xFF, 0x3F]);
     assert_eq!(emu.mode(), Mode::Uart);
-    let elapsed = time::now_100ns() - t0;
     assert!(
         elapsed >= 40 * TICKS_PER_MS,
         "both acknowledgements awaited: {elapsed}"
@@ -678,14 +686,12 @@ fn a_clone_that_never_acknowledges_uart_mode_starts() {
         acks_uart_mode: false,
         ..EmulatorConfig::default()
     };
-    let (emu, dev) = card(config);
-    let t0 = time::now_100ns();
-    assert_eq!(dev.reset(), Ok(()));
+    let (emu, dev, result, elapsed) = timed_reset(config);
+    assert_eq!(result, Ok(()));
     assert_eq!(emu.commands(), [0xFF, 0x3F]);
     assert_eq!(emu.mode(), Mode::Uart);
     assert!(dev.is_uart_mode());
     assert_eq!(dev.stats().uart_mode_unacknowledged, 1);
-    let elapsed = time::now_100ns() - t0;
     assert!(elapsed <= i64::from((READY_POLLS + 2 * ACK_POLLS) * STALL_STEP_US) * TICKS_PER_US);
     assert_eq!(dev.try_send(0x90), Ok(Sent::Accepted));
     assert_clean(&emu);

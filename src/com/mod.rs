@@ -1,8 +1,8 @@
 //! Kernel COM, as PortCls speaks it (dmus-contract.md section 2): every method is
 //! `extern "system"` (written under `#[win_abi]`, so that it is the Windows x64 convention on
-//! every x86_64 build and a loaded `.sys` can call host objects and be called), QueryInterface returns an NTSTATUS (STATUS_SUCCESS or
-//! STATUS_NOINTERFACE, with the out pointer nulled on failure), AddRef/Release return the new
-//! count.
+//! every x86_64 build and a loaded `.sys` can call host objects and be called),
+//! QueryInterface returns an NTSTATUS (STATUS_SUCCESS or STATUS_NOINTERFACE, with the out
+//! pointer nulled on failure), AddRef/Release return the new count.
 //!
 //! Two directions:
 //! - **Objects we implement** (the miniport, its streams): a Rust type `T: `[`ComClass`]

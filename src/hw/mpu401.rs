@@ -14,7 +14,7 @@
 //! - [`reset`](MidiDevice::reset): at PASSIVE_LEVEL only, stalls of [`STALL_STEP_US`] with
 //!   a status check between them. Real cards are slow to acknowledge a reset (tens of
 //!   milliseconds on some), so 0xFF waits up to [`RESET_ACK_POLLS`] polls (50 ms) for its
-//!   0xFE; many clones never acknowledge 0x3F, so UART mode waits for its 0xFE only about as
+//!   0xFE; many clones never acknowledge 0x3F, so UART mode waits for its 0xFE only twice as
 //!   long as the reset's took (at least [`ACK_POLLS`]) and goes on without it. At most
 //!   [`RESET_MAX_STALL_US`] (about 151 ms, for a card that acknowledges nothing) in all; a
 //!   card draining its FIFO at the wire rate takes a command within one byte time.

@@ -17,8 +17,9 @@
 //!   timer at its due time, which tests of timing logic choose with [`ideal_clock`]). A
 //!   high-resolution timer ([`Resolution::High`]: this crate's `Timer`, an EX_TIMER on
 //!   Windows) expires on the fastest clock's tick instead, 1 ms by default
-//!   ([`Machine::set_fastest_tick`]). [`Machine::set_realtime`] switches a machine to real time (for the host
-//!   runner's --realtime mode): then `run_until` sleeps until each due time.
+//!   ([`Machine::set_fastest_tick`]). [`Machine::set_realtime`] switches a machine to real
+//!   time (for the host runner's --realtime mode): then `run_until` sleeps until each due
+//!   time.
 //! - **Rules**: what the Windows kernel would punish with a bugcheck or what this project
 //!   forbids (allocating at DISPATCH_LEVEL) is refused where possible and recorded as a
 //!   [`Violation`] (also printed to stderr); tests assert [`take_violations`] is empty.
@@ -320,13 +321,6 @@ impl Machine {
         if tick > 0 {
             self.lock().fastest_tick = tick;
         }
-    }
-
-    /// The ideal clock ([`Machine::set_clock_tick`]`(None)`), for tests of timing logic that
-    /// is not about the tick. Returns the machine, to chain.
-    pub fn ideal_clock(self) -> Self {
-        self.set_clock_tick(None);
-        self
     }
 
     /// The clock tick in force (None: the ideal clock).

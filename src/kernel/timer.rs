@@ -135,7 +135,8 @@ impl Timer {
         }
     }
 
-    /// Removes a pending expiry (and a queued [`Timer::fire_soon`]). IRQL <= DISPATCH_LEVEL. Returns true if one was pending.
+    /// Removes a pending expiry (and a queued [`Timer::fire_soon`]). IRQL <= DISPATCH_LEVEL.
+    /// Returns true if one was pending.
     /// A callback that already started (or whose DPC is already queued) still runs: only
     /// [`Timer::shutdown`] waits for it.
     pub fn cancel(&self) -> bool {

@@ -196,18 +196,24 @@ impl RawTimer {
         }
     }
 
-    /// Cancels, waits for a running callback and frees the timer, then takes the KDPC out of
-    /// its queue and waits for one running: afterwards the callback is neither pending, queued
-    /// nor running. PASSIVE_LEVEL (`Timer::shutdown` checked).
+    /// Takes the KDPC out of its queue and waits for one running, then cancels, waits for a
+    /// running callback and frees the timer, then does the KDPC's part again: afterwards the
+    /// callback is neither pending, queued nor running. PASSIVE_LEVEL (`Timer::shutdown`
+    /// checked).
     pub(super) fn shutdown(&self) {
         let timer = self.timer.swap(ptr::null_mut(), Ordering::AcqRel);
         if timer.is_null() {
             return;
         }
-        // SAFETY: our timer, deleted once (the swap took it), Wait at PASSIVE_LEVEL; then our
-        // KDPC, initialized with it. A callback that queued the DPC before the deletion
-        // finished is removed or waited for by the flush.
+        // SAFETY: our KDPC, initialized with the timer; then our timer, deleted once (the swap
+        // took it), Wait at PASSIVE_LEVEL. The first flush waits for a DPC that loaded the
+        // timer pointer before the swap and may still call ExSetTimer on it: ExDeleteTimer
+        // waits only for the timer's own callback, so without it that DPC could set a freed
+        // timer. A DPC that runs later sees null and sets nothing. A timer callback that
+        // queued the DPC before the deletion finished is removed or waited for by the second.
         unsafe {
+            KeRemoveQueueDpc(self.dpc.get());
+            KeFlushQueuedDpcs();
             ExDeleteTimer(timer, 1, 1, ptr::null_mut());
             KeRemoveQueueDpc(self.dpc.get());
             KeFlushQueuedDpcs();

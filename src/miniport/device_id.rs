@@ -36,22 +36,18 @@ const MAX_UNITS: usize = 256;
 /// (GetDeviceProperty fails for both: a port model without a device object). PASSIVE_LEVEL.
 pub fn query(port: &ComPtr<IPortDMus>) -> Option<DeviceId> {
     let mut seen = false;
-    let mut result = DeviceId::Other;
     for property in [DevicePropertyHardwareID, DevicePropertyCompatibleIDs] {
         let mut units = [0u16; MAX_UNITS];
         let Some(len) = read(port, property, &mut units) else {
             continue;
         };
         seen = true;
-        match classify(&units[..len]) {
-            DeviceId::Other => {}
-            found => {
-                result = found;
-                break;
-            }
+        let id = classify(&units[..len]);
+        if id != DeviceId::Other {
+            return Some(id);
         }
     }
-    seen.then_some(result)
+    seen.then_some(DeviceId::Other)
 }
 
 /// One REG_MULTI_SZ property into `units`; the number of units filled.

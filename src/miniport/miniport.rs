@@ -7,8 +7,8 @@
 //! is created and registered with the port (RegisterServiceGroup), the device is reset
 //! (MPU-401: bounded by `hw::mpu401::RESET_MAX_STALL_US`, a silent card is
 //! STATUS_DEVICE_NOT_CONNECTED or STATUS_IO_TIMEOUT), the group is returned, and the MPU-401's
-//! interrupt is connected (ISR: [`hardware::isr`], the capture intake, then IPortDMus::Notify with our
-//! service group). NewStream creates render and capture streams on the device's wire and ring.
+//! interrupt is connected if it has one (ISR: [`hardware::isr`], the capture intake, then
+//! IPortDMus::Notify with our service group). NewStream creates render and capture streams on the device's wire and ring.
 //! The port releases the streams and then the miniport (on device removal); the last release
 //! disconnects the interrupt before anything the ISR touches goes.
 //!
@@ -181,11 +181,12 @@ impl<P: Platform> Miniport<P> {
         if self.state.lock().is_some() {
             return Err(STATUS_INVALID_DEVICE_STATE);
         }
-        let flavour = resources::flavour(&resources, device_id::query(&port)).inspect_err(|_| {
-            crate::dbg_error!(
-                "dmus_miniport: the resources are not an MPU-401's (2 I/O ports and an interrupt)"
-            );
-        })?;
+        let flavour =
+            resources::flavour(&resources, device_id::query(&port)).inspect_err(|_| {
+                crate::dbg_error!(
+                    "dmus_miniport: the resources are not an MPU-401's (a range of 2 I/O ports)"
+                );
+            })?;
         let group = crate::portcls::new_service_group()?;
         // IPortDMus::RegisterServiceGroup's page: register the group during Init, so that the
         // port can serve the interrupts that come before Init has returned it (they start as

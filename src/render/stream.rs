@@ -4,7 +4,8 @@
 //! dmus-contract.md sections 3 and 4; section 7, defects 1, 2, 3 and 8.
 //!
 //! - **PutMessage** (DISPATCH_LEVEL, any processor): the chain goes into the lock-free
-//!   [`Inbox`] and, if the inbox was empty, the timer is armed to run now. O(1), no lock.
+//!   [`Inbox`] and, if the inbox was empty, the timer's DPC is queued to run now
+//!   (`Timer::fire_soon`: no clock tick to wait for). O(1), no lock.
 //! - **The DPC** (the timer's callback), under the stream's spin lock: takes the inbox's
 //!   chains, cuts them into units (a top-level event, a package with its contents) and pushes
 //!   them into the [`Sequencer`]; in RUN pops the due ones (DONT_HOLD and late ones at once)
@@ -263,7 +264,6 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
 
     /// Takes the inbox's chains into the sequencer (or, in STOP, back to the allocator).
     fn intake(&self, inner: &mut Inner, master: i64, done: &mut Done) {
-        let now = master;
         for chain in self.inbox.take() {
             for_each_event(chain, &self.counters.looped_chains, |event| {
                 bump(&self.counters.events_received);
@@ -274,7 +274,7 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
                 }
                 if event.dont_hold() {
                     bump(&self.counters.dont_hold_events);
-                } else if inner.state == StreamState::Run && event.presentation_time() < now {
+                } else if inner.state == StreamState::Run && event.presentation_time() < master {
                     bump(&self.counters.late_events);
                 }
                 inner.sequencer.push(event.as_non_null());
@@ -291,8 +291,7 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
                 if inner.state != StreamState::Run {
                     break None;
                 }
-                let now = master;
-                match inner.sequencer.pop_due(now) {
+                match inner.sequencer.pop_due(master) {
                     // SAFETY: the sequencer holds events the stream owns (taken from the
                     // inbox); popping hands one back to the stream.
                     Some(event) => inner.in_flight = Some(Unit::new(unsafe { Ev::new(event) })),
@@ -404,9 +403,8 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
 
     /// Nothing is due: when to run again, and whether to give up a SysEx left open too long.
     fn idle(&self, inner: &mut Inner, master: i64) -> Option<i64> {
-        let now = master;
         let mut next = match inner.sequencer.next_time() {
-            Some(Some(t)) => Some(t.saturating_sub(now).clamp(1, MAX_SLEEP_100NS)),
+            Some(Some(t)) => Some(t.saturating_sub(master).clamp(1, MAX_SLEEP_100NS)),
             Some(None) => Some(0),
             None => None,
         };
