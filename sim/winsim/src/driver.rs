@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use dmus_miniport::abi::{
     IPort, IResourceList, NTSTATUS, PCPFNSTARTDEVICE, PDRIVER_ADD_DEVICE,
-    STATUS_INVALID_DEVICE_STATE, STATUS_SUCCESS,
+    STATUS_INVALID_DEVICE_STATE,
 };
 use dmus_miniport::com::ComPtr;
 use dmus_miniport::hw::PortIo;
@@ -381,6 +381,5 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // Unregister before the mapping goes.
         lock(&self.registration).take();
-        let _ = STATUS_SUCCESS;
     }
 }

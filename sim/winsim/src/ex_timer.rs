@@ -4,37 +4,18 @@
 //! by default) rather than its 15.625 ms system tick, as on Windows.
 
 use std::ffi::c_void;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use dmus_miniport::abi::{EX_TIMER_HIGH_RESOLUTION, PEX_TIMER, PEXT_CALLBACK};
 use dmus_miniport::kernel::host::Resolution;
 use dmus_miniport::kernel::irql;
-use dmus_miniport::kernel::irql::{APC_LEVEL, DISPATCH_LEVEL};
+use dmus_miniport::kernel::irql::APC_LEVEL;
 
 use crate::imports::Import;
+use crate::ntoskrnl::{at_most_dispatch, enter, require};
 use crate::state::{self, DriverState, ExTimer};
 use crate::stop::{self, Stop};
 use crate::verifier::{Finding, Rule, lock};
-
-fn enter(import: Import) -> Option<Arc<DriverState>> {
-    let st = state::caller()?;
-    st.counts.bump(import as usize);
-    Some(st)
-}
-
-fn at_most(st: &DriverState, import: &'static str, max: u8, allowed: &'static str) -> bool {
-    let level = irql::current();
-    if level > max {
-        st.find(Rule::Irql {
-            import,
-            irql: level,
-            allowed,
-        });
-        return false;
-    }
-    true
-}
 
 /// The timer object `timer` names, if it is a live one of the driver's.
 fn known(st: &DriverState, timer: PEX_TIMER, import: &'static str) -> Option<ExTimer> {
@@ -56,8 +37,7 @@ pub(crate) unsafe extern "win64" fn ex_allocate_timer(
     let Some(st) = enter(Import::ExAllocateTimer) else {
         return std::ptr::null_mut();
     };
-    if !at_most(&st, "ExAllocateTimer", DISPATCH_LEVEL, "<= DISPATCH_LEVEL") || st.inject_failure()
-    {
+    if !at_most_dispatch(&st, "ExAllocateTimer") || st.inject_failure() {
         return std::ptr::null_mut();
     }
     // The object: a heap block of ours whose address is the handle (never dereferenced by the
@@ -88,7 +68,7 @@ pub(crate) unsafe extern "win64" fn ex_set_timer(
     let Some(st) = enter(Import::ExSetTimer) else {
         return 0;
     };
-    at_most(&st, "ExSetTimer", DISPATCH_LEVEL, "<= DISPATCH_LEVEL");
+    at_most_dispatch(&st, "ExSetTimer");
     let Some(object) = known(&st, timer, "ExSetTimer") else {
         return 0;
     };
@@ -126,7 +106,7 @@ pub(crate) unsafe extern "win64" fn ex_cancel_timer(
     let Some(st) = enter(Import::ExCancelTimer) else {
         return 0;
     };
-    at_most(&st, "ExCancelTimer", DISPATCH_LEVEL, "<= DISPATCH_LEVEL");
+    at_most_dispatch(&st, "ExCancelTimer");
     if known(&st, timer, "ExCancelTimer").is_none() {
         return 0;
     }
@@ -142,17 +122,16 @@ pub(crate) unsafe extern "win64" fn ex_delete_timer(
     let Some(st) = enter(Import::ExDeleteTimer) else {
         return 0;
     };
-    let max = if wait != 0 { APC_LEVEL } else { DISPATCH_LEVEL };
-    at_most(
-        &st,
-        "ExDeleteTimer",
-        max,
-        if wait != 0 {
-            "<= APC_LEVEL (Wait)"
-        } else {
-            "<= DISPATCH_LEVEL"
-        },
-    );
+    if wait != 0 {
+        require(
+            &st,
+            "ExDeleteTimer",
+            irql::current() <= APC_LEVEL,
+            "<= APC_LEVEL (Wait)",
+        );
+    } else {
+        at_most_dispatch(&st, "ExDeleteTimer");
+    }
     if known(&st, timer, "ExDeleteTimer").is_none() {
         return 0;
     }

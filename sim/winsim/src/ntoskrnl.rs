@@ -62,14 +62,19 @@ pub(crate) fn locks_held() -> usize {
 }
 
 /// The state of the calling image, with the call counted; None if the caller is no image.
-fn enter(import: Import) -> Option<Arc<DriverState>> {
+pub(crate) fn enter(import: Import) -> Option<Arc<DriverState>> {
     let st = state::caller()?;
     st.counts.bump(import as usize);
     Some(st)
 }
 
 /// Checks `irql <= max` (or `>= min`), recording a finding otherwise.
-fn require(st: &DriverState, import: &'static str, ok: bool, allowed: &'static str) -> bool {
+pub(crate) fn require(
+    st: &DriverState,
+    import: &'static str,
+    ok: bool,
+    allowed: &'static str,
+) -> bool {
     if !ok {
         st.find(Rule::Irql {
             import,
@@ -80,7 +85,7 @@ fn require(st: &DriverState, import: &'static str, ok: bool, allowed: &'static s
     ok
 }
 
-fn at_most_dispatch(st: &DriverState, import: &'static str) -> bool {
+pub(crate) fn at_most_dispatch(st: &DriverState, import: &'static str) -> bool {
     require(
         st,
         import,
@@ -406,7 +411,10 @@ unsafe fn fire_dpc(key: usize) {
     }
     // SAFETY: a live KTIMER of the driver's (checked above), which KeSetTimer filled.
     let dpc = unsafe { (key as *const u8).add(KTIMER_DPC).cast::<usize>().read() };
-    run_dpc(&st, dpc);
+    // KeSetTimer without a DPC (legal): the timer is only signalled, nothing runs.
+    if dpc != 0 {
+        run_dpc(&st, dpc);
+    }
 }
 
 /// A DPC KeInsertQueueDpc queued: its routine, at DISPATCH_LEVEL.

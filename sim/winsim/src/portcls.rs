@@ -18,21 +18,14 @@ use dmus_miniport::kernel::{PASSIVE_LEVEL, irql};
 use dmus_miniport::portcls::{new_interrupt_sync, new_service_group};
 
 use crate::imports::Import;
-use crate::state::{self, DriverState};
-use crate::verifier::{Rule, lock};
+use crate::ntoskrnl::require;
+use crate::state::DriverState;
+use crate::verifier::lock;
 
 /// The calling image's state, the call counted and PASSIVE_LEVEL checked.
 fn enter(import: Import, name: &'static str) -> Option<Arc<DriverState>> {
-    let st = state::caller()?;
-    st.counts.bump(import as usize);
-    let level = irql::current();
-    if level != PASSIVE_LEVEL {
-        st.find(Rule::Irql {
-            import: name,
-            irql: level,
-            allowed: "PASSIVE_LEVEL",
-        });
-    }
+    let st = crate::ntoskrnl::enter(import)?;
+    require(&st, name, irql::current() == PASSIVE_LEVEL, "PASSIVE_LEVEL");
     Some(st)
 }
 

@@ -151,22 +151,20 @@ pub(crate) fn register(state: &Arc<DriverState>) {
     images.push(Arc::downgrade(state));
 }
 
+/// The first loaded image for which `matches` holds.
+fn find_image(matches: impl Fn(&DriverState) -> bool) -> Option<Arc<DriverState>> {
+    let images = IMAGES.read().unwrap_or_else(|e| e.into_inner());
+    images.iter().filter_map(Weak::upgrade).find(|s| matches(s))
+}
+
 /// The image whose code holds `address`.
 pub(crate) fn owner_of(address: usize) -> Option<Arc<DriverState>> {
-    let images = IMAGES.read().unwrap_or_else(|e| e.into_inner());
-    images
-        .iter()
-        .filter_map(Weak::upgrade)
-        .find(|s| (s.base..s.base + s.size).contains(&address))
+    find_image(|s| s.contains(address))
 }
 
 /// The image owning `address` as code or as a live pool block (a KTIMER's key).
 pub(crate) fn owner_of_data(address: usize) -> Option<Arc<DriverState>> {
-    let images = IMAGES.read().unwrap_or_else(|e| e.into_inner());
-    images
-        .iter()
-        .filter_map(Weak::upgrade)
-        .find(|s| s.contains(address) || s.is_live(address, 1))
+    find_image(|s| s.contains(address) || s.is_live(address, 1))
 }
 
 std::thread_local! {
@@ -181,11 +179,7 @@ pub(crate) fn set_running(state: &Arc<DriverState>) {
 
 /// The image owning the EX_TIMER `handle`.
 pub(crate) fn owner_of_ex_timer(handle: usize) -> Option<Arc<DriverState>> {
-    let images = IMAGES.read().unwrap_or_else(|e| e.into_inner());
-    images
-        .iter()
-        .filter_map(Weak::upgrade)
-        .find(|s| lock(&s.ex_timers).contains_key(&handle))
+    find_image(|s| lock(&s.ex_timers).contains_key(&handle))
 }
 
 /// The image that made the import call being served on this thread: the one holding the

@@ -57,11 +57,6 @@ pub enum Rule {
     TimerNotInitialized { address: usize },
     /// KeStallExecutionProcessor longer than 50 us at DISPATCH_LEVEL or above.
     LongStall { us: u32, irql: u8 },
-    /// A port object handed to the driver released below zero, or not released to zero.
-    ComReference {
-        object: &'static str,
-        detail: String,
-    },
     /// An EX_TIMER routine given a handle ExAllocateTimer did not return (or one deleted).
     UnknownTimer {
         import: &'static str,
@@ -138,7 +133,6 @@ impl fmt::Display for Rule {
             Rule::LongStall { us, irql } => {
                 write!(f, "KeStallExecutionProcessor({us}) at IRQL {irql}")
             }
-            Rule::ComReference { object, detail } => write!(f, "{object}: {detail}"),
             Rule::UnknownTimer { import, address } => {
                 write!(f, "{import} of {address:#x}, not a live EX_TIMER")
             }

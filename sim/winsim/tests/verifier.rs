@@ -506,3 +506,252 @@ fn ex_delete_timer_waiting_at_dispatch_is_found() {
     driver.unload();
     assert_eq!(driver.findings(), vec![]);
 }
+
+// ---- 9. pool requests and frees ----
+
+#[test]
+fn a_bad_pool_request_a_wrong_tag_and_a_double_free_are_found() {
+    let mut b = Builder::new(&[(NT, &["ExAllocatePool2", "ExFreePoolWithTag"])]);
+    b.function("DriverEntry");
+    prologue(&mut b);
+    // Without POOL_FLAG_NON_PAGED.
+    b.a.xor(ecx, ecx).unwrap();
+    b.a.mov(edx, 16).unwrap();
+    b.a.mov(r8d, tag(b"Bad ")).unwrap();
+    let allocated = b.call_nt("ExAllocatePool2");
+    b.a.mov(rbx, rax).unwrap();
+    let wrong_tag = free(&mut b, tag(b"Othr"));
+    let again = free(&mut b, tag(b"Othr"));
+    epilogue(&mut b);
+    let image = b.build();
+    let driver = load(&image, false);
+    assert_eq!(driver_entry(&driver), Ok(0));
+    let findings = driver.findings();
+    assert_eq!(findings.len(), 3, "{findings:?}");
+    assert_eq!(
+        findings[..2],
+        [
+            Finding {
+                rule: Rule::BadPoolRequest {
+                    flags: 0,
+                    tag: "Bad ".into(),
+                },
+                call_site: site(&image, &allocated, None),
+            },
+            Finding {
+                rule: Rule::FreeWithWrongTag {
+                    allocated: "Bad ".into(),
+                    freed: "Othr".into(),
+                },
+                call_site: site(&image, &wrong_tag, None),
+            },
+        ]
+    );
+    assert!(
+        matches!(findings[2].rule, Rule::FreeOfUnknownBlock { address } if address != 0),
+        "{findings:?}"
+    );
+    assert_eq!(findings[2].call_site, site(&image, &again, None));
+    assert_eq!(driver.live_blocks(), 0);
+}
+
+// ---- 10. stalls ----
+
+/// `KeStallExecutionProcessor(us)` at `irql` (through CR8), back to PASSIVE_LEVEL after.
+fn stall_image(irql: i32, us: i32) -> (Image, CodeLabel) {
+    let mut b = Builder::new(&[("HAL.dll", &["KeStallExecutionProcessor"])]);
+    b.function("DriverEntry");
+    prologue(&mut b);
+    write_cr8(&mut b, irql);
+    b.a.mov(ecx, us).unwrap();
+    let after = b.call_import("HAL.dll", "KeStallExecutionProcessor");
+    write_cr8(&mut b, 0);
+    epilogue(&mut b);
+    (b.build(), after)
+}
+
+#[test]
+fn a_long_stall_at_dispatch_is_found_and_a_short_one_is_not() {
+    let (image, after) = stall_image(2, 100);
+    let driver = load(&image, false);
+    assert_eq!(driver_entry(&driver), Ok(0));
+    assert_eq!(
+        driver.findings(),
+        vec![Finding {
+            rule: Rule::LongStall { us: 100, irql: 2 },
+            call_site: site(&image, &after, None),
+        }]
+    );
+
+    for (irql, us) in [(2, 50), (0, 100)] {
+        let driver = load(&stall_image(irql, us).0, false);
+        assert_eq!(driver_entry(&driver), Ok(0));
+        assert_eq!(driver.findings(), vec![], "{us} us at IRQL {irql}");
+    }
+}
+
+// ---- 11. uninitialized and re-initialized kernel objects ----
+
+#[test]
+fn an_uninitialized_ktimer_and_kdpc_are_found() {
+    let mut b = Builder::new(&[(
+        NT,
+        &[
+            "ExAllocatePool2",
+            "ExFreePoolWithTag",
+            "KeSetTimer",
+            "KeInsertQueueDpc",
+        ],
+    )]);
+    b.function("DriverEntry");
+    prologue(&mut b);
+    // A zeroed block: never KeInitializeTimer'd nor KeInitializeDpc'd.
+    allocate(&mut b, 128, tag(b"Timr"));
+    b.a.mov(rcx, rbx).unwrap();
+    b.a.mov(rdx, -10_000_000i64).unwrap();
+    b.a.lea(r8, ptr(rbx + 0x40)).unwrap();
+    let set = b.call_nt("KeSetTimer");
+    b.a.lea(rcx, ptr(rbx + 0x40)).unwrap();
+    b.a.xor(edx, edx).unwrap();
+    b.a.xor(r8d, r8d).unwrap();
+    let queued = b.call_nt("KeInsertQueueDpc");
+    free(&mut b, tag(b"Timr"));
+    epilogue(&mut b);
+    let image = b.build();
+    let driver = load(&image, false);
+    assert_eq!(driver_entry(&driver), Ok(0));
+    driver.unload();
+    let findings = driver.findings();
+    assert_eq!(findings.len(), 2, "{findings:?}");
+    let Rule::TimerNotInitialized { address: timer } = findings[0].rule else {
+        panic!("{findings:?}");
+    };
+    assert_eq!(findings[0].call_site, site(&image, &set, None));
+    assert_eq!(
+        findings[1],
+        Finding {
+            rule: Rule::DpcNotInitialized {
+                address: timer + 0x40
+            },
+            call_site: site(&image, &queued, None),
+        }
+    );
+}
+
+#[test]
+fn re_initializing_a_set_timer_is_found() {
+    let mut b = Builder::new(&[(NT, TIMER)]);
+    b.function("DriverEntry");
+    let mut dpc_routine = b.a.create_label();
+    prologue(&mut b);
+    allocate(&mut b, 128, tag(b"Timr"));
+    b.a.mov(rcx, rbx).unwrap();
+    b.call_nt("KeInitializeTimer");
+    b.a.lea(rcx, ptr(rbx + 0x40)).unwrap();
+    b.a.lea(rdx, ptr(dpc_routine)).unwrap();
+    b.a.xor(r8d, r8d).unwrap();
+    b.call_nt("KeInitializeDpc");
+    b.a.mov(rcx, rbx).unwrap();
+    b.a.mov(rdx, -10_000_000i64).unwrap();
+    b.a.lea(r8, ptr(rbx + 0x40)).unwrap();
+    b.call_nt("KeSetTimer");
+    b.a.mov(rcx, rbx).unwrap();
+    let again = b.call_nt("KeInitializeTimer");
+    free(&mut b, tag(b"Timr"));
+    epilogue(&mut b);
+    b.define("DpcRoutine", &mut dpc_routine);
+    b.a.ret().unwrap();
+    let image = b.build();
+    let driver = load(&image, false);
+    assert_eq!(driver_entry(&driver), Ok(0));
+    driver.unload();
+    let findings = driver.findings();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert!(
+        matches!(findings[0].rule, Rule::TimerReinitializedWhileSet { address } if address != 0),
+        "{findings:?}"
+    );
+    assert_eq!(findings[0].call_site, site(&image, &again, None));
+}
+
+#[test]
+fn an_ex_timer_routine_given_an_unknown_handle_is_found() {
+    let mut b = Builder::new(&[(NT, &["ExCancelTimer"])]);
+    b.function("DriverEntry");
+    prologue(&mut b);
+    b.a.mov(ecx, 0x1234).unwrap();
+    b.a.xor(edx, edx).unwrap();
+    let after = b.call_nt("ExCancelTimer");
+    epilogue(&mut b);
+    let image = b.build();
+    let driver = load(&image, false);
+    assert_eq!(driver_entry(&driver), Ok(0));
+    assert_eq!(
+        driver.findings(),
+        vec![Finding {
+            rule: Rule::UnknownTimer {
+                import: "ExCancelTimer",
+                address: 0x1234,
+            },
+            call_site: site(&image, &after, None),
+        }]
+    );
+}
+
+// ---- 12. spin lock misuse ----
+
+#[test]
+fn releasing_a_spin_lock_to_another_irql_is_found() {
+    let mut b = Builder::new(&[(NT, SPIN)]);
+    b.function("DriverEntry");
+    prologue(&mut b);
+    allocate(&mut b, 16, tag(b"Lock"));
+    b.a.mov(rcx, rbx).unwrap();
+    b.call_nt("KeAcquireSpinLockRaiseToDpc");
+    // Acquired at PASSIVE_LEVEL (AL = 0), released to APC_LEVEL.
+    b.a.mov(rcx, rbx).unwrap();
+    b.a.mov(edx, 1).unwrap();
+    let after = b.call_nt("KeReleaseSpinLock");
+    write_cr8(&mut b, 0);
+    free(&mut b, tag(b"Lock"));
+    epilogue(&mut b);
+    let image = b.build();
+    let driver = load(&image, false);
+    assert_eq!(driver_entry(&driver), Ok(0));
+    driver.unload();
+    assert_eq!(
+        driver.findings(),
+        vec![Finding {
+            rule: Rule::SpinLockIrqlMismatch {
+                restored: 1,
+                acquired_at: 0,
+            },
+            call_site: site(&image, &after, None),
+        }]
+    );
+}
+
+#[test]
+fn re_acquiring_a_held_spin_lock_is_found_and_stops_the_run() {
+    let mut b = Builder::new(&[(NT, SPIN)]);
+    b.function("DriverEntry");
+    prologue(&mut b);
+    allocate(&mut b, 16, tag(b"Lock"));
+    b.a.mov(rcx, rbx).unwrap();
+    b.call_nt("KeAcquireSpinLockRaiseToDpc");
+    b.a.mov(rcx, rbx).unwrap();
+    let after = b.call_nt("KeAcquireSpinLockRaiseToDpc");
+    epilogue(&mut b);
+    let image = b.build();
+    let driver = load(&image, false);
+    let stop = Stop::Deadlock("spin lock re-acquired by its holder".into());
+    assert_eq!(driver_entry(&driver), Err(stop.clone()));
+    assert_eq!(driver.stops(), vec![stop]);
+    assert_eq!(
+        driver.findings(),
+        vec![Finding {
+            rule: Rule::SpinLockAcquiredTwice,
+            call_site: site(&image, &after, None),
+        }]
+    );
+}

@@ -83,31 +83,14 @@ impl TestImage {
     /// A link map in lld-link's format naming every function; `DoCli` shares its RVA with
     /// a second name, as identical-code folding does.
     pub fn map_text(&self) -> String {
-        let mut text = String::from(
-            " test\n\n Timestamp is 0\n\n Preferred load address is 0000000140000000\n\n \
-             Start         Length     Name                   Class\n \
-             0001:00000000 00000400H .text                   CODE\n\n  \
-             Address         Publics by Value              Rva+Base               Lib:Object\n\n \
-             0000:00000000       __ImageBase                0000000140000000     <linker-defined>\n",
-        );
+        let mut symbols = Vec::new();
         for f in &self.functions {
-            text.push_str(&format!(
-                " 0001:{:08x}       {:<26} {:016x}     test.o\n",
-                f.rva - TEXT,
-                f.name,
-                pe_writer::IMAGE_BASE + u64::from(f.rva)
-            ));
+            symbols.push((f.name, f.rva));
             if f.name == "DoCli" {
-                text.push_str(&format!(
-                    " 0001:{:08x}       {:<26} {:016x}     test.o\n",
-                    f.rva - TEXT,
-                    "_RNvCs1_4test6folded",
-                    pe_writer::IMAGE_BASE + u64::from(f.rva)
-                ));
+                symbols.push(("_RNvCs1_4test6folded", f.rva));
             }
         }
-        text.push_str("\n entry point at         0001:00000000\n\n Static symbols\n\n");
-        text
+        pe_writer::map_text(&symbols)
     }
 }
 

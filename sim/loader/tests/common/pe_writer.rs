@@ -177,6 +177,27 @@ fn reloc(relocations: &[(u32, u16)]) -> Vec<u8> {
     out
 }
 
+/// A link map in lld-link's format naming `symbols` (name, RVA in .text), in that order.
+pub fn map_text(symbols: &[(&str, u32)]) -> String {
+    let mut text = String::from(
+        " test\n\n Timestamp is 0\n\n Preferred load address is 0000000140000000\n\n \
+         Start         Length     Name                   Class\n \
+         0001:00000000 00000400H .text                   CODE\n\n  \
+         Address         Publics by Value              Rva+Base               Lib:Object\n\n \
+         0000:00000000       __ImageBase                0000000140000000     <linker-defined>\n",
+    );
+    for &(name, rva) in symbols {
+        text.push_str(&format!(
+            " 0001:{:08x}       {:<26} {:016x}     test.o\n",
+            rva - TEXT,
+            name,
+            IMAGE_BASE + u64::from(rva)
+        ));
+    }
+    text.push_str("\n entry point at         0001:00000000\n\n Static symbols\n\n");
+    text
+}
+
 /// Builds the image file.
 pub fn build(spec: &Spec) -> Vec<u8> {
     // (name, rva, virtual size, data, characteristics)

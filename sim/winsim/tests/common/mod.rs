@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use dmus_miniport::kernel::host::Machine;
 use iced_x86::code_asm::{CodeAssembler, CodeAssemblerResult, CodeLabel};
 use iced_x86::{BlockEncoderOptions, Code, Instruction, MemoryOperand, Register};
-use pe_writer::{IMAGE_BASE, Import, Spec, TEXT, iat_slot};
+use pe_writer::{Import, Spec, TEXT, iat_slot};
 use winsim::{Driver, LoadFailure};
 
 pub use iced_x86::code_asm;
@@ -197,23 +197,7 @@ impl Image {
 
     /// A link map in lld-link's format naming every function.
     pub fn map_text(&self) -> String {
-        let mut text = String::from(
-            " test\n\n Timestamp is 0\n\n Preferred load address is 0000000140000000\n\n \
-             Start         Length     Name                   Class\n \
-             0001:00000000 00000400H .text                   CODE\n\n  \
-             Address         Publics by Value              Rva+Base               Lib:Object\n\n \
-             0000:00000000       __ImageBase                0000000140000000     <linker-defined>\n",
-        );
-        for &(name, rva) in &self.functions {
-            text.push_str(&format!(
-                " 0001:{:08x}       {:<26} {:016x}     test.o\n",
-                rva - TEXT,
-                name,
-                IMAGE_BASE + u64::from(rva)
-            ));
-        }
-        text.push_str("\n entry point at         0001:00000000\n\n Static symbols\n\n");
-        text
+        pe_writer::map_text(&self.functions)
     }
 
     /// Writes the image (and its map, if `with_map`) to temporary files and loads it on a
