@@ -480,6 +480,11 @@ pub(crate) unsafe extern "win64" fn ke_insert_queue_dpc(
         st.find(Rule::DpcNotInitialized { address });
         return 0;
     }
+    // Not yet as Windows: there, a DPC already queued stays where it is and the call returns
+    // FALSE; here it is re-queued behind the DPCs queued since. With Windows' behaviour the
+    // image brings back only 1 751 of 2 448 messages of the `burst-2048` preset on the
+    // loopback on the ideal clock (all pass on the 15.625 ms tick): an open finding, to be
+    // understood before this model changes.
     // SAFETY: `fire_queued_dpc` checks that the KDPC is still the driver's memory before
     // reading it; freeing it while queued is reported (armed_in).
     let was_queued = unsafe {
