@@ -31,7 +31,7 @@ use dmus_miniport::capture::{
 };
 use dmus_miniport::com::{ComObject, ComPtr, ComRef};
 use dmus_miniport::hw::emulator::{BYTE_TIME_100NS, EmulatorConfig, Mpu401Emulator};
-use dmus_miniport::hw::{Loopback, MidiDevice, Mpu401};
+use dmus_miniport::hw::{Loopback, MidiDevice, Mpu401, Sent};
 use dmus_miniport::kernel::time::{self, TICKS_PER_MS};
 use dmus_miniport::kernel::{DISPATCH_LEVEL, Timer, host, irql};
 use dmus_miniport::mxf::{Allocator, KernelClock, PoolConfig};
@@ -211,9 +211,11 @@ impl Rig {
         self.got().into_iter().flat_map(|g| g.bytes).collect()
     }
 
+    /// Events and buffers out of the allocator, not counting the stream's spare events.
     fn in_use(&self) -> (u32, u32) {
         let s = self.alloc.pool().stats();
-        (s.events.in_use, s.buffers.in_use)
+        let spare = self.stream.as_ref().map_or(0, |s| s.spare_events());
+        (s.events.in_use - spare, s.buffers.in_use)
     }
 
     fn sink(&self) -> &Sink {
@@ -583,6 +585,112 @@ fn ring_overflow_is_counted_exactly_and_what_was_stored_is_delivered() {
         "7 waits in the parser for its partner"
     );
     rig.finish();
+}
+
+/// The loopback's bytes go straight into the ring (its receive hook is the intake): with the
+/// ring full, a send is Busy and the byte stays with the sender, instead of being lost to an
+/// overflow that only the ring's size caused. Bytes nobody takes (the stream stopped) are
+/// still taken and dropped: the cable does not wait for a listener.
+#[test]
+fn a_full_ring_holds_the_loopbacks_bytes_back_instead_of_losing_them() {
+    host::ideal_clock();
+    let rig = Rig::with(
+        PoolConfig::default(),
+        8,
+        CaptureConfig {
+            spare_events: 0,
+            ..CaptureConfig::default()
+        },
+    );
+    let cable = Loopback::with_hook(rig.intake.clone()).unwrap();
+    let held = rig.run_dry();
+    let bytes = [0x90, 1, 2, 0x90, 3, 4, 0x90, 5, 6, 0x90, 7, 8];
+    let sent: Vec<Sent> = {
+        let _dpc = host::raise_irql(DISPATCH_LEVEL);
+        bytes.iter().map(|&b| cable.try_send(b).unwrap()).collect()
+    };
+    assert_eq!(&sent[..8], [Sent::Accepted; 8]);
+    assert_eq!(
+        &sent[8..],
+        [Sent::Busy; 4],
+        "the ring is full and no event can empty it"
+    );
+    rig.settle();
+    assert_eq!(rig.stats().ring_overflow, 0);
+    assert_eq!(cable.stats().busy, 4);
+    // Events again: the ring drains at the stream's retry, and the rest go.
+    rig.refill(held);
+    host::advance(CaptureConfig::default().retry_100ns);
+    {
+        let _dpc = host::raise_irql(DISPATCH_LEVEL);
+        for &b in &bytes[8..] {
+            assert_eq!(cable.try_send(b).unwrap(), Sent::Accepted);
+        }
+    }
+    rig.settle();
+    assert_eq!(rig.got_bytes(), bytes);
+    // Stopped: the bytes are taken and dropped, counted as refused.
+    assert_eq!(rig.set_state(KSSTATE_STOP), STATUS_SUCCESS);
+    {
+        let _dpc = host::raise_irql(DISPATCH_LEVEL);
+        for b in 0..20 {
+            assert_eq!(cable.try_send(b).unwrap(), Sent::Accepted);
+        }
+    }
+    assert_eq!(rig.stats().refused_by_state, 20);
+    drop(cable);
+    rig.finish();
+}
+
+/// When the render side holds every event of the pool and the ring fills, the stream's spare
+/// events keep it draining: a round packages what its spares allow, the sink gives them back,
+/// the stream takes them again and goes on at once. Without spares the bytes wait in the ring
+/// until an event comes back, and with a loopback (previous test) none would.
+#[test]
+fn spare_events_drain_the_ring_while_another_holds_every_other_event() {
+    host::ideal_clock();
+    let notes: Vec<u8> = (0..40).flat_map(|k| [0x90, k, 100]).collect();
+    for spare_events in [4, 0] {
+        let rig = Rig::with(
+            PoolConfig {
+                events: 16,
+                buffers: 0,
+                buffer_size: BUFFER_SIZE,
+            },
+            1024,
+            CaptureConfig {
+                spare_events,
+                ..CaptureConfig::default()
+            },
+        );
+        assert_eq!(rig.stream().spare_events(), spare_events);
+        // The render side's share: every event the allocator has left.
+        let held = exhaust_events(&rig.alloc);
+        rig.wire_in(time::now_100ns() + MS, &notes);
+        rig.settle();
+        let s = rig.stats();
+        if spare_events > 0 {
+            assert_eq!(rig.got_bytes(), notes, "all 40 notes");
+            assert!(rig.ring.is_empty());
+            assert_eq!(s.spare_events_used, 40);
+            assert_eq!(s.retries, 0, "a round short of events goes on at once");
+            assert_eq!(rig.stream().spare_events(), spare_events, "taken back");
+        } else {
+            assert!(rig.got_bytes().is_empty());
+            // The first note's first two bytes wait in the parser; its third needs an event.
+            assert_eq!(rig.ring.len(), notes.len() as u32 - 2);
+            assert_eq!(s.spare_events_used, 0);
+        }
+        // Without spares, each 1 ms retry packages what the pool's 16 events allow.
+        give_back_events(&rig.alloc, held);
+        host::advance(3 * CaptureConfig::default().retry_100ns);
+        assert_eq!(rig.got_bytes(), notes);
+        // STOP gives the spares back.
+        assert_eq!(rig.set_state(KSSTATE_STOP), STATUS_SUCCESS);
+        assert_eq!(rig.stream().spare_events(), 0);
+        assert_eq!(rig.alloc.pool().stats().events.in_use, 0);
+        rig.finish();
+    }
 }
 
 #[test]

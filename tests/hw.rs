@@ -1004,8 +1004,9 @@ fn loopback_misused_by_two_senders_loses_and_reorders_nothing() {
 struct Recorder(Mutex<Vec<u8>>);
 
 impl ReceiveHook for Recorder {
-    fn received(&self, byte: u8) {
+    fn received(&self, byte: u8) -> bool {
         self.0.lock().unwrap().push(byte);
+        true
     }
 }
 

@@ -387,6 +387,33 @@ fn cancel_and_rearm() {
     assert_eq!(log.lock().unwrap()[0].at, t);
 }
 
+/// KeInsertQueueDpc on a DPC already queued returns FALSE and leaves it where it is: it runs
+/// once, ahead of DPCs queued after it. (Re-queuing it behind them, as this model once did,
+/// let a driver whose DPCs race for the processor pass here and fail on Windows.)
+#[test]
+fn a_queued_dpc_queued_again_stays_in_place_and_runs_once() {
+    host::ideal_clock();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let first = Probe {
+        id: 1,
+        log: Arc::clone(&log),
+    };
+    let second = Probe {
+        id: 2,
+        log: Arc::clone(&log),
+    };
+    let a = probe_timer(&first);
+    let b = probe_timer(&second);
+    assert!(a.fire_soon(), "not queued yet");
+    assert!(b.fire_soon());
+    assert!(!a.fire_soon(), "queued already: FALSE");
+    assert_eq!(host::advance(0), 2);
+    let order: Vec<usize> = log.lock().unwrap().iter().map(|f| f.id).collect();
+    assert_eq!(order, [1, 2], "the first stays ahead of the second");
+    assert!(a.fire_soon(), "once it ran it can be queued again");
+    assert_eq!(host::advance(0), 1);
+}
+
 struct Periodic {
     timer: Timer,
     remaining: AtomicUsize,

@@ -61,6 +61,7 @@ fn run(data: &[u8]) {
             channel_group: 1,
             retry_100ns: TICKS_PER_MS,
             bytes_per_service: 1 + u32::from(sizes & 0x3F),
+            spare_events: u32::from(sizes >> 2 & 3),
         },
         ring.clone(),
         alloc.primary(),

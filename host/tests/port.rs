@@ -37,6 +37,7 @@ use dmus_miniport::abi::{
     PDMUS_KERNEL_EVENT, PMXF, STATUS_DEVICE_CONFIGURATION_ERROR, STATUS_SUCCESS,
     STATUS_UNSUCCESSFUL, kBytePositionNone,
 };
+use dmus_miniport::capture::CaptureConfig;
 use dmus_miniport::com::{ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
 use dmus_miniport::com_interfaces;
 use dmus_miniport::hw::emulator::{BYTE_TIME_100NS, EmulatorConfig};
@@ -375,12 +376,13 @@ fn a_port_with_a_tiny_pool_waits_for_events_and_loses_nothing_body(build: &Drive
     let recs: Vec<(i64, u32, u32, &[u8])> =
         notes.iter().map(|n| (t0 + 50 * MS, 1, S, &n[..])).collect();
     port.play_buffer(&buffer(t0, &recs));
-    // The port hands over what the allocator gives (8 events) and keeps the rest waiting,
-    // as a port driver must when its allocator runs dry.
+    // The port hands over what the allocator gives (8 events, less the capture stream's
+    // spares) and keeps the rest waiting, as a port driver must when its allocator runs dry.
+    let spare = u64::from(CaptureConfig::default().spare_events);
     let stats = port.stats();
-    assert_eq!((stats.flow.events, stats.flow.events_lost), (8, 0));
-    assert_eq!(port.queued(), 20, "8 held, 12 waiting");
-    assert_eq!(stats.flow.backlog_high_water, 12);
+    assert_eq!((stats.flow.events, stats.flow.events_lost), (8 - spare, 0));
+    assert_eq!(port.queued(), 20, "4 held, 16 waiting");
+    assert_eq!(stats.flow.backlog_high_water, 12 + spare);
     assert!(stats.flow.waits >= 1);
     host::run_until(t0 + 200 * MS);
     // As the render stream gives events back, the rest follow: all 20, in order, none lost.

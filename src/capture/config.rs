@@ -16,6 +16,12 @@ pub struct CaptureConfig {
     /// again at once from its timer, so that other DPCs get the processor in between.
     /// At least 1.
     pub bytes_per_service: u32,
+    /// Events the stream keeps aside while it runs (RUN or PAUSE), taken from the allocator
+    /// when it has them and used only when GetMessage fails. Without them the stream could
+    /// wait for events that only the render side holds, while the render side waits for room
+    /// that only the stream can make (a loopback's bytes go straight into the ring): see
+    /// `capture/stream.rs`. 0: none.
+    pub spare_events: u32,
 }
 
 impl Default for CaptureConfig {
@@ -25,11 +31,16 @@ impl Default for CaptureConfig {
     /// - 256 bytes per service: about 80 ms of wire time, far more than one interrupt brings,
     ///   and a run of a few tens of microseconds (each byte is a parser step and at most one
     ///   GetMessage).
+    /// - 4 spare events: 4 messages a round when the allocator has none (the round then
+    ///   delivers them, takes them back from the allocator and goes on at once), and a small
+    ///   part of any pool: a pool of 4 events or fewer would leave the render side nothing
+    ///   while a capture stream runs.
     fn default() -> Self {
         CaptureConfig {
             channel_group: 1,
             retry_100ns: TICKS_PER_MS,
             bytes_per_service: 256,
+            spare_events: 4,
         }
     }
 }
@@ -41,6 +52,7 @@ impl CaptureConfig {
             channel_group: self.channel_group.max(1),
             retry_100ns: self.retry_100ns.max(1),
             bytes_per_service: self.bytes_per_service.max(1),
+            spare_events: self.spare_events,
         }
     }
 }

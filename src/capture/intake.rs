@@ -63,16 +63,31 @@ impl<R: RingHandle, C: Clock, N: Notify> Intake<R, C, N> {
         read
     }
 
-    /// One byte received now (a device that delivers bytes one at a time, e.g. the loopback
-    /// through [`ReceiveHook`]): stamped, stored, and the port notified. Up to DIRQL.
+    /// One byte received now, as an ISR that reads one byte at a time would: stamped, stored
+    /// (or lost to a full ring, counted), and the port notified. Up to DIRQL.
     pub fn receive(&self, byte: u8) {
         self.ring.push(byte, self.clock.now_100ns());
         self.notify.notify();
     }
+
+    /// One byte offered by a sender that can wait (the loopback, through [`ReceiveHook`]):
+    /// as [`Intake::receive`], but while a stream takes data and the ring is full the byte is
+    /// not taken (false): the sender holds it and tries again once the stream has drained
+    /// some (the port is notified all the same, so that it does). A virtual cable can wait
+    /// where a UART's receiver cannot; losing bytes there would only be the ring's size
+    /// showing through.
+    pub fn offer(&self, byte: u8) -> bool {
+        if self.ring.is_accepting() && self.ring.is_full() {
+            self.notify.notify();
+            return false;
+        }
+        self.receive(byte);
+        true
+    }
 }
 
 impl<R: RingHandle, C: Clock, N: Notify> ReceiveHook for Intake<R, C, N> {
-    fn received(&self, byte: u8) {
-        self.receive(byte);
+    fn received(&self, byte: u8) -> bool {
+        self.offer(byte)
     }
 }

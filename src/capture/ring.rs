@@ -169,6 +169,12 @@ impl CaptureRing {
         self.len() == 0
     }
 
+    /// Whether a byte pushed now would overflow (a snapshot: for the producer, exact until
+    /// the consumer frees a slot).
+    pub fn is_full(&self) -> bool {
+        self.len() >= self.capacity()
+    }
+
     /// Whether the producer stores bytes now.
     pub fn is_accepting(&self) -> bool {
         self.accepting.load(Ordering::Acquire)

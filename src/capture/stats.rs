@@ -51,8 +51,11 @@ pub struct CaptureStats {
     pub dropped_status_bytes: u64,
     /// Messages cut short by a status byte (or by STOP/ACQUIRE), their bytes dropped.
     pub truncated_messages: u64,
-    /// GetMessage failures (each stops a service; the byte stays in the ring for the retry).
+    /// GetMessage failures. Each is covered by a spare event if the stream has one left;
+    /// otherwise it stops the service, the byte stays in the ring, and the stream retries.
     pub get_message_failures: u64,
+    /// Spare events used because GetMessage failed ([`super::CaptureConfig::spare_events`]).
+    pub spare_events_used: u64,
     /// GetBuffer failures (the SysEx continues in a new 8-byte inline fragment).
     pub get_buffer_failures: u64,
     /// Retries armed after a GetMessage failure.
@@ -82,6 +85,7 @@ pub(super) struct Counters {
     pub dropped_status_bytes: AtomicU64,
     pub truncated_messages: AtomicU64,
     pub get_message_failures: AtomicU64,
+    pub spare_events_used: AtomicU64,
     pub get_buffer_failures: AtomicU64,
     pub retries: AtomicU64,
     pub services: AtomicU64,
@@ -112,6 +116,7 @@ impl Counters {
             dropped_status_bytes: g(&self.dropped_status_bytes),
             truncated_messages: g(&self.truncated_messages),
             get_message_failures: g(&self.get_message_failures),
+            spare_events_used: g(&self.spare_events_used),
             get_buffer_failures: g(&self.get_buffer_failures),
             retries: g(&self.retries),
             services: g(&self.services),

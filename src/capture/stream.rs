@@ -23,6 +23,12 @@
 //!   stream's only after packaging succeeded. If GetMessage fails the byte stays in the ring,
 //!   the parser as it was, and the timer retries after [`CaptureConfig::retry_100ns`]; what was
 //!   built before is sent. If GetBuffer fails the SysEx continues in a new inline fragment.
+//! - **Spare events.** While it runs the stream keeps a few events aside
+//!   ([`CaptureConfig::spare_events`]), used when GetMessage fails and taken again from the
+//!   allocator after each delivery; a round cut short for want of events then goes on at once.
+//!   The loopback needs them: its bytes go straight into the ring, which holds the cable back
+//!   when full, while the render side may hold every other event of the pool until its bytes
+//!   are taken. Without spares neither side could move.
 //! - **SetState** (PASSIVE_LEVEL): RUN and PAUSE deliver; STOP and ACQUIRE drop hardware data
 //!   (section 4): the producer is told to refuse bytes (a flag it reads), the ring is emptied
 //!   from the consumer's side (the head moves to the tail, never a reset under the ISR: defect
@@ -69,6 +75,9 @@ struct Inner {
     /// The open SysEx fragment, if any.
     fragment: Option<Fragment>,
     output: Option<ComPtr<IMXF>>,
+    /// Events kept aside while the stream runs ([`CaptureConfig::spare_events`]), used when
+    /// GetMessage fails.
+    spare: EventChain,
 }
 
 /// Why packaging a step stopped.
@@ -129,6 +138,7 @@ impl<R: RingHandle> CaptureStream<R> {
                 parser: Parser::new(),
                 fragment: None,
                 output: None,
+                spare: EventChain::new(),
             }),
             ring,
             allocator,
@@ -175,6 +185,11 @@ impl<R: RingHandle> CaptureStream<R> {
     /// The state. Takes the lock: <= DISPATCH_LEVEL, not from the stream's own callbacks.
     pub fn state(&self) -> StreamState {
         self.inner.lock().state
+    }
+
+    /// Spare events the stream holds now ([`CaptureConfig::spare_events`]). Takes the lock.
+    pub fn spare_events(&self) -> u32 {
+        self.inner.lock().spare.len()
     }
 
     /// Bytes of an open SysEx fragment the stream holds (0 if none). Takes the lock.
@@ -236,10 +251,39 @@ impl<R: RingHandle> CaptureStream<R> {
             (output, rearm)
         };
         self.deliver(&mut out, output);
+        // The events just delivered are back in the allocator if the sink is done with them:
+        // the spares come from there first. With some, a round that stopped for want of
+        // events goes on at once.
+        let refilled = self.refill_spare();
+        let rearm = match rearm {
+            Some(due) if due > 0 && refilled > 0 && !self.ring.is_empty() => Some(0),
+            other => other,
+        };
         // More bytes than one round takes: the DPC again, not a clock tick.
         if let Some(due) = rearm {
             self.timer.schedule(due);
         }
+    }
+
+    /// Tops the spare events up from the allocator while the stream delivers (RUN or PAUSE),
+    /// as far as it has events to give; returns how many it took. Takes the lock; a failed
+    /// GetMessage here is not counted (nothing waited for it).
+    fn refill_spare(&self) -> u32 {
+        let want = self.config.spare_events;
+        let mut taken = 0;
+        let mut guard = self.inner.lock();
+        let inner = &mut *guard;
+        if !matches!(inner.state, StreamState::Pause | StreamState::Run) {
+            return 0;
+        }
+        while inner.spare.len() < want {
+            let Some(event) = self.allocate() else {
+                break;
+            };
+            event.append_to(&mut inner.spare);
+            taken += 1;
+        }
+        taken
     }
 
     /// Takes bytes from the ring until it is empty, the budget is spent (run again at once),
@@ -279,13 +323,13 @@ impl<R: RingHandle> CaptureStream<R> {
         match step.output {
             Output::Pending | Output::Dropped(_) => Ok(()),
             Output::Message(m) => {
-                let mut event = self.get_event()?;
+                let mut event = self.get_event(inner)?;
                 event.fill_short(m.bytes(), m.time(), group, DMUS_KEF_EVENT_COMPLETE);
                 event.append_to(out);
                 Ok(())
             }
             Output::Realtime { byte, time } => {
-                let mut event = self.get_event()?;
+                let mut event = self.get_event(inner)?;
                 event.fill_short(&[byte], time, group, DMUS_KEF_EVENT_COMPLETE);
                 event.append_to(out);
                 Ok(())
@@ -297,7 +341,7 @@ impl<R: RingHandle> CaptureStream<R> {
                 let fragment = match inner.fragment.take() {
                     Some(fragment) => fragment,
                     None => {
-                        let event = self.get_event()?;
+                        let event = self.get_event(inner)?;
                         Fragment::new(event, time, group, DMUS_KEF_EVENT_INCOMPLETE)
                     }
                 };
@@ -386,7 +430,21 @@ impl<R: RingHandle> CaptureStream<R> {
 
     // ---- the allocator and the output (COM calls out) ----
 
-    fn get_event(&self) -> Result<Owned, NoEvent> {
+    /// An event from the allocator, or else a spare one; a failure of both is counted.
+    fn get_event(&self, inner: &mut Inner) -> Result<Owned, NoEvent> {
+        if let Some(event) = self.allocate() {
+            return Ok(event);
+        }
+        bump(&self.counters.get_message_failures);
+        let event = inner.spare.pop().ok_or(NoEvent)?;
+        bump(&self.counters.spare_events_used);
+        // SAFETY: a spare event, taken from our allocator's GetMessage by `refill_spare` and
+        // kept unused in the stream's chain of spares until now.
+        Ok(unsafe { Owned::new(event) })
+    }
+
+    /// GetMessage: an event of the allocator's, or None if it has none.
+    fn allocate(&self) -> Option<Owned> {
         let mut event: PDMUS_KERNEL_EVENT = ptr::null_mut();
         // SAFETY: a COM call on the allocator we hold a reference on, <= DISPATCH_LEVEL
         // (section 3); `event` outlives the call.
@@ -394,15 +452,14 @@ impl<R: RingHandle> CaptureStream<R> {
             unsafe { (self.allocator.vtbl().GetMessage)(self.allocator.as_ptr(), &mut event) };
         match NonNull::new(event) {
             // SAFETY: a zeroed event GetMessage just handed to us.
-            Some(event) if NT_SUCCESS(status) => Ok(unsafe { Owned::new(event) }),
+            Some(event) if NT_SUCCESS(status) => Some(unsafe { Owned::new(event) }),
             other => {
                 // A failure that still handed out an event: give it back.
                 if let Some(event) = other {
                     // SAFETY: handed to us by GetMessage just now, and not kept.
                     unsafe { self.give_back(event) };
                 }
-                bump(&self.counters.get_message_failures);
-                Err(NoEvent)
+                None
             }
         }
     }
@@ -480,7 +537,8 @@ impl<R: RingHandle> Mxf for CaptureStream<R> {
         let Some(new) = StreamState::from_ksstate(state) else {
             return STATUS_INVALID_PARAMETER;
         };
-        let dropped = {
+        let mut spare = EventChain::new();
+        let (dropped, starting) = {
             let mut guard = self.inner.lock();
             let inner = &mut *guard;
             let old = inner.state;
@@ -488,25 +546,34 @@ impl<R: RingHandle> Mxf for CaptureStream<R> {
                 return STATUS_SUCCESS;
             }
             let delivering = |s: StreamState| matches!(s, StreamState::Pause | StreamState::Run);
-            let dropped = match (delivering(old), delivering(new)) {
+            let (dropped, starting) = match (delivering(old), delivering(new)) {
                 (true, false) => {
-                    // Refuse first, then empty: a byte stored meanwhile is emptied too.
+                    // Refuse first, then empty: a byte stored meanwhile is emptied too. The
+                    // spares go back: nothing will need them until the next RUN or PAUSE.
                     self.ring.set_accepting(false);
-                    self.drop_data(inner)
+                    spare = core::mem::take(&mut inner.spare);
+                    (self.drop_data(inner), false)
                 }
                 (false, true) => {
                     // Bytes the ISR stored before it saw the flag arrived while stopped.
                     let dropped = self.drop_data(inner);
                     self.ring.set_accepting(true);
-                    dropped
+                    (dropped, true)
                 }
-                _ => None,
+                _ => (None, false),
             };
             inner.state = new;
-            dropped
+            (dropped, starting)
         };
         if let Some(fragment) = dropped {
             self.give_back_fragment(fragment);
+        }
+        if let Some(chain) = spare.take() {
+            // SAFETY: the spares, events of our allocator that the stream held unused.
+            unsafe { self.give_back(chain) };
+        }
+        if starting {
+            self.refill_spare();
         }
         STATUS_SUCCESS
     }
@@ -542,13 +609,18 @@ impl<R: RingHandle> Drop for CaptureStream<R> {
     fn drop(&mut self) {
         self.timer.shutdown();
         self.ring.set_accepting(false);
-        let (fragment, output) = {
+        let (fragment, mut spare, output) = {
             let mut guard = self.inner.lock();
             let inner = &mut *guard;
-            (self.drop_data(inner), inner.output.take())
+            let spare = core::mem::take(&mut inner.spare);
+            (self.drop_data(inner), spare, inner.output.take())
         };
         if let Some(fragment) = fragment {
             self.give_back_fragment(fragment);
+        }
+        if let Some(chain) = spare.take() {
+            // SAFETY: the spares, events of our allocator that the stream held unused.
+            unsafe { self.give_back(chain) };
         }
         drop(output);
         self.ring.release_consumer();

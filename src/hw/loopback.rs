@@ -15,8 +15,8 @@
 //!
 //! With a [`ReceiveHook`] ([`Loopback::with_hook`]) the cable has no ring (and allocates
 //! nothing): each byte sent is handed to the hook at once (the capture path's intake, playing
-//! the ISR), and is counted as sent and received. There is then no back-pressure: sends are
-//! always accepted.
+//! the ISR), and is counted as sent and received. The hook gives the back-pressure instead: a
+//! byte it has no room for makes the send [`Sent::Busy`].
 
 use core::mem::{align_of, size_of};
 use core::ptr::NonNull;
@@ -263,9 +263,12 @@ impl<H: ReceiveHook> MidiDevice for Loopback<H> {
     fn try_send(&self, byte: u8) -> Result<Sent, DeviceError> {
         match &self.cable {
             Cable::Hook(hook) => {
+                if !hook.received(byte) {
+                    bump(&self.counters.busy);
+                    return Ok(Sent::Busy);
+                }
                 bump(&self.counters.bytes_sent);
                 bump(&self.counters.bytes_received);
-                hook.received(byte);
                 Ok(Sent::Accepted)
             }
             Cable::Ring(ring) if ring.push(byte) => {

@@ -11,7 +11,10 @@
 /// may do what an ISR may (lock-free stores, IPortDMus::Notify). One byte at a time: the
 /// device's senders are serialized (a `Wire`), so calls do not overlap.
 pub trait ReceiveHook: Send + Sync {
-    fn received(&self, byte: u8);
+    /// Takes `byte`; false if the receiving side has no room for it now, so that the sender
+    /// holds it (the device answers [`crate::hw::Sent::Busy`]) and tries again later, as it
+    /// would with a full FIFO. A byte that nobody listens to is taken (and dropped).
+    fn received(&self, byte: u8) -> bool;
 }
 
 /// A hook behind a pointer (`Arc` in tests, a reference the miniport holds in the driver).
@@ -20,8 +23,8 @@ where
     P: core::ops::Deref + Send + Sync,
     P::Target: ReceiveHook,
 {
-    fn received(&self, byte: u8) {
-        (**self).received(byte);
+    fn received(&self, byte: u8) -> bool {
+        (**self).received(byte)
     }
 }
 
@@ -30,5 +33,7 @@ where
 pub struct NoHook;
 
 impl ReceiveHook for NoHook {
-    fn received(&self, _byte: u8) {}
+    fn received(&self, _byte: u8) -> bool {
+        true
+    }
 }

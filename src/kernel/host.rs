@@ -459,6 +459,25 @@ impl Machine {
         was_pending
     }
 
+    /// KeInsertQueueDpc: queues `fire(target)` to run at the current time, unless it is queued
+    /// already, in which case it stays where it is in the queue and the answer is false.
+    fn queue_dpc(&self, target: usize, fire: FireFn) -> bool {
+        let mut st = self.lock();
+        if st.timers.iter().any(|t| t.target == target) {
+            return false;
+        }
+        let due = st.now();
+        let seq = st.next_seq;
+        st.next_seq += 1;
+        st.timers.push(TimerEntry {
+            due,
+            seq,
+            target,
+            fire,
+        });
+        true
+    }
+
     fn disarm(&self, target: usize) -> bool {
         self.lock().remove_timer(target)
     }
@@ -481,6 +500,16 @@ impl Machine {
         resolution: Resolution,
     ) -> bool {
         self.arm(key, due_in_100ns, fire, resolution)
+    }
+
+    /// Queues the DPC `key` to run `fire(key)` at DISPATCH_LEVEL as soon as the processor gets
+    /// to it, as KeInsertQueueDpc does: false, and left where it is in the queue, if it is
+    /// queued already.
+    ///
+    /// # Safety
+    /// As for [`Machine::arm_foreign`].
+    pub unsafe fn queue_foreign_dpc(&self, key: usize, fire: FireFn) -> bool {
+        self.queue_dpc(key, fire)
     }
 
     /// Disarms the timer `key`; true if it was armed (KeCancelTimer's answer).
@@ -984,7 +1013,7 @@ impl RawTimer {
     /// address, apart from its timer's. True if it was not queued already.
     pub(super) fn queue(&self) -> bool {
         self.binding()
-            .is_some_and(|(m, t)| !m.arm(*t + 1, 0, fire_native_dpc, Resolution::Immediate))
+            .is_some_and(|(m, t)| m.queue_dpc(*t + 1, fire_native_dpc))
     }
 
     pub(super) fn cancel(&self) -> bool {

@@ -180,8 +180,8 @@ impl IntakeCell {
 /// The loopback's receive hook (held as `ComRef<IntakeCell>`): every byte sent goes to the
 /// intake, as if received.
 impl ReceiveHook for IntakeCell {
-    fn received(&self, byte: u8) {
-        self.intake.receive(byte);
+    fn received(&self, byte: u8) -> bool {
+        self.intake.offer(byte)
     }
 }
 

@@ -480,18 +480,10 @@ pub(crate) unsafe extern "win64" fn ke_insert_queue_dpc(
         st.find(Rule::DpcNotInitialized { address });
         return 0;
     }
-    // Not yet as Windows: there, a DPC already queued stays where it is and the call returns
-    // FALSE; here it is re-queued behind the DPCs queued since. With Windows' behaviour the
-    // image brings back only 1 751 of 2 448 messages of the `burst-2048` preset on the
-    // loopback on the ideal clock (all pass on the 15.625 ms tick): an open finding, to be
-    // understood before this model changes.
+    // As Windows: a DPC already queued stays where it is, and the answer is FALSE.
     // SAFETY: `fire_queued_dpc` checks that the KDPC is still the driver's memory before
     // reading it; freeing it while queued is reported (armed_in).
-    let was_queued = unsafe {
-        st.machine
-            .arm_foreign(address, 0, fire_queued_dpc, Resolution::Immediate)
-    };
-    u8::from(!was_queued)
+    u8::from(unsafe { st.machine.queue_foreign_dpc(address, fire_queued_dpc) })
 }
 
 pub(crate) unsafe extern "win64" fn ke_remove_queue_dpc(dpc: *mut KDPC) -> u8 {
