@@ -21,9 +21,10 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use dmus_miniport::abi::{
     DMUS_KEF_PACKAGE_EVENT, DMUS_KERNEL_EVENT_uData, DONT_HOLD_FOR_SEQUENCING, IAllocatorMXF,
-    IID_IMXF, IMXF, IMXFVtbl, IMasterClock, IMasterClockVtbl, KSSTATE, KSSTATE_ACQUIRE,
-    KSSTATE_PAUSE, KSSTATE_RUN, KSSTATE_STOP, NTSTATUS, PDMUS_KERNEL_EVENT, PMXF,
-    STATUS_DEVICE_NOT_READY, STATUS_INVALID_PARAMETER, STATUS_SUCCESS, STATUS_UNSUCCESSFUL,
+    IAllocatorMXFVtbl, IID_IAllocatorMXF, IID_IMXF, IMXF, IMXFVtbl, IMasterClock, IMasterClockVtbl,
+    KSSTATE, KSSTATE_ACQUIRE, KSSTATE_PAUSE, KSSTATE_RUN, KSSTATE_STOP, NTSTATUS,
+    PDMUS_KERNEL_EVENT, PMXF, STATUS_DEVICE_NOT_READY, STATUS_INVALID_PARAMETER, STATUS_SUCCESS,
+    STATUS_UNSUCCESSFUL,
 };
 use dmus_miniport::com::{self, ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
 use dmus_miniport::com_interfaces;
@@ -1453,4 +1454,260 @@ fn a_top_level_chain_that_loops_ends_and_every_event_reaches_the_allocator_once(
     );
     drop(cable);
     rig.finish(vec![(stream, imxf)]);
+}
+
+// ---- the port's fields come back as the port set them ----
+
+/// Every field of an event but its link, as the port set it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Fields {
+    reserved: u8,
+    cb_struct: u8,
+    cb_event: u16,
+    group: u16,
+    flags: u16,
+    time: i64,
+    position: u64,
+    data: u64,
+}
+
+fn fields_of(e: Event) -> Fields {
+    // SAFETY: a live event of the test's pool; every bit pattern of the union is a u64.
+    let ev = unsafe { &*e };
+    Fields {
+        reserved: ev.bReserved,
+        cb_struct: ev.cbStruct,
+        cb_event: ev.cbEvent,
+        group: ev.usChannelGroup,
+        flags: ev.usFlags,
+        time: ev.ullPresTime100ns,
+        position: ev.ullBytePosition,
+        // SAFETY: as above.
+        data: unsafe { ev.uData.pbData } as u64,
+    }
+}
+
+/// Records the fields of every event in `chain` (top level, and inside packages).
+fn record_chain(chain: PDMUS_KERNEL_EVENT, into: &std::sync::Mutex<Vec<(usize, Fields)>>) {
+    let mut e = chain;
+    while !e.is_null() {
+        into.lock().unwrap().push((e as usize, fields_of(e)));
+        // SAFETY: a chain handed to the recorder: readable until it gives it away.
+        let ev = unsafe { &*e };
+        if ev.usFlags & DMUS_KEF_PACKAGE_EVENT != 0 {
+            // SAFETY: a package's live member.
+            record_chain(unsafe { ev.uData.pPackageEvt }, into);
+        }
+        e = ev.pNextEvt;
+    }
+}
+
+/// An IAllocatorMXF in front of the real one that records every event given back to it.
+struct RecordingAllocator {
+    inner: ComPtr<IAllocatorMXF>,
+    back: std::sync::Mutex<Vec<(usize, Fields)>>,
+}
+
+// SAFETY (the trampolines below): `me` is slot 0 of a live RecordingAllocator, called by a
+// holder of a reference; the calls forward to the real allocator, which the recorder holds.
+#[win_abi]
+unsafe extern "system" fn rec_set_state(_me: *mut IAllocatorMXF, _state: KSSTATE) -> NTSTATUS {
+    STATUS_SUCCESS
+}
+#[win_abi]
+unsafe extern "system" fn rec_put_message(
+    me: *mut IAllocatorMXF,
+    event: PDMUS_KERNEL_EVENT,
+) -> NTSTATUS {
+    // SAFETY: see above.
+    let this = unsafe { ComObject::<RecordingAllocator>::from_interface::<0>(me) };
+    record_chain(event, &this.back);
+    // SAFETY: see above.
+    unsafe { (this.inner.vtbl().PutMessage)(this.inner.as_ptr(), event) }
+}
+#[win_abi]
+unsafe extern "system" fn rec_connect(_me: *mut IAllocatorMXF, _sink: PMXF) -> NTSTATUS {
+    STATUS_UNSUCCESSFUL
+}
+#[win_abi]
+unsafe extern "system" fn rec_get_message(
+    me: *mut IAllocatorMXF,
+    out: *mut PDMUS_KERNEL_EVENT,
+) -> NTSTATUS {
+    // SAFETY: see above.
+    let this = unsafe { ComObject::<RecordingAllocator>::from_interface::<0>(me) };
+    // SAFETY: see above.
+    unsafe { (this.inner.vtbl().GetMessage)(this.inner.as_ptr(), out) }
+}
+#[win_abi]
+unsafe extern "system" fn rec_get_buffer_size(me: *mut IAllocatorMXF) -> u16 {
+    // SAFETY: see above.
+    let this = unsafe { ComObject::<RecordingAllocator>::from_interface::<0>(me) };
+    // SAFETY: see above.
+    unsafe { (this.inner.vtbl().GetBufferSize)(this.inner.as_ptr()) }
+}
+#[win_abi]
+unsafe extern "system" fn rec_get_buffer(me: *mut IAllocatorMXF, out: *mut *mut u8) -> NTSTATUS {
+    // SAFETY: see above.
+    let this = unsafe { ComObject::<RecordingAllocator>::from_interface::<0>(me) };
+    // SAFETY: see above.
+    unsafe { (this.inner.vtbl().GetBuffer)(this.inner.as_ptr(), out) }
+}
+#[win_abi]
+unsafe extern "system" fn rec_put_buffer(me: *mut IAllocatorMXF, buffer: *mut u8) -> NTSTATUS {
+    // SAFETY: see above.
+    let this = unsafe { ComObject::<RecordingAllocator>::from_interface::<0>(me) };
+    // SAFETY: see above.
+    unsafe { (this.inner.vtbl().PutBuffer)(this.inner.as_ptr(), buffer) }
+}
+
+const fn recording_vtbl<T: ComClass, const SLOT: usize>() -> IAllocatorMXFVtbl {
+    IAllocatorMXFVtbl {
+        QueryInterface: com::query_interface::<T, IAllocatorMXF, SLOT>,
+        AddRef: com::add_ref::<T, IAllocatorMXF, SLOT>,
+        Release: com::release::<T, IAllocatorMXF, SLOT>,
+        SetState: rec_set_state,
+        PutMessage: rec_put_message,
+        ConnectOutput: rec_connect,
+        DisconnectOutput: rec_connect,
+        GetMessage: rec_get_message,
+        GetBufferSize: rec_get_buffer_size,
+        GetBuffer: rec_get_buffer,
+        PutBuffer: rec_put_buffer,
+    }
+}
+
+// SAFETY: one interface, IAllocatorMXF in slot 0, whose trampolines expect a
+// RecordingAllocator in slot 0.
+unsafe impl ComClass for RecordingAllocator {
+    type Primary = IAllocatorMXF;
+    const TAG: PoolTag = PoolTag::new(b"TRal");
+    const INTERFACES: &'static [InterfaceEntry] =
+        com_interfaces![RecordingAllocator; [IID_IAllocatorMXF, IID_IMXF] => recording_vtbl];
+}
+
+/// A sink that records every event it receives, then gives it to the allocator.
+struct RecordingSink {
+    allocator: ComPtr<IAllocatorMXF>,
+    got: std::sync::Mutex<Vec<(usize, Fields)>>,
+}
+
+impl Mxf for RecordingSink {
+    fn set_state(&self, _state: KSSTATE) -> NTSTATUS {
+        STATUS_SUCCESS
+    }
+    fn put_message(&self, event: PDMUS_KERNEL_EVENT) -> NTSTATUS {
+        record_chain(event, &self.got);
+        // SAFETY: a COM call on the allocator we hold.
+        unsafe { (self.allocator.vtbl().PutMessage)(self.allocator.as_ptr(), event) }
+    }
+    fn connect_output(&self, _sink: Option<ComPtr<IMXF>>) -> NTSTATUS {
+        STATUS_UNSUCCESSFUL
+    }
+    fn disconnect_output(&self, _sink: PMXF) -> NTSTATUS {
+        STATUS_UNSUCCESSFUL
+    }
+}
+
+// SAFETY: one interface, built by IMXFVtbl::new for slot 0.
+unsafe impl ComClass for RecordingSink {
+    type Primary = IMXF;
+    const TAG: PoolTag = PoolTag::new(b"TRsk");
+    const INTERFACES: &'static [InterfaceEntry] =
+        com_interfaces![RecordingSink; [IID_IMXF] => IMXFVtbl::new];
+}
+
+/// ullBytePosition is the port's (IPositionNotify), and so is every other field: every event
+/// goes back (to the output, played; to the allocator, malformed or flushed by STOP) with the
+/// fields the port set, only its link changed. The stream once used ullBytePosition to link
+/// chains in its inbox and to mark events it held, and reset it to kBytePositionNone.
+#[test]
+fn every_event_goes_back_with_the_fields_the_port_set() {
+    host::ideal_clock();
+    let rig = Rig::default_mpu();
+    let recorder = ComObject::create(RecordingAllocator {
+        inner: rig.alloc.primary(),
+        back: std::sync::Mutex::new(Vec::new()),
+    })
+    .unwrap();
+    let stream = RenderStream::create(
+        RenderConfig::default(),
+        rig.wire.clone(),
+        recorder.primary(),
+        KernelClock,
+    )
+    .unwrap();
+    let imxf: ComPtr<IMXF> = stream.primary();
+    let sink = ComObject::create(RecordingSink {
+        allocator: recorder.primary(),
+        got: std::sync::Mutex::new(Vec::new()),
+    })
+    .unwrap();
+    assert_eq!(
+        connect_output(&imxf, sink.primary().as_ptr()),
+        STATUS_SUCCESS
+    );
+    assert_eq!(set_state(&imxf, KSSTATE_RUN), STATUS_SUCCESS);
+    let t0 = time::now_100ns();
+    let mut sysex = vec![0xF0];
+    sysex.extend(1..=20u8);
+    sysex.push(0xF7);
+    // Played: short, long, a package; malformed (empty); and, below, some flushed by STOP.
+    let played = [
+        rig.event(t0 + MS, &note_on(1)),
+        rig.event(t0 + MS, &sysex),
+        rig.package(
+            t0 + 2 * MS,
+            &[rig.event(0, &note_on(2)), rig.event(0, &[0xC0, 5])],
+        ),
+        rig.event(t0 + 2 * MS, &[]),
+    ];
+    let later = [
+        rig.event(t0 + 500 * MS, &note_on(3)),
+        rig.event(t0 + 600 * MS, &note_on(4)),
+    ];
+    // Distinct values in every field the port may set (cbStruct and bReserved are the
+    // allocator's, left as they are).
+    let mut all: Vec<Event> = Vec::new();
+    let collect = |e: Event, all: &mut Vec<Event>| {
+        all.push(e);
+        // SAFETY: ours until put.
+        let ev = unsafe { &*e };
+        if ev.usFlags & DMUS_KEF_PACKAGE_EVENT != 0 {
+            // SAFETY: a package's live member.
+            let mut m = unsafe { ev.uData.pPackageEvt };
+            while !m.is_null() {
+                all.push(m);
+                // SAFETY: ours until put.
+                m = unsafe { (*m).pNextEvt };
+            }
+        }
+    };
+    for &e in played.iter().chain(&later) {
+        collect(e, &mut all);
+    }
+    for (i, &e) in all.iter().enumerate() {
+        edit(e, |ev| {
+            ev.ullBytePosition = 0x1234_5678_0000 + i as u64;
+            ev.usChannelGroup = 1 + i as u16;
+        });
+    }
+    let before: Vec<(usize, Fields)> = all.iter().map(|&e| (e as usize, fields_of(e))).collect();
+    put_all(&imxf, &played);
+    put_all(&imxf, &later);
+    host::run_until(t0 + 100 * MS);
+    assert_eq!(set_state(&imxf, KSSTATE_STOP), STATUS_SUCCESS);
+    let mut after: Vec<(usize, Fields)> = sink.got.lock().unwrap().clone();
+    let to_output = after.len();
+    after.extend(recorder.back.lock().unwrap().iter().copied());
+    // What the sink gave back is recorded twice (there, and at the allocator): once is enough.
+    let mut seen = std::collections::HashSet::new();
+    after.retain(|(e, _)| seen.insert(*e));
+    let mut before_sorted = before.clone();
+    before_sorted.sort();
+    after.sort();
+    assert_eq!(after, before_sorted, "every event, every field");
+    assert_eq!(to_output, 5, "the played ones: two, and a package of two");
+    drop((imxf, stream, sink, recorder));
+    rig.finish(vec![]);
 }

@@ -1,28 +1,40 @@
 //! The render stream's inbox: IMXF::PutMessage (DISPATCH_LEVEL, any CPU) hands in whole
-//! chains with one atomic exchange loop, no lock and no walk, and returns at once; the stream's
-//! DPC takes everything at once, in arrival order. dmus-contract.md sections 3 and 4.
+//! chains with one compare-exchange loop and no lock, and returns; the stream's DPC takes
+//! everything at once, in arrival order. dmus-contract.md sections 3 and 4.
 //!
-//! A lock-free stack of chains. A chain keeps its own `pNextEvt` links; chains are linked
-//! to each other through their first event's `ullBytePosition`, which render does not use
-//! (it is reset to kBytePositionNone when the chain is taken). The taker reverses the stack,
-//! so chains come out in the order they were pushed (FIFO between the PutMessage calls of one
-//! CPU; calls racing on two CPUs have no order to keep). There is no ABA problem: the only
-//! removal takes the whole stack.
+//! A lock-free stack of events linked through their own `pNextEvt`, the one link a chain has
+//! anyway: no other field of an event is written, so every event goes back to the port with
+//! the fields it set (`ullBytePosition` is the port's, for IPositionNotify). A pusher reverses
+//! its chain in place (its last event first) and pushes the lot with one exchange of the head;
+//! the taker takes the whole stack and reverses it once more: the oldest chain first, each in
+//! its own order (FIFO between the PutMessage calls of one CPU; calls racing on two CPUs have
+//! no order to keep). The only removal takes the whole stack, so there is no ABA problem.
+//! PutMessage costs a walk of its own chain (twice: the loop check and the reversal).
 //!
-//! An event the port puts twice while it is still here (a port bug) makes the stack loop back
-//! on itself. The taker's links are tagged (bit 0 set; events are 8-aligned) unlike the
-//! pushers', so reversing the stack stops where it meets an event already reversed: each
-//! event comes out once. And a chain head whose link the consumer changed before the
-//! iterator reached it (it was taken already, inside an earlier chain) ends the iteration
-//! instead of being followed: what is lost is lost (reported), never dereferenced.
+//! A chain that loops back on itself (a port bug), or an event the port puts again while it
+//! is queued here (which joins two chains into a loop), would make a walk run forever. Every
+//! walk first seals its list ([`seal`]): a loop is cut where it closes, found with Brent's
+//! algorithm (no marks in the events), and a list is cut after [`MAX_LIST_EVENTS`]. Each
+//! event then comes out once, and what a cut loses is counted ([`Inbox::cuts`]). A port
+//! that puts an event it no longer owns has broken the contract already; the walks stay
+//! bounded and never follow anything but `pNextEvt`.
 
 use core::ptr::{self, NonNull};
 
+use super::free_list::MAX_SLOTS;
+use core::sync::atomic::AtomicU64;
+
 use super::sync::{AtomicPtr, Ordering};
-use crate::abi::{KernelEvent, kBytePositionNone};
+use crate::abi::KernelEvent;
+use crate::mxf::counter::bump;
+
+/// The longest list a walk follows: no pool holds more events.
+pub const MAX_LIST_EVENTS: u32 = MAX_SLOTS;
 
 pub struct Inbox {
     head: AtomicPtr<KernelEvent>,
+    /// Lists cut (a loop, or longer than [`MAX_LIST_EVENTS`]).
+    cuts: AtomicU64,
 }
 
 impl Default for Inbox {
@@ -35,6 +47,7 @@ impl Inbox {
     pub fn new() -> Self {
         Inbox {
             head: AtomicPtr::new(ptr::null_mut()),
+            cuts: AtomicU64::new(0),
         }
     }
 
@@ -42,17 +55,26 @@ impl Inbox {
     /// whether the consumer needs waking. Lock-free; any IRQL up to DISPATCH_LEVEL.
     #[inline]
     pub fn push(&self, chain: NonNull<KernelEvent>) -> bool {
-        let first = chain.as_ptr();
+        // SAFETY: the chain was handed over by the caller; until the exchange below publishes
+        // it, only this CPU touches it.
+        let (reversed, last) = unsafe {
+            let sealed = seal(chain.as_ptr(), MAX_LIST_EVENTS);
+            if sealed.cut {
+                bump(&self.cuts);
+            }
+            (reverse(chain.as_ptr()), chain.as_ptr())
+        };
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
-            // SAFETY: the chain was handed over by the caller; until the exchange below
-            // publishes it, only this CPU sees `first`.
-            unsafe { (*first).ullBytePosition = head as usize as u64 };
+            // SAFETY: as above: `last` (the chain's first event, now its last) is still ours.
+            unsafe { (*last).pNextEvt = head };
             // Release: the chain's contents happen before the taker's Acquire exchange.
-            match self
-                .head
-                .compare_exchange_weak(head, first, Ordering::Release, Ordering::Relaxed)
-            {
+            match self.head.compare_exchange_weak(
+                head,
+                reversed,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return head.is_null(),
                 Err(current) => head = current,
             }
@@ -64,69 +86,122 @@ impl Inbox {
         self.head.load(Ordering::Relaxed).is_null()
     }
 
-    /// Takes every chain pushed so far, oldest first.
-    pub fn take(&self) -> Chains {
-        let mut stack = self.head.swap(ptr::null_mut(), Ordering::Acquire);
-        // Reverse the stack (newest first) into arrival order, with tagged links.
-        let mut fifo = TAKEN;
-        while !stack.is_null() {
-            // SAFETY: taken from the inbox: every chain on it is ours now.
-            unsafe {
-                let below = (*stack).ullBytePosition;
-                if below & TAKEN != 0 {
-                    // Reversed already: the stack loops here (an event pushed twice).
-                    crate::dbg_error!("inbox: an event put twice while queued: taken once");
-                    break;
-                }
-                (*stack).ullBytePosition = fifo;
-                fifo = stack as usize as u64 | TAKEN;
-                stack = below as usize as *mut KernelEvent;
-            }
-        }
-        Chains { link: fifo }
-    }
-}
-
-/// Bit 0 of a link [`Inbox::take`] wrote (an event's address, or null, which are 8-aligned).
-const TAKEN: u64 = 1;
-/// The low bits that tell a taken link from anything else (a consumer's marks included).
-const LINK_LOW_BITS: u64 = 7;
-
-/// Chains taken from an [`Inbox`], oldest first. Each is yielded with its `ullBytePosition`
-/// reset; dropping the iterator early would lose the rest, so the owner drains it.
-#[must_use = "the chains are owned: deliver or free every one"]
-pub struct Chains {
-    /// The next chain's tagged link ([`TAKEN`] alone at the end).
-    link: u64,
-}
-
-impl Iterator for Chains {
-    type Item = NonNull<KernelEvent>;
-
-    fn next(&mut self) -> Option<NonNull<KernelEvent>> {
-        let chain = NonNull::new((self.link & !TAKEN) as usize as *mut KernelEvent)?;
-        self.link = TAKEN;
-        // SAFETY: the chains in the list are owned by this iterator.
-        let link = unsafe { (*chain.as_ptr()).ullBytePosition };
-        if link & LINK_LOW_BITS != TAKEN {
-            // The consumer took this event already, as part of an earlier chain (the port put
-            // it twice): it is the consumer's, and the chains after it cannot be found.
-            crate::dbg_error!("inbox: a queued chain head was put again inside another chain");
+    /// Takes every chain pushed so far as one chain, oldest first (`None` if there were none).
+    pub fn take(&self) -> Option<NonNull<KernelEvent>> {
+        let stack = self.head.swap(ptr::null_mut(), Ordering::Acquire);
+        if stack.is_null() {
             return None;
         }
-        self.link = link;
-        // SAFETY: as above.
-        unsafe { (*chain.as_ptr()).ullBytePosition = kBytePositionNone };
-        Some(chain)
+        // SAFETY: taken from the inbox: every event on it is ours now.
+        unsafe {
+            if seal(stack, MAX_LIST_EVENTS).cut {
+                bump(&self.cuts);
+            }
+            NonNull::new(reverse(stack))
+        }
+    }
+
+    /// Lists cut so far: a chain that looped, an event put again while queued, or a list
+    /// longer than any pool. Any IRQL.
+    pub fn cuts(&self) -> u64 {
+        self.cuts.load(Ordering::Relaxed)
     }
 }
 
-impl Drop for Chains {
-    fn drop(&mut self) {
-        if self.link != TAKEN {
-            crate::dbg_error!("inbox chains dropped undelivered");
+/// What [`seal`] did.
+struct Sealed {
+    /// The list was cut (a loop, or too long).
+    cut: bool,
+}
+
+/// Makes the list from `head` end within `max` events: if it loops, the event that closes the
+/// loop gets a null `pNextEvt` (every event stays on the list, once); if it is longer than
+/// `max`, its `max`-th event does (the rest is lost, and reported).
+///
+/// Brent's algorithm: a hare runs ahead, and a tortoise jumps to it at each power of two; they
+/// meet only inside a loop, whose length is then the distance between them. Then the loop's
+/// start is found (two walkers that far apart meet there) and its last event is the one before
+/// it on the loop. No more than about `3 * max` steps in all.
+///
+/// # Safety
+/// Every event reachable from `head` through `pNextEvt` is the caller's to read and write.
+unsafe fn seal(head: *mut KernelEvent, max: u32) -> Sealed {
+    // SAFETY: events reachable from `head`: the caller's (contract).
+    let next = |e: *mut KernelEvent| unsafe { (*e).pNextEvt };
+    let mut power: u32 = 1;
+    let mut lambda: u32 = 1;
+    let mut tortoise = head;
+    let mut hare = next(head);
+    let mut steps: u32 = 0;
+    while !hare.is_null() && hare != tortoise {
+        if steps > max {
+            // Too long to be a pool's, and no loop found yet: cut at `max` below.
+            break;
+        }
+        if power == lambda {
+            tortoise = hare;
+            power = power.saturating_mul(2);
+            lambda = 0;
+        }
+        hare = next(hare);
+        lambda += 1;
+        steps += 1;
+    }
+    if !hare.is_null() && hare == tortoise {
+        // A loop of `lambda` events: find where it starts.
+        let (mut a, mut b) = (head, head);
+        for _ in 0..lambda {
+            b = next(b);
+        }
+        while a != b {
+            a = next(a);
+            b = next(b);
+        }
+        // `a` starts the loop: its last event is `lambda - 1` further on.
+        let mut last = a;
+        for _ in 1..lambda {
+            last = next(last);
+        }
+        // SAFETY: on the loop, so reachable from `head`: the caller's.
+        unsafe { (*last).pNextEvt = ptr::null_mut() };
+        crate::dbg_error!("inbox: a chain loops back on itself: cut where it closes");
+        return Sealed { cut: true };
+    }
+    // No loop: cut after `max` events if it is longer.
+    let mut e = head;
+    for _ in 1..max {
+        let n = next(e);
+        if n.is_null() {
+            return Sealed { cut: false };
+        }
+        e = n;
+    }
+    if next(e).is_null() {
+        return Sealed { cut: false };
+    }
+    // SAFETY: reachable from `head`: the caller's.
+    unsafe { (*e).pNextEvt = ptr::null_mut() };
+    crate::dbg_error!("inbox: a chain longer than any pool: cut");
+    Sealed { cut: true }
+}
+
+/// Reverses the list from `head` in place; returns its new head (its last event).
+///
+/// # Safety
+/// As for [`seal`], and the list ends (sealed).
+unsafe fn reverse(head: *mut KernelEvent) -> *mut KernelEvent {
+    let mut reversed = ptr::null_mut();
+    let mut e = head;
+    while !e.is_null() {
+        // SAFETY: the caller's events, on a list that ends.
+        unsafe {
+            let following = (*e).pNextEvt;
+            (*e).pNextEvt = reversed;
+            reversed = e;
+            e = following;
         }
     }
+    reversed
 }
 
 #[cfg(all(test, not(loom)))]
@@ -135,100 +210,117 @@ mod tests {
     use crate::mxf::{EventPool, PoolConfig};
     use std::vec::Vec;
 
-    #[test]
-    fn chains_come_out_in_arrival_order_with_their_links() {
-        let pool = EventPool::new(PoolConfig {
-            events: 8,
+    fn pool(events: u32) -> EventPool {
+        EventPool::new(PoolConfig {
+            events,
             buffers: 0,
             buffer_size: 0,
         })
-        .unwrap();
+        .unwrap()
+    }
+
+    /// The events of a list, in order (at most 100).
+    fn walk(head: Option<NonNull<KernelEvent>>) -> Vec<NonNull<KernelEvent>> {
+        let mut out = Vec::new();
+        let mut e = head;
+        while let Some(ev) = e {
+            out.push(ev);
+            assert!(out.len() <= 100, "the list ends");
+            // SAFETY: ours.
+            e = NonNull::new(unsafe { ev.as_ref() }.pNextEvt);
+        }
+        out
+    }
+
+    fn link(events: &[NonNull<KernelEvent>]) {
+        for pair in events.windows(2) {
+            // SAFETY: ours.
+            unsafe { (*pair[0].as_ptr()).pNextEvt = pair[1].as_ptr() };
+        }
+    }
+
+    #[test]
+    fn chains_come_out_oldest_first_each_in_its_order_other_fields_untouched() {
+        let pool = pool(8);
         let inbox = Inbox::new();
         assert!(inbox.is_empty());
-        let e: Vec<_> = (0..5).map(|_| pool.get_event().unwrap()).collect();
-        // SAFETY: ours.
-        unsafe { (*e[1].as_ptr()).pNextEvt = e[2].as_ptr() };
+        assert_eq!(inbox.take(), None);
+        let e: Vec<_> = (0..6).map(|_| pool.get_event().unwrap()).collect();
+        for (i, ev) in e.iter().enumerate() {
+            // SAFETY: ours.
+            unsafe { (*ev.as_ptr()).ullBytePosition = 1000 + i as u64 };
+        }
+        link(&e[1..4]);
         assert!(inbox.push(e[0]));
         assert!(!inbox.push(e[1]));
-        assert!(!inbox.push(e[3]));
-        let chains: Vec<_> = inbox.take().collect();
-        assert_eq!(chains, [e[0], e[1], e[3]]);
+        assert!(!inbox.push(e[4]));
+        assert_eq!(walk(inbox.take()), e[..5]);
         assert!(inbox.is_empty());
-        for c in &chains {
-            // SAFETY: ours again.
-            assert_eq!(unsafe { c.as_ref() }.ullBytePosition, kBytePositionNone);
+        assert!(inbox.push(e[5]));
+        assert_eq!(walk(inbox.take()), [e[5]]);
+        for (i, ev) in e.iter().enumerate() {
+            // SAFETY: ours.
+            assert_eq!(unsafe { ev.as_ref() }.ullBytePosition, 1000 + i as u64);
         }
-        // SAFETY: ours.
-        assert_eq!(unsafe { e[1].as_ref() }.pNextEvt, e[2].as_ptr());
-        assert!(inbox.push(e[4]));
-        let again: Vec<_> = inbox.take().collect();
-        assert_eq!(again, [e[4]]);
-        for c in chains.into_iter().chain(again) {
-            pool.put_chain(c.as_ptr());
+        assert_eq!(inbox.cuts(), 0);
+        link(&e);
+        assert_eq!(pool.put_chain(e[0].as_ptr()).events, 6);
+        assert_eq!(pool.stats().events.in_use, 0);
+    }
+
+    /// A chain that loops (a -> b -> c -> b) is cut where the loop closes: each event comes
+    /// out once, in order.
+    #[test]
+    fn a_looping_chain_is_cut_where_it_closes() {
+        let pool = pool(8);
+        for loop_to in 0..4 {
+            let inbox = Inbox::new();
+            let e: Vec<_> = (0..4).map(|_| pool.get_event().unwrap()).collect();
+            link(&e);
+            // SAFETY: ours.
+            unsafe { (*e[3].as_ptr()).pNextEvt = e[loop_to].as_ptr() };
+            inbox.push(e[0]);
+            assert_eq!(walk(inbox.take()), e, "loop back to {loop_to}");
+            assert_eq!(inbox.cuts(), 1);
+            assert_eq!(pool.put_chain(e[0].as_ptr()).events, 4);
         }
         assert_eq!(pool.stats().events.in_use, 0);
     }
 
-    /// A port that puts an event again while it is still queued made the stack loop: the
-    /// taker used to follow the loop into the consumer's marks (a wild pointer). Each event
-    /// now comes out once.
+    /// An event put again while queued (alone, or inside another chain) comes out once.
     #[test]
     fn an_event_pushed_twice_comes_out_once() {
-        let pool = EventPool::new(PoolConfig {
-            events: 4,
-            buffers: 0,
-            buffer_size: 0,
-        })
-        .unwrap();
+        let pool = pool(4);
         let inbox = Inbox::new();
         let (e, f) = (pool.get_event().unwrap(), pool.get_event().unwrap());
         assert!(inbox.push(e));
         assert!(!inbox.push(e));
-        assert_eq!(inbox.take().collect::<Vec<_>>(), [e]);
-        // Through another chain: e -> f -> e.
+        assert_eq!(walk(inbox.take()), [e]);
         assert!(inbox.push(e));
         assert!(!inbox.push(f));
         assert!(!inbox.push(e));
-        assert_eq!(inbox.take().collect::<Vec<_>>(), [f, e]);
-        assert!(inbox.is_empty());
-        for c in [e, f] {
-            assert_eq!(pool.put_chain(c.as_ptr()).events, 1);
-        }
+        let got = walk(inbox.take());
+        assert_eq!(got.len(), 2);
+        assert!(got.contains(&e) && got.contains(&f));
+        assert!(inbox.cuts() >= 1);
+        link(&got);
+        assert_eq!(pool.put_chain(got[0].as_ptr()).events, 2);
         assert_eq!(pool.stats().events.in_use, 0);
     }
 
-    /// A queued chain head that the consumer met (and marked) inside an earlier chain ends the
-    /// iteration: its changed `ullBytePosition` is never followed as a link.
     #[test]
-    fn a_head_changed_by_the_consumer_ends_the_iteration() {
-        let pool = EventPool::new(PoolConfig {
-            events: 4,
-            buffers: 0,
-            buffer_size: 0,
-        })
-        .unwrap();
-        let inbox = Inbox::new();
-        let (d, e, g) = (
-            pool.get_event().unwrap(),
-            pool.get_event().unwrap(),
-            pool.get_event().unwrap(),
-        );
+    fn a_list_longer_than_the_limit_is_cut_there() {
+        let pool = pool(8);
+        let e: Vec<_> = (0..5).map(|_| pool.get_event().unwrap()).collect();
+        link(&e);
         // SAFETY: ours.
-        unsafe { (*d.as_ptr()).pNextEvt = e.as_ptr() };
-        for mark in [0xD1A5_0F3E_4E1D_0000, kBytePositionNone] {
-            inbox.push(d);
-            inbox.push(e);
-            inbox.push(g);
-            let mut chains = inbox.take();
-            assert_eq!(chains.next(), Some(d));
-            // The consumer walks d -> e and marks e as its own.
-            // SAFETY: ours.
-            unsafe { (*e.as_ptr()).ullBytePosition = mark };
-            assert_eq!(chains.next(), None);
-            assert_eq!(chains.next(), None);
+        assert!(unsafe { seal(e[0].as_ptr(), 3) }.cut);
+        assert_eq!(walk(Some(e[0])), e[..3]);
+        // SAFETY: ours.
+        assert!(!unsafe { seal(e[0].as_ptr(), 3) }.cut);
+        for c in [e[0], e[3]] {
+            pool.put_chain(c.as_ptr());
         }
-        assert_eq!(pool.put_chain(d.as_ptr()).events, 2);
-        assert_eq!(pool.put_chain(g.as_ptr()).events, 1);
         assert_eq!(pool.stats().events.in_use, 0);
     }
 }

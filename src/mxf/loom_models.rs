@@ -204,7 +204,7 @@ fn loom_buffer_reclaim_races_get_buffer() {
     });
 }
 
-/// Two CPUs push two chains each into a render inbox while the stream's DPC takes: every chain
+/// Two CPUs push two chains each into a render inbox while the stream's DPC takes: every event
 /// comes out exactly once, and each CPU's chains in the order it pushed them.
 #[test]
 fn loom_inbox_keeps_each_cpus_order() {
@@ -224,10 +224,20 @@ fn loom_inbox_keeps_each_cpus_order() {
             }
         };
         let t = thread::spawn(producer([events[0], events[1]]));
-        let mut seen: Vec<usize> = inbox.take().map(|c| c.as_ptr() as usize).collect();
+        let walk = |head: Option<core::ptr::NonNull<crate::abi::KernelEvent>>| {
+            let mut out = Vec::new();
+            let mut e = head.map_or(core::ptr::null_mut(), |h| h.as_ptr());
+            while !e.is_null() {
+                out.push(e as usize);
+                // SAFETY: taken from the inbox: ours. Detached, to be given back one by one.
+                e = unsafe { core::mem::replace(&mut (*e).pNextEvt, core::ptr::null_mut()) };
+            }
+            out
+        };
+        let mut seen = walk(inbox.take());
         producer([events[2], events[3]])();
         t.join().unwrap();
-        seen.extend(inbox.take().map(|c| c.as_ptr() as usize));
+        seen.extend(walk(inbox.take()));
         let pos = |e: usize| {
             seen.iter()
                 .position(|&x| x == e)

@@ -30,6 +30,6 @@ pub use clock::{Clock, KernelClock, MasterClock};
 pub use event_pool::{EVENT_STRIDE, EventPool, MAX_PACKAGE_DEPTH, POOL_TAG, PoolConfig, PutReport};
 pub use free_list::MAX_SLOTS;
 pub use imxf::Mxf;
-pub use inbox::{Chains, Inbox};
+pub use inbox::{Inbox, MAX_LIST_EVENTS};
 pub use sequencer::{SEQUENCER_TAG, Sequencer, SequencerStats};
 pub use stats::{PoolStats, Rejections, SlotStats};

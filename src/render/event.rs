@@ -10,7 +10,7 @@
 
 use core::ptr::{self, NonNull};
 
-use crate::abi::{DMUS_KERNEL_EVENT_SHORT_MAX, KernelEvent, kBytePositionNone};
+use crate::abi::{DMUS_KERNEL_EVENT_SHORT_MAX, KernelEvent};
 use crate::mxf::EventChain;
 
 /// Why an event cannot be sent. Counted per cause in `RenderStats`.
@@ -36,10 +36,6 @@ pub enum Malformed {
 /// An event owned by the render stream (see the module documentation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ev(NonNull<KernelEvent>);
-
-/// `ullBytePosition` of an event a render stream holds: a value no port writes (render
-/// events carry kBytePositionNone, or a byte count far below this).
-const HELD: u64 = 0xD1A5_0F3E_4E1D_0000;
 
 impl Ev {
     /// # Safety
@@ -74,30 +70,6 @@ impl Ev {
         let next = next.map_or(ptr::null_mut(), Ev::as_ptr);
         // SAFETY: owned (construction contract); nobody else reads it meanwhile.
         unsafe { (*self.0.as_ptr()).pNextEvt = next };
-    }
-
-    /// Marks the event as held by a render stream (in its `ullBytePosition`, which render does
-    /// not otherwise use), so that meeting it again in a chain that loops is recognised.
-    /// Returns false if it was marked already.
-    ///
-    /// The mark stays on events given back to the allocator (which hands events out zeroed,
-    /// dmus-contract.md section 4): clearing it as an event is given back, while the walk that
-    /// marked it goes on, would let that walk meet the event again as new.
-    pub fn mark_held(self) -> bool {
-        // SAFETY: owned (construction contract); nobody else reads it meanwhile.
-        let position = unsafe { &mut (*self.0.as_ptr()).ullBytePosition };
-        if *position == HELD {
-            return false;
-        }
-        *position = HELD;
-        true
-    }
-
-    /// Removes the [`mark_held`](Self::mark_held) mark, as the event leaves the stream for its
-    /// output.
-    pub fn clear_held(self) {
-        // SAFETY: owned (construction contract); nobody else reads it meanwhile.
-        unsafe { (*self.0.as_ptr()).ullBytePosition = kBytePositionNone };
     }
 
     /// Appends the event to `chain`, which takes it over (its `pNextEvt` is overwritten).

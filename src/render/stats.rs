@@ -38,8 +38,8 @@ impl MalformedStats {
 pub struct RenderStats {
     /// Top-level events taken in (from PutMessage's chains).
     pub events_received: u64,
-    /// Chains cut because they led back to one of their own events (a loop): the event met
-    /// again is not taken a second time.
+    /// Chains cut because they led back to one of their own events (a loop, or an event put
+    /// again while queued): each event is taken once (`mxf::Inbox::cuts`).
     pub looped_chains: u64,
     /// Units whose bytes all went to the wire (a unit with at least one byte sent).
     pub units_sent: u64,
@@ -85,7 +85,6 @@ pub struct RenderStats {
 #[derive(Default)]
 pub(super) struct Counters {
     pub events_received: AtomicU64,
-    pub looped_chains: AtomicU64,
     pub units_sent: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub late_events: AtomicU64,
@@ -119,7 +118,8 @@ impl Counters {
         let m = |why: Malformed| g32(&self.malformed[why as usize]);
         RenderStats {
             events_received: g(&self.events_received),
-            looped_chains: g(&self.looped_chains),
+            // The inbox counts these (`RenderStream::stats`).
+            looped_chains: 0,
             units_sent: g(&self.units_sent),
             bytes_sent: g(&self.bytes_sent),
             late_events: g(&self.late_events),

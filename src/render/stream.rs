@@ -5,7 +5,9 @@
 //!
 //! - **PutMessage** (DISPATCH_LEVEL, any processor): the chain goes into the lock-free
 //!   [`Inbox`] and, if the inbox was empty, the timer's DPC is queued to run now
-//!   (`Timer::fire_soon`: no clock tick to wait for). O(1), no lock.
+//!   (`Timer::fire_soon`: no clock tick to wait for). No lock; a walk of the chain (the
+//!   inbox links chains through `pNextEvt` alone: the stream writes no other field of the
+//!   port's events, and `ullBytePosition` above all is the port's).
 //! - **The DPC** (the timer's callback), under the stream's spin lock: takes the inbox's
 //!   chains, cuts them into units (a top-level event, a package with its contents) and pushes
 //!   them into the [`Sequencer`]; in RUN pops the due ones (DONT_HOLD and late ones at once)
@@ -35,7 +37,6 @@
 use core::ffi::c_void;
 use core::ops::Deref;
 use core::ptr::NonNull;
-use core::sync::atomic::AtomicU64;
 
 use super::config::{RenderConfig, SCHEDULE_PREFETCH_100NS};
 use super::event::{Ev, Malformed};
@@ -53,7 +54,7 @@ use crate::kernel::pool::PoolTag;
 use crate::kernel::time::TICKS_PER_SECOND;
 use crate::kernel::{SpinLock, Timer};
 use crate::mxf::output;
-use crate::mxf::{Clock, EventChain, Inbox, KernelClock, MAX_SLOTS, Mxf, Sequencer};
+use crate::mxf::{Clock, EventChain, Inbox, KernelClock, MAX_LIST_EVENTS, Mxf, Sequencer};
 
 /// The stream objects' pool tag: "DMrs".
 pub const RENDER_TAG: PoolTag = PoolTag::new(b"DMrs");
@@ -61,10 +62,6 @@ pub const RENDER_TAG: PoolTag = PoolTag::new(b"DMrs");
 /// The longest the timer sleeps: the next event's time is computed again at least this often,
 /// so a master clock running at a slightly different rate from the kernel's timers is followed.
 pub const MAX_SLEEP_100NS: i64 = TICKS_PER_SECOND;
-
-/// Events one chain may hold: no pool holds more ([`MAX_SLOTS`]). The walk that cuts a chain
-/// stops there, so a chain that loops cannot hold a DPC.
-const MAX_CHAIN_EVENTS: u32 = MAX_SLOTS;
 
 /// What a render stream holds its wire through: `Arc<Wire<dyn MidiDevice>>` in tests, the
 /// miniport's reference in the driver.
@@ -198,7 +195,10 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
 
     /// The counters. Any IRQL, no lock.
     pub fn stats(&self) -> RenderStats {
-        self.counters.snapshot()
+        RenderStats {
+            looped_chains: self.inbox.cuts(),
+            ..self.counters.snapshot()
+        }
     }
 
     /// The stream's identity on its wire.
@@ -264,8 +264,8 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
 
     /// Takes the inbox's chains into the sequencer (or, in STOP, back to the allocator).
     fn intake(&self, inner: &mut Inner, master: i64, done: &mut Done) {
-        for chain in self.inbox.take() {
-            for_each_event(chain, &self.counters.looped_chains, |event| {
+        if let Some(chain) = self.inbox.take() {
+            for_each_event(chain, |event| {
                 bump(&self.counters.events_received);
                 if inner.state == StreamState::Stop {
                     bump(&self.counters.flushed_by_stop);
@@ -382,7 +382,6 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
             let head = unit.head();
             if unit.bytes_sent() > 0 {
                 bump(&self.counters.units_sent);
-                head.clear_held();
                 head.append_to(&mut done.sent);
             } else {
                 head.append_to(&mut done.returned);
@@ -464,8 +463,8 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
     /// Everything the stream holds goes back to the allocator (STOP, release).
     fn flush(&self, inner: &mut Inner, done: &mut Done) -> u64 {
         let before = done.returned.len();
-        for chain in self.inbox.take() {
-            for_each_event(chain, &self.counters.looped_chains, |event| {
+        if let Some(chain) = self.inbox.take() {
+            for_each_event(chain, |event| {
                 bump(&self.counters.events_received);
                 event.append_to(&mut done.returned);
             });
@@ -489,30 +488,20 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
     }
 }
 
-/// Calls `f` with each top-level event of `chain`, detached (its `pNextEvt` cleared) and
-/// marked held. An event met again (the chain loops back on itself) ends the chain there and
-/// is counted in `looped`: it is neither taken twice nor followed. At most
-/// [`MAX_CHAIN_EVENTS`] events.
+/// Calls `f` with each top-level event of `chain` (from the inbox: it ends, sealed),
+/// detached (its `pNextEvt` cleared). At most [`MAX_LIST_EVENTS`] events.
 ///
 /// Not caught here: an event the port puts again in a later PutMessage while the stream still
-/// holds it. The inbox links chains through their first event's `ullBytePosition`, which erases
-/// the mark, and reading the mark in PutMessage would race with the DPC on plain memory. The
-/// inbox takes an event queued twice once, and stops at a queued chain head this walk already
-/// took (the chains after it are lost, reported); an event held since an earlier run and put
-/// again is held twice, and the allocator is where that double put can still be caught (ours
-/// counts it).
-fn for_each_event(chain: NonNull<KernelEvent>, looped: &AtomicU64, mut f: impl FnMut(Ev)) {
+/// holds it (in the sequencer). The stream writes nothing but `pNextEvt` into the port's
+/// events, so it has no mark to know it by; it is held twice, and the allocator is where that
+/// double put can still be caught (ours counts it).
+fn for_each_event(chain: NonNull<KernelEvent>, mut f: impl FnMut(Ev)) {
     // SAFETY: a chain handed to the stream (PutMessage): the stream owns it.
     let mut next = Some(unsafe { Ev::new(chain) });
     let mut count = 0;
     while let Some(event) = next {
-        if count == MAX_CHAIN_EVENTS {
+        if count == MAX_LIST_EVENTS {
             crate::dbg_error!("render: a chain longer than any pool: cut");
-            return;
-        }
-        if !event.mark_held() {
-            bump(looped);
-            crate::dbg_error!("render: a chain loops back to an event already held: cut");
             return;
         }
         count += 1;
@@ -568,7 +557,7 @@ impl<H: WireHandle, C: Clock> Mxf for RenderStream<H, C> {
         STATUS_SUCCESS
     }
 
-    /// DISPATCH_LEVEL, any processor: O(1), no lock. A null chain is a no-op.
+    /// DISPATCH_LEVEL, any processor: no lock, a walk of the chain. A null chain is a no-op.
     fn put_message(&self, event: PDMUS_KERNEL_EVENT) -> NTSTATUS {
         if let Some(chain) = NonNull::new(event)
             && self.inbox.push(chain)
@@ -641,10 +630,10 @@ mod tests {
     }
 
     /// A looping chain put to a stopped stream, and to a running one that stops before its
-    /// DPC runs, goes back to the allocator at once, and the loop is seen. Giving an event
-    /// back used to clear the mark that finds it again: the walk went round the loop until
-    /// its 65535-event cut, counting each lap as new events, and relinking the two events on
-    /// every lap left one of them out of the chain given back (leaked).
+    /// DPC runs, goes back to the allocator at once, and the loop is seen (the inbox cuts it
+    /// where it closes). With the marks the stream once wrote into events, giving an event
+    /// back cleared the mark that finds it again: the walk went round the loop until its
+    /// 65535-event cut, and one of the two events was left out of the chain given back.
     #[test]
     fn a_chain_that_loops_is_cut_when_given_back_in_stop() {
         let baseline = host::outstanding_allocations();
