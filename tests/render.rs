@@ -1711,3 +1711,101 @@ fn every_event_goes_back_with_the_fields_the_port_set() {
     drop((imxf, stream, sink, recorder));
     rig.finish(vec![]);
 }
+
+// ---- DisconnectOutput and deliveries in flight ----
+
+/// A sink whose PutMessage, the first time, holds on until it is the last holder of itself
+/// (or 200 ms have passed), and which records the IRQL its value is dropped at.
+struct SlowSink {
+    allocator: ComPtr<IAllocatorMXF>,
+    entered: Arc<AtomicBool>,
+    dropped_at: Arc<AtomicU32>,
+    me: std::sync::Mutex<Option<ComRef<SlowSink>>>,
+}
+
+impl Mxf for SlowSink {
+    fn set_state(&self, _state: KSSTATE) -> NTSTATUS {
+        STATUS_SUCCESS
+    }
+    fn put_message(&self, event: PDMUS_KERNEL_EVENT) -> NTSTATUS {
+        if !self.entered.swap(true, Ordering::SeqCst) {
+            let me = self
+                .me
+                .lock()
+                .unwrap()
+                .take()
+                .expect("the sink's own handle");
+            let start = std::time::Instant::now();
+            // The handle here and a reference the caller may hold: 2 means the caller's is the
+            // only other one.
+            while me.ref_count() > 2 && start.elapsed() < std::time::Duration::from_millis(200) {
+                std::thread::yield_now();
+            }
+            drop(me);
+        }
+        // SAFETY: a COM call on the allocator we hold.
+        unsafe { (self.allocator.vtbl().PutMessage)(self.allocator.as_ptr(), event) }
+    }
+    fn connect_output(&self, _sink: Option<ComPtr<IMXF>>) -> NTSTATUS {
+        STATUS_UNSUCCESSFUL
+    }
+    fn disconnect_output(&self, _sink: PMXF) -> NTSTATUS {
+        STATUS_UNSUCCESSFUL
+    }
+}
+
+impl Drop for SlowSink {
+    fn drop(&mut self) {
+        self.dropped_at
+            .store(u32::from(irql::current()), Ordering::SeqCst);
+    }
+}
+
+// SAFETY: one interface, built by IMXFVtbl::new for slot 0.
+unsafe impl ComClass for SlowSink {
+    type Primary = IMXF;
+    const TAG: PoolTag = PoolTag::new(b"TSlo");
+    const INTERFACES: &'static [InterfaceEntry] =
+        com_interfaces![SlowSink; [IID_IMXF] => IMXFVtbl::new];
+}
+
+/// DisconnectOutput while the DPC is delivering to the output: it waits for the delivery, and
+/// the output's last reference goes at PASSIVE_LEVEL. The DPC used to hold a reference of
+/// its own on the output for the delivery; with the port's and the slot's gone meanwhile, it
+/// released the port's object at DISPATCH_LEVEL.
+#[test]
+fn disconnect_waits_for_a_delivery_in_flight_and_no_output_is_released_at_dispatch() {
+    host::ideal_clock();
+    let rig = Rig::default_mpu();
+    let (stream, imxf) = rig.running();
+    let entered = Arc::new(AtomicBool::new(false));
+    let dropped_at = Arc::new(AtomicU32::new(u32::MAX));
+    let sink = ComObject::create(SlowSink {
+        allocator: rig.alloc.primary(),
+        entered: entered.clone(),
+        dropped_at: dropped_at.clone(),
+        me: std::sync::Mutex::new(None),
+    })
+    .unwrap();
+    *sink.me.lock().unwrap() = Some(sink.clone());
+    let sink_mxf = sink.primary();
+    assert_eq!(connect_output(&imxf, sink_mxf.as_ptr()), STATUS_SUCCESS);
+    let t0 = time::now_100ns();
+    put_all(&imxf, &[rig.event(t0 + MS, &note_on(1))]);
+    // The DPC runs on another thread (another processor), and delivers.
+    let machine = host::machine();
+    let dpc = std::thread::spawn(move || machine.advance(10 * MS));
+    while !entered.load(Ordering::SeqCst) {
+        std::thread::yield_now();
+    }
+    // The port disconnects and lets its sink go while the delivery is in flight.
+    assert_eq!(disconnect_output(&imxf, sink_mxf.as_ptr()), STATUS_SUCCESS);
+    drop((sink, sink_mxf));
+    dpc.join().unwrap();
+    assert_eq!(
+        dropped_at.load(Ordering::SeqCst),
+        u32::from(PASSIVE_LEVEL),
+        "the output's last reference went at PASSIVE_LEVEL"
+    );
+    rig.finish(vec![(stream, imxf)]);
+}

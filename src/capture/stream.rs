@@ -93,6 +93,8 @@ pub struct CaptureStream<R: RingHandle> {
     buffer_size: u16,
     config: CaptureConfig,
     counters: Counters,
+    /// Deliveries to the output in flight (`mxf::output`): DisconnectOutput waits for them.
+    deliveries: output::InFlight,
     /// A CPU is running service rounds (see [`CaptureStream::service`]).
     serving: AtomicBool,
     /// Another service round was asked for.
@@ -145,6 +147,7 @@ impl<R: RingHandle> CaptureStream<R> {
             buffer_size,
             config,
             counters: Counters::default(),
+            deliveries: output::InFlight::new(),
             serving: AtomicBool::new(false),
             again: AtomicBool::new(false),
         });
@@ -246,7 +249,7 @@ impl<R: RingHandle> CaptureStream<R> {
             let output = if out.is_empty() {
                 None
             } else {
-                inner.output.clone()
+                output::lease(&inner.output, &self.deliveries)
             };
             (output, rearm)
         };
@@ -509,7 +512,7 @@ impl<R: RingHandle> CaptureStream<R> {
 
     /// Hands the chain to the output (read under the lock), or to the allocator without one.
     /// No lock held.
-    fn deliver(&self, out: &mut EventChain, output: Option<ComPtr<IMXF>>) {
+    fn deliver(&self, out: &mut EventChain, output: Option<output::Lease<'_>>) {
         let events = out.len();
         let Some(chain) = out.take() else {
             return;
@@ -518,6 +521,8 @@ impl<R: RingHandle> CaptureStream<R> {
         bump(&self.counters.chains_sent);
         // SAFETY: events the stream filled (from its allocator), handed over.
         unsafe { output::deliver(chain, output.as_ref(), &self.allocator) };
+        // The lease ends: DisconnectOutput may release the output now.
+        drop(output);
     }
 }
 
@@ -599,7 +604,12 @@ impl<R: RingHandle> Mxf for CaptureStream<R> {
 
     /// PASSIVE_LEVEL. `sink` must be the connected output; afterwards events go to the allocator.
     fn disconnect_output(&self, sink: PMXF) -> NTSTATUS {
-        output::disconnect(&self.inner, |inner| &mut inner.output, sink)
+        output::disconnect(
+            &self.inner,
+            |inner| &mut inner.output,
+            &self.deliveries,
+            sink,
+        )
     }
 }
 

@@ -1045,6 +1045,11 @@ pub(super) fn timer_not_ready() {
     Machine::current().record(Violation::TimerNotReady);
 }
 
+/// KeFlushQueuedDpcs: waits until no callback runs on another thread.
+pub(super) fn flush_queued_dpcs() {
+    Machine::current().flush_callbacks();
+}
+
 pub(super) fn timer_shutdown_above_passive() {
     let irql = current_irql();
     Machine::current().record(Violation::TimerShutdownAbovePassive { irql });

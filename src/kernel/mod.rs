@@ -21,6 +21,7 @@
 //! | `io_port::IoPortRange` read/write (Windows) | any, up to DIRQL |
 //! | [`Timer::init`](timer::Timer::init), [`Timer::arm`](timer::Timer::arm), [`Timer::cancel`](timer::Timer::cancel) | <= DISPATCH_LEVEL; the callback runs at DISPATCH_LEVEL |
 //! | [`Timer::shutdown`](timer::Timer::shutdown) and dropping an initialized `Timer` | PASSIVE_LEVEL |
+//! | [`flush_dpcs`] | PASSIVE_LEVEL (a no-op elsewhere) |
 //! | [`dbg_print!`](crate::dbg_print), [`dbg_error!`](crate::dbg_error) | any (<= DIRQL) |
 //!
 //! Nothing here panics (the host implementation panics only to stop a test that would
@@ -49,4 +50,4 @@ use windows as sys;
 pub use irql::{DISPATCH_LEVEL, KIRQL, PASSIVE_LEVEL};
 pub use pool::PoolTag;
 pub use spin_lock::{SpinLock, SpinLockGuard};
-pub use timer::{Timer, TimerCallback};
+pub use timer::{Timer, TimerCallback, flush_dpcs};

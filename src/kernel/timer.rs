@@ -177,6 +177,15 @@ impl Timer {
     }
 }
 
+/// Waits until no DPC runs or is queued on another processor (KeFlushQueuedDpcs): what a DPC
+/// was doing when this was called is finished when it returns. PASSIVE_LEVEL; elsewhere it
+/// returns at once (it could deadlock with the DPC it waits for).
+pub fn flush_dpcs() {
+    if irql::current() == PASSIVE_LEVEL {
+        super::sys::flush_queued_dpcs();
+    }
+}
+
 impl Default for Timer {
     fn default() -> Self {
         Timer::new()

@@ -246,6 +246,13 @@ unsafe extern "system" fn timer_dpc(
 #[inline]
 pub(super) fn timer_not_ready() {}
 
+/// Waits for the DPCs queued or running on every processor. PASSIVE_LEVEL (checked by the
+/// caller).
+pub(super) fn flush_queued_dpcs() {
+    // SAFETY: plain FFI call at PASSIVE_LEVEL.
+    unsafe { KeFlushQueuedDpcs() }
+}
+
 /// `shutdown` above PASSIVE_LEVEL could not wait for the DPC.
 #[inline]
 pub(super) fn timer_shutdown_above_passive() {

@@ -3,15 +3,71 @@
 //! when connected, to the allocator otherwise (dmus-contract.md section 4). The slot lives
 //! under the stream's lock; the events are handed on after the lock is released (calling out
 //! under it could re-enter it: section 7, defect 1).
+//!
+//! A delivery borrows the output ([`lease`]) instead of taking a reference on it: a reference
+//! taken by a DPC would be released by that DPC, and if DisconnectOutput had dropped the
+//! slot's meanwhile, that would be the last one, releasing a port object at DISPATCH_LEVEL.
+//! The lease is counted ([`InFlight`]) under the stream's lock, in the same critical section
+//! that reads the slot, and DisconnectOutput, having emptied the slot, waits for the count to
+//! fall to zero before it releases the output, at PASSIVE_LEVEL.
 
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use crate::abi::{
     IAllocatorMXF, IMXF, KernelEvent, NTSTATUS, PMXF, STATUS_INVALID_PARAMETER, STATUS_SUCCESS,
     STATUS_UNSUCCESSFUL,
 };
 use crate::com::ComPtr;
-use crate::kernel::SpinLock;
+use crate::kernel::{SpinLock, flush_dpcs, time};
+
+/// Deliveries to a stream's output in flight now (see the module documentation).
+#[derive(Debug, Default)]
+pub struct InFlight(AtomicU32);
+
+impl InFlight {
+    pub const fn new() -> Self {
+        InFlight(AtomicU32::new(0))
+    }
+
+    /// Deliveries in flight now (a snapshot).
+    pub fn get(&self) -> u32 {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// The connected output, borrowed for one delivery: valid until dropped, since
+/// DisconnectOutput waits for every lease before it releases the output.
+#[must_use = "a lease is for a delivery"]
+pub struct Lease<'a> {
+    sink: NonNull<IMXF>,
+    in_flight: &'a InFlight,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        // Release: the delivery's calls on the sink happen before DisconnectOutput's release.
+        self.in_flight.0.fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// Borrows `output` for one delivery (None if none is connected). Under the stream's lock,
+/// the one that guards `output`.
+pub fn lease<'a>(output: &Option<ComPtr<IMXF>>, in_flight: &'a InFlight) -> Option<Lease<'a>> {
+    let sink = output.as_ref()?;
+    in_flight.0.fetch_add(1, Ordering::AcqRel);
+    Some(Lease {
+        sink: NonNull::new(sink.as_ptr())?,
+        in_flight,
+    })
+}
+
+/// How long DisconnectOutput waits, beyond the DPCs it flushes, for deliveries in flight (a
+/// port that calls PutMessage(NULL) below DISPATCH_LEVEL): a delivery is one PutMessage on the
+/// sink, microseconds; 100 ms means the sink is stuck.
+const DISCONNECT_WAIT_US: u32 = 100_000;
+/// The wait's step.
+const DISCONNECT_STEP_US: u32 = 10;
 
 /// The output slot of a stream's state `T`.
 pub type Slot<T> = fn(&mut T) -> &mut Option<ComPtr<IMXF>>;
@@ -41,20 +97,41 @@ pub fn connect<T>(lock: &SpinLock<T>, slot: Slot<T>, sink: Option<ComPtr<IMXF>>)
 
 /// DisconnectOutput on the slot `slot` of the state under `lock`: `sink` must be the
 /// connected output (STATUS_INVALID_PARAMETER otherwise; a connected output is never null, so
-/// a null `sink` matches nothing). The output is released after the lock is, since the last
-/// Release of a sink may run its destructor. PASSIVE_LEVEL.
-pub fn disconnect<T>(lock: &SpinLock<T>, slot: Slot<T>, sink: PMXF) -> NTSTATUS {
+/// a null `sink` matches nothing). Once the slot is empty no delivery can start; the ones in
+/// flight are waited for, then the output is released, after the lock is (the last Release of
+/// a sink may run its destructor). PASSIVE_LEVEL. A delivery still in flight after
+/// [`DISCONNECT_WAIT_US`] (a sink that never returns) keeps the output's reference: leaked,
+/// reported, never released under it.
+pub fn disconnect<T>(
+    lock: &SpinLock<T>,
+    slot: Slot<T>,
+    in_flight: &InFlight,
+    sink: PMXF,
+) -> NTSTATUS {
     let old = slot(&mut lock.lock()).take_if(|output| output.as_ptr() == sink);
-    match old {
-        Some(old) => {
-            drop(old);
-            STATUS_SUCCESS
-        }
-        None => STATUS_INVALID_PARAMETER,
+    let Some(old) = old else {
+        return STATUS_INVALID_PARAMETER;
+    };
+    // Deliveries run in DPCs (the stream's timer, the port's service DPC): wait for those
+    // first, without spinning.
+    if in_flight.get() > 0 {
+        flush_dpcs();
     }
+    let mut waited = 0;
+    while in_flight.get() > 0 {
+        if waited >= DISCONNECT_WAIT_US {
+            crate::dbg_error!("DisconnectOutput: a delivery never returned: output kept");
+            core::mem::forget(old);
+            return STATUS_SUCCESS;
+        }
+        time::stall_us(DISCONNECT_STEP_US);
+        waited += DISCONNECT_STEP_US;
+    }
+    drop(old);
+    STATUS_SUCCESS
 }
 
-/// Hands a chain the stream is done with to `output` (the connected output, read under the
+/// Hands a chain the stream is done with to `output` (the connected output, leased under the
 /// stream's lock), else to `allocator`. No lock held; <= DISPATCH_LEVEL.
 ///
 /// # Safety
@@ -62,15 +139,17 @@ pub fn disconnect<T>(lock: &SpinLock<T>, slot: Slot<T>, sink: PMXF) -> NTSTATUS 
 /// them), which the caller does not touch again.
 pub unsafe fn deliver(
     chain: NonNull<KernelEvent>,
-    output: Option<&ComPtr<IMXF>>,
+    output: Option<&Lease<'_>>,
     allocator: &ComPtr<IAllocatorMXF>,
 ) {
     match output {
         Some(output) => {
-            // SAFETY: a COM call on an IMXF the caller holds a reference on, <= DISPATCH_LEVEL
-            // (section 3); the chain is handed over (this function's contract). What the
-            // output does with it is its business: its status changes nothing here.
-            unsafe { (output.vtbl().PutMessage)(output.as_ptr(), chain.as_ptr()) };
+            let sink = output.sink.as_ptr();
+            // SAFETY: a COM call on the connected IMXF, which stays alive while leased
+            // (DisconnectOutput waits), <= DISPATCH_LEVEL (section 3); the chain is handed
+            // over (this function's contract). What the output does with it is its business:
+            // its status changes nothing here.
+            unsafe { ((*(*sink).lpVtbl).PutMessage)(sink, chain.as_ptr()) };
         }
         // SAFETY: this function's contract, which is `give_back`'s.
         None => unsafe { give_back(chain, allocator) },

@@ -122,6 +122,8 @@ pub struct RenderStream<H: WireHandle, C: Clock = KernelClock> {
     /// The allocator's GetBufferSize: the longest event data can be.
     buffer_size: u16,
     counters: Counters,
+    /// Deliveries to the output in flight (`mxf::output`): DisconnectOutput waits for them.
+    deliveries: output::InFlight,
 }
 
 // SAFETY: one interface, IMXF in slot 0, whose vtable `IMXFVtbl::new::<Self, 0>` is built from
@@ -168,6 +170,7 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
             config,
             buffer_size,
             counters: Counters::default(),
+            deliveries: output::InFlight::new(),
         })?;
         let pinned = stream.pinned();
         let context = pinned.get_ref() as *const Self as *mut c_void;
@@ -246,7 +249,7 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
             let output = if done.sent.is_empty() {
                 None
             } else {
-                inner.output.clone()
+                output::lease(&inner.output, &self.deliveries)
             };
             (output, rearm)
         };
@@ -476,11 +479,13 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
 
     /// Gives the finished events to their destinations (`output`: the connected output, read
     /// under the lock). No lock held.
-    fn deliver(&self, done: &mut Done, output: Option<ComPtr<IMXF>>) {
+    fn deliver(&self, done: &mut Done, output: Option<output::Lease<'_>>) {
         if let Some(chain) = done.sent.take() {
             // SAFETY: the stream's events (from the port's allocator), handed over.
             unsafe { output::deliver(chain, output.as_ref(), &self.allocator) };
         }
+        // The lease ends: DisconnectOutput may release the output now.
+        drop(output);
         if let Some(chain) = done.returned.take() {
             // SAFETY: as above.
             unsafe { output::give_back(chain, &self.allocator) };
@@ -574,7 +579,12 @@ impl<H: WireHandle, C: Clock> Mxf for RenderStream<H, C> {
 
     /// PASSIVE_LEVEL. `sink` must be the connected output; afterwards sent events go to the allocator.
     fn disconnect_output(&self, sink: PMXF) -> NTSTATUS {
-        output::disconnect(&self.inner, |inner| &mut inner.output, sink)
+        output::disconnect(
+            &self.inner,
+            |inner| &mut inner.output,
+            &self.deliveries,
+            sink,
+        )
     }
 }
 
