@@ -32,7 +32,7 @@ use dmus_miniport::hw::emulator::{BYTE_TIME_100NS, EmulatorConfig, Mpu401Emulato
 use dmus_miniport::hw::mpu401::NOT_RESPONDING_AFTER_100NS;
 use dmus_miniport::hw::{Loopback, MidiDevice, Mpu401};
 use dmus_miniport::kernel::time::{self, TICKS_PER_MS};
-use dmus_miniport::kernel::{DISPATCH_LEVEL, PASSIVE_LEVEL, PoolTag, host, irql};
+use dmus_miniport::kernel::{DISPATCH_LEVEL, PASSIVE_LEVEL, PoolTag, deferred, host, irql};
 use dmus_miniport::mxf::{Allocator, Mxf, PoolConfig, Rejections};
 use dmus_miniport::render::{
     KernelClock, MAX_UNIT_EVENTS, MalformedStats, MasterClock, RENDER_TAG, RenderConfig,
@@ -1808,4 +1808,38 @@ fn disconnect_waits_for_a_delivery_in_flight_and_no_output_is_released_at_dispat
         "the output's last reference went at PASSIVE_LEVEL"
     );
     rig.finish(vec![(stream, imxf)]);
+}
+
+/// A last Release at DISPATCH_LEVEL, with the stream's DPC queued: the stream cannot wait for
+/// its DPC there, so it is not destroyed there either (its memory would hold a queued DPC): it
+/// is parked, and destroyed by the next `run_deferred` at PASSIVE_LEVEL (the miniport's
+/// PASSIVE_LEVEL entry points). It used to be destroyed at once, its timer shut down above
+/// PASSIVE_LEVEL (a kernel rule broken, recorded) and its memory freed.
+#[test]
+fn a_last_release_at_dispatch_leaves_the_destruction_to_passive_level() {
+    host::ideal_clock();
+    let rig = Rig::default_mpu();
+    let (stream, imxf) = rig.running();
+    let t0 = time::now_100ns();
+    // Its DPC is queued (PutMessage) and has not run: the clock has not moved.
+    put_all(&imxf, &[rig.event(t0 + MS, &note_on(1))]);
+    assert!(host::machine().pending_timers() > 0);
+    {
+        let _dpc = host::raise_irql(DISPATCH_LEVEL);
+        drop((stream, imxf));
+        assert_eq!(deferred::run_deferred(), 0, "not at DISPATCH_LEVEL");
+    }
+    assert_eq!(host::take_violations(), []);
+    assert_eq!(
+        host::outstanding_allocations_tagged(RENDER_TAG),
+        1,
+        "parked"
+    );
+    assert!(deferred::any_deferred());
+    // The DPC runs on the parked stream, which is still whole.
+    host::run_until(t0 + 10 * MS);
+    assert_eq!(deferred::run_deferred(), 1);
+    assert!(!deferred::any_deferred());
+    assert_eq!(host::outstanding_allocations_tagged(RENDER_TAG), 0);
+    rig.finish(vec![]);
 }

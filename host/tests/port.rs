@@ -1638,3 +1638,38 @@ fn a_complete_event_cutting_an_unfinished_fragment_counts_it_as_truncated() {
     drop((mxf, sink));
     assert!(host::take_violations().is_empty());
 }
+
+/// A port that lets go of its streams at DISPATCH_LEVEL: each last Release comes where the
+/// stream cannot wait for its timer's DPC. The streams are destroyed at PASSIVE_LEVEL instead
+/// (the miniport's release runs what was parked), so nothing is freed under a DPC, no kernel
+/// rule is broken, no timer outlives the device and nothing leaks, on both builds.
+#[test]
+fn streams_released_at_dispatch_are_destroyed_at_passive_level() {
+    both_builds(streams_released_at_dispatch_are_destroyed_at_passive_level_body);
+}
+
+fn streams_released_at_dispatch_are_destroyed_at_passive_level_body(build: &DriverBuild) {
+    host::ideal_clock();
+    for device in [DeviceKind::Loopback, DeviceKind::Mpu401] {
+        let port = Port::open_with(
+            PortConfig {
+                device,
+                release_streams_at_dispatch: true,
+                ..PortConfig::default()
+            },
+            build,
+        )
+        .unwrap();
+        let t0 = port.now();
+        let notes: Vec<[u8; 3]> = (0..8).map(|k| [0x90, k, 100]).collect();
+        let recs: Vec<(i64, u32, u32, &[u8])> = notes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (t0 + (10 + i as i64) * MS, 1, S, &n[..]))
+            .collect();
+        port.play_buffer(&buffer(t0, &recs));
+        host::run_until(t0 + 100 * MS);
+        assert_eq!(records(&port.read_capture()).len(), 8, "{device:?}");
+        close_clean(port);
+    }
+}

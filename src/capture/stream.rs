@@ -109,6 +109,8 @@ const MAX_ROUNDS: u32 = 4;
 unsafe impl<R: RingHandle> ComClass for CaptureStream<R> {
     type Primary = IMXF;
     const TAG: PoolTag = CAPTURE_TAG;
+    /// Its drop shuts the timer down, which waits for the DPC only at PASSIVE_LEVEL.
+    const DESTROY_AT_PASSIVE: bool = true;
     const INTERFACES: &'static [InterfaceEntry] = com_interfaces![CaptureStream<R>;
         [IID_IMXF] => IMXFVtbl::new,
     ];

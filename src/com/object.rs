@@ -15,6 +15,8 @@ use crate::abi::{
     GUID, IID_IUnknown, IID_IUnknown_DDK, IUnknown, IUnknownVtbl, NTSTATUS, REFIID,
     STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER, STATUS_NOINTERFACE, STATUS_SUCCESS,
 };
+use crate::kernel::deferred::{self, Deferred};
+use crate::kernel::irql::{self, PASSIVE_LEVEL};
 use crate::kernel::pool::{self, PoolTag};
 
 /// How many interfaces (vtable pointers) one object can expose: the primary one and up to
@@ -74,6 +76,10 @@ pub unsafe trait ComClass: Sized + Send + Sync + 'static {
     const TAG: PoolTag;
     /// The interfaces in slot order.
     const INTERFACES: &'static [InterfaceEntry];
+    /// Whether a last Release above PASSIVE_LEVEL must leave the destruction to PASSIVE_LEVEL
+    /// (`kernel::deferred`): true for a class whose drop waits for a timer's DPC, which only
+    /// PASSIVE_LEVEL can do, and whose memory must not be freed while that DPC may be queued.
+    const DESTROY_AT_PASSIVE: bool = false;
 }
 
 /// Builds a [`ComClass::INTERFACES`] value, numbering the slots in order. Each item is
@@ -124,6 +130,9 @@ struct Header {
     /// References counted by the object itself: all of them when not aggregated; when
     /// aggregated, those through the non-delegating IUnknown (the outer's).
     refs: AtomicU32,
+    /// The link that parks the destruction until PASSIVE_LEVEL
+    /// ([`ComClass::DESTROY_AT_PASSIVE`]).
+    deferred: Deferred,
 }
 
 /// A COM object in non-paged pool: the header (vtable pointers, reference count) followed by
@@ -196,6 +205,7 @@ impl<T: ComClass> ComObject<T> {
             non_delegating: &Self::NON_DELEGATING_VTBL,
             outer,
             refs: AtomicU32::new(1),
+            deferred: Deferred::new(),
         };
         // SAFETY: `memory` is a fresh block of the object's size and alignment.
         unsafe { object.as_ptr().write(ComObject { header, value }) };
@@ -295,6 +305,16 @@ impl<T: ComClass> ComObject<T> {
             Ok(1) => {
                 // Synchronize with every earlier Release before destroying (as Arc does).
                 fence(Ordering::Acquire);
+                if T::DESTROY_AT_PASSIVE && irql::current() != PASSIVE_LEVEL {
+                    // SAFETY: the count reached 0: nobody else can reach the object any more,
+                    // so the stack is its only user until `destroy_deferred` runs, at
+                    // PASSIVE_LEVEL.
+                    unsafe {
+                        let link = ptr::addr_of_mut!((*this).header.deferred);
+                        deferred::defer(NonNull::new_unchecked(link), Self::destroy_deferred);
+                    }
+                    return 0;
+                }
                 // SAFETY: the count reached 0: nobody else can reach the object any more.
                 unsafe { Self::destroy(this) };
                 0
@@ -305,6 +325,19 @@ impl<T: ComClass> ComObject<T> {
                 0
             }
         }
+    }
+
+    /// The destruction parked by a last Release above PASSIVE_LEVEL, run at PASSIVE_LEVEL.
+    ///
+    /// # Safety
+    /// `link` is the `deferred` field of an object of this class whose count reached 0.
+    unsafe fn destroy_deferred(link: NonNull<Deferred>) {
+        let offset = offset_of!(ComObject<T>, header) + offset_of!(Header, deferred);
+        // SAFETY: the field is `offset` bytes into its object (contract), so stepping back
+        // gives the object, with the provenance of the whole block it was reached from.
+        let this = unsafe { link.as_ptr().cast::<u8>().sub(offset).cast::<Self>() };
+        // SAFETY: no references remain (contract).
+        unsafe { Self::destroy(this) };
     }
 
     /// # Safety

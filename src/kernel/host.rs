@@ -180,6 +180,8 @@ struct Shared {
     callback_done: Condvar,
     /// Held while timers fire: one thread at a time drives a machine's timers.
     driver: Mutex<()>,
+    /// Destructions parked until PASSIVE_LEVEL (`kernel::deferred`).
+    deferred: super::deferred::Head,
 }
 
 /// A simulated machine (clock, timers, pool, violations). Cheap to clone (a shared handle).
@@ -262,6 +264,7 @@ impl Machine {
             }),
             callback_done: Condvar::new(),
             driver: Mutex::new(()),
+            deferred: super::deferred::Head::new(core::ptr::null_mut()),
         }))
     }
 
@@ -1043,6 +1046,11 @@ impl RawTimer {
 
 pub(super) fn timer_not_ready() {
     Machine::current().record(Violation::TimerNotReady);
+}
+
+/// The machine's stack of destructions parked until PASSIVE_LEVEL.
+pub(super) fn with_deferred_head<R>(f: impl FnOnce(&super::deferred::Head) -> R) -> R {
+    f(&Machine::current().0.deferred)
 }
 
 /// KeFlushQueuedDpcs: waits until no callback runs on another thread.

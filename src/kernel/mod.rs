@@ -22,6 +22,8 @@
 //! | [`Timer::init`](timer::Timer::init), [`Timer::arm`](timer::Timer::arm), [`Timer::cancel`](timer::Timer::cancel) | <= DISPATCH_LEVEL; the callback runs at DISPATCH_LEVEL |
 //! | [`Timer::shutdown`](timer::Timer::shutdown) and dropping an initialized `Timer` | PASSIVE_LEVEL |
 //! | [`flush_dpcs`] | PASSIVE_LEVEL (a no-op elsewhere) |
+//! | [`deferred::defer`] | <= DISPATCH_LEVEL |
+//! | [`deferred::run_deferred`] | PASSIVE_LEVEL (a no-op elsewhere) |
 //! | [`dbg_print!`](crate::dbg_print), [`dbg_error!`](crate::dbg_error) | any (<= DIRQL) |
 //!
 //! Nothing here panics (the host implementation panics only to stop a test that would
@@ -29,6 +31,7 @@
 //! bound except a spin lock waiting for its owner.
 
 pub mod debug;
+pub mod deferred;
 #[cfg(target_os = "windows")]
 pub mod io_port;
 pub mod irql;

@@ -246,6 +246,13 @@ unsafe extern "system" fn timer_dpc(
 #[inline]
 pub(super) fn timer_not_ready() {}
 
+/// The driver's stack of destructions parked until PASSIVE_LEVEL.
+static DEFERRED: super::deferred::Head = super::deferred::Head::new(ptr::null_mut());
+
+pub(super) fn with_deferred_head<R>(f: impl FnOnce(&super::deferred::Head) -> R) -> R {
+    f(&DEFERRED)
+}
+
 /// Waits for the DPCs queued or running on every processor. PASSIVE_LEVEL (checked by the
 /// caller).
 pub(super) fn flush_queued_dpcs() {

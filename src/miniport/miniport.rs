@@ -36,6 +36,7 @@
 //! QueryInterface therefore answers STATUS_NOINTERFACE, and the port keeps the default.
 
 use crate::abi::win_abi;
+use crate::kernel::deferred;
 use core::ffi::c_void;
 use core::mem::size_of;
 use core::ptr;
@@ -261,6 +262,8 @@ impl<P: Platform> Miniport<P> {
         allocator: Option<ComPtr<crate::abi::IAllocatorMXF>>,
         master: Option<ComPtr<IMasterClock>>,
     ) -> Result<NewStreamOut, NTSTATUS> {
+        // PASSIVE_LEVEL: streams whose last Release came above it are destroyed now.
+        deferred::run_deferred();
         // The pin is a streaming pin, the stream type the pin's, the format one it takes.
         check_stream_format(pin, stream_type, format)?;
         let allocator = allocator.ok_or(STATUS_INVALID_PARAMETER)?;
@@ -425,6 +428,9 @@ impl<P: Platform> PropertyTarget for Miniport<P> {
 
 impl<P: Platform> Drop for Miniport<P> {
     fn drop(&mut self) {
+        // Streams whose last Release came above PASSIVE_LEVEL, parked until now: they hold
+        // the hardware.
+        deferred::run_deferred();
         // Disconnects the interrupt before the hardware reference goes (Initialised's Drop).
         drop(self.state.get_mut().take());
     }

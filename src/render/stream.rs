@@ -131,6 +131,8 @@ pub struct RenderStream<H: WireHandle, C: Clock = KernelClock> {
 unsafe impl<H: WireHandle, C: Clock> ComClass for RenderStream<H, C> {
     type Primary = IMXF;
     const TAG: PoolTag = RENDER_TAG;
+    /// Its drop shuts the timer down, which waits for the DPC only at PASSIVE_LEVEL.
+    const DESTROY_AT_PASSIVE: bool = true;
     const INTERFACES: &'static [InterfaceEntry] = com_interfaces![RenderStream<H, C>;
         [IID_IMXF] => IMXFVtbl::new,
     ];

@@ -52,8 +52,8 @@ use dmus_miniport::abi::{
 };
 use dmus_miniport::com::{ComObject, ComPtr, ComRef};
 use dmus_miniport::hw::emulator::{EmulatorConfig, Mpu401Emulator};
-use dmus_miniport::kernel::PoolTag;
 use dmus_miniport::kernel::host::Machine;
+use dmus_miniport::kernel::{DISPATCH_LEVEL, PoolTag, host};
 use dmus_miniport::miniport::Miniport;
 use dmus_miniport::miniport::descriptor::music_format;
 use dmus_miniport::miniport::device_id::{LOOPBACK_HARDWARE_ID, MPU401_ID};
@@ -111,6 +111,10 @@ pub struct PortConfig {
     /// The device's IDs are `device`'s, but its resource list is empty: a card that came up
     /// without its I/O ports and interrupt (misconfigured, or disabled in the firmware).
     pub withhold_resources: bool,
+    /// The port lets go of its streams at DISPATCH_LEVEL (as from a DPC) when it closes: the
+    /// last Release of each then comes above PASSIVE_LEVEL, where a stream cannot wait for its
+    /// timer's DPC.
+    pub release_streams_at_dispatch: bool,
 }
 
 impl Default for PortConfig {
@@ -123,6 +127,7 @@ impl Default for PortConfig {
             capture_buffer_capacity: 4096,
             card: EmulatorConfig::default(),
             withhold_resources: false,
+            release_streams_at_dispatch: false,
         }
     }
 }
@@ -182,6 +187,8 @@ struct Parts {
     sequencer: Option<Sequencer>,
     /// The image whose StartDevice registered the port as its subdevice.
     image: Option<winsim::Driver>,
+    /// `PortConfig::release_streams_at_dispatch`.
+    release_streams_at_dispatch: bool,
 }
 
 impl Parts {
@@ -211,8 +218,13 @@ impl Parts {
         if let Some(object) = &self.object {
             object.set_capture(None);
         }
-        self.render = None;
-        self.capture = None;
+        {
+            let _dpc = self
+                .release_streams_at_dispatch
+                .then(|| host::raise_irql(DISPATCH_LEVEL));
+            self.render = None;
+            self.capture = None;
+        }
         // The service group membership.
         let sink = self
             .object
@@ -278,6 +290,7 @@ impl Port {
         let machine = Machine::current();
         let baseline = live_blocks(&machine);
         let mut parts = Parts::default();
+        parts.release_streams_at_dispatch = config.release_streams_at_dispatch;
         let prefetch = build(&config, &machine, &mut parts, driver)?;
         Ok(Port {
             config,
