@@ -563,6 +563,37 @@ fn a_sysex_longer_than_a_buffer_goes_in_incomplete_fragments_of_at_most_8_bytes_
     rig.finish();
 }
 
+/// A SysEx has no length limit: one of more than 64 KiB goes through in fragments (the stream
+/// once kept a 16-bit tally of a SysEx's bytes, which overflowed at 65 536; the port's 64 KB
+/// bulk-dump preset found it).
+#[test]
+fn a_sysex_longer_than_64_kib_goes_in_fragments() {
+    host::ideal_clock();
+    let rig = Rig::new();
+    let sysex: Vec<u8> = std::iter::once(0xF0)
+        .chain((0..70_000u32).map(|i| (i % 128) as u8))
+        .chain(std::iter::once(0xF7))
+        .collect();
+    for chunk in sysex.chunks(512) {
+        {
+            let _isr = host::raise_irql(DIRQL);
+            for &b in chunk {
+                rig.intake.receive(b);
+            }
+        }
+        rig.port.irql_dropped();
+        rig.settle();
+    }
+    assert!(rig.ring.is_empty());
+    let got = rig.got();
+    assert_fragments_inline(&got);
+    assert!(got.iter().all(|g| !g.complete));
+    assert_eq!(got.len(), sysex.len().div_ceil(8));
+    assert_eq!(rig.got_bytes(), sysex);
+    assert_eq!(rig.stats().sysex_events, got.len() as u64);
+    rig.finish();
+}
+
 /// A real-time byte between a SysEx's bytes is sent where it arrived, so the SysEx cannot be
 /// one event: what came before it goes as fragments, and so does the rest.
 #[test]

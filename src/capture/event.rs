@@ -165,8 +165,6 @@ pub struct SysEx {
     held: EventChain,
     /// The fragment being filled.
     open: Option<Fragment>,
-    /// Bytes in `held` and `open`.
-    len: u16,
     /// From its 0xF0, nothing of this SysEx has been sent: it may still go as one event.
     whole: bool,
 }
@@ -180,14 +178,16 @@ impl SysEx {
         SysEx {
             held: EventChain::new(),
             open: None,
-            len: 0,
             whole: false,
         }
     }
 
-    /// Bytes gathered and not sent (held back and open).
+    /// Bytes gathered and not sent (held back and open). Counted from what is held, not
+    /// kept as a tally: a SysEx has no length limit, and what it sent is no longer here.
     pub fn len(&self) -> u16 {
-        self.len
+        let held = self.held.len().saturating_mul(INLINE as u32);
+        let open = self.open.as_ref().map_or(0, |f| u32::from(f.len));
+        u16::try_from(held.saturating_add(open)).unwrap_or(u16::MAX)
     }
 
     /// Whether it may still go as one COMPLETE event.
@@ -237,11 +237,7 @@ impl SysEx {
     /// Appends `byte` to the open fragment; false (nothing written) if there is none or it is
     /// full.
     pub fn push(&mut self, byte: u8) -> bool {
-        let pushed = self.open.as_mut().is_some_and(|f| f.push(byte));
-        if pushed {
-            self.len += 1;
-        }
-        pushed
+        self.open.as_mut().is_some_and(|f| f.push(byte))
     }
 
     /// It will not go whole: the held-back fragments are sent (appended to `out`, in order);
@@ -250,7 +246,6 @@ impl SysEx {
         self.whole = false;
         let sent = self.held.len();
         out.append(&mut self.held);
-        self.len = self.open.as_ref().map_or(0, |f| u16::from(f.len));
         sent
     }
 
@@ -262,7 +257,6 @@ impl SysEx {
             open.event.append_to(out);
             sent += 1;
         }
-        self.len = 0;
         sent
     }
 
@@ -278,7 +272,6 @@ impl SysEx {
         open.event.set_flags(DMUS_KEF_EVENT_COMPLETE);
         open.event.append_to(out);
         self.whole = false;
-        self.len = 0;
         true
     }
 
@@ -298,7 +291,7 @@ impl SysEx {
         last: u8,
         spent: &mut EventChain,
     ) -> Result<Owned, NonNull<u8>> {
-        let total = usize::from(self.len) + 1;
+        let total = usize::from(self.len()) + 1;
         let empty = self.held.is_empty() && self.open.is_none();
         if !self.whole || empty || total <= INLINE || total > usize::from(size) {
             return Err(buffer);
@@ -334,7 +327,6 @@ impl SysEx {
         }
         copy(&[last], &mut at);
         self.whole = false;
-        self.len = 0;
         match carrier {
             Some(mut event) => {
                 event.carry_buffer(buffer, at as u16);
@@ -355,7 +347,6 @@ impl SysEx {
             n += 1;
         }
         self.whole = false;
-        self.len = 0;
         n
     }
 }
