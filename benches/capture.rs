@@ -23,12 +23,13 @@
 //! runs dry (checked: no GetMessage or GetBuffer failure).
 //!
 //! **Checks.** Before timing, one pass with a recording sink is compared with the reference
-//! canonicaliser (`tests/canon/mod.rs`): the bytes out, each complete event and its time (the
-//! arrival time of its first byte), each SysEx fragment and its time. That pass gives the
+//! canonicaliser (`tests/canon/mod.rs`): the bytes out, each complete message and its time (the
+//! arrival time of its first byte), each SysEx event (a fragment of at most 8 bytes, or a
+//! whole SysEx as one COMPLETE event) and its time. That pass gives the
 //! expected output of one pass: events, bytes and checksum. After each benchmark the sink's
 //! totals must equal that times the passes run (warm-up included), and the stream's and the
 //! allocator's counters must agree (bytes parsed, messages, real-time, SysEx bytes and
-//! fragments; nothing dropped, truncated, overflowed or refused; every event and buffer back).
+//! events; nothing dropped, truncated, overflowed or refused; every event and buffer back).
 
 #[path = "../tests/canon/mod.rs"]
 mod canon;
@@ -354,7 +355,7 @@ impl Rig {
                 passes * expected.messages,
                 passes * expected.realtime,
                 passes * expected.sysex_bytes,
-                passes * expected.fragments
+                passes * expected.sysex_events
             ),
             "{name}: {s:?}"
         );
@@ -440,12 +441,12 @@ struct Expected {
     input: u64,
     /// Bytes out: the canonical form's.
     output: u64,
-    /// Events out (complete ones and SysEx fragments).
+    /// Events out (complete messages and SysEx events).
     events: u64,
     messages: u64,
     realtime: u64,
     sysex_bytes: u64,
-    fragments: u64,
+    sysex_events: u64,
     /// The sink's checksum of one pass from 0, and its steps (an event's header and each byte).
     hash: u64,
     steps: u64,
@@ -474,9 +475,10 @@ fn check_pass(block: &[u8]) -> Expected {
         "the bytes out: the canonical form, in order"
     );
     assert!(got.iter().all(|g| g.group == 1), "channel group 1");
+    let is_sysex = |g: &&Got| !g.complete || g.bytes.first() == Some(&0xF0);
     let complete: Vec<(Vec<u8>, i64)> = got
         .iter()
-        .filter(|g| g.complete)
+        .filter(|g| !is_sysex(g))
         .map(|g| (g.bytes.clone(), g.time))
         .collect();
     let want: Vec<(Vec<u8>, i64)> = items
@@ -490,13 +492,17 @@ fn check_pass(block: &[u8]) -> Expected {
     );
     let sysex: Vec<&canon::Item> = items.iter().filter(|it| it.sysex).collect();
     let mut next = 0;
-    for g in got.iter().filter(|g| !g.complete) {
-        assert!(!g.bytes.is_empty() && g.bytes.len() <= 256, "{g:?}");
+    for g in got.iter().filter(is_sysex) {
+        assert!(!g.bytes.is_empty(), "{g:?}");
+        assert!(
+            g.complete || g.bytes.len() <= 8,
+            "an INCOMPLETE event holds at most 8 bytes: {g:?}"
+        );
         let of = &sysex[next..next + g.bytes.len()];
         assert_eq!(
             g.time,
             time(of[0].time),
-            "a fragment's time: its first byte's"
+            "a SysEx event's time: its first byte's"
         );
         assert!(of.iter().zip(&g.bytes).all(|(it, &b)| it.bytes == [b]));
         next += g.bytes.len();
@@ -507,7 +513,7 @@ fn check_pass(block: &[u8]) -> Expected {
     for g in &got {
         hash = hash_event(hash, &g.bytes, g.complete, g.group);
     }
-    let fragments = got.iter().filter(|g| !g.complete).count() as u64;
+    let sysex_events = got.iter().filter(is_sysex).count() as u64;
     let expected = Expected {
         input: block.len() as u64,
         output: canonical.len() as u64,
@@ -518,7 +524,7 @@ fn check_pass(block: &[u8]) -> Expected {
             .count() as u64,
         realtime: items.iter().filter(|it| it.bytes[0] >= 0xF8).count() as u64,
         sysex_bytes: sysex.len() as u64,
-        fragments,
+        sysex_events,
         hash,
         steps: (got.len() + canonical.len()) as u64,
     };
@@ -533,12 +539,12 @@ fn print_mix(stream: &Stream, expected: &Expected) {
     let total = stream.bytes.len();
     eprintln!(
         "capture stream: {total} bytes per pass, seed {SEED:#x}; out: {} bytes in {} events \
-         ({} messages, {} real-time, {} SysEx fragments holding {} bytes)",
+         ({} messages, {} real-time, {} SysEx events holding {} bytes)",
         expected.output,
         expected.events,
         expected.messages,
         expected.realtime,
-        expected.fragments,
+        expected.sysex_events,
         expected.sysex_bytes
     );
     let mix = stream.mix();

@@ -410,8 +410,11 @@ fn every_event_carries_the_streams_channel_group() {
 
 // ---- SysEx ----
 
+/// A SysEx longer than a buffer once went as INCOMPLETE events of a buffer each (32 + 32 + 8
+/// here). The DDI allows pbData only in a COMPLETE event: now every fragment is at most 8
+/// bytes inline, each timed by its first byte, and no buffer is used.
 #[test]
-fn a_long_sysex_fills_buffers_in_order_as_incomplete_events() {
+fn a_long_sysex_goes_in_inline_incomplete_fragments_in_order() {
     host::ideal_clock();
     let rig = Rig::new();
     let t0 = time::now_100ns() + MS;
@@ -421,16 +424,22 @@ fn a_long_sysex_fills_buffers_in_order_as_incomplete_events() {
     rig.wire_in(t0, &sysex);
     rig.settle();
     let got = rig.got();
-    // 72 bytes in buffers of 32: 32 + 32 + 8 (the last inline).
-    let lens: Vec<usize> = got.iter().map(|g| g.bytes.len()).collect();
-    assert_eq!(lens, [32, 32, 8]);
-    assert!(got.iter().all(|g| !g.complete));
-    assert_eq!(got[0].time, at(t0, 0));
-    assert_eq!(got[1].time, at(t0, 32));
-    assert_eq!(got[2].time, at(t0, 64));
+    // 72 bytes longer than a buffer of 32: nine fragments of 8.
+    assert_eq!(got.len(), 9);
+    assert_fragments_inline(&got);
+    for (k, g) in got.iter().enumerate() {
+        assert_eq!(g.bytes.len(), 8);
+        assert!(!g.complete);
+        assert_eq!(g.time, at(t0, 8 * k as i64));
+    }
     assert_eq!(rig.got_bytes(), sysex);
-    assert_eq!(rig.stats().sysex_events, 3);
-    assert_eq!(rig.in_use(), (0, 0), "buffers came back with their events");
+    assert_eq!(rig.stats().sysex_events, 9);
+    assert_eq!(
+        rig.alloc.pool().stats().buffers.high_water,
+        0,
+        "no buffer taken"
+    );
+    assert_eq!(rig.in_use(), (0, 0));
     rig.finish();
 }
 
@@ -441,8 +450,8 @@ fn an_unterminated_sysex_is_flushed_by_the_next_status_byte() {
     let t0 = time::now_100ns() + MS;
     rig.wire_in(t0, &[0xF0, 0x43, 1, 2]);
     rig.settle();
-    assert!(rig.got().is_empty(), "the open fragment waits for the rest");
-    assert_eq!(rig.stream().open_fragment_len(), 4);
+    assert!(rig.got().is_empty(), "the open SysEx waits for the rest");
+    assert_eq!(rig.stream().open_sysex_len(), 4);
     rig.wire_in(at(t0, 4), &[0x90, 1, 2]);
     rig.settle();
     assert_eq!(
@@ -478,6 +487,219 @@ fn without_buffers_a_sysex_goes_in_inline_fragments() {
     assert_eq!(lens, [8, 8, 4]);
     assert_eq!(rig.got_bytes(), sysex);
     assert_eq!(rig.stats().get_buffer_failures, 0, "no buffer asked for");
+    rig.finish();
+}
+
+/// Checks the DDI's rule on every event the sink got: an INCOMPLETE event holds at most 8
+/// bytes (inline: the allocator reads `uData` as a pointer only when cbEvent > 8), and an event
+/// of more than 8 bytes (pbData) is COMPLETE.
+fn assert_fragments_inline(got: &[Got]) {
+    for g in got {
+        assert!(
+            g.complete || g.bytes.len() <= 8,
+            "a long INCOMPLETE event: {g:?}"
+        );
+    }
+}
+
+/// The DMUS_KERNEL_EVENT page: pbData "is used if uFlags is set to DMUS_KEF_EVENT_COMPLETE and
+/// cbEvent is greater than sizeof(PBYTE)". A SysEx that arrives whole and fits one buffer is one
+/// COMPLETE event (pbData when longer than 8 bytes, inline otherwise), timed by its 0xF0, even
+/// when its bytes come over several services.
+#[test]
+fn a_whole_sysex_that_fits_a_buffer_is_one_complete_event_timed_by_its_first_byte() {
+    host::ideal_clock();
+    let rig = Rig::new();
+    let t0 = time::now_100ns() + MS;
+    let sysex = |n: u8| -> Vec<u8> {
+        std::iter::once(0xF0)
+            .chain(1..=n)
+            .chain(std::iter::once(0xF7))
+            .collect()
+    };
+    // 20 bytes; exactly a buffer (32); 4 bytes (inline); 9 bytes (just past inline).
+    let (a, b, c, d) = (sysex(18), sysex(30), sysex(2), sysex(7));
+    rig.wire_in(t0, &a);
+    rig.wire_in(at(t0, 20), &b);
+    rig.wire_in(at(t0, 52), &c);
+    rig.wire_in(at(t0, 56), &d);
+    rig.settle();
+    assert_eq!(
+        rig.got(),
+        [
+            complete(&a, at(t0, 0)),
+            complete(&b, at(t0, 20)),
+            complete(&c, at(t0, 52)),
+            complete(&d, at(t0, 56)),
+        ]
+    );
+    let s = rig.stats();
+    assert_eq!((s.sysex_events, s.sysex_whole, s.sysex_bytes), (4, 4, 65));
+    assert_eq!(s.get_buffer_failures, 0);
+    assert_eq!(rig.in_use(), (0, 0), "buffers came back with their events");
+    rig.finish();
+}
+
+#[test]
+fn a_sysex_longer_than_a_buffer_goes_in_incomplete_fragments_of_at_most_8_bytes_in_order() {
+    host::ideal_clock();
+    let rig = Rig::new();
+    let t0 = time::now_100ns() + MS;
+    // 33 bytes: one more than a buffer.
+    let mut sysex = vec![0xF0];
+    sysex.extend(1..=31u8);
+    sysex.push(0xF7);
+    rig.wire_in(t0, &sysex);
+    rig.settle();
+    let want: Vec<Got> = sysex
+        .chunks(8)
+        .enumerate()
+        .map(|(k, c)| fragment(c, at(t0, 8 * k as i64)))
+        .collect();
+    assert_eq!(rig.got(), want, "each fragment timed by its first byte");
+    let s = rig.stats();
+    assert_eq!((s.sysex_events, s.sysex_whole), (5, 0));
+    assert_eq!(rig.in_use(), (0, 0));
+    rig.finish();
+}
+
+/// A SysEx has no length limit: one of more than 64 KiB goes through in fragments (the stream
+/// once kept a 16-bit tally of a SysEx's bytes, which overflowed at 65 536; the port's 64 KB
+/// bulk-dump preset found it).
+#[test]
+fn a_sysex_longer_than_64_kib_goes_in_fragments() {
+    host::ideal_clock();
+    let rig = Rig::new();
+    let sysex: Vec<u8> = std::iter::once(0xF0)
+        .chain((0..70_000u32).map(|i| (i % 128) as u8))
+        .chain(std::iter::once(0xF7))
+        .collect();
+    for chunk in sysex.chunks(512) {
+        {
+            let _isr = host::raise_irql(DIRQL);
+            for &b in chunk {
+                rig.intake.receive(b);
+            }
+        }
+        rig.port.irql_dropped();
+        rig.settle();
+    }
+    assert!(rig.ring.is_empty());
+    let got = rig.got();
+    assert_fragments_inline(&got);
+    assert!(got.iter().all(|g| !g.complete));
+    assert_eq!(got.len(), sysex.len().div_ceil(8));
+    assert_eq!(rig.got_bytes(), sysex);
+    assert_eq!(rig.stats().sysex_events, got.len() as u64);
+    rig.finish();
+}
+
+/// A real-time byte between a SysEx's bytes is sent where it arrived, so the SysEx cannot be
+/// one event: what came before it goes as fragments, and so does the rest.
+#[test]
+fn a_realtime_byte_in_a_sysex_sends_it_as_fragments_around_it() {
+    host::ideal_clock();
+    let rig = Rig::new();
+    let t0 = time::now_100ns() + MS;
+    let mut input = vec![0xF0];
+    input.extend(1..=19u8);
+    input.push(0xF8);
+    input.extend(20..=29u8);
+    input.push(0xF7);
+    rig.wire_in(t0, &input);
+    rig.settle();
+    assert_eq!(
+        rig.got(),
+        [
+            fragment(&input[0..8], at(t0, 0)),
+            fragment(&input[8..16], at(t0, 8)),
+            fragment(&input[16..20], at(t0, 16)),
+            complete(&[0xF8], at(t0, 20)),
+            fragment(&input[21..29], at(t0, 21)),
+            fragment(&input[29..32], at(t0, 29)),
+        ]
+    );
+    assert_eq!(rig.stats().sysex_whole, 0);
+    rig.finish();
+}
+
+#[test]
+fn a_status_byte_cutting_a_sysex_sends_what_it_had_as_fragments() {
+    host::ideal_clock();
+    let rig = Rig::new();
+    let t0 = time::now_100ns() + MS;
+    let mut input = vec![0xF0];
+    input.extend(1..=12u8);
+    input.extend([0x90, 60, 100]);
+    rig.wire_in(t0, &input);
+    rig.settle();
+    assert_eq!(
+        rig.got(),
+        [
+            fragment(&input[0..8], at(t0, 0)),
+            fragment(&input[8..13], at(t0, 8)),
+            complete(&[0x90, 60, 100], at(t0, 13)),
+        ]
+    );
+    let s = rig.stats();
+    assert_eq!((s.sysex_cut, s.sysex_whole, s.sysex_events), (1, 0, 2));
+    rig.finish();
+}
+
+/// The allocator runs dry while a SysEx that would fit a buffer is arriving: the fragments
+/// held back for it go at once (the stream must not sit on events while it waits for one),
+/// the rest follows as fragments once events come back; every byte once, in order.
+#[test]
+fn the_allocator_running_dry_mid_whole_sysex_sends_what_was_held_back_and_loses_nothing() {
+    host::ideal_clock();
+    let rig = Rig::with(
+        PoolConfig {
+            events: 16,
+            buffers: 2,
+            buffer_size: 64,
+        },
+        256,
+        CaptureConfig {
+            spare_events: 0,
+            ..CaptureConfig::default()
+        },
+    );
+    let t0 = time::now_100ns() + MS;
+    let mut input = vec![0xF0];
+    input.extend(1..=40u8);
+    input.extend([0xF7, 0x90, 1, 2]);
+    rig.wire_in(t0, &input[..20]);
+    rig.settle();
+    assert!(
+        rig.got().is_empty(),
+        "held back: the SysEx may still go whole"
+    );
+    assert_eq!(rig.stream().open_sysex_len(), 20);
+    let held = rig.run_dry();
+    rig.wire_in(at(t0, 20), &input[20..]);
+    rig.settle();
+    let s = rig.stats();
+    assert!(s.get_message_failures > 0, "{s:?}");
+    assert_eq!(
+        rig.got_bytes(),
+        input[..24],
+        "the three full fragments held back went when GetMessage failed"
+    );
+    rig.refill(held);
+    host::advance(5 * MS);
+    assert!(rig.ring.is_empty());
+    let got = rig.got();
+    assert_fragments_inline(&got);
+    assert!(
+        got.iter().all(|g| !g.complete || g.bytes[0] == 0x90),
+        "{got:?}"
+    );
+    assert_eq!(
+        rig.got_bytes(),
+        canon::canonical(&input),
+        "all, in order, once"
+    );
+    assert_eq!(rig.stats().sysex_whole, 0);
     rig.finish();
 }
 
@@ -758,7 +980,11 @@ fn release_with_an_open_fragment_and_waiting_bytes_gives_everything_back() {
         let _isr = host::raise_irql(DIRQL);
         rig.ring.push(11, 0);
     }
-    assert_eq!(rig.in_use(), (1, 1), "the fragment and its buffer");
+    assert_eq!(
+        rig.in_use(),
+        (2, 0),
+        "a full fragment held back and the open one; no buffer until the 0xF7"
+    );
     rig.finish();
 }
 
@@ -859,12 +1085,19 @@ fn what_a_render_stream_renders_the_capture_stream_delivers_byte_identical_in_or
     let s = rig.stats();
     assert_eq!(s.ring_overflow, 0);
     assert_eq!(s.messages + s.realtime, 160);
-    // Each complete message is itself, stamped no earlier than its presentation time.
-    let complete: Vec<Got> = rig.got().into_iter().filter(|g| g.complete).collect();
+    assert_eq!(
+        s.sysex_whole, 30,
+        "the SysExs of 4 to 29 bytes (of 4 to 39)"
+    );
+    // Each complete message is itself, stamped no earlier than its presentation time: every
+    // message but the SysExs longer than a buffer, which come in fragments of at most 8 bytes.
+    let got = rig.got();
+    assert_fragments_inline(&got);
+    let complete: Vec<Got> = got.into_iter().filter(|g| g.complete).collect();
     let rendered: Vec<(usize, &Vec<u8>)> = messages
         .iter()
         .enumerate()
-        .filter(|(_, m)| m[0] != 0xF0)
+        .filter(|(_, m)| m[0] != 0xF0 || m.len() <= usize::from(BUFFER_SIZE))
         .collect();
     assert_eq!(complete.len(), rendered.len());
     for (g, (i, m)) in complete.iter().zip(rendered) {
@@ -880,6 +1113,66 @@ fn what_a_render_stream_renders_the_capture_stream_delivers_byte_identical_in_or
 }
 
 // ---- random streams, random services, a pool under pressure ----
+
+/// Walks the events against the canonical items of `input` (`times[i]`: the arrival time of
+/// byte `i`): a COMPLETE event not starting with 0xF0 is the next item, at its first byte's
+/// time; any other event is the next SysEx bytes, at its first byte's time. The DDI's rule on
+/// each: an INCOMPLETE event holds at most 8 bytes (so inline: cbEvent <= sizeof(PBYTE)); an
+/// event of more than 8 bytes (pbData) is COMPLETE; a COMPLETE SysEx is one whole SysEx, from
+/// 0xF0 to 0xF7, of at most `buffer_size` bytes (or 8).
+fn check_against_canon(
+    got: &[Got],
+    input: &[u8],
+    times: &[i64],
+    buffer_size: usize,
+) -> Result<(), String> {
+    let items = canon::items(input);
+    let mut pos = 0;
+    for (k, g) in got.iter().enumerate() {
+        let fail = |why: &str| Err(format!("event {k} {g:?}: {why}"));
+        if !g.complete && g.bytes.len() > 8 {
+            return fail("INCOMPLETE with more than 8 bytes");
+        }
+        if g.bytes.is_empty() {
+            return fail("empty");
+        }
+        if g.complete && g.bytes[0] != 0xF0 {
+            let Some(it) = items.get(pos) else {
+                return fail("more events than items");
+            };
+            if it.sysex || it.bytes != g.bytes || times[it.time] != g.time {
+                return fail(&format!("expected {it:?} at {}", times[it.time]));
+            }
+            pos += 1;
+            continue;
+        }
+        let n = g.bytes.len();
+        let Some(of) = items.get(pos..pos + n) else {
+            return fail("more SysEx bytes than items");
+        };
+        if !of
+            .iter()
+            .zip(&g.bytes)
+            .all(|(it, &b)| it.sysex && it.bytes == [b])
+        {
+            return fail(&format!("expected SysEx bytes {of:?}"));
+        }
+        if times[of[0].time] != g.time {
+            return fail(&format!(
+                "expected its first byte's time {}",
+                times[of[0].time]
+            ));
+        }
+        if g.complete && (g.bytes[n - 1] != 0xF7 || n > buffer_size.max(8)) {
+            return fail("a COMPLETE SysEx not whole, or longer than a buffer");
+        }
+        pos += n;
+    }
+    if pos != items.len() {
+        return Err(format!("{} items, {pos} delivered", items.len()));
+    }
+    Ok(())
+}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
@@ -929,17 +1222,73 @@ proptest! {
         }
         host::advance(5 * MS);
         prop_assert!(rig.ring.is_empty());
-        let expected = canon::items(&input);
         prop_assert_eq!(rig.got_bytes(), canon::canonical(&input));
-        // Times: complete events are the non-SysEx items, in order.
-        let got_times: Vec<(Vec<u8>, i64)> = rig.got().into_iter().filter(|g| g.complete)
-            .map(|g| (g.bytes, g.time)).collect();
-        let want_times: Vec<(Vec<u8>, i64)> = expected.iter().filter(|it| !it.sysex)
-            .map(|it| (it.bytes.clone(), times[it.time])).collect();
-        prop_assert_eq!(got_times, want_times);
+        let got = rig.got();
+        prop_assert_eq!(check_against_canon(&got, &input, &times, 12), Ok(()));
         let s = rig.stats();
         prop_assert_eq!(s.bytes_parsed, input.len() as u64);
         prop_assert_eq!(s.ring_overflow, 0);
+        rig.finish();
+    }
+
+    /// SysEx-heavy streams, the allocator never dry: every event keeps the DDI's rule, the
+    /// bytes are the canonical form, and a SysEx goes as one COMPLETE event exactly when it
+    /// arrived whole (0xF0 to 0xF7, no byte between) and fits a buffer.
+    #[test]
+    fn a_sysex_is_one_complete_event_exactly_when_it_arrives_whole_and_fits(
+        input in prop::collection::vec(
+            prop_oneof![8 => 0x00u8..0x80, 2 => Just(0xF0u8), 2 => Just(0xF7u8),
+                        1 => 0x80u8..0xF0, 1 => 0xF8u8..=0xFF],
+            0..400),
+        bursts in prop::collection::vec(1usize..60, 1..10),
+    ) {
+        const SIZE: u16 = 24;
+        host::ideal_clock();
+        let rig = Rig::with(
+            PoolConfig { events: 128, buffers: 4, buffer_size: SIZE },
+            512,
+            CaptureConfig::default(),
+        );
+        let mut input = input;
+        input.push(0xF4);
+        let mut times = Vec::new();
+        let mut pos = 0;
+        let mut k = 0;
+        while pos < input.len() {
+            let end = (pos + bursts[k % bursts.len()]).min(input.len());
+            k += 1;
+            for &b in &input[pos..end] {
+                host::advance(BYTE_TIME_100NS);
+                times.push(time::now_100ns());
+                rig.interrupt(b);
+            }
+            host::advance(MS / 2);
+            pos = end;
+        }
+        host::advance(5 * MS);
+        prop_assert!(rig.ring.is_empty());
+        let got = rig.got();
+        prop_assert_eq!(rig.got_bytes(), canon::canonical(&input));
+        prop_assert_eq!(check_against_canon(&got, &input, &times, SIZE.into()), Ok(()));
+        // The SysExs that arrived whole and fit: an 0xF0, data bytes, an 0xF7, nothing else.
+        let mut whole = Vec::new();
+        let mut i = 0;
+        while i < input.len() {
+            if input[i] == 0xF0 {
+                let n = input[i + 1..].iter().take_while(|&&b| b < 0x80).count();
+                if input.get(i + 1 + n) == Some(&0xF7) && n + 2 <= usize::from(SIZE) {
+                    whole.push(input[i..i + n + 2].to_vec());
+                }
+                i += n + 1;
+            } else {
+                i += 1;
+            }
+        }
+        let complete_sysex: Vec<Vec<u8>> = got.iter()
+            .filter(|g| g.complete && g.bytes[0] == 0xF0).map(|g| g.bytes.clone()).collect();
+        prop_assert_eq!(&complete_sysex, &whole);
+        prop_assert_eq!(rig.stats().sysex_whole, whole.len() as u64);
+        prop_assert_eq!(rig.stats().get_message_failures, 0);
         rig.finish();
     }
 }

@@ -878,10 +878,12 @@ fn a_long_sysex_comes_back_as_one_record_from_its_fragments_body(build: &DriverB
         let port = open(device, build);
         let t0 = port.now();
         let big = sysex(600);
+        let small = sysex(20);
         port.play_buffer(&buffer(
             t0,
             &[
                 (t0 + 10 * MS, 1, 0, &big),
+                (t0 + 300 * MS, 1, 0, &small),
                 (t0 + 400 * MS, 1, S, &[0x90, 1, 2]),
             ],
         ));
@@ -892,20 +894,33 @@ fn a_long_sysex_comes_back_as_one_record_from_its_fragments_body(build: &DriverB
         } else {
             0
         };
-        assert_eq!(got.len(), 2, "{device:?}");
+        assert_eq!(got.len(), 3, "{device:?}");
         assert_eq!(
             got[0],
             (t0 + 10 * MS + wire, 1, 0, big.clone()),
             "{device:?}"
         );
-        assert_eq!(got[1].3, [0x90, 1, 2]);
+        assert_eq!(
+            got[1],
+            (t0 + 300 * MS + wire, 1, 0, small.clone()),
+            "{device:?}"
+        );
+        assert_eq!(got[2].3, [0x90, 1, 2]);
         let stats = port.stats();
+        // Longer than a buffer (256 bytes): INCOMPLETE fragments of at most 8 bytes inline.
         assert!(
-            stats.capture.incomplete_reparsed >= 3,
-            "{device:?}: at least 600 / 256 fragments: {:?}",
+            stats.capture.incomplete_reparsed >= 75,
+            "{device:?}: at least 600 / 8 fragments: {:?}",
             stats.capture
         );
         assert_eq!(stats.capture.reparsed_messages, 1);
+        // It fits a buffer: one COMPLETE event (pbData).
+        assert_eq!(
+            (stats.capture.complete_sysex, stats.capture.malformed_events),
+            (1, 0),
+            "{device:?}: {:?}",
+            stats.capture
+        );
         assert_eq!(
             (stats.capture.sysex_cut, stats.capture.dropped_bytes),
             (0, 0)
@@ -1049,6 +1064,68 @@ fn the_sink_reparses_fragments_per_channel_group_and_packs_what_they_make() {
             stats.malformed_events
         ),
         (2, 8, 2, 5, 1, 1)
+    );
+    drop((mxf, sink));
+    assert!(host::take_violations().is_empty());
+}
+
+/// The DMUS_KERNEL_EVENT page allows pbData "if uFlags is set to DMUS_KEF_EVENT_COMPLETE and
+/// cbEvent is greater than sizeof(PBYTE)": the sink packs a whole SysEx in one COMPLETE event,
+/// inline or in a buffer, and counts as malformed (and skips) an INCOMPLETE event of more than
+/// 8 bytes, and a long COMPLETE event that is not a whole SysEx.
+#[test]
+fn the_sink_takes_a_whole_sysex_in_one_complete_event_and_refuses_a_long_fragment() {
+    host::ideal_clock();
+    let alloc = allocator(PoolConfig::default());
+    let unpacker = Unpacker::new(alloc.primary());
+    let sink = CaptureSink::create(alloc.primary(), 4096).unwrap();
+    let mxf = sink.primary();
+    let whole: Vec<u8> = [vec![0xF0], (1..=18).collect(), vec![0xF7]].concat();
+    let chain = vec![
+        // 20 bytes: pbData, COMPLETE.
+        capture_event(&unpacker, &whole, 100, 1, true),
+        // 20 bytes of a SysEx in an INCOMPLETE event: pbData where the DDI does not allow it.
+        capture_event(&unpacker, &whole, 200, 1, false),
+        // 12 bytes COMPLETE that are not one message.
+        capture_event(
+            &unpacker,
+            &[0x90, 1, 2, 0x90, 3, 4, 0x90, 5, 6, 0x90, 7, 8],
+            250,
+            1,
+            true,
+        ),
+        // A whole SysEx of 3 bytes, inline.
+        capture_event(&unpacker, &[0xF0, 1, 0xF7], 300, 1, true),
+    ];
+    {
+        let _dispatch = host::raise_irql(DISPATCH_LEVEL);
+        let head = link(chain).unwrap();
+        // SAFETY: a COM call on the sink we hold, at DISPATCH_LEVEL; the chain is ours and
+        // handed over.
+        let status = unsafe { (mxf.vtbl().PutMessage)(mxf.as_ptr(), head.as_ptr()) };
+        assert_eq!(status, STATUS_SUCCESS);
+    }
+    let pool = alloc.pool().stats();
+    assert_eq!(
+        (pool.events.in_use, pool.buffers.in_use),
+        (0, 0),
+        "every event given back, with its buffer"
+    );
+    let got = records(&sink.take_buffers());
+    assert_eq!(
+        got,
+        vec![(100, 1, 0, whole.clone()), (300, 1, 0, vec![0xF0, 1, 0xF7])]
+    );
+    let stats = sink.stats();
+    assert_eq!(
+        (
+            stats.events,
+            stats.complete,
+            stats.complete_sysex,
+            stats.incomplete_reparsed,
+            stats.malformed_events
+        ),
+        (4, 2, 2, 0, 2)
     );
     drop((mxf, sink));
     assert!(host::take_violations().is_empty());

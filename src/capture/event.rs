@@ -1,19 +1,46 @@
 //! The events a capture stream builds: an [`Owned`] event from IAllocatorMXF::GetMessage,
-//! written through a safe interface, and the open SysEx fragment ([`Fragment`]) that fills
-//! one, inline or in a buffer from IAllocatorMXF::GetBuffer. The one place in `capture` that
-//! writes through the allocator's pointers (dmus-contract.md sections 1 and 4).
+//! written through a safe interface, and the SysEx on its way out ([`SysEx`]): inline
+//! [`Fragment`]s of at most 8 bytes, or one COMPLETE event whose data is a buffer from
+//! IAllocatorMXF::GetBuffer. The one place in `capture` that writes through the allocator's
+//! pointers (dmus-contract.md sections 1 and 4).
+//!
+//! **The rule.** The DMUS_KERNEL_EVENT page
+//! (<https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/dmusicks/ns-dmusicks-_dmus_kernel_event>)
+//! says of `uData.abData`: "This member of uData is used if cbEvent is less than or equal to
+//! sizeof(PBYTE)", and of `uData.pbData`: "This member of uData is used if uFlags is set to
+//! DMUS_KEF_EVENT_COMPLETE and cbEvent is greater than sizeof(PBYTE)"; and in its remarks, for
+//! capture: "The usFlags member should be set to DMUS_KEF_EVENT_INCOMPLETE unless it is a single
+//! complete MIDI message." So an INCOMPLETE event carries at most 8 bytes (sizeof(PBYTE) on
+//! x64), inline, and only a whole message may point at a buffer: a SysEx from its 0xF0 to its
+//! 0xF7 that fits one buffer (GetBufferSize) goes as one COMPLETE event; any other SysEx goes
+//! as INCOMPLETE fragments of at most 8 inline bytes.
+//!
+//! **Gathering.** Until a SysEx is known to be whole and to fit, its bytes are gathered in the
+//! fragments they would be sent as: full 8-byte fragments are held back (not sent) and the
+//! last one is open. If the SysEx ends (0xF7) within a buffer, its bytes are copied into a
+//! buffer carried by the first fragment's event, made COMPLETE, and the other events go back
+//! to the allocator. If it turns out not to fit (longer than a buffer, cut by a status byte,
+//! interrupted by a real-time byte, no buffer, GetMessage failing), the held-back fragments are
+//! sent as they are, in order, before anything that follows. Gathering in fragments rather than
+//! in a buffer means that turning out not to fit needs nothing new (no events to allocate at
+//! that moment, which could fail halfway), and each fragment keeps the arrival time of its
+//! own first byte; the cost is one event per 8 bytes held while the SysEx arrives (GetBufferSize
+//! / 8 at most), released as soon as GetMessage fails.
 //!
 //! An event is the stream's from GetMessage until it is handed to the output or the
-//! allocator (as part of an [`EventChain`]); a buffer from GetBuffer until the
-//! event that carries it (`cbEvent` > 8, `uData.pbData`) is handed on, or it goes back with
-//! PutBuffer.
+//! allocator (as part of an [`EventChain`]); a buffer from GetBuffer until the COMPLETE event
+//! that carries it (`cbEvent` > 8, `uData.pbData`) is handed on, or it goes back with PutBuffer.
 
 use core::ptr::{self, NonNull};
 
 use crate::abi::{
-    DMUS_KERNEL_EVENT_SHORT_MAX, DMUS_KERNEL_EVENT_uData, KernelEvent, kBytePositionNone,
+    DMUS_KEF_EVENT_COMPLETE, DMUS_KEF_EVENT_INCOMPLETE, DMUS_KERNEL_EVENT_SHORT_MAX,
+    DMUS_KERNEL_EVENT_uData, KernelEvent, kBytePositionNone,
 };
 use crate::mxf::EventChain;
+
+/// Bytes an event holds inline (`uData.abData`): sizeof(PBYTE) on x64.
+const INLINE: usize = DMUS_KERNEL_EVENT_SHORT_MAX;
 
 /// An event the stream owns (see the module documentation).
 #[derive(Debug, PartialEq, Eq)]
@@ -25,10 +52,6 @@ impl Owned {
     /// allocator, `cbStruct` set) and is the stream's alone until [`Owned::into_raw`].
     pub unsafe fn new(event: NonNull<KernelEvent>) -> Self {
         Owned(event)
-    }
-
-    pub fn into_raw(self) -> NonNull<KernelEvent> {
-        self.0
     }
 
     fn get_mut(&mut self) -> &mut KernelEvent {
@@ -53,8 +76,8 @@ impl Owned {
         e.ullPresTime100ns = time;
         e.ullBytePosition = kBytePositionNone;
         e.pNextEvt = ptr::null_mut();
-        let mut data = [0u8; DMUS_KERNEL_EVENT_SHORT_MAX];
-        let n = bytes.len().min(DMUS_KERNEL_EVENT_SHORT_MAX);
+        let mut data = [0u8; INLINE];
+        let n = bytes.len().min(INLINE);
         if let (Some(to), Some(from)) = (data.get_mut(..n), bytes.get(..n)) {
             to.copy_from_slice(from);
         }
@@ -63,30 +86,36 @@ impl Owned {
     }
 
     /// Writes inline byte `index` (< 8) and sets `cbEvent` to `index + 1`.
-    fn put_inline(&mut self, index: u16, byte: u8) {
+    fn put_inline(&mut self, index: u8, byte: u8) {
         let e = self.get_mut();
         // SAFETY: the stream fills this event inline (abData is its live member, written by
         // `fill_short`); every bit pattern is a valid [u8; 8].
         let data = unsafe { &mut e.uData.abData };
-        if let Some(slot) = data.get_mut(index as usize) {
+        if let Some(slot) = data.get_mut(usize::from(index)) {
             *slot = byte;
-            e.cbEvent = index + 1;
+            e.cbEvent = u16::from(index) + 1;
         }
     }
 
-    /// The inline bytes (cbEvent of them, at most 8).
-    fn inline(&self) -> [u8; DMUS_KERNEL_EVENT_SHORT_MAX] {
-        // SAFETY: an owned event (construction contract); read as plain bytes.
+    /// The inline bytes (the first cbEvent of them are the event's).
+    fn inline(&self) -> [u8; INLINE] {
+        // SAFETY: an owned event (construction contract) filled inline; read as plain bytes.
         unsafe { self.0.as_ref().uData.abData }
     }
 
-    /// Makes `buffer` (from GetBuffer) the event's data, `len` (> 8) bytes of it.
-    fn attach_buffer(&mut self, buffer: NonNull<u8>, len: u16) {
+    fn set_flags(&mut self, flags: u16) {
+        self.get_mut().usFlags = flags;
+    }
+
+    /// Makes the event COMPLETE with `buffer` (from GetBuffer) as its data, `len` (> 8) bytes
+    /// of it: the allocator takes the buffer back with the event.
+    fn carry_buffer(&mut self, buffer: NonNull<u8>, len: u16) {
         let e = self.get_mut();
         e.uData = DMUS_KERNEL_EVENT_uData {
             pbData: buffer.as_ptr(),
         };
         e.cbEvent = len;
+        e.usFlags = DMUS_KEF_EVENT_COMPLETE;
     }
 }
 
@@ -94,97 +123,236 @@ impl Owned {
 // another processor moves that ownership.
 unsafe impl Send for Owned {}
 
-/// A SysEx fragment being filled: an event (INCOMPLETE), its first 8 bytes inline, then in a
-/// buffer from GetBuffer when there are more (section 1: cbEvent > 8 means pbData, which must
-/// come from GetBuffer, section 4).
+/// A SysEx fragment being filled: an INCOMPLETE event holding at most 8 bytes inline, stamped
+/// with its first byte's arrival.
 #[derive(Debug)]
 pub struct Fragment {
     event: Owned,
-    /// The buffer holding the data once there are more than 8 bytes, and its size.
-    buffer: Option<(NonNull<u8>, u16)>,
-    len: u16,
+    len: u8,
 }
 
-// SAFETY: the fragment's event and buffer are the stream's alone (see `Owned` and `attach`);
-// moving the fragment to another processor moves that ownership.
-unsafe impl Send for Fragment {}
-
 impl Fragment {
-    /// An empty fragment in `event`, stamped `time` (its first byte's arrival).
-    pub fn new(mut event: Owned, time: i64, group: u16, flags: u16) -> Self {
-        event.fill_short(&[], time, group, flags);
-        Fragment {
-            event,
-            buffer: None,
-            len: 0,
-        }
+    fn new(mut event: Owned, time: i64, group: u16) -> Self {
+        event.fill_short(&[], time, group, DMUS_KEF_EVENT_INCOMPLETE);
+        Fragment { event, len: 0 }
     }
 
-    /// Bytes so far.
-    pub fn len(&self) -> u16 {
-        self.len
+    fn is_full(&self) -> bool {
+        usize::from(self.len) >= INLINE
     }
 
-    /// Whether a byte fits without a buffer or a bigger one.
-    pub fn has_room(&self) -> bool {
-        match self.buffer {
-            Some((_, size)) => self.len < size,
-            None => (self.len as usize) < DMUS_KERNEL_EVENT_SHORT_MAX,
-        }
-    }
-
-    /// Whether the fragment is inline and full: a buffer would let it grow.
-    pub fn wants_buffer(&self) -> bool {
-        self.buffer.is_none() && !self.has_room()
-    }
-
-    /// Moves the inline bytes into `buffer` (from GetBuffer, `size` > 8 bytes), where the
-    /// fragment continues.
-    ///
-    /// # Safety
-    /// `buffer` came from the stream's allocator's GetBuffer, is `size` bytes long and is the
-    /// stream's alone; from here on the fragment owns it.
-    pub unsafe fn attach(&mut self, buffer: NonNull<u8>, size: u16) {
-        let inline = self.event.inline();
-        let n = (self.len as usize).min(DMUS_KERNEL_EVENT_SHORT_MAX);
-        // SAFETY: `buffer` is `size` > 8 >= n bytes, the stream's alone (contract); `inline`
-        // is a local array of 8 bytes.
-        unsafe { ptr::copy_nonoverlapping(inline.as_ptr(), buffer.as_ptr(), n) };
-        self.buffer = Some((buffer, size));
-    }
-
-    /// Appends `byte`; false (nothing written) if there is no room.
-    pub fn push(&mut self, byte: u8) -> bool {
-        if !self.has_room() {
+    /// Appends `byte`; false (nothing written) if the fragment is full.
+    fn push(&mut self, byte: u8) -> bool {
+        if self.is_full() {
             return false;
         }
-        match self.buffer {
-            Some((buffer, _)) => {
-                // SAFETY: the fragment's buffer (attach's contract), and len < size (has_room).
-                unsafe { buffer.as_ptr().add(self.len as usize).write(byte) };
-            }
-            None => self.event.put_inline(self.len, byte),
-        }
+        self.event.put_inline(self.len, byte);
         self.len += 1;
         true
     }
 
-    /// The finished event: cbEvent set, and the buffer its pbData if there is one (then
-    /// cbEvent > 8, so the allocator reclaims it with the event). A buffer attached to a
-    /// fragment of 8 bytes or fewer cannot happen (it is attached for the 9th byte); were it
-    /// so, it is returned for PutBuffer.
-    pub fn finish(self) -> (Owned, Option<NonNull<u8>>) {
-        let Fragment {
-            mut event,
-            buffer,
-            len,
-        } = self;
-        match buffer {
-            Some((buffer, _)) if len as usize > DMUS_KERNEL_EVENT_SHORT_MAX => {
-                event.attach_buffer(buffer, len);
-                (event, None)
-            }
-            other => (event, other.map(|(b, _)| b)),
+    /// Its bytes, copied out.
+    fn bytes(&self) -> ([u8; INLINE], usize) {
+        (self.event.inline(), usize::from(self.len))
+    }
+}
+
+/// The SysEx the stream is passing on (see the module documentation): fragments held back
+/// while it may still go whole, the open fragment, and whether it is whole so far.
+#[derive(Debug)]
+pub struct SysEx {
+    /// Full fragments not sent yet, in order (only while `whole`).
+    held: EventChain,
+    /// The fragment being filled.
+    open: Option<Fragment>,
+    /// From its 0xF0, nothing of this SysEx has been sent: it may still go as one event.
+    whole: bool,
+}
+
+// SAFETY: the held and open events are the stream's alone (see `Owned`); moving the value to
+// another processor moves that ownership.
+unsafe impl Send for SysEx {}
+
+impl SysEx {
+    pub const fn new() -> Self {
+        SysEx {
+            held: EventChain::new(),
+            open: None,
+            whole: false,
         }
+    }
+
+    /// Bytes gathered and not sent (held back and open). Counted from what is held, not
+    /// kept as a tally: a SysEx has no length limit, and what it sent is no longer here.
+    pub fn len(&self) -> u16 {
+        let held = self.held.len().saturating_mul(INLINE as u32);
+        let open = self.open.as_ref().map_or(0, |f| u32::from(f.len));
+        u16::try_from(held.saturating_add(open)).unwrap_or(u16::MAX)
+    }
+
+    /// Whether it may still go as one COMPLETE event.
+    pub fn is_whole(&self) -> bool {
+        self.whole
+    }
+
+    /// Whether fragments are held back (events the stream sits on).
+    pub fn holds_back(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    /// A 0xF0: a new SysEx, whole so far. The previous one was closed first.
+    pub fn begin(&mut self) {
+        self.whole = true;
+    }
+
+    /// Whether the next byte needs a new event (no open fragment, or a full one).
+    pub fn needs_event(&self) -> bool {
+        self.open.as_ref().is_none_or(Fragment::is_full)
+    }
+
+    /// Moves a full open fragment out of the way: held back while whole, else sent (appended
+    /// to `out`). Returns the events sent (0 or 1).
+    pub fn retire_full(&mut self, out: &mut EventChain) -> u32 {
+        if !self.open.as_ref().is_some_and(Fragment::is_full) {
+            return 0;
+        }
+        let Some(full) = self.open.take() else {
+            return 0;
+        };
+        if self.whole {
+            full.event.append_to(&mut self.held);
+            0
+        } else {
+            full.event.append_to(out);
+            1
+        }
+    }
+
+    /// Opens a fragment in `event` (from GetMessage), stamped `time`.
+    pub fn open(&mut self, event: Owned, time: i64, group: u16) {
+        debug_assert!(self.open.is_none());
+        self.open = Some(Fragment::new(event, time, group));
+    }
+
+    /// Appends `byte` to the open fragment; false (nothing written) if there is none or it is
+    /// full.
+    pub fn push(&mut self, byte: u8) -> bool {
+        self.open.as_mut().is_some_and(|f| f.push(byte))
+    }
+
+    /// It will not go whole: the held-back fragments are sent (appended to `out`, in order);
+    /// the open one stays open. Returns the events sent.
+    pub fn release(&mut self, out: &mut EventChain) -> u32 {
+        self.whole = false;
+        let sent = self.held.len();
+        out.append(&mut self.held);
+        sent
+    }
+
+    /// Its end, or all there will be of it: what it holds is sent as fragments (appended to
+    /// `out`, in order). Returns the events sent.
+    pub fn close(&mut self, out: &mut EventChain) -> u32 {
+        let mut sent = self.release(out);
+        if let Some(open) = self.open.take() {
+            open.event.append_to(out);
+            sent += 1;
+        }
+        sent
+    }
+
+    /// A whole SysEx of at most 8 bytes, all in the open fragment: sent as one COMPLETE inline
+    /// event (appended to `out`). False, nothing changed, if it is not that.
+    pub fn finish_inline(&mut self, out: &mut EventChain) -> bool {
+        if !self.whole || self.holds_back() {
+            return false;
+        }
+        let Some(mut open) = self.open.take() else {
+            return false;
+        };
+        open.event.set_flags(DMUS_KEF_EVENT_COMPLETE);
+        open.event.append_to(out);
+        self.whole = false;
+        true
+    }
+
+    /// A whole SysEx of more than 8 bytes ending with `last` (its 0xF7, not gathered yet):
+    /// its bytes are copied into `buffer`, which the first fragment's event carries as one
+    /// COMPLETE event (its time: the 0xF0's), returned; the other events are appended to
+    /// `spent` for the allocator. `Err(buffer)`, nothing changed, if it is not whole, or not
+    /// 9 to `size` bytes long.
+    ///
+    /// # Safety
+    /// `buffer` came from the stream's allocator's GetBuffer, is `size` bytes long and is the
+    /// stream's alone; on `Ok` the returned event owns it.
+    pub unsafe fn finish_in_buffer(
+        &mut self,
+        buffer: NonNull<u8>,
+        size: u16,
+        last: u8,
+        spent: &mut EventChain,
+    ) -> Result<Owned, NonNull<u8>> {
+        let total = usize::from(self.len()) + 1;
+        let empty = self.held.is_empty() && self.open.is_none();
+        if !self.whole || empty || total <= INLINE || total > usize::from(size) {
+            return Err(buffer);
+        }
+        let mut carrier: Option<Owned> = None;
+        let mut at = 0usize;
+        let copy = |bytes: &[u8], at: &mut usize| {
+            let n = bytes.len().min(usize::from(size) - *at);
+            // SAFETY: `buffer` is `size` bytes, the stream's alone (contract), and
+            // *at + n <= size; `bytes` is a local array.
+            unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), buffer.as_ptr().add(*at), n) };
+            *at += n;
+        };
+        let open = self.open.take();
+        let pieces = core::iter::from_fn(|| self.held.pop())
+            .map(|e| {
+                // SAFETY: every event in `held` was a full fragment's, pushed by
+                // `retire_full`, and nobody else's since; it is ours again as it leaves.
+                let event = unsafe { Owned::new(e) };
+                Fragment {
+                    event,
+                    len: INLINE as u8,
+                }
+            })
+            .chain(open);
+        for piece in pieces {
+            let (bytes, n) = piece.bytes();
+            copy(bytes.get(..n).unwrap_or(&[]), &mut at);
+            match carrier {
+                None => carrier = Some(piece.event),
+                Some(_) => piece.event.append_to(spent),
+            }
+        }
+        copy(&[last], &mut at);
+        self.whole = false;
+        match carrier {
+            Some(mut event) => {
+                event.carry_buffer(buffer, at as u16);
+                Ok(event)
+            }
+            // Unreachable: more than 8 bytes were gathered, so there was a fragment.
+            None => Err(buffer),
+        }
+    }
+
+    /// Everything it holds, unsent (STOP, ACQUIRE, the release): the events, for the
+    /// allocator. Returns how many.
+    pub fn drop_into(&mut self, chain: &mut EventChain) -> u32 {
+        let mut n = self.held.len();
+        chain.append(&mut self.held);
+        if let Some(open) = self.open.take() {
+            open.event.append_to(chain);
+            n += 1;
+        }
+        self.whole = false;
+        n
+    }
+}
+
+impl Default for SysEx {
+    fn default() -> Self {
+        Self::new()
     }
 }

@@ -8,7 +8,9 @@
 //! every byte stored is, once the stream has seen it, `bytes_parsed` or `discarded_by_state`
 //! (the rest wait in the ring). Every parsed byte is in exactly one of: a message's bytes, a
 //! real-time event, `sysex_bytes`, `dropped_data_bytes`, `dropped_status_bytes`, or a
-//! message `truncated_messages` discarded (or still pending in the parser).
+//! message `truncated_messages` discarded (or still pending in the parser). Every SysEx byte
+//! is in an event sent (`sysex_events`: fragments and whole SysExs), one given back
+//! (`sysex_fragments_dropped`), or one the stream still holds for its open SysEx.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -37,13 +39,18 @@ pub struct CaptureStats {
     pub messages: u64,
     /// Real-time bytes sent (one event each).
     pub realtime: u64,
-    /// SysEx bytes (0xF0 and 0xF7 included) taken into fragments.
+    /// SysEx bytes (0xF0 and 0xF7 included) taken into SysEx events.
     pub sysex_bytes: u64,
-    /// SysEx fragment events sent (INCOMPLETE).
+    /// SysEx events sent: the INCOMPLETE fragments (at most 8 bytes each, inline) and the
+    /// COMPLETE whole SysExs (`sysex_whole`).
     pub sysex_events: u64,
+    /// SysExs sent whole as one COMPLETE event (they arrived from 0xF0 to 0xF7 with nothing
+    /// between their bytes and fitted a buffer, or 8 bytes inline). Also in `sysex_events`.
+    pub sysex_whole: u64,
     /// SysExs ended by a status byte other than 0xF7 (their fragments sent as they were).
     pub sysex_cut: u64,
-    /// Open SysEx fragments given back unsent because of STOP or ACQUIRE, or the release.
+    /// SysEx fragment events given back unsent because of STOP or ACQUIRE, or the release
+    /// (the open one and those held back while the SysEx might go whole).
     pub sysex_fragments_dropped: u64,
     /// Data bytes with no status to belong to.
     pub dropped_data_bytes: u64,
@@ -56,7 +63,7 @@ pub struct CaptureStats {
     pub get_message_failures: u64,
     /// Spare events used because GetMessage failed ([`super::CaptureConfig::spare_events`]).
     pub spare_events_used: u64,
-    /// GetBuffer failures (the SysEx continues in a new 8-byte inline fragment).
+    /// GetBuffer failures (a whole SysEx longer than 8 bytes then goes in fragments).
     pub get_buffer_failures: u64,
     /// Retries armed after a GetMessage failure.
     pub retries: u64,
@@ -79,6 +86,7 @@ pub(super) struct Counters {
     pub realtime: AtomicU64,
     pub sysex_bytes: AtomicU64,
     pub sysex_events: AtomicU64,
+    pub sysex_whole: AtomicU64,
     pub sysex_cut: AtomicU64,
     pub sysex_fragments_dropped: AtomicU64,
     pub dropped_data_bytes: AtomicU64,
@@ -110,6 +118,7 @@ impl Counters {
             realtime: g(&self.realtime),
             sysex_bytes: g(&self.sysex_bytes),
             sysex_events: g(&self.sysex_events),
+            sysex_whole: g(&self.sysex_whole),
             sysex_cut: g(&self.sysex_cut),
             sysex_fragments_dropped: g(&self.sysex_fragments_dropped),
             dropped_data_bytes: g(&self.dropped_data_bytes),

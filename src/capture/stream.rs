@@ -9,11 +9,17 @@
 //!   - a complete channel or system-common message becomes one COMPLETE event, its status
 //!     byte explicit, its time the arrival time of its first byte (defect 7);
 //!   - a real-time byte becomes its own COMPLETE event at its own time, wherever it arrived;
-//!   - SysEx bytes fill INCOMPLETE fragment events, 8 bytes inline and then in a buffer from
-//!     GetBuffer; a fragment is sent when its buffer is full, at the SysEx's end (0xF7 or a
-//!     status byte that cuts it), or when a real-time byte comes between its bytes (so that
-//!     the sink sees every byte in arrival order). An open fragment waits in the stream
-//!     between services for the rest of its SysEx;
+//!   - a SysEx that arrives whole (0xF0 to 0xF7, nothing between its bytes) and fits one
+//!     buffer (GetBufferSize; or 8 bytes inline) becomes one COMPLETE event, its data in a
+//!     buffer from GetBuffer when longer than 8 bytes, its time its 0xF0's;
+//!   - any other SysEx goes as INCOMPLETE fragments of at most 8 bytes inline, each timed by
+//!     its first byte: one longer than a buffer, one cut by a status byte, one a real-time
+//!     byte comes into (the real-time event goes where it arrived, so the sink sees every
+//!     byte in arrival order), one that gets no buffer, or one arriving while GetMessage
+//!     fails. Until a SysEx is known to go whole or not, its bytes wait in full fragments
+//!     held back and an open one, between services too; when it turns out not to fit, the
+//!     held-back fragments are sent first, in order, as they are (the DDI's rule and why
+//!     gathering is done that way: `capture/event.rs`);
 //!   - dropped bytes are counted ([`CaptureStats`]).
 //!
 //!   Events go into one chain, appended in O(1) (defect 5), given to the output after the lock
@@ -22,7 +28,9 @@
 //!   produced is packaged: the parser is a `Copy` value, stepped on a copy that replaces the
 //!   stream's only after packaging succeeded. If GetMessage fails the byte stays in the ring,
 //!   the parser as it was, and the timer retries after [`CaptureConfig::retry_100ns`]; what was
-//!   built before is sent. If GetBuffer fails the SysEx continues in a new inline fragment.
+//!   built before is sent. If GetMessage fails while fragments are held back for a whole
+//!   SysEx, they are sent first (the stream does not sit on events while it waits for one),
+//!   and the SysEx goes in fragments. If GetBuffer fails the SysEx goes in fragments.
 //! - **Spare events.** While it runs the stream keeps a few events aside
 //!   ([`CaptureConfig::spare_events`]), used when GetMessage fails and taken again from the
 //!   allocator after each delivery; a round cut short for want of events then goes on at once.
@@ -32,7 +40,7 @@
 //! - **SetState** (PASSIVE_LEVEL): RUN and PAUSE deliver; STOP and ACQUIRE drop hardware data
 //!   (section 4): the producer is told to refuse bytes (a flag it reads), the ring is emptied
 //!   from the consumer's side (the head moves to the tail, never a reset under the ISR: defect
-//!   6), an open fragment goes back to the allocator and the parser forgets its state. Going
+//!   6), an open SysEx's fragments go back to the allocator and the parser forgets its state. Going
 //!   back to RUN or PAUSE empties the ring again (bytes the ISR stored before it saw the flag)
 //!   before the producer stores again.
 //! - **Release** (the last one, PASSIVE_LEVEL): the timer is shut down, the producer refuses,
@@ -46,13 +54,13 @@ use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use super::config::CaptureConfig;
-use super::event::{Fragment, Owned};
+use super::event::{Owned, SysEx};
 use super::intake::RingHandle;
 use super::ring::CaptureRing;
 use super::stats::{CaptureStats, Counters, add, bump, bump_locked};
 use crate::abi::{
-    DMUS_KEF_EVENT_COMPLETE, DMUS_KEF_EVENT_INCOMPLETE, DMUS_KERNEL_EVENT_SHORT_MAX, IAllocatorMXF,
-    IID_IMXF, IMXF, IMXFVtbl, KSSTATE, KernelEvent, NT_SUCCESS, NTSTATUS, PDMUS_KERNEL_EVENT, PMXF,
+    DMUS_KEF_EVENT_COMPLETE, DMUS_KERNEL_EVENT_SHORT_MAX, IAllocatorMXF, IID_IMXF, IMXF, IMXFVtbl,
+    KSSTATE, KernelEvent, NT_SUCCESS, NTSTATUS, PDMUS_KERNEL_EVENT, PMXF,
     STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_STATE, STATUS_INVALID_PARAMETER,
     STATUS_SUCCESS, StreamState,
 };
@@ -72,8 +80,8 @@ struct Inner {
     state: StreamState,
     /// The parser as of the last byte taken from the ring.
     parser: Parser,
-    /// The open SysEx fragment, if any.
-    fragment: Option<Fragment>,
+    /// The SysEx being passed on: its fragments not sent yet.
+    sysex: SysEx,
     output: Option<ComPtr<IMXF>>,
     /// Events kept aside while the stream runs ([`CaptureConfig::spare_events`]), used when
     /// GetMessage fails.
@@ -89,7 +97,7 @@ pub struct CaptureStream<R: RingHandle> {
     inner: SpinLock<Inner>,
     ring: R,
     allocator: ComPtr<IAllocatorMXF>,
-    /// GetBufferSize: a fragment's size once it has a buffer (none if 8 or less).
+    /// GetBufferSize: the longest SysEx that goes as one COMPLETE event (8 if smaller).
     buffer_size: u16,
     config: CaptureConfig,
     counters: Counters,
@@ -140,7 +148,7 @@ impl<R: RingHandle> CaptureStream<R> {
             inner: SpinLock::new(Inner {
                 state: StreamState::Stop,
                 parser: Parser::new(),
-                fragment: None,
+                sysex: SysEx::new(),
                 output: None,
                 spare: EventChain::new(),
             }),
@@ -197,9 +205,9 @@ impl<R: RingHandle> CaptureStream<R> {
         self.inner.lock().spare.len()
     }
 
-    /// Bytes of an open SysEx fragment the stream holds (0 if none). Takes the lock.
-    pub fn open_fragment_len(&self) -> u16 {
-        self.inner.lock().fragment.as_ref().map_or(0, Fragment::len)
+    /// Bytes of an open SysEx the stream holds unsent (0 if none). Takes the lock.
+    pub fn open_sysex_len(&self) -> u16 {
+        self.inner.lock().sysex.len()
     }
 
     // ---- the service ----
@@ -313,17 +321,17 @@ impl<R: RingHandle> CaptureStream<R> {
         }
     }
 
-    /// Turns one parser step into events (appended to `out`, or into the open fragment).
+    /// Turns one parser step into events (appended to `out`, or held for the open SysEx).
     /// Fails, changing nothing the byte's retry depends on, only when GetMessage fails: the
-    /// caller then leaves the byte in the ring. (A fragment it sent first stays sent: the
-    /// retry finds none open and starts the next one.)
+    /// caller then leaves the byte in the ring. (Fragments it sent first stay sent: the retry
+    /// finds them gone and goes on from there.)
     fn package(&self, inner: &mut Inner, step: Step, out: &mut EventChain) -> Result<(), NoEvent> {
         let group = self.config.channel_group;
         let continues_sysex = matches!(step.output, Output::SysEx { start: false, .. });
         if !continues_sysex {
-            // Anything but the SysEx's next byte ends the open fragment (a cutting status byte,
+            // Anything but the SysEx's next byte ends the open one (a cutting status byte,
             // a real-time byte between its bytes, a new 0xF0).
-            self.close_fragment(inner, out);
+            self.close_sysex(inner, out);
         }
         match step.output {
             Output::Pending | Output::Dropped(_) => Ok(()),
@@ -340,57 +348,96 @@ impl<R: RingHandle> CaptureStream<R> {
                 Ok(())
             }
             Output::SysEx {
-                byte, time, end, ..
-            } => {
-                self.make_room(inner, out);
-                let fragment = match inner.fragment.take() {
-                    Some(fragment) => fragment,
-                    None => {
-                        let event = self.get_event(inner)?;
-                        Fragment::new(event, time, group, DMUS_KEF_EVENT_INCOMPLETE)
-                    }
-                };
-                let fragment = inner.fragment.insert(fragment);
-                fragment.push(byte);
-                if end {
-                    self.close_fragment(inner, out);
-                }
-                Ok(())
-            }
+                byte,
+                time,
+                start,
+                end,
+            } => self.package_sysex(inner, byte, time, start, end, out),
         }
     }
 
-    /// Makes room for one more byte in the open fragment: a buffer for a full inline one, or,
-    /// failing that or when its buffer is full, sending it (the next byte starts another).
-    fn make_room(&self, inner: &mut Inner, out: &mut EventChain) {
-        let Some(fragment) = inner.fragment.as_mut() else {
-            return;
-        };
-        if fragment.has_room() {
-            return;
+    /// One SysEx byte: gathered while the SysEx may go whole, or into fragments.
+    fn package_sysex(
+        &self,
+        inner: &mut Inner,
+        byte: u8,
+        time: i64,
+        start: bool,
+        end: bool,
+        out: &mut EventChain,
+    ) -> Result<(), NoEvent> {
+        if start {
+            inner.sysex.begin();
         }
-        if fragment.wants_buffer()
-            && self.buffer_size as usize > DMUS_KERNEL_EVENT_SHORT_MAX
-            && let Some(buffer) = self.get_buffer()
-        {
+        let capacity = self.buffer_size.max(DMUS_KERNEL_EVENT_SHORT_MAX as u16);
+        if inner.sysex.is_whole() && inner.sysex.len() >= capacity {
+            // Longer than a buffer: what was held back goes now, as the fragments it is.
+            let sent = inner.sysex.release(out);
+            add(&self.counters.sysex_events, u64::from(sent));
+        }
+        if end && inner.sysex.is_whole() && self.finish_whole(inner, byte, out) {
+            return Ok(());
+        }
+        if inner.sysex.needs_event() {
+            let sent = inner.sysex.retire_full(out);
+            add(&self.counters.sysex_events, u64::from(sent));
+            let event = self.get_sysex_event(inner, out)?;
+            inner.sysex.open(event, time, self.config.channel_group);
+        }
+        inner.sysex.push(byte);
+        if end {
+            self.close_sysex(inner, out);
+        }
+        Ok(())
+    }
+
+    /// The 0xF7 of a whole SysEx that fits: sends it as one COMPLETE event, inline or in a
+    /// buffer. False if there is no buffer (then it will not go whole: the fragments held back
+    /// are sent, and the 0xF7 ends the last one).
+    fn finish_whole(&self, inner: &mut Inner, eox: u8, out: &mut EventChain) -> bool {
+        let done = if usize::from(inner.sysex.len()) < DMUS_KERNEL_EVENT_SHORT_MAX {
+            inner.sysex.push(eox) && inner.sysex.finish_inline(out)
+        } else if let Some(buffer) = self.get_buffer() {
+            let mut spent = EventChain::new();
             // SAFETY: `buffer` came from our allocator's GetBuffer just now, GetBufferSize
             // bytes long, and is ours alone.
-            unsafe { fragment.attach(buffer, self.buffer_size) };
-            return;
+            let whole = unsafe {
+                inner
+                    .sysex
+                    .finish_in_buffer(buffer, self.buffer_size, eox, &mut spent)
+            };
+            if let Some(chain) = spent.take() {
+                // SAFETY: the events of the fragments whose bytes the buffer now holds:
+                // ours, from our allocator, unsent.
+                unsafe { self.give_back(chain) };
+            }
+            match whole {
+                Ok(event) => {
+                    event.append_to(out);
+                    true
+                }
+                Err(buffer) => {
+                    self.put_buffer(buffer);
+                    false
+                }
+            }
+        } else {
+            false
+        };
+        if done {
+            bump(&self.counters.sysex_events);
+            bump(&self.counters.sysex_whole);
+        } else {
+            let sent = inner.sysex.release(out);
+            add(&self.counters.sysex_events, u64::from(sent));
         }
-        self.close_fragment(inner, out);
+        done
     }
 
-    /// Sends the open fragment, if any.
-    fn close_fragment(&self, inner: &mut Inner, out: &mut EventChain) {
-        if let Some(fragment) = inner.fragment.take() {
-            let (event, stray) = fragment.finish();
-            if let Some(buffer) = stray {
-                self.put_buffer(buffer);
-            }
-            bump(&self.counters.sysex_events);
-            event.append_to(out);
-        }
+    /// Sends what the open SysEx holds, if anything, as fragments.
+    fn close_sysex(&self, inner: &mut Inner, out: &mut EventChain) {
+        let sent = inner.sysex.close(out);
+        add(&self.counters.sysex_events, u64::from(sent));
     }
 
     /// Counts a step that was packaged. Under the stream's lock.
@@ -416,8 +463,8 @@ impl<R: RingHandle> CaptureStream<R> {
     }
 
     /// Drops hardware data (STOP, ACQUIRE, release): the ring's bytes, the parser's message
-    /// in progress, the open fragment (returned for the allocator).
-    fn drop_data(&self, inner: &mut Inner) -> Option<Fragment> {
+    /// in progress, the open SysEx's fragments (returned for the allocator).
+    fn drop_data(&self, inner: &mut Inner) -> EventChain {
         add(
             &self.counters.discarded_by_state,
             u64::from(self.ring.discard()),
@@ -426,20 +473,38 @@ impl<R: RingHandle> CaptureStream<R> {
             bump(&self.counters.truncated_messages);
         }
         inner.parser.reset();
-        let fragment = inner.fragment.take();
-        if fragment.is_some() {
-            bump(&self.counters.sysex_fragments_dropped);
-        }
-        fragment
+        let mut dropped = EventChain::new();
+        let n = inner.sysex.drop_into(&mut dropped);
+        add(&self.counters.sysex_fragments_dropped, u64::from(n));
+        dropped
     }
 
     // ---- the allocator and the output (COM calls out) ----
 
     /// An event from the allocator, or else a spare one; a failure of both is counted.
     fn get_event(&self, inner: &mut Inner) -> Result<Owned, NoEvent> {
+        match self.allocate() {
+            Some(event) => Ok(event),
+            None => self.spare_event(inner),
+        }
+    }
+
+    /// An event for a SysEx fragment: as [`get_event`](Self::get_event), but when the
+    /// allocator has none, the fragments held back for a whole SysEx are sent first: they
+    /// come back to the allocator once delivered, and may be what it lacks.
+    fn get_sysex_event(&self, inner: &mut Inner, out: &mut EventChain) -> Result<Owned, NoEvent> {
         if let Some(event) = self.allocate() {
             return Ok(event);
         }
+        if inner.sysex.holds_back() {
+            let sent = inner.sysex.release(out);
+            add(&self.counters.sysex_events, u64::from(sent));
+        }
+        self.spare_event(inner)
+    }
+
+    /// GetMessage failed: a spare event, if the stream has one left; both counted.
+    fn spare_event(&self, inner: &mut Inner) -> Result<Owned, NoEvent> {
         bump(&self.counters.get_message_failures);
         let event = inner.spare.pop().ok_or(NoEvent)?;
         bump(&self.counters.spare_events_used);
@@ -502,16 +567,6 @@ impl<R: RingHandle> CaptureStream<R> {
         unsafe { output::give_back(chain, &self.allocator) };
     }
 
-    /// Gives a dropped fragment back to the allocator (with its buffer, if any).
-    fn give_back_fragment(&self, fragment: Fragment) {
-        let (event, stray) = fragment.finish();
-        if let Some(buffer) = stray {
-            self.put_buffer(buffer);
-        }
-        // SAFETY: the fragment's event, from our allocator, given up with the fragment.
-        unsafe { self.give_back(event.into_raw()) };
-    }
-
     /// Hands the chain to the output (read under the lock), or to the allocator without one.
     /// No lock held.
     fn deliver(&self, out: &mut EventChain, output: Option<output::Lease<'_>>) {
@@ -545,7 +600,7 @@ impl<R: RingHandle> Mxf for CaptureStream<R> {
             return STATUS_INVALID_PARAMETER;
         };
         let mut spare = EventChain::new();
-        let (dropped, starting) = {
+        let (mut dropped, starting) = {
             let mut guard = self.inner.lock();
             let inner = &mut *guard;
             let old = inner.state;
@@ -567,13 +622,14 @@ impl<R: RingHandle> Mxf for CaptureStream<R> {
                     self.ring.set_accepting(true);
                     (dropped, true)
                 }
-                _ => (None, false),
+                _ => (EventChain::new(), false),
             };
             inner.state = new;
             (dropped, starting)
         };
-        if let Some(fragment) = dropped {
-            self.give_back_fragment(fragment);
+        if let Some(chain) = dropped.take() {
+            // SAFETY: the open SysEx's fragments, events of our allocator, unsent.
+            unsafe { self.give_back(chain) };
         }
         if let Some(chain) = spare.take() {
             // SAFETY: the spares, events of our allocator that the stream held unused.
@@ -621,14 +677,15 @@ impl<R: RingHandle> Drop for CaptureStream<R> {
     fn drop(&mut self) {
         self.timer.shutdown();
         self.ring.set_accepting(false);
-        let (fragment, mut spare, output) = {
+        let (mut dropped, mut spare, output) = {
             let mut guard = self.inner.lock();
             let inner = &mut *guard;
             let spare = core::mem::take(&mut inner.spare);
             (self.drop_data(inner), spare, inner.output.take())
         };
-        if let Some(fragment) = fragment {
-            self.give_back_fragment(fragment);
+        if let Some(chain) = dropped.take() {
+            // SAFETY: the open SysEx's fragments, events of our allocator, unsent.
+            unsafe { self.give_back(chain) };
         }
         if let Some(chain) = spare.take() {
             // SAFETY: the spares, events of our allocator that the stream held unused.

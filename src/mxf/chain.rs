@@ -57,6 +57,27 @@ impl EventChain {
         self.len += 1;
     }
 
+    /// Moves every event of `other` to the end of this chain, in order; `other` is empty
+    /// afterwards. O(1).
+    pub fn append(&mut self, other: &mut EventChain) {
+        let (head, tail, len) = (other.head, other.tail, other.len);
+        if head.is_null() {
+            return;
+        }
+        // Field by field, as in `take`: `other` gives its events up without reporting them.
+        other.head = ptr::null_mut();
+        other.tail = ptr::null_mut();
+        other.len = 0;
+        match NonNull::new(self.tail) {
+            // SAFETY: the tail is an event this chain owns; `head` starts the events `other`
+            // owned, handed over here.
+            Some(t) => unsafe { (*t.as_ptr()).pNextEvt = head },
+            None => self.head = head,
+        }
+        self.tail = tail;
+        self.len += len;
+    }
+
     /// Removes the first event (detached: its `pNextEvt` null) and gives it back. O(1).
     pub fn pop(&mut self) -> Option<NonNull<KernelEvent>> {
         let head = NonNull::new(self.head)?;
@@ -147,6 +168,38 @@ mod tests {
         assert_eq!(walk, [e[1].as_ptr(), e[2].as_ptr(), e[3].as_ptr()]);
         assert_eq!(pool.put_chain(head.as_ptr()).events, 3);
         assert_eq!(pool.put_chain(e[0].as_ptr()).events, 1);
+        assert_eq!(pool.stats().events.in_use, 0);
+    }
+
+    #[test]
+    fn append_moves_a_whole_chain_in_order() {
+        let pool = EventPool::new(PoolConfig {
+            events: 5,
+            buffers: 0,
+            buffer_size: 0,
+        })
+        .unwrap();
+        let e: Vec<_> = (0..5).map(|_| pool.get_event().unwrap()).collect();
+        let (mut a, mut b) = (EventChain::new(), EventChain::new());
+        a.append(&mut b);
+        assert!(a.is_empty() && b.is_empty());
+        for &x in &e[..2] {
+            // SAFETY: ours, handed over once.
+            unsafe { b.push(x) };
+        }
+        a.append(&mut b);
+        assert_eq!((a.len(), b.len(), b.is_empty()), (2, 0, true));
+        for &x in &e[2..] {
+            // SAFETY: ours, handed over once.
+            unsafe { b.push(x) };
+        }
+        a.append(&mut b);
+        assert_eq!(a.len(), 5);
+        let popped: Vec<_> = std::iter::from_fn(|| a.pop()).collect();
+        assert_eq!(popped, e);
+        for x in e {
+            pool.put_chain(x.as_ptr());
+        }
         assert_eq!(pool.stats().events.in_use, 0);
     }
 }

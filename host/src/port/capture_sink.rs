@@ -3,14 +3,22 @@
 //! them into complete messages for the [`Packer`] and gives every event back to the
 //! allocator (IAllocatorMXF::PutMessage), always: the allocator is the last destination.
 //!
-//! - A COMPLETE event is one message: packed as it is, at its time. One that is not a message
-//!   (it starts with a data byte, or is empty) is counted and skipped.
+//! - A COMPLETE event is one message: packed as it is, at its time. Its data is inline
+//!   (`abData`) up to 8 bytes and in a buffer (`pbData`) beyond; the only MIDI message longer
+//!   than 8 bytes is a SysEx, so a long COMPLETE event must be a whole one (0xF0, data bytes,
+//!   0xF7). One that is not a message (it starts with a data byte, or is empty, or is long
+//!   and not a whole SysEx) is counted malformed and skipped.
 //! - INCOMPLETE events are raw fragments (the pieces of a SysEx): their bytes go through a
 //!   MIDI [`Parser`], one per channel group, whose messages are packed stamped with the time
 //!   of the event that started them (each byte of a fragment carries its event's time). A
 //!   SysEx is collected from its 0xF0 to its 0xF7; a status byte that cuts it packs what
 //!   there was (counted). A COMPLETE non-real-time event arriving in a group whose SysEx is
 //!   still open cuts it too, and discards an unfinished message there (counted).
+//! - The DMUS_KERNEL_EVENT page
+//!   (<https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/dmusicks/ns-dmusicks-_dmus_kernel_event>)
+//!   allows `pbData` only "if uFlags is set to DMUS_KEF_EVENT_COMPLETE and cbEvent is greater
+//!   than sizeof(PBYTE)": an INCOMPLETE event with cbEvent > 8 breaks that rule, so it is
+//!   counted malformed and skipped (its bytes lost, which the run's comparison shows too).
 //! - Packages are not what a capture stream sends: counted and skipped (the allocator takes
 //!   their contents back with them).
 
@@ -19,9 +27,9 @@ use std::ptr::NonNull;
 use std::sync::{Mutex, MutexGuard};
 
 use dmus_miniport::abi::{
-    DMUS_KEF_EVENT_INCOMPLETE, IAllocatorMXF, IID_IMXF, IMXF, IMXFVtbl, KSSTATE, KernelEvent,
-    NT_SUCCESS, NTSTATUS, PDMUS_KERNEL_EVENT, PMXF, STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED,
-    STATUS_SUCCESS, StreamState,
+    DMUS_KEF_EVENT_INCOMPLETE, DMUS_KERNEL_EVENT_SHORT_MAX, IAllocatorMXF, IID_IMXF, IMXF,
+    IMXFVtbl, KSSTATE, KernelEvent, NT_SUCCESS, NTSTATUS, PDMUS_KERNEL_EVENT, PMXF,
+    STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED, STATUS_SUCCESS, StreamState,
 };
 use dmus_miniport::com::{ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
 use dmus_miniport::com_interfaces;
@@ -46,6 +54,8 @@ pub struct SinkStats {
     pub events: u64,
     /// COMPLETE events packed as they were.
     pub complete: u64,
+    /// Of those, whole SysExs (inline up to 8 bytes, in a buffer beyond).
+    pub complete_sysex: u64,
     /// INCOMPLETE events re-parsed.
     pub incomplete_reparsed: u64,
     /// Messages the re-parsing completed.
@@ -56,7 +66,9 @@ pub struct SinkStats {
     pub dropped_bytes: u64,
     /// Messages the parser discarded unfinished (a status byte came first).
     pub truncated_messages: u64,
-    /// Events whose data is not a message (empty, data first, unreadable): skipped.
+    /// Events skipped as malformed: COMPLETE ones that are not one message (empty, data
+    /// first, longer than 8 bytes and not a whole SysEx), INCOMPLETE ones of more than 8
+    /// bytes (the DDI allows pbData only in a COMPLETE event), unreadable ones.
     pub malformed_events: u64,
     /// Package events: skipped.
     pub packages: u64,
@@ -153,6 +165,8 @@ impl CaptureSink {
         };
         if view.flags & DMUS_KEF_EVENT_INCOMPLETE == 0 {
             complete(state, &view);
+        } else if view.data.len() > DMUS_KERNEL_EVENT_SHORT_MAX {
+            state.stats.malformed_events += 1;
         } else {
             incomplete(state, &view);
         }
@@ -166,6 +180,11 @@ fn complete(state: &mut State, view: &EventView) {
         return;
     };
     if Status::new(first).is_none() {
+        state.stats.malformed_events += 1;
+        return;
+    }
+    let sysex = is_whole_sysex(&view.data);
+    if view.data.len() > DMUS_KERNEL_EVENT_SHORT_MAX && !sysex {
         state.stats.malformed_events += 1;
         return;
     }
@@ -185,7 +204,18 @@ fn complete(state: &mut State, view: &EventView) {
         }
     }
     state.stats.complete += 1;
+    if sysex {
+        state.stats.complete_sysex += 1;
+    }
     state.packer.pack(view.time, group, &view.data);
+}
+
+/// Whether `data` is one whole SysEx: 0xF0, data bytes, 0xF7.
+fn is_whole_sysex(data: &[u8]) -> bool {
+    match data {
+        [0xF0, body @ .., 0xF7] => body.iter().all(|&b| b < 0x80),
+        _ => false,
+    }
 }
 
 /// An INCOMPLETE event: raw bytes through the group's parser.

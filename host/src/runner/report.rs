@@ -148,11 +148,13 @@ impl Report {
     }
 
     /// Whether the run proved the chain: what came back equals what went in, nothing leaked,
-    /// no kernel rule was broken.
+    /// no kernel rule was broken, and the capture sink found no malformed event (one that
+    /// breaks DMUS_KERNEL_EVENT's rules, such as an INCOMPLETE event with pbData).
     pub fn passed(&self) -> bool {
         self.captured_equals_rendered
             && self.rendered.unreadable == 0
             && self.captured.unreadable == 0
+            && self.port.capture.malformed_events == 0
             && self.leaks.is_clean()
             && self.image.as_ref().is_none_or(|i| {
                 i.stats.findings.is_empty() && i.stats.pool.values().all(|t| t.live == 0)
@@ -262,6 +264,12 @@ impl Report {
             self.port.flow.backlog_high_water,
             self.port.flow.events_lost,
             self.port.unpack.malformed.records()
+        );
+        let c = &self.port.capture;
+        let _ = writeln!(
+            s,
+            "  capture sink    {} events: {} COMPLETE ({} whole SysExs), {} INCOMPLETE re-parsed; {} malformed",
+            c.events, c.complete, c.complete_sysex, c.incomplete_reparsed, c.malformed_events
         );
         if let Some(image) = &self.image {
             let st = &image.stats;
