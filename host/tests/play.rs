@@ -228,10 +228,22 @@ fn generated_files_round_trip_byte_identical_and_back_to_a_file() {
             v.sort_by(|a, b| (a.time, &a.bytes).cmp(&(b.time, &b.bytes)));
             v
         };
-        assert!(
-            by_time(&o2.captured) == by_time(&o.captured),
-            "{name}: the second pass differs"
-        );
+        let (first, second) = (by_time(&o.captured), by_time(&o2.captured));
+        if o.report.port.flow.waits == 0 {
+            assert!(second == first, "{name}: the second pass differs");
+        } else {
+            // The port waited for events or buffers (a bulk dump larger than the pool): what
+            // follows came back as late as the waits made it, off the file's tick grid, and
+            // the writer rounds it to the nearest tick. The same messages, each within a tick.
+            assert_eq!(second.len(), first.len(), "{name}");
+            for (a, b) in first.iter().zip(&second) {
+                assert_eq!(a.bytes, b.bytes, "{name}");
+                assert!(
+                    (a.time - b.time).abs() <= 10_000,
+                    "{name}: {a:?} then {b:?}"
+                );
+            }
+        }
     }
 }
 
