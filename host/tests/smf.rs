@@ -514,13 +514,10 @@ fn many_tempo_events_make_one_map_point_each() {
     let s = smf::read(&file(0, 96, &[&track(&[&t])]), "tempi").expect("reads");
     let points = s.song.tempo.points();
     assert_eq!(points.len(), 100_001);
-    // Each segment lasts 8 music ticks at the tempo before it: 80 * us / 768, rounded.
-    let segment = |us: i64| (80 * us + 384) / 768;
-    let expected: i64 = segment(500_000)
-        + (0..99_999)
-            .map(|i| segment(i64::from(tempo(i))))
-            .sum::<i64>();
-    assert_eq!(points[100_000].reference, expected);
+    // Each segment lasts 8 music ticks at the tempo before it, 80 * us / 768 units: the
+    // exact sum, rounded once.
+    let exact: i64 = 80 * 500_000 + (0..99_999).map(|i| 80 * i64::from(tempo(i))).sum::<i64>();
+    assert_eq!(points[100_000].reference, (exact + 384) / 768);
     assert_eq!(points[100_000].us_per_quarter, tempo(99_999));
 }
 
