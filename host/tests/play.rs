@@ -7,7 +7,7 @@ mod common;
 use dmus_host::cli;
 use dmus_host::perf::demo::demo;
 use dmus_host::perf::time::TempoMap;
-use dmus_host::perf::{Body, Message, PPQ, Song, Stamp};
+use dmus_host::perf::{Body, Duration, Message, PPQ, Song, Stamp};
 use dmus_host::port::DeviceKind;
 use dmus_host::runner::{Outcome, PlayOptions, TimedMessage, play, play_image};
 use dmus_host::smf::{self, generate};
@@ -98,7 +98,7 @@ fn sparse_song(notes: i64) -> Song {
                     key: 40 + (i % 40) as u8,
                     velocity: 100,
                     off_velocity: 0,
-                    duration: PPQ / 4,
+                    duration: Duration::Music(PPQ / 4),
                 },
             )
         })
@@ -163,7 +163,7 @@ fn a_chord_queues_on_the_mpu401_wire() {
                     key: 60 + i,
                     velocity: 90,
                     off_velocity: 0,
-                    duration: PPQ,
+                    duration: Duration::Music(PPQ),
                 },
             )
         })
@@ -527,7 +527,7 @@ fn a_sysex_longer_than_the_drain_timeout_comes_back_whole_on_the_mpu401() {
                     key: 60,
                     velocity: 100,
                     off_velocity: 0,
-                    duration: 1,
+                    duration: Duration::Music(1),
                 },
             ),
         ],

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use dmus_host::perf::{Body, Message, PPQ, Stamp, TempoMap};
+use dmus_host::perf::{Body, Duration, Message, PPQ, Stamp, TempoMap};
 use dmus_host::smf::{
     self, Captured, ChunkId, Division, EventPart, GenSpec, Generated, SmfError, SmfErrorKind,
     SmfFormat, SysExInterruption, TrackProblem,
@@ -63,7 +63,7 @@ fn expected(g: &Generated, division: u16) -> (Vec<Message>, TempoMap) {
                     key: b[1],
                     velocity: b[2],
                     off_velocity,
-                    duration: music(off, division) - music(e.tick, division),
+                    duration: Duration::Music(music(off, division) - music(e.tick, division)),
                 },
             ));
         } else if !is_note_off(b) {
@@ -274,7 +274,7 @@ fn note(t: i64, ch: u32, key: u8, velocity: u8, off_velocity: u8, duration: i64)
             key,
             velocity,
             off_velocity,
-            duration,
+            duration: Duration::Music(duration),
         },
     )
 }
@@ -441,7 +441,7 @@ fn timecode_files_get_reference_times() {
                 key: 60,
                 velocity: 100,
                 off_velocity: 9,
-                duration: PPQ, // half a second at 120 bpm
+                duration: Duration::Music(PPQ), // half a second at 120 bpm
             }
         )]
     );
@@ -541,10 +541,10 @@ fn events_of(song: &smf::SmfSong) -> Timed {
                 key,
                 velocity,
                 off_velocity,
-                duration,
+                duration: Duration::Music(d),
             } => {
                 out.push((t, vec![0x90 | ch, *key, *velocity]));
-                out.push((t + duration, vec![0x80 | ch, *key, *off_velocity]));
+                out.push((t + d, vec![0x80 | ch, *key, *off_velocity]));
             }
             Body::Midi {
                 status,
@@ -558,6 +558,7 @@ fn events_of(song: &smf::SmfSong) -> Timed {
                 out.push((t, b));
             }
             Body::SysEx(b) => out.push((t, b.clone())),
+            Body::Note { .. } => panic!("a metrical file's notes last in music time"),
             Body::Patch { .. } => panic!("the reader makes no patches"),
         }
     }

@@ -13,7 +13,7 @@ use super::error::{SmfError, SmfErrorKind, TrackProblem};
 use super::layout;
 use super::scan;
 use super::track::{self, ItemKind, TrackItems};
-use crate::perf::{Body, Message, Song, Stamp, TempoMap};
+use crate::perf::{Body, Duration, Message, Song, Stamp, TempoMap};
 
 /// How a file's tracks relate (the header's format field).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -158,7 +158,7 @@ fn read_smf(bytes: &[u8], name: &str) -> Result<SmfSong, SmfError> {
                                 key,
                                 velocity,
                                 off_velocity,
-                                duration,
+                                duration: Duration::Music(duration),
                             },
                         )
                     }
