@@ -9,8 +9,8 @@ use std::rc::Rc;
 use dmus_host::buffer::{EVENT_STRUCTURED, PortBuffer, record_len};
 use dmus_host::perf::demo::{GM_SYSTEM_ON, LONG_SYSEX_LEN, long_sysex};
 use dmus_host::perf::{
-    Body, ChannelMap, Delivery, Message, MusicTime, PPQ, Performance, PerformanceConfig, RefTime,
-    Stamp, Stamped, TempoMap, Tool, Transpose, VelocityScale, demo,
+    Body, ChannelMap, Delivery, Duration, Message, MusicTime, PPQ, Performance, PerformanceConfig,
+    RefTime, Stamp, Stamped, TempoMap, Tool, Transpose, VelocityScale, demo,
 };
 use proptest::prelude::*;
 
@@ -78,7 +78,16 @@ fn note(key: u8, velocity: u8, duration: MusicTime) -> Body {
         key,
         velocity,
         off_velocity: 64,
-        duration,
+        duration: Duration::Music(duration),
+    }
+}
+
+fn note_for(key: u8, velocity: u8, duration: RefTime) -> Body {
+    Body::Note {
+        key,
+        velocity,
+        off_velocity: 64,
+        duration: Duration::Reference(duration),
     }
 }
 
@@ -346,6 +355,36 @@ fn stamps_past_the_reference_clock_saturate_instead_of_panicking() {
             (RefTime::MAX, vec![0x82, 60, 64]),
         ]
     );
+}
+
+#[test]
+fn a_duration_in_reference_time_ends_the_note_exactly_that_long_after_whatever_the_tempo() {
+    let mut tempo = TempoMap::default();
+    tempo.set(PPQ, 1_000_000); // 60 bpm from beat 2
+    let mut perf = Performance::new(tempo, PerformanceConfig::default());
+    // Across the change, and of odd lengths: a unit, none, and one that is no whole tick.
+    perf.send(at(PPQ / 2, 0, note_for(60, 100, 7_654_321)));
+    perf.send(at_ref(4_000_001, 1, note_for(61, 100, 1)));
+    perf.send(at_ref(4_000_001, 2, note_for(62, 100, 0)));
+    let got: Vec<_> = records(&run_to_end(&mut perf))
+        .into_iter()
+        .map(|r| (r.time, r.data))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (2_500_000, vec![0x90, 60, 100]),
+            (4_000_001, vec![0x91, 61, 100]),
+            (4_000_001, vec![0x92, 62, 100]),
+            (4_000_001, vec![0x82, 62, 64]),
+            (4_000_002, vec![0x81, 61, 64]),
+            (10_154_321, vec![0x80, 60, 64]),
+        ]
+    );
+    // A negative one is refused, like a negative music duration.
+    perf.send(at_ref(0, 3, note_for(63, 100, -1)));
+    run_to_end(&mut perf);
+    assert_eq!(perf.stats().dropped.negative_duration, 1);
 }
 
 #[test]
@@ -736,12 +775,17 @@ fn arb_tool() -> impl Strategy<Value = ToolSpec> {
 fn arb_body() -> impl Strategy<Value = Body> {
     let data = prop_oneof![9 => 0u8..=127, 1 => 128u8..=255];
     prop_oneof![
-        6 => (data.clone(), 0u8..=127, 0u8..=127, prop_oneof![20 => 0i64..3000, 1 => -100i64..0])
-            .prop_map(|(key, velocity, off_velocity, duration)| Body::Note {
+        6 => (data.clone(), 0u8..=127, 0u8..=127, prop_oneof![20 => 0i64..3000, 1 => -100i64..0], any::<bool>())
+            .prop_map(|(key, velocity, off_velocity, length, in_reference)| Body::Note {
                 key,
                 velocity,
                 off_velocity,
-                duration
+                // A tick at 120 bpm is 6510 units: reference durations of similar lengths.
+                duration: if in_reference {
+                    Duration::Reference(length * 6510)
+                } else {
+                    Duration::Music(length)
+                },
             }),
         // Channel messages other than notes (those are the notes' business here), and some
         // statuses that are not channel messages at all.

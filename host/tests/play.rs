@@ -4,15 +4,19 @@
 
 mod common;
 
+use std::collections::{HashMap, VecDeque};
+
 use dmus_host::cli;
 use dmus_host::perf::demo::demo;
 use dmus_host::perf::time::TempoMap;
-use dmus_host::perf::{Body, Message, PPQ, Song, Stamp};
+use dmus_host::perf::{Body, Duration, Message, PPQ, Song, Stamp};
 use dmus_host::port::DeviceKind;
 use dmus_host::runner::{Outcome, PlayOptions, TimedMessage, play, play_image};
 use dmus_host::smf::{self, generate};
 use dmus_miniport::kernel::time::TICKS_PER_MS;
 use proptest::strategy::Just;
+
+use common::file_time::file_time;
 
 /// The wire's byte time: 320 us (dmus-contract.md section 6), in 100 ns units.
 const BYTE_TIME: i64 = 3200;
@@ -98,7 +102,7 @@ fn sparse_song(notes: i64) -> Song {
                     key: 40 + (i % 40) as u8,
                     velocity: 100,
                     off_velocity: 0,
-                    duration: PPQ / 4,
+                    duration: Duration::Music(PPQ / 4),
                 },
             )
         })
@@ -163,7 +167,7 @@ fn a_chord_queues_on_the_mpu401_wire() {
                     key: 60 + i,
                     velocity: 90,
                     off_velocity: 0,
-                    duration: PPQ,
+                    duration: Duration::Music(PPQ),
                 },
             )
         })
@@ -213,9 +217,15 @@ fn generated_files_round_trip_byte_identical_and_back_to_a_file() {
             "{name}: {}",
             slow.report.to_text()
         );
-        // What was captured, written as a MIDI file and read back, is the song's messages
-        // again, at the same music times.
-        let written = smf::write(&o.captured_for_file(), &read.song.tempo, PPQ as u16);
+        // What was captured, written as a MIDI file of the same division and read back, is
+        // the song's messages again, at the same times: each on the file's grid, as it came
+        // back on time. Not when the port waited for events (a bulk dump): what the dump
+        // held back came back milliseconds late, between the file's ticks.
+        if o.report.port.flow.waits > 0 {
+            assert!(spec.bulk_sysex > 0, "{name}: the port waited");
+            continue;
+        }
+        let written = smf::write(&o.captured_for_file(), &read.song.tempo, spec.division);
         assert_eq!(written.skipped, 0, "{name}");
         let again = smf::read(&written.bytes, name).unwrap();
         let o2 = run(&again.song, DeviceKind::Loopback);
@@ -253,14 +263,221 @@ fn the_large_file_round_trips() {
         .into_iter()
         .find(|(n, _)| *n == "large")
         .unwrap();
-    let bytes = generate::generate(&spec);
-    let read = smf::read(&bytes, "large").unwrap();
+    let g = generate::generate_with_events(&spec);
+    let read = smf::read(&g.bytes, "large").unwrap();
     let o = run(&read.song, DeviceKind::Loopback);
     assert!(
         o.report.rendered.messages >= 100_000,
         "{}",
         o.report.to_text()
     );
+    // 960 per quarter and 30 tempo changes: every message at its exact file time.
+    assert_exact("large", &o, &generated_expectation(&g, spec.division));
+}
+
+// ---- exact file times ----
+
+/// What a file's events should come back as: each message at its tick's exact time, a
+/// note-on of velocity 0 as the note-off `8n k 0` a performance sends.
+fn expectation(
+    events: &[(u64, Vec<u8>)],
+    division: u16,
+    tempo: &[(u64, u32)],
+) -> Vec<(i64, Vec<u8>)> {
+    events
+        .iter()
+        .map(|(tick, bytes)| {
+            let mut bytes = bytes.clone();
+            if bytes[0] & 0xF0 == 0x90 && bytes[2] == 0 {
+                bytes[0] ^= 0x10;
+            }
+            (file_time(*tick, division, tempo), bytes)
+        })
+        .collect()
+}
+
+fn generated_expectation(g: &generate::Generated, division: u16) -> Vec<(i64, Vec<u8>)> {
+    let mut tempo: Vec<(u64, u32)> = g.tempo.iter().map(|t| (t.tick, t.us_per_quarter)).collect();
+    tempo.sort_by_key(|t| t.0); // stable: the last of one tick's changes wins
+    let events: Vec<_> = g.events.iter().map(|e| (e.tick, e.bytes.clone())).collect();
+    expectation(&events, division, &tempo)
+}
+
+/// Every captured message came back at its exact file time. The k-th capture of some bytes
+/// is paired with the k-th (in time) expected message of those bytes; the failure says how
+/// many were off and by how much at most.
+fn assert_exact(name: &str, o: &Outcome, expected: &[(i64, Vec<u8>)]) {
+    let mut want: HashMap<&[u8], VecDeque<i64>> = HashMap::new();
+    let mut sorted: Vec<_> = expected.iter().collect();
+    sorted.sort_by_key(|(t, _)| *t);
+    for (t, bytes) in sorted {
+        want.entry(bytes).or_default().push_back(*t);
+    }
+    assert_eq!(o.captured.len(), expected.len(), "{name}: messages");
+    let (mut off, mut worst) = (0usize, 0i64);
+    for m in &o.captured {
+        let t = want
+            .get_mut(&m.bytes[..])
+            .and_then(VecDeque::pop_front)
+            .unwrap_or_else(|| panic!("{name}: {:02X?} was not expected", m.bytes));
+        if m.time != t {
+            off += 1;
+            worst = worst.max((m.time - t).abs());
+        }
+    }
+    assert!(
+        off == 0,
+        "{name}: {off} of {} messages not at their exact file time, the worst by {:.1} us",
+        expected.len(),
+        worst as f64 / 10.0
+    );
+}
+
+/// Metrical files finer than music time's 768 per quarter, with tempo changes, notes of every
+/// length from 0 to two quarters, SysEx: on the loopback on the ideal clock, every message
+/// comes back at its exact file time (to the 100 ns unit), not rounded to a 768th of a
+/// quarter.
+#[test]
+fn files_finer_than_music_time_come_back_at_their_exact_times() {
+    for (division, seed) in [(960u16, 21u64), (1000, 22), (7919, 23)] {
+        let spec = generate::GenSpec {
+            format: 1,
+            tracks: 3,
+            events_per_track: 300,
+            division,
+            tempo_changes: 12,
+            running_status: true,
+            sysex: true,
+            bulk_sysex: 0,
+            burst: 0,
+            seed,
+        };
+        let g = generate::generate_with_events(&spec);
+        let read = smf::read(&g.bytes, "fine").unwrap();
+        let o = run(&read.song, DeviceKind::Loopback);
+        assert_exact(
+            &format!("division {division}"),
+            &o,
+            &generated_expectation(&g, division),
+        );
+    }
+}
+
+/// A format 0 file of `events` (absolute tick, message; a SysEx whole, `F0 .. F7`) with
+/// `division` and tempo events at `tempo`, encoded here with a status byte on every event.
+fn file_of(division: u16, events: &[(u64, Vec<u8>)], tempo: &[(u64, u32)]) -> Vec<u8> {
+    let mut all: Vec<(u64, Vec<u8>)> = tempo
+        .iter()
+        .map(|&(tick, us)| {
+            (
+                tick,
+                vec![0xFF, 0x51, 3, (us >> 16) as u8, (us >> 8) as u8, us as u8],
+            )
+        })
+        .collect();
+    for (tick, bytes) in events {
+        let event = if bytes[0] == 0xF0 {
+            let mut e = vec![0xF0];
+            push_varlen(&mut e, bytes.len() as u32 - 1);
+            e.extend_from_slice(&bytes[1..]);
+            e
+        } else {
+            bytes.clone()
+        };
+        all.push((*tick, event));
+    }
+    all.sort_by_key(|e| e.0); // stable: tempo events first at their tick
+    let mut track = Vec::new();
+    let mut now = 0;
+    for (tick, event) in all {
+        push_varlen(&mut track, (tick - now) as u32);
+        track.extend_from_slice(&event);
+        now = tick;
+    }
+    track.extend_from_slice(&[0, 0xFF, 0x2F, 0]);
+    let mut bytes = b"MThd\0\0\0\x06\0\0\0\x01".to_vec();
+    bytes.extend_from_slice(&division.to_be_bytes());
+    bytes.extend_from_slice(b"MTrk");
+    bytes.extend_from_slice(&(track.len() as u32).to_be_bytes());
+    bytes.extend_from_slice(&track);
+    bytes
+}
+
+/// A MIDI file's variable-length quantity.
+fn push_varlen(out: &mut Vec<u8>, v: u32) {
+    let mut groups = vec![(v & 0x7F) as u8];
+    let mut v = v >> 7;
+    while v > 0 {
+        groups.push((v & 0x7F) as u8 | 0x80);
+        v >>= 7;
+    }
+    out.extend(groups.iter().rev());
+}
+
+/// Notes of many lengths (0, 1 and 3 ticks; odd lengths; seconds), a note repeated where the
+/// last one ends, controllers, a SysEx, at odd ticks, and a tempo event (which a timecode
+/// file ignores).
+fn timecode_events() -> Vec<(u64, Vec<u8>)> {
+    let mut events = Vec::new();
+    let mut tick = 0;
+    for (i, len) in [0u64, 1, 3, 7, 13, 29, 101, 997, 4001]
+        .into_iter()
+        .enumerate()
+    {
+        let key = 48 + i as u8;
+        events.push((tick, vec![0x90, key, 100]));
+        events.push((tick + len, vec![0x80, key, 30 + i as u8]));
+        events.push((tick + len / 2, vec![0xB1, 7, i as u8]));
+        tick += 17 + 3 * len;
+    }
+    // The same key again where it ends (note-off first at that instant), ended by a note-on
+    // of velocity 0.
+    events.push((tick, vec![0x92, 60, 90]));
+    events.push((tick + 333, vec![0x92, 60, 0]));
+    events.push((tick + 333, vec![0x92, 60, 91]));
+    events.push((tick + 1000, vec![0x82, 60, 0]));
+    events.push((tick + 77, vec![0xF0, 0x7D, 1, 2, 3, 0xF7]));
+    events.sort_by_key(|e| e.0);
+    events
+}
+
+/// SMPTE files: note-ons were already at their exact times; their durations, and so their
+/// note-offs, must be too (not music time at 120 bpm, rounded to 0.65 ms).
+#[test]
+fn timecode_files_come_back_at_their_exact_times() {
+    let events = timecode_events();
+    // -25 x 40 (1 ms a tick), -30 x 80, -29 x 100 (drop-frame), -24 x 4.
+    for division in [0xE728u16, 0xE250, 0xE364, 0xE804] {
+        let bytes = file_of(division, &events, &[(5, 350_000)]);
+        let read = smf::read(&bytes, "timecode").unwrap();
+        let o = run(&read.song, DeviceKind::Loopback);
+        let name = format!("division {division:04X}");
+        assert_exact(&name, &o, &expectation(&events, division, &[]));
+        // The repeated note: its note-off, then the new note-on, at one instant.
+        let at = o
+            .captured
+            .iter()
+            .position(|m| m.bytes == [0x82, 60, 0])
+            .expect("the first note-off");
+        assert_eq!(o.captured[at + 1].bytes, [0x92, 60, 91], "{name}");
+        assert_eq!(o.captured[at].time, o.captured[at + 1].time, "{name}");
+    }
+}
+
+/// A metrical file of the same shape at 1000 per quarter, with tempo changes inside notes.
+#[test]
+fn a_hand_built_fine_metrical_file_comes_back_at_its_exact_times() {
+    let events = timecode_events();
+    let tempo = [
+        (5, 350_000),
+        (40, 1_234_567),
+        (41, 499_999),
+        (2_000, 270_001),
+    ];
+    let bytes = file_of(1000, &events, &tempo);
+    let read = smf::read(&bytes, "fine").unwrap();
+    let o = run(&read.song, DeviceKind::Loopback);
+    assert_exact("division 1000", &o, &expectation(&events, 1000, &tempo));
 }
 
 // ---- the command line ----
@@ -539,7 +756,7 @@ fn a_sysex_longer_than_the_drain_timeout_comes_back_whole_on_the_mpu401() {
                     key: 60,
                     velocity: 100,
                     off_velocity: 0,
-                    duration: 1,
+                    duration: Duration::Music(1),
                 },
             ),
         ],

@@ -10,7 +10,7 @@
 //! deliver the note-off first), drums on pchannel 9, and one 300-byte SysEx (longer than the
 //! driver allocator's 256-byte buffers, section 4, so the port must split it).
 
-use super::message::{Body, Message, Stamp};
+use super::message::{Body, Duration, Message, Stamp};
 use super::song::Song;
 use super::time::{MusicTime, PPQ, TempoMap};
 
@@ -84,7 +84,7 @@ impl Builder {
             key,
             velocity,
             off_velocity: 64,
-            duration,
+            duration: Duration::Music(duration),
         };
         self.at(t, pchannel, body);
     }
@@ -266,7 +266,14 @@ mod tests {
             .messages
             .iter()
             .map(|m| match (m.stamp, &m.body) {
-                (Stamp::Music(t), Body::Note { duration, .. }) => t + duration,
+                (
+                    Stamp::Music(t),
+                    Body::Note {
+                        duration: Duration::Music(d),
+                        ..
+                    },
+                ) => t + d,
+                (_, Body::Note { .. }) => panic!("the demo's notes last in music time"),
                 (Stamp::Music(t), _) => t,
                 (Stamp::Reference(_), _) => panic!("the demo is in music time"),
             })

@@ -27,16 +27,45 @@ pub enum Delivery {
     AtTime,
 }
 
+/// How long a note lasts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Duration {
+    /// In music time (DMUS_NOTE_PMSG's mtDuration): the note-off falls at
+    /// `to_reference(music + duration)`, so the tempo map stretches the note.
+    Music(MusicTime),
+    /// In reference time: the note-off falls exactly this long after the note-on, whatever
+    /// the tempo. A file read to the 100 ns unit gives these, so that its note-offs stay at
+    /// their exact times instead of a 768th of a quarter's grid.
+    Reference(RefTime),
+}
+
+impl Duration {
+    pub fn is_negative(self) -> bool {
+        match self {
+            Duration::Music(d) | Duration::Reference(d) => d < 0,
+        }
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Duration::Music(d) => write!(f, "{d} ticks"),
+            Duration::Reference(d) => write!(f, "{d} x 100 ns"),
+        }
+    }
+}
+
 /// What a message says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Body {
     /// A note (DMUS_NOTE_PMSG): note-on with `velocity` at the stamp, note-off with
-    /// `off_velocity` `duration` ticks later.
+    /// `off_velocity` `duration` later.
     Note {
         key: u8,
         velocity: u8,
         off_velocity: u8,
-        duration: MusicTime,
+        duration: Duration,
     },
     /// A channel message other than a note (DMUS_MIDI_PMSG). `status` is 0x80..=0xEF; its
     /// low nibble is ignored, the channel comes from the pchannel. `data2` is ignored for
@@ -116,7 +145,7 @@ impl Message {
                 data("key", *key)?;
                 data("velocity", *velocity)?;
                 data("off velocity", *off_velocity)?;
-                if *duration < 0 {
+                if duration.is_negative() {
                     return Err(InvalidMessage::NegativeDuration(*duration));
                 }
                 Ok(())
@@ -171,7 +200,7 @@ pub enum InvalidMessage {
     /// A SysEx longer than a record's cbEvent (u32) can say.
     SysExTooLong(usize),
     /// A note whose duration is negative: its note-off would come before its note-on.
-    NegativeDuration(MusicTime),
+    NegativeDuration(Duration),
 }
 
 impl fmt::Display for InvalidMessage {
@@ -193,7 +222,7 @@ impl fmt::Display for InvalidMessage {
                 write!(f, "SysEx of {len} bytes is longer than a record can hold")
             }
             InvalidMessage::NegativeDuration(d) => {
-                write!(f, "note duration {d} ticks is negative")
+                write!(f, "note duration {d} is negative")
             }
         }
     }
@@ -228,7 +257,7 @@ mod tests {
             key: 60,
             velocity: 0,
             off_velocity: 0,
-            duration: 10,
+            duration: Duration::Music(10),
         };
         assert!(!msg(note).is_note_off());
     }
@@ -253,7 +282,7 @@ mod tests {
                 key,
                 velocity,
                 off_velocity: 0,
-                duration,
+                duration: Duration::Music(duration),
             })
         };
         assert_eq!(note(60, 0, 0).check(), Ok(()));
@@ -266,7 +295,7 @@ mod tests {
         );
         assert_eq!(
             note(60, 1, -1).check(),
-            Err(InvalidMessage::NegativeDuration(-1))
+            Err(InvalidMessage::NegativeDuration(Duration::Music(-1)))
         );
         let patch = msg(Body::Patch {
             program: 1,

@@ -18,7 +18,7 @@ pub mod tool;
 pub mod tools;
 
 pub use demo::demo;
-pub use message::{Body, Delivery, InvalidMessage, Message, Stamp};
+pub use message::{Body, Delivery, Duration, InvalidMessage, Message, Stamp};
 pub use performance::{Performance, PerformanceConfig};
 pub use queue::DeliveryQueue;
 pub use song::Song;

@@ -7,11 +7,12 @@
 //!   status' low nibble is the message's channel, the record's channel group its channel
 //!   group, the record's time its reference time stamp.
 //! - A note is a note-on `[0x90|ch, key, velocity]` at its time, and a note-off
-//!   `[0x80|ch, key, off_velocity]` at `to_reference(music + duration)`, which the tool
-//!   queues for itself (delivered like any Queue message). A note of velocity 0 is not
-//!   played. The note-off is never earlier than its note-on: a reference-stamped note's
-//!   music time is rounded to the tick, which can put `to_reference(music + duration)` up to
-//!   half a tick before the note-on for a short note.
+//!   `[0x80|ch, key, off_velocity]` at `to_reference(music + duration)` for a duration in
+//!   music time, or at its time + duration for one in reference time, which the tool queues
+//!   for itself (delivered like any Queue message). A note of velocity 0 is not played. The
+//!   note-off is never earlier than its note-on: a reference-stamped note's music time is
+//!   rounded to the tick, which can put `to_reference(music + duration)` up to half a tick
+//!   before the note-on for a short note.
 //! - A patch is CC 0 (bank MSB), CC 32 (bank LSB), program change, at one time, in that
 //!   order.
 //! - A SysEx is one unstructured record (flags 0) holding the whole message
@@ -20,7 +21,7 @@
 
 use crate::buffer::{BufferPacker, EVENT_STRUCTURED, PortBuffer};
 
-use super::message::{Body, Delivery, InvalidMessage, Message, Stamp};
+use super::message::{Body, Delivery, Duration, InvalidMessage, Message, Stamp};
 use super::stats::PerformanceStats;
 use super::time::{RefTime, TempoMap};
 use super::tool::Stamped;
@@ -88,19 +89,25 @@ impl OutputTool {
                 }
                 self.channel(time, group, [0x90 | ch, *key, *velocity]);
                 stats.notes += 1;
-                let end = msg.music.saturating_add(*duration);
+                let (stamp, music, reference) = match *duration {
+                    Duration::Music(d) => {
+                        let end = msg.music.saturating_add(d);
+                        (Stamp::Music(end), end, tempo.to_reference(end).max(time))
+                    }
+                    Duration::Reference(d) => {
+                        let end = time.saturating_add(d);
+                        (Stamp::Reference(end), tempo.to_music(end), end)
+                    }
+                };
+                let off = Body::Midi {
+                    status: 0x80,
+                    data1: *key,
+                    data2: *off_velocity,
+                };
                 note_offs.push(Stamped {
-                    message: Message::new(
-                        Stamp::Music(end),
-                        msg.message.pchannel,
-                        Body::Midi {
-                            status: 0x80,
-                            data1: *key,
-                            data2: *off_velocity,
-                        },
-                    ),
-                    music: end,
-                    reference: tempo.to_reference(end).max(time),
+                    message: Message::new(stamp, msg.message.pchannel, off),
+                    music,
+                    reference,
                 });
             }
             Body::Midi {

@@ -4,6 +4,11 @@
 //! [`PPQ`] = 768 per quarter note. A tempo is held as microseconds per quarter note (the
 //! Standard MIDI File's unit, exact for any tempo a file states), so one tick at tempo `u`
 //! lasts `10 * u / 768` units: 600000000 * ticks / (bpm * 768) with bpm = 60e6 / u.
+//!
+//! A tempo map places its changes in ticks of its own resolution: music time for a map made
+//! in code, the file's division for a map read from a file, so that a file's tempo changes
+//! stay where the file puts them however fine its ticks. Every conversion works from the
+//! exact time (a sum of ticks x tempo over segments, kept as a fraction) and rounds once.
 
 /// Reference time: 100 ns units.
 pub type RefTime = i64;
@@ -17,18 +22,24 @@ pub const DEFAULT_TEMPO_US: u32 = 500_000;
 /// Reference-time units per millisecond.
 pub const REF_PER_MS: RefTime = 10_000;
 
-/// A tempo change: from `music` on (which falls at `reference`), `us_per_quarter`.
+/// A tempo change: from `tick` (in the map's ticks) on, which falls at `reference`,
+/// `us_per_quarter`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TempoPoint {
-    pub music: MusicTime,
+    pub tick: i64,
+    /// Rounded once from the exact time.
     pub reference: RefTime,
     pub us_per_quarter: u32,
+    /// The exact time in units of 1 / (ticks per quarter) of 100 ns: the sum over the
+    /// segments before of ticks x 10 x us per quarter.
+    exact: i128,
 }
 
-/// Piecewise-linear map between music and reference time. Always has a point at music
-/// time 0 (reference 0); times before it use the first tempo.
+/// Piecewise-linear map between ticks (music time, or a file's) and reference time. Always
+/// has a point at tick 0 (reference 0); times before it use the first tempo.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TempoMap {
+    ticks_per_quarter: i64,
     points: Vec<TempoPoint>,
 }
 
@@ -38,130 +49,202 @@ impl Default for TempoMap {
     }
 }
 
-/// `a * b / c` rounded to nearest (ties away from zero), without overflow for any i64
-/// inputs whose result fits.
-fn mul_div_round(a: i64, b: i64, c: i64) -> i64 {
-    let n = i128::from(a) * i128::from(b);
-    let c = i128::from(c);
-    let q = if (n < 0) == (c < 0) {
-        (n + c / 2) / c
+/// `n / d` (d > 0) rounded to nearest, ties away from zero, saturating to i64.
+fn div_round(n: i128, d: i128) -> i64 {
+    let q = if n < 0 {
+        (n - d / 2) / d
     } else {
-        (n - c / 2) / c
+        (n + d / 2) / d
     };
     q.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
 }
 
 impl TempoMap {
-    /// One tempo throughout. A tempo of 0 is taken as 1 us per quarter.
+    /// One tempo throughout, in music time. A tempo of 0 is taken as 1 us per quarter.
     pub fn constant(us_per_quarter: u32) -> Self {
+        TempoMap::new(PPQ as u16, us_per_quarter)
+    }
+
+    /// One tempo throughout, with `ticks_per_quarter` (taken as at least 1) ticks per quarter
+    /// note: a MIDI file's division, so that its tempo changes fall on its own ticks.
+    pub fn new(ticks_per_quarter: u16, us_per_quarter: u32) -> Self {
         TempoMap {
+            ticks_per_quarter: i64::from(ticks_per_quarter.max(1)),
             points: vec![TempoPoint {
-                music: 0,
+                tick: 0,
                 reference: 0,
                 us_per_quarter: us_per_quarter.max(1),
+                exact: 0,
             }],
         }
     }
 
-    /// Sets the tempo from `at` (>= 0; earlier is taken as 0) on, until the next change. A
-    /// change at the same music time as an existing one replaces it (the last one wins, as
-    /// in a MIDI file with two tempo events at one tick).
+    /// The map's ticks per quarter note: [`PPQ`] unless made with [`TempoMap::new`].
+    pub fn ticks_per_quarter(&self) -> i64 {
+        self.ticks_per_quarter
+    }
+
+    /// Sets the tempo from `at` (in the map's ticks, >= 0; earlier is taken as 0) on, until
+    /// the next change. A change at the same tick as an existing one replaces it (the last
+    /// one wins, as in a MIDI file with two tempo events at one tick).
     ///
-    /// Only the points from the change on are recomputed, so that building a map in
-    /// music-time order (as a file's tempo events come) takes linear time. Reference times
-    /// past `RefTime::MAX` saturate there.
-    pub fn set(&mut self, at: MusicTime, us_per_quarter: u32) {
+    /// Only the points from the change on are recomputed, so that building a map in tick
+    /// order (as a file's tempo events come) takes linear time. Reference times past
+    /// `RefTime::MAX` saturate there.
+    pub fn set(&mut self, at: i64, us_per_quarter: u32) {
         let at = at.max(0);
         let us_per_quarter = us_per_quarter.max(1);
-        let changed = match self.points.binary_search_by_key(&at, |p| p.music) {
+        let changed = match self.points.binary_search_by_key(&at, |p| p.tick) {
             Ok(i) => {
                 self.points[i].us_per_quarter = us_per_quarter;
                 i
             }
             Err(i) => {
-                self.points.insert(
-                    i,
-                    TempoPoint {
-                        music: at,
-                        reference: 0,
-                        us_per_quarter,
-                    },
-                );
+                let point = TempoPoint {
+                    tick: at,
+                    reference: 0,
+                    us_per_quarter,
+                    exact: 0,
+                };
+                self.points.insert(i, point);
                 i
             }
         };
         for i in changed.max(1)..self.points.len() {
             let prev = self.points[i - 1];
-            self.points[i].reference = prev.reference.saturating_add(mul_div_round(
-                self.points[i].music - prev.music,
-                10 * i64::from(prev.us_per_quarter),
-                PPQ,
-            ));
+            let p = &mut self.points[i];
+            p.exact =
+                prev.exact + i128::from(p.tick - prev.tick) * 10 * i128::from(prev.us_per_quarter);
+            p.reference = div_round(p.exact, i128::from(self.ticks_per_quarter));
         }
     }
 
-    /// The tempo changes, in music-time order; the first is at 0.
+    /// The tempo changes, in tick order; the first is at 0.
     pub fn points(&self) -> &[TempoPoint] {
         &self.points
     }
 
-    /// The tempo in force at `t`.
+    /// The tempo in force at music time `t`.
     pub fn tempo_at(&self, t: MusicTime) -> u32 {
         self.segment_by_music(t).us_per_quarter
     }
 
-    fn segment_by_music(&self, t: MusicTime) -> TempoPoint {
-        let i = self.points.partition_point(|p| p.music <= t);
+    /// The last point at or before `x / scale` of the map's ticks.
+    fn segment_by_scaled_tick(&self, x: i128, scale: i128) -> TempoPoint {
+        let i = self
+            .points
+            .partition_point(|p| i128::from(p.tick) * scale <= x);
         self.points[i.saturating_sub(1)]
+    }
+
+    fn segment_by_music(&self, t: MusicTime) -> TempoPoint {
+        let x = i128::from(t) * i128::from(self.ticks_per_quarter);
+        self.segment_by_scaled_tick(x, i128::from(PPQ))
     }
 
     fn segment_by_reference(&self, r: RefTime) -> TempoPoint {
-        let i = self.points.partition_point(|p| p.reference <= r);
+        let x = i128::from(r) * i128::from(self.ticks_per_quarter);
+        let i = self.points.partition_point(|p| p.exact <= x);
         self.points[i.saturating_sub(1)]
     }
 
-    /// Music time `t` in reference time (rounded to the nearest unit, saturating).
+    /// The exact reference time of `x / scale` of the map's ticks, as a numerator over
+    /// `scale * ticks_per_quarter`.
+    fn exact_reference(&self, x: i128, scale: i128) -> i128 {
+        let p = self.segment_by_scaled_tick(x, scale);
+        p.exact * scale + (x - i128::from(p.tick) * scale) * 10 * i128::from(p.us_per_quarter)
+    }
+
+    /// Music time `t` in reference time (rounded once to the nearest unit, saturating).
     pub fn to_reference(&self, t: MusicTime) -> RefTime {
-        let p = self.segment_by_music(t);
-        p.reference.saturating_add(mul_div_round(
-            t - p.music,
-            10 * i64::from(p.us_per_quarter),
-            PPQ,
-        ))
+        let (tpq, ppq) = (i128::from(self.ticks_per_quarter), i128::from(PPQ));
+        div_round(self.exact_reference(i128::from(t) * tpq, ppq), ppq * tpq)
+    }
+
+    /// Tick `tick` of the map's own ticks (a file's, for a map read from one) in reference
+    /// time: rounded once to the nearest unit, saturating.
+    pub fn tick_to_reference(&self, tick: i64) -> RefTime {
+        let tpq = i128::from(self.ticks_per_quarter);
+        div_round(self.exact_reference(i128::from(tick), 1), tpq)
+    }
+
+    /// Reference time `r` in the map's ticks, exactly: a numerator and its denominator.
+    fn exact_tick(&self, r: RefTime) -> (i128, i128) {
+        let p = self.segment_by_reference(r);
+        let unit = 10 * i128::from(p.us_per_quarter);
+        let x = i128::from(r) * i128::from(self.ticks_per_quarter);
+        (i128::from(p.tick) * unit + x - p.exact, unit)
+    }
+
+    /// Reference time `r` in music time (rounded once to the nearest tick, saturating).
+    pub fn to_music(&self, r: RefTime) -> MusicTime {
+        let (n, d) = self.exact_tick(r);
+        div_round(n * i128::from(PPQ), d * i128::from(self.ticks_per_quarter))
     }
 
     /// Reference time `r` in the ticks of a file with `ticks_per_quarter` per quarter note,
     /// rounded once to the nearest: not through music time, whose 768 per quarter would round
     /// twice and lose what a finer division can say. Before the start: 0.
     pub fn to_ticks(&self, r: RefTime, ticks_per_quarter: u16) -> u64 {
-        let p = self.segment_by_reference(r);
-        let tpq = i128::from(ticks_per_quarter.max(1));
-        let unit = 10 * i128::from(p.us_per_quarter.max(1));
-        let ppq = i128::from(PPQ);
-        // p.music * tpq / PPQ + (r - p.reference) * tpq / unit, over one denominator.
-        let n = i128::from(p.music) * tpq * unit
-            + (i128::from(r) - i128::from(p.reference)) * tpq * ppq;
-        let d = ppq * unit;
+        let (n, d) = self.exact_tick(r);
+        let n = n * i128::from(ticks_per_quarter.max(1));
+        let d = d * i128::from(self.ticks_per_quarter);
         if n <= 0 {
             return 0;
         }
         u64::try_from((n + d / 2) / d).unwrap_or(u64::MAX)
     }
 
-    /// Reference time `r` in music time (rounded to the nearest tick, saturating).
-    pub fn to_music(&self, r: RefTime) -> MusicTime {
-        let p = self.segment_by_reference(r);
-        p.music.saturating_add(mul_div_round(
-            r - p.reference,
-            PPQ,
-            10 * i64::from(p.us_per_quarter),
-        ))
+    /// Where point `p` falls in a file with `ticks_per_quarter` per quarter note (rounded to
+    /// the nearest; exact when the file's division is the map's).
+    pub fn point_ticks(&self, p: &TempoPoint, ticks_per_quarter: u16) -> u64 {
+        let n = i128::from(p.tick) * i128::from(ticks_per_quarter);
+        u64::try_from(div_round(n, i128::from(self.ticks_per_quarter))).unwrap_or(0)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn mul_div_round(a: i64, b: i64, c: i64) -> i64 {
+        div_round(i128::from(a) * i128::from(b), i128::from(c))
+    }
+
+    #[test]
+    fn a_map_in_a_files_ticks_is_exact_across_tempo_changes() {
+        // 1000 per quarter, changes at ticks music time cannot hold (0.768 music ticks each).
+        let mut map = TempoMap::new(1000, 500_000);
+        map.set(7, 350_001);
+        map.set(1003, 1_234_567);
+        assert_eq!(map.ticks_per_quarter(), 1000);
+        // The exact time of tick k, summed in whole numbers and rounded once.
+        let exact = |k: i64| {
+            let n = match k {
+                ..=7 => k * 5_000_000,
+                8..=1003 => 7 * 5_000_000 + (k - 7) * 3_500_010,
+                _ => 7 * 5_000_000 + 996 * 3_500_010 + (k - 1003) * 12_345_670,
+            };
+            (n + 500) / 1000
+        };
+        for k in 0..3000 {
+            assert_eq!(map.tick_to_reference(k), exact(k), "tick {k}");
+            assert_eq!(map.to_ticks(exact(k), 1000), k as u64, "tick {k}");
+        }
+        let refs: Vec<_> = map.points().iter().map(|p| p.reference).collect();
+        assert_eq!(refs, [0, exact(7), exact(1003)]);
+        let ticks: Vec<_> = map
+            .points()
+            .iter()
+            .map(|p| map.point_ticks(p, 1000))
+            .collect();
+        assert_eq!(ticks, [0, 7, 1003]);
+        // Music time is a quarter's 768th whatever the map's ticks.
+        assert_eq!(map.to_reference(PPQ), exact(1000));
+        assert_eq!(map.to_music(exact(1000)), PPQ);
+        assert_eq!(map.tempo_at(PPQ), 350_001);
+        assert_eq!(map.tempo_at(2 * PPQ), 1_234_567);
+    }
 
     #[test]
     fn one_quarter_at_120_bpm_is_half_a_second() {

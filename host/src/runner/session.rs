@@ -12,7 +12,7 @@ use super::report::{ImageReport, Report};
 use crate::buffer::PortBuffer;
 use crate::perf::time::REF_PER_MS;
 use crate::perf::tools::{ChannelMap, Transpose, VelocityScale};
-use crate::perf::{Body, Performance, PerformanceConfig, RefTime, Song, Stamp};
+use crate::perf::{Body, Duration, Performance, PerformanceConfig, RefTime, Song, Stamp};
 use crate::port::unpacker::check;
 use crate::port::{DriverBuild, Port, PortConfig, PortError};
 use crate::smf::Captured;
@@ -80,18 +80,20 @@ pub fn song_length(song: &Song) -> RefTime {
     song.messages
         .iter()
         .map(|m| {
-            let music = match m.stamp {
-                Stamp::Music(t) => t,
-                Stamp::Reference(r) => tempo.to_music(r),
+            let (music, reference) = match m.stamp {
+                Stamp::Music(t) => (t, tempo.to_reference(t)),
+                Stamp::Reference(r) => (tempo.to_music(r), r),
             };
-            let end = match m.body {
-                Body::Note { duration, .. } => music.saturating_add(duration.max(0)),
-                _ => music,
-            };
-            match (m.stamp, &m.body) {
-                (Stamp::Reference(r), Body::Note { .. }) => r.max(tempo.to_reference(end)),
-                (Stamp::Reference(r), _) => r,
-                (Stamp::Music(_), _) => tempo.to_reference(end),
+            match m.body {
+                Body::Note {
+                    duration: Duration::Music(d),
+                    ..
+                } => reference.max(tempo.to_reference(music.saturating_add(d.max(0)))),
+                Body::Note {
+                    duration: Duration::Reference(d),
+                    ..
+                } => reference.saturating_add(d.max(0)),
+                _ => reference,
             }
         })
         .max()

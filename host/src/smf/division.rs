@@ -1,11 +1,12 @@
-//! The header's division: what a file's tick is worth, and the conversions between file
-//! ticks and the performance's times (dmus-contract.md section 8: music time at 768 ticks
-//! per quarter note, reference time in 100 ns units).
+//! The header's division: what a file's tick is worth. A metrical file's tick is a fraction
+//! of a quarter note, placed in reference time by the tempo map (kept in the file's own
+//! ticks, [`TempoMap::new`](crate::perf::TempoMap::new)); a timecode file's tick is a
+//! fraction of a second, converted here.
 //!
-//! Every conversion starts from an absolute tick count and rounds once, to nearest, so
+//! The conversion starts from an absolute tick count and rounds once, to nearest, so
 //! rounding never accumulates along a track.
 
-use crate::perf::{MusicTime, PPQ, RefTime};
+use crate::perf::RefTime;
 
 /// Reference-time units (100 ns) per second.
 const REF_PER_SECOND: u128 = 10_000_000;
@@ -30,23 +31,6 @@ fn saturate(v: u128) -> i64 {
 }
 
 impl Division {
-    /// Music time (768 per quarter) of a metrical file's absolute tick:
-    /// `ticks * 768 / ticks_per_quarter`, rounded to nearest.
-    pub fn ticks_to_music(ticks: u64, ticks_per_quarter: u16) -> MusicTime {
-        saturate(div_round(
-            u128::from(ticks) * PPQ as u128,
-            u128::from(ticks_per_quarter.max(1)),
-        ))
-    }
-
-    /// File ticks of a music time, for writing: `music * ticks_per_quarter / 768`, rounded to
-    /// nearest. Negative times are taken as 0 (a file cannot say "before the start").
-    pub fn music_to_ticks(music: MusicTime, ticks_per_quarter: u16) -> u64 {
-        let music = u128::try_from(music).unwrap_or(0);
-        let t = div_round(music * u128::from(ticks_per_quarter), PPQ as u128);
-        u64::try_from(t).unwrap_or(u64::MAX)
-    }
-
     /// Reference time of a timecode file's absolute tick. 29 means 30-frame drop-frame
     /// timecode, which runs at 30000/1001 frames per second (the SMF specification's
     /// "-29"); the others are whole frame rates.
@@ -65,19 +49,6 @@ impl Division {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn metrical_rounds_from_absolute_ticks() {
-        assert_eq!(Division::ticks_to_music(480, 480), 768);
-        assert_eq!(Division::ticks_to_music(1, 480), 2); // 1.6
-        assert_eq!(Division::ticks_to_music(1, 1920), 0); // 0.4
-        assert_eq!(Division::ticks_to_music(5, 1536), 3); // 2.5 rounds up
-        // Seven ticks of 0.4 each, taken together, not 7 x round(0.4) = 0.
-        assert_eq!(Division::ticks_to_music(7, 1920), 3); // 2.8
-        assert_eq!(Division::music_to_ticks(768, 96), 96);
-        assert_eq!(Division::music_to_ticks(5, 96), 1); // 0.625
-        assert_eq!(Division::music_to_ticks(-5, 96), 0);
-    }
 
     #[test]
     fn timecode_is_seconds_divided() {

@@ -13,7 +13,8 @@ use super::error::{SmfError, SmfErrorKind, TrackProblem};
 use super::layout;
 use super::scan;
 use super::track::{self, ItemKind, TrackItems};
-use crate::perf::{Body, Message, Song, Stamp, TempoMap};
+use crate::perf::time::DEFAULT_TEMPO_US;
+use crate::perf::{Body, Duration, Message, Song, Stamp, TempoMap};
 
 /// How a file's tracks relate (the header's format field).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,12 +51,15 @@ pub struct SmfSong {
 /// Reads a Standard MIDI File (formats 0, 1 and 2; metrical or timecode division), bare or in
 /// an RMID file's `data` chunk (`.rmi`; error offsets count from the start of the whole file).
 ///
-/// - Times: metrical files give [`Stamp::Music`] at 768 per quarter, each rounded once
-///   from its absolute file tick; timecode files give [`Stamp::Reference`] (their ticks
-///   are fractions of a second), and their tempo events are ignored. A note's duration is
-///   music time either way; in a timecode file it is measured at the song's 120 bpm,
-///   rounded to a tick (0.65 ms).
-/// - Tempo events make `song.tempo`; without any, 120 bpm.
+/// - Times: every message is stamped in reference time ([`Stamp::Reference`]), and a
+///   note's duration is reference time too ([`Duration::Reference`]: its note-off's time
+///   less its note-on's), each time rounded once to 100 ns from the exact time of its
+///   absolute file tick. Not music time: its 768 per quarter would round a finer division's
+///   ticks, and a timecode file's. A metrical file's tick lasts its tempo's microseconds per
+///   quarter / the division; a timecode file's, a second / (frames per second x ticks per
+///   frame), and its tempo events are ignored.
+/// - Tempo events make `song.tempo`, in the file's ticks (a metrical file's division is the
+///   map's resolution); without any, 120 bpm.
 /// - Note-on and note-off pair into [`Body::Note`] per track and (channel, key), first in
 ///   first out. A note-on with velocity 0 is a note-off with release velocity 0, which a
 ///   performance sends back as `8n k 0`: the one normalisation. A note never turned off
@@ -126,61 +130,68 @@ fn read_smf(bytes: &[u8], name: &str) -> Result<SmfSong, SmfError> {
         .flat_map(|t| t.items.into_iter())
         .collect();
     // Stable: equal ticks keep track order, then order within the track. Sorting by file
-    // tick, not by rounded music time, keeps the file's own order between events that
+    // tick, not by a rounded time, keeps the file's own order between events that
     // round to the same tick.
     items.sort_by_key(|item| item.tick);
 
-    let mut tempo = TempoMap::default();
+    // The tempo map first, in the file's own ticks, so that every time below is exact. A
+    // timecode file's ticks are fractions of a second: its tempo events (not made into items)
+    // place nothing, and it keeps the default map.
+    let mut tempo = match layout.division {
+        Division::Metrical(tpq) => TempoMap::new(tpq, DEFAULT_TEMPO_US),
+        Division::Timecode { .. } => TempoMap::default(),
+    };
+    for item in &items {
+        if let ItemKind::Tempo(us) = item.kind {
+            tempo.set(tick_index(item.tick), us);
+        }
+    }
+    let time = |tick: u64| match layout.division {
+        Division::Metrical(_) => tempo.tick_to_reference(tick_index(tick)),
+        Division::Timecode { fps, subframe } => Division::ticks_to_reference(tick, fps, subframe),
+    };
     let mut messages = Vec::with_capacity(items.len());
     for item in items {
-        let (stamp, pchannel, body) = match (item.kind, layout.division) {
-            (ItemKind::Tempo(us), Division::Metrical(tpq)) => {
-                tempo.set(Division::ticks_to_music(item.tick, tpq), us);
-                continue;
-            }
-            // Tempo items are not made for timecode files.
-            (ItemKind::Tempo(_), Division::Timecode { .. }) => continue,
-            (kind, division) => {
-                let stamp = stamp_of(item.tick, division);
-                match kind {
-                    ItemKind::Note {
-                        channel,
+        let at = time(item.tick);
+        let (pchannel, body) = match item.kind {
+            ItemKind::Note {
+                channel,
+                key,
+                velocity,
+                off,
+            } => {
+                let (off_tick, off_velocity) = off.unwrap_or((item.tick, 0));
+                let duration = Duration::Reference(time(off_tick) - at);
+                (
+                    channel,
+                    Body::Note {
                         key,
                         velocity,
-                        off,
-                    } => {
-                        let (off_tick, off_velocity) = off.unwrap_or((item.tick, 0));
-                        let duration = music_of(off_tick, division) - music_of(item.tick, division);
-                        (
-                            stamp,
-                            channel,
-                            Body::Note {
-                                key,
-                                velocity,
-                                off_velocity,
-                                duration,
-                            },
-                        )
-                    }
-                    ItemKind::Midi {
-                        status,
-                        data1,
-                        data2,
-                    } => (
-                        stamp,
-                        status & 0x0F,
-                        Body::Midi {
-                            status,
-                            data1,
-                            data2,
-                        },
-                    ),
-                    ItemKind::SysEx(bytes) => (stamp, 0, Body::SysEx(bytes)),
-                    ItemKind::Tempo(_) => continue,
-                }
+                        off_velocity,
+                        duration,
+                    },
+                )
             }
+            ItemKind::Midi {
+                status,
+                data1,
+                data2,
+            } => (
+                status & 0x0F,
+                Body::Midi {
+                    status,
+                    data1,
+                    data2,
+                },
+            ),
+            ItemKind::SysEx(bytes) => (0, Body::SysEx(bytes)),
+            ItemKind::Tempo(_) => continue,
         };
-        messages.push(Message::new(stamp, u32::from(pchannel), body));
+        messages.push(Message::new(
+            Stamp::Reference(at),
+            u32::from(pchannel),
+            body,
+        ));
     }
 
     Ok(SmfSong {
@@ -202,22 +213,8 @@ fn read_smf(bytes: &[u8], name: &str) -> Result<SmfSong, SmfError> {
     })
 }
 
-fn stamp_of(tick: u64, division: Division) -> Stamp {
-    match division {
-        Division::Metrical(tpq) => Stamp::Music(Division::ticks_to_music(tick, tpq)),
-        Division::Timecode { fps, subframe } => {
-            Stamp::Reference(Division::ticks_to_reference(tick, fps, subframe))
-        }
-    }
-}
-
-/// A tick in music time: metrical, directly; timecode, through the song's tempo map, which
-/// for a timecode file is the default 120 bpm (its tempo events do not place anything).
-fn music_of(tick: u64, division: Division) -> i64 {
-    match division {
-        Division::Metrical(tpq) => Division::ticks_to_music(tick, tpq),
-        Division::Timecode { fps, subframe } => {
-            TempoMap::default().to_music(Division::ticks_to_reference(tick, fps, subframe))
-        }
-    }
+/// A file tick as the tempo map counts them (a file's ticks never come near i64::MAX: a
+/// track's deltas add up to 2^28 per event).
+fn tick_index(tick: u64) -> i64 {
+    i64::try_from(tick).unwrap_or(i64::MAX)
 }

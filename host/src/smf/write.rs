@@ -1,12 +1,11 @@
 //! Writing captured MIDI as a Standard MIDI File: what `dmus-host play --out` saves.
 //!
 //! Captured messages carry reference times (the master clock's 100 ns units, dmus-contract.md
-//! section 4: capture timestamps); the tempo map turns them into music time (section 8) and
-//! the file's division into ticks.
+//! section 4: capture timestamps); the tempo map (section 8) turns them into the file's
+//! ticks, rounding once.
 
 use dmus_miniport::midi::{MessageKind, SOX, Status};
 
-use super::division::Division;
 use super::varlen::{self, VARLEN_MAX};
 use crate::buffer::is_one_message;
 use crate::perf::{RefTime, TempoMap};
@@ -98,7 +97,7 @@ pub fn write(messages: &[Captured], tempo: &TempoMap, ticks_per_quarter: u16) ->
         .map(|p| {
             let us = p.us_per_quarter.min(MAX_TEMPO_US).to_be_bytes();
             Entry {
-                tick: Division::music_to_ticks(p.music, tpq),
+                tick: tempo.point_ticks(p, tpq),
                 tempo_first: true,
                 event: vec![META, META_TEMPO, 3, us[1], us[2], us[3]],
             }

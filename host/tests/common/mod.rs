@@ -4,3 +4,4 @@
 #![allow(dead_code)]
 
 pub mod builds;
+pub mod file_time;

@@ -12,7 +12,7 @@ pub use velocity::VelocityScale;
 
 #[cfg(test)]
 pub(crate) mod test_support {
-    use crate::perf::message::{Body, Message, Stamp};
+    use crate::perf::message::{Body, Duration, Message, Stamp};
     use crate::perf::tool::{Stamped, Tool};
 
     pub(crate) fn stamped(pchannel: u32, body: Body) -> Stamped {
@@ -28,7 +28,7 @@ pub(crate) mod test_support {
             key,
             velocity,
             off_velocity: 64,
-            duration: 100,
+            duration: Duration::Music(100),
         }
     }
 
