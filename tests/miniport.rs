@@ -1036,18 +1036,33 @@ fn loopback_round_trip_render_to_capture() {
     rig.finish();
 }
 
+/// The port releases the miniport before a stream: the miniport goes (its interrupt
+/// disconnected) and its device's resources with it; the stream keeps the hardware object,
+/// but the hardware does no port I/O any more: the stream's events go back unplayed. It used
+/// to go on playing on I/O ports the device no longer had.
 #[test]
-fn release_frees_every_block_even_with_streams_outliving_the_miniport() {
+fn a_stream_outliving_the_miniport_does_no_port_io() {
     host::ideal_clock();
-    let (_card, rig) = Rig::mpu();
+    let (card, rig) = Rig::mpu();
     let stream = rig.render();
     assert_eq!(host::outstanding_allocations_tagged(MINIPORT_TAG), 1);
-    // The port releases the miniport before the stream: the miniport goes (its interrupt
-    // disconnected), the stream keeps the hardware and still plays.
+    let allocator = rig.allocator.clone();
     rig.finish_with(move || {
         assert_eq!(host::outstanding_allocations_tagged(MINIPORT_TAG), 0);
         assert_eq!(listeners(IRQ), 0);
+        let before = card.stats();
+        let wire = card.wire_bytes().len();
         assert_eq!(set_state(&stream, KSSTATE_RUN), STATUS_SUCCESS);
+        let e = allocator.pool().get_event().unwrap().as_ptr();
+        // SAFETY: an event we hold until put.
+        let ev = unsafe { &mut *e };
+        ev.set_short_data(&[0x90, 60, 100]).unwrap();
+        ev.ullPresTime100ns = host::machine().now_100ns();
+        assert_eq!(put(&stream, e), STATUS_SUCCESS);
+        host::advance(10 * MS);
+        assert_eq!(card.stats(), before, "no port access");
+        assert_eq!(card.wire_bytes().len(), wire, "nothing played");
+        assert_eq!(set_state(&stream, KSSTATE_STOP), STATUS_SUCCESS);
         drop(stream);
     });
 }
@@ -1155,5 +1170,57 @@ fn captured_bytes_stay_on_master_time_while_the_master_clock_fails() {
 
     rig.stop_capture(&stream, &sink);
     drop((stream, c, sink, master, fake));
+    rig.finish();
+}
+
+/// Each capture stream's bytes are stamped (by the ISR) with the master clock its own
+/// NewStream passed, held for the stream's life and let go with it: not the first clock the
+/// miniport was given (a render stream's here), which the port may release with its stream.
+#[test]
+fn the_isr_stamps_with_the_open_capture_streams_own_master_clock() {
+    host::ideal_clock();
+    let (card, rig) = Rig::mpu();
+    let fake = |offset| {
+        ComObject::create(FakeClock {
+            offset,
+            failing: AtomicBool::new(false),
+        })
+        .unwrap()
+    };
+    let (a, b, c) = (fake(1000 * MS), fake(5000 * MS), fake(9000 * MS));
+    let midi = music_format(KSDATAFORMAT_SUBTYPE_MIDI);
+    let dmus = music_format(KSDATAFORMAT_SUBTYPE_DIRECTMUSIC);
+    let render = rig.new_stream_with_clock(
+        PIN_DMUS_RENDER,
+        DMUS_STREAM_MIDI_RENDER,
+        Some(&dmus),
+        ptr::null_mut(),
+        a.primary().as_ptr(),
+    );
+    assert_eq!(render.status, STATUS_SUCCESS);
+    for (clock, offset) in [(&b, 5000 * MS), (&c, 9000 * MS)] {
+        let refs = clock.ref_count();
+        let opened = rig.new_stream_with_clock(
+            PIN_CAPTURE,
+            DMUS_STREAM_MIDI_CAPTURE,
+            Some(&midi),
+            ptr::null_mut(),
+            clock.primary().as_ptr(),
+        );
+        let (stream, sink) = rig.run_capture(&opened);
+        assert!(clock.ref_count() > refs, "held while the stream lives");
+        let t0 = host::machine().now_100ns();
+        card.push_input(&[0x90, 64, 90]);
+        assert_eq!(raise_interrupt(IRQ), 1);
+        host::advance(MS);
+        let times: Vec<i64> = sink.got.lock().unwrap().iter().map(|g| g.time).collect();
+        assert_eq!(times, vec![t0 + offset], "its own clock");
+        rig.stop_capture(&stream, &sink);
+        rig.port.capture.lock().unwrap().take();
+        drop((stream, opened, sink));
+        assert_eq!(clock.ref_count(), refs, "let go with the stream");
+    }
+    drop(render);
+    drop((a, b, c));
     rig.finish();
 }

@@ -45,6 +45,11 @@ impl<R: RingHandle, C: Clock, N: Notify> Intake<R, C, N> {
         &self.ring
     }
 
+    /// The clock bytes are stamped with.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
     /// The ISR body: reads the bytes waiting in `device` (at most
     /// [`MAX_BYTES_PER_INTERRUPT`]), each stamped as read, and notifies the port once if there
     /// were any. Returns how many were read (0: the interrupt was not this device's). DIRQL.

@@ -190,6 +190,11 @@ impl<R: RingHandle> CaptureStream<R> {
         &self.ring
     }
 
+    /// The handle the stream holds its ring through.
+    pub fn ring_handle(&self) -> &R {
+        &self.ring
+    }
+
     /// The configuration in use.
     pub fn config(&self) -> CaptureConfig {
         self.config

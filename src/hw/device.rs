@@ -2,8 +2,8 @@
 
 use super::DeviceStats;
 use crate::abi::{
-    NTSTATUS, STATUS_DEVICE_NOT_CONNECTED, STATUS_DEVICE_NOT_READY, STATUS_INVALID_DEVICE_STATE,
-    STATUS_IO_TIMEOUT,
+    NTSTATUS, STATUS_DEVICE_NOT_CONNECTED, STATUS_DEVICE_NOT_READY, STATUS_DEVICE_REMOVED,
+    STATUS_INVALID_DEVICE_STATE, STATUS_IO_TIMEOUT,
 };
 
 /// What [`MidiDevice::try_send`] did with a byte.
@@ -32,6 +32,8 @@ pub enum DeviceError {
     NoAcknowledge,
     /// [`MidiDevice::reset`] was called above PASSIVE_LEVEL, where it may not busy-wait.
     WrongIrql,
+    /// The device's resources are gone (the miniport was released): nothing touches it.
+    Retired,
 }
 
 impl DeviceError {
@@ -42,6 +44,7 @@ impl DeviceError {
             DeviceError::NotResponding => STATUS_IO_TIMEOUT,
             DeviceError::NoAcknowledge => STATUS_DEVICE_NOT_CONNECTED,
             DeviceError::WrongIrql => STATUS_INVALID_DEVICE_STATE,
+            DeviceError::Retired => STATUS_DEVICE_REMOVED,
         }
     }
 }

@@ -87,6 +87,8 @@ pub struct Mpu401<P: PortIo> {
     /// Acknowledgements the interrupt path read while the card was not in UART mode (see
     /// [`MidiDevice::try_receive`]): a reset waiting for one counts those as its own.
     acks_taken: AtomicU32,
+    /// The device's resources are gone ([`Mpu401::retire`]): no port I/O any more.
+    retired: AtomicBool,
     counters: Counters,
 }
 
@@ -98,6 +100,7 @@ impl<P: PortIo> Mpu401<P> {
             uart: AtomicBool::new(false),
             busy_since: AtomicI64::new(NOT_BUSY),
             acks_taken: AtomicU32::new(0),
+            retired: AtomicBool::new(false),
             counters: Counters::new(),
         }
     }
@@ -113,8 +116,39 @@ impl<P: PortIo> Mpu401<P> {
     }
 
     #[inline]
+    /// The device's I/O ports are about to be given back (the miniport's release, device
+    /// stop or removal): from now on nothing touches them. A retired card reads as a card that
+    /// is not there (0xFF: no input, never ready) and takes no writes; it is out of UART mode,
+    /// so sends fail with [`DeviceError::NotReset`]. Any IRQL. A port access that passed the
+    /// check before this call may still be under way: the caller waits for the DPCs and the
+    /// ISR that make them (the miniport disconnects its interrupt and flushes the DPCs).
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::SeqCst);
+        self.uart.store(false, Ordering::Release);
+    }
+
+    /// Whether [`Mpu401::retire`] was called.
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
+    }
+
+    /// A register read, unless retired.
+    fn read(&self, register: u16) -> u8 {
+        if self.is_retired() {
+            return 0xFF;
+        }
+        self.port.read(register)
+    }
+
+    /// A register write, unless retired.
+    fn write(&self, register: u16, value: u8) {
+        if !self.is_retired() {
+            self.port.write(register, value);
+        }
+    }
+
     fn status(&self) -> u8 {
-        self.port.read(STATUS)
+        self.read(STATUS)
     }
 
     /// A send found the card busy: [`Sent::Busy`] unless it has been busy for too long.
@@ -157,7 +191,7 @@ impl<P: PortIo> Mpu401<P> {
             return Err(DeviceError::NotResponding);
         }
         let acks_before = self.acks_taken.load(Ordering::Acquire);
-        self.port.write(COMMAND, command);
+        self.write(COMMAND, command);
         let mut polls = 0;
         let mut discarded = 0;
         loop {
@@ -167,7 +201,7 @@ impl<P: PortIo> Mpu401<P> {
                 return Ok(polls);
             }
             if self.status() & STATUS_DSR == 0 {
-                if self.port.read(DATA) == ACK {
+                if self.read(DATA) == ACK {
                     return Ok(polls);
                 }
                 discarded += 1;
@@ -219,7 +253,7 @@ impl<P: PortIo> MidiDevice for Mpu401<P> {
         if self.status() & STATUS_DRR != 0 {
             return self.busy();
         }
-        self.port.write(DATA, byte);
+        self.write(DATA, byte);
         self.busy_since.store(NOT_BUSY, Ordering::Relaxed);
         bump(&self.counters.bytes_sent);
         Ok(Sent::Accepted)
@@ -233,7 +267,7 @@ impl<P: PortIo> MidiDevice for Mpu401<P> {
         if self.status() & STATUS_DSR != 0 {
             return None;
         }
-        let byte = self.port.read(DATA);
+        let byte = self.read(DATA);
         if byte == ACK && !self.uart.load(Ordering::Acquire) {
             self.acks_taken.fetch_add(1, Ordering::Release);
             return None;
@@ -253,7 +287,9 @@ impl<P: PortIo> MidiDevice for Mpu401<P> {
     /// 0xFF (once more if unacknowledged), acknowledged with 0xFE, then 0x3F (its 0xFE
     /// optional); at most [`RESET_MAX_STALL_US`] of stalls. Bytes the card held are dropped.
     fn reset(&self) -> Result<(), DeviceError> {
-        let result = if irql::current() != PASSIVE_LEVEL {
+        let result = if self.is_retired() {
+            Err(DeviceError::Retired)
+        } else if irql::current() != PASSIVE_LEVEL {
             Err(DeviceError::WrongIrql)
         } else {
             self.uart.store(false, Ordering::Release);

@@ -3,8 +3,8 @@
 //!
 //! Three reference-counted pool objects (COM objects with only IUnknown, so that their
 //! lifetime is the last holder's):
-//! - [`SharedClock`]: the port's master clock once a NewStream has passed one (kernel time
-//!   before), read by the ISR's intake and by LATENCYCLOCK.
+//! - [`SharedClock`] (`miniport::clock`): the open capture stream's master clock, read by the
+//!   ISR's intake, and LATENCYCLOCK's.
 //! - [`IntakeCell`]: the capture ring and the intake (ISR half of capture). Held by the
 //!   hardware and the loopback's receive hook; the capture stream's ring handle reaches it
 //!   through the hardware.
@@ -13,11 +13,11 @@
 //!   pin instance back), so a stream the port releases after the miniport still has its device.
 
 use crate::abi::win_abi;
-use core::cell::UnsafeCell;
+
+pub use super::clock::{CLOCK_TAG, SharedClock, StreamClock};
 use core::ffi::c_void;
-use core::mem::MaybeUninit;
 use core::ops::Deref;
-use core::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use super::descriptor::{PIN_COUNT, PINS};
 use super::platform::Platform;
@@ -30,110 +30,11 @@ use crate::com::{self, ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
 use crate::com_interfaces;
 use crate::hw::{DeviceError, DeviceStats, Loopback, MidiDevice, Mpu401, ReceiveHook, Sent};
 use crate::kernel::PoolTag;
-use crate::mxf::{Clock, KernelClock, MasterClock};
 use crate::render::Wire;
 
 /// Pool tags of the shared objects.
 pub const HARDWARE_TAG: PoolTag = PoolTag::new(b"DMhw");
 pub const INTAKE_TAG: PoolTag = PoolTag::new(b"DMik");
-pub const CLOCK_TAG: PoolTag = PoolTag::new(b"DMck");
-
-// ---- the clock ----
-
-/// [`SharedClock`]'s states: no master clock yet; `offer` is storing one; stored for good.
-const NO_MASTER: u8 = 0;
-const STORING: u8 = 1;
-const MASTER: u8 = 2;
-
-/// The port's master clock, set by the first NewStream that passes one (the port has one
-/// master clock; later ones are the same object and are not kept), read as a [`MasterClock`]
-/// (a failed GetTime gives the last time read, so stamps never leave master time). Until
-/// then, and if none ever comes, kernel time.
-pub struct SharedClock {
-    state: AtomicU8,
-    /// Initialised once `state` is [`MASTER`], never changed after.
-    master: UnsafeCell<MaybeUninit<MasterClock>>,
-}
-
-// SAFETY: `master` is written once, by the `offer` that moved `state` from NO_MASTER to
-// STORING, before anyone may read it (MASTER, stored with Release after the write); after that
-// it is only read, and MasterClock is Sync.
-unsafe impl Sync for SharedClock {}
-
-// SAFETY: one interface, IUnknown in slot 0, the unknown-slot trampolines of slot 0.
-unsafe impl ComClass for SharedClock {
-    type Primary = IUnknown;
-    const TAG: PoolTag = CLOCK_TAG;
-    const INTERFACES: &'static [InterfaceEntry] =
-        com_interfaces![SharedClock; [IID_IUnknown] => com::unknown_vtbl];
-}
-
-impl SharedClock {
-    pub fn create() -> Result<ComRef<SharedClock>, NTSTATUS> {
-        ComObject::create(SharedClock {
-            state: AtomicU8::new(NO_MASTER),
-            master: UnsafeCell::new(MaybeUninit::uninit()),
-        })
-    }
-
-    /// Keeps `clock` if none is kept yet. PASSIVE_LEVEL (NewStream).
-    pub fn offer(&self, clock: &ComPtr<IMasterClock>) {
-        if self
-            .state
-            .compare_exchange(NO_MASTER, STORING, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
-            // SAFETY: winning NO_MASTER -> STORING makes this the only write, and nobody reads
-            // `master` before MASTER is stored below.
-            unsafe { (*self.master.get()).write(MasterClock::new(clock.clone())) };
-            self.state.store(MASTER, Ordering::Release);
-        }
-    }
-
-    fn master(&self) -> Option<&MasterClock> {
-        (self.state.load(Ordering::Acquire) == MASTER).then(|| {
-            // SAFETY: MASTER is stored (Release, read with Acquire) after `master` was
-            // initialised, and neither changes again while `self` lives.
-            unsafe { (*self.master.get()).assume_init_ref() }
-        })
-    }
-
-    /// Master time, once a master clock is known. Any IRQL.
-    pub fn master_time(&self) -> Option<i64> {
-        self.master().map(Clock::now_100ns)
-    }
-}
-
-impl Clock for ComRef<SharedClock> {
-    fn now_100ns(&self) -> i64 {
-        self.master_time()
-            .unwrap_or_else(|| KernelClock.now_100ns())
-    }
-}
-
-impl Drop for SharedClock {
-    fn drop(&mut self) {
-        if *self.state.get_mut() == MASTER {
-            // SAFETY: initialised (MASTER), and dropped once: this is the object's drop.
-            unsafe { self.master.get_mut().assume_init_drop() };
-        }
-    }
-}
-
-/// A render stream's clock: the port's master clock, or kernel time if NewStream had none.
-pub enum StreamClock {
-    Master(MasterClock),
-    Kernel(KernelClock),
-}
-
-impl Clock for StreamClock {
-    fn now_100ns(&self) -> i64 {
-        match self {
-            StreamClock::Master(c) => c.now_100ns(),
-            StreamClock::Kernel(c) => c.now_100ns(),
-        }
-    }
-}
 
 // ---- the intake ----
 
@@ -261,6 +162,17 @@ impl<P: Platform> Hardware<P> {
         })
     }
 
+    /// The device's resources are going (the miniport's release, after its interrupt is
+    /// disconnected): no port I/O from now on, whoever still holds the hardware (a stream the
+    /// port releases later). Then the DPCs that may have been sending are waited for, so
+    /// nothing that passed the check is still under way when this returns. PASSIVE_LEVEL.
+    pub fn retire(&self) {
+        if let Device::Mpu401(d) = self.device() {
+            d.retire();
+        }
+        crate::kernel::flush_dpcs();
+    }
+
     pub fn device(&self) -> &Device<P> {
         self.wire.device()
     }
@@ -333,13 +245,50 @@ impl<P: Platform> Deref for WireRef<P> {
     }
 }
 
-/// A capture stream's ring handle.
-pub struct RingRef<P: Platform>(pub PinInstance<P>);
+/// A capture stream's ring handle. Once its stream exists, it also holds the stream's master
+/// clock where the ISR reads it ([`RingRef::attach_clock`]), until the stream's release
+/// drops the handle.
+pub struct RingRef<P: Platform> {
+    instance: PinInstance<P>,
+    /// The handle put its stream's clock in the shared clock (and takes it out on drop).
+    owns_clock: AtomicBool,
+}
+
+impl<P: Platform> RingRef<P> {
+    pub fn new(instance: PinInstance<P>) -> Self {
+        RingRef {
+            instance,
+            owns_clock: AtomicBool::new(false),
+        }
+    }
+
+    fn shared_clock(&self) -> &SharedClock {
+        self.instance.hw.intake.intake.clock()
+    }
+
+    /// Makes `clock` (the capture stream's, from its NewStream; None: kernel time) the one the
+    /// ISR stamps with, for as long as this handle lives. PASSIVE_LEVEL.
+    pub fn attach_clock(&self, clock: Option<ComPtr<IMasterClock>>) {
+        if self.shared_clock().set(clock) {
+            self.owns_clock.store(true, Ordering::Release);
+        }
+    }
+}
+
+impl<P: Platform> Drop for RingRef<P> {
+    /// The stream's release (PASSIVE_LEVEL: streams are destroyed there): its clock leaves the
+    /// ISR, which goes back to kernel time.
+    fn drop(&mut self) {
+        if *self.owns_clock.get_mut() {
+            self.shared_clock().set(None);
+        }
+    }
+}
 
 impl<P: Platform> Deref for RingRef<P> {
     type Target = CaptureRing;
     fn deref(&self) -> &CaptureRing {
-        self.0.hw.intake.intake.ring()
+        self.instance.hw.intake.intake.ring()
     }
 }
 

@@ -101,11 +101,14 @@ struct Initialised<P: Platform> {
 }
 
 impl<P: Platform> Drop for Initialised<P> {
+    /// The miniport's release: its resources go with it. The interrupt first, then the
+    /// hardware is retired, so that a stream that outlives the miniport does no port I/O.
     fn drop(&mut self) {
         if let Some(sync) = self.interrupt.take() {
             // SAFETY: a COM call on the sync object we hold; PASSIVE_LEVEL (last release).
             unsafe { (sync.vtbl().Disconnect)(sync.as_ptr()) };
         }
+        self.hw.retire();
     }
 }
 
@@ -280,6 +283,7 @@ impl<P: Platform> Miniport<P> {
         if let Some(m) = &master {
             clock.offer(m);
         }
+        drop(clock);
         let instance = PinInstance::acquire(&hw, pin).ok_or(STATUS_INSUFFICIENT_RESOURCES)?;
         match stream_type {
             DMUS_STREAM_MIDI_RENDER => {
@@ -306,8 +310,13 @@ impl<P: Platform> Miniport<P> {
                 ) {
                     return Err(STATUS_NOT_SUPPORTED);
                 }
-                let stream =
-                    CaptureStream::create(CaptureConfig::default(), RingRef(instance), allocator)?;
+                let stream = CaptureStream::create(
+                    CaptureConfig::default(),
+                    RingRef::new(instance),
+                    allocator,
+                )?;
+                // Its own master clock, for the ISR to stamp its bytes with, until it goes.
+                stream.ring_handle().attach_clock(master);
                 Ok((stream.primary(), Some(group), 0))
             }
             // check_stream_format admits no other stream type.

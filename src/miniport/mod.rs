@@ -26,6 +26,7 @@
 //! descriptor, intersection and property code neither allocates nor blocks.
 
 mod bytes;
+pub mod clock;
 pub mod descriptor;
 pub mod device_id;
 pub mod hardware;
