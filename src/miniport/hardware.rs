@@ -10,7 +10,8 @@
 //!   through the hardware.
 //! - [`Hardware`]: the device on its wire, the intake, the instance counts. Held by the
 //!   miniport and by every stream (through [`WireRef`] / [`RingRef`], whose drop gives the
-//!   pin instance back), so a stream the port releases after the miniport still has its device.
+//!   pin instance back), so a stream the port releases after the miniport still has the object;
+//!   but the miniport's release retires the device ([`Hardware::retire`]): no port I/O after it.
 
 use crate::abi::win_abi;
 
