@@ -100,7 +100,7 @@ pub fn connect<T>(lock: &SpinLock<T>, slot: Slot<T>, sink: Option<ComPtr<IMXF>>)
 /// a null `sink` matches nothing). Once the slot is empty no delivery can start; the ones in
 /// flight are waited for, then the output is released, after the lock is (the last Release of
 /// a sink may run its destructor). PASSIVE_LEVEL. A delivery still in flight after
-/// [`DISCONNECT_WAIT_US`] (a sink that never returns) keeps the output's reference: leaked,
+/// `DISCONNECT_WAIT_US` (a sink that never returns) keeps the output's reference: leaked,
 /// reported, never released under it.
 pub fn disconnect<T>(
     lock: &SpinLock<T>,
