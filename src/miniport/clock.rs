@@ -45,6 +45,9 @@ pub struct SharedClock {
     readers: AtomicU32,
     /// A `set` is running (they do not overlap: a device has one capture stream).
     setting: AtomicBool,
+    /// The last `set` gave up waiting for a reader of the slot it deactivated (never seen: a
+    /// read is one GetTime): that slot may not be written until the readers are gone.
+    stale: AtomicBool,
     /// LATENCYCLOCK's fallback (see the type's documentation).
     latency: UnsafeCell<Option<MasterClock>>,
     latency_state: AtomicU8,
@@ -79,6 +82,7 @@ impl SharedClock {
             active: AtomicU8::new(NONE),
             readers: AtomicU32::new(0),
             setting: AtomicBool::new(false),
+            stale: AtomicBool::new(false),
             latency: UnsafeCell::new(None),
             latency_state: AtomicU8::new(LATENCY_NONE),
         })
@@ -92,28 +96,48 @@ impl SharedClock {
             crate::dbg_error!("capture clock: set refused (IRQL, or another set)");
             return false;
         }
+        if self.stale.load(Ordering::Relaxed) {
+            if !self.wait_for_readers() {
+                self.setting.store(false, Ordering::Release);
+                return false;
+            }
+            self.stale.store(false, Ordering::Relaxed);
+        }
         let old = self.active.load(Ordering::SeqCst);
         let new = if old == 0 { 1 } else { 0 };
         let publish = if clock.is_some() { new } else { NONE };
         // SAFETY: slot `new` is inactive, and the set that last deactivated it waited for its
-        // readers (or left it untouched, below, and it was not made active since); `setting`
-        // makes this the only writer.
+        // readers (or, if it gave up, the wait above did); `setting` makes this the only
+        // writer.
         unsafe { *self.slots[usize::from(new)].get() = clock.map(MasterClock::new) };
         self.active.store(publish, Ordering::SeqCst);
         // A reader that saw `old` active incremented `readers` before it looked (SeqCst):
         // once `readers` is 0 after the store above, nobody is on slot `old`.
+        if self.wait_for_readers() {
+            if old != NONE {
+                // SAFETY: inactive, and no reader can be on it (waited for, after it was
+                // deactivated).
+                unsafe { *self.slots[usize::from(old)].get() = None };
+            }
+        } else {
+            // The old clock stays alive; the next set waits again before it reuses the slot.
+            self.stale.store(true, Ordering::Relaxed);
+        }
+        self.setting.store(false, Ordering::Release);
+        true
+    }
+
+    /// Waits, bounded, until no reader is between its increment and decrement; whether none is.
+    fn wait_for_readers(&self) -> bool {
         let mut waited = 0;
-        while self.readers.load(Ordering::SeqCst) != 0 && waited < READER_WAIT_US {
+        while self.readers.load(Ordering::SeqCst) != 0 {
+            if waited >= READER_WAIT_US {
+                crate::dbg_error!("capture clock: a reader did not finish");
+                return false;
+            }
             time::stall_us(1);
             waited += 1;
         }
-        if old != NONE && self.readers.load(Ordering::SeqCst) == 0 {
-            // SAFETY: inactive and without readers (just checked, after it was deactivated).
-            unsafe { *self.slots[usize::from(old)].get() = None };
-        }
-        // A reader still there after the wait (never seen: a read is one GetTime) keeps the old
-        // clock alive until the slot is reused, two sets later.
-        self.setting.store(false, Ordering::Release);
         true
     }
 
