@@ -54,12 +54,9 @@ impl Drop for Lease<'_> {
 /// Borrows `output` for one delivery (None if none is connected). Under the stream's lock,
 /// the one that guards `output`.
 pub fn lease<'a>(output: &Option<ComPtr<IMXF>>, in_flight: &'a InFlight) -> Option<Lease<'a>> {
-    let sink = output.as_ref()?;
+    let sink = NonNull::new(output.as_ref()?.as_ptr())?;
     in_flight.0.fetch_add(1, Ordering::AcqRel);
-    Some(Lease {
-        sink: NonNull::new(sink.as_ptr())?,
-        in_flight,
-    })
+    Some(Lease { sink, in_flight })
 }
 
 /// How long DisconnectOutput waits, beyond the DPCs it flushes, for deliveries in flight (a
