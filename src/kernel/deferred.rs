@@ -3,7 +3,7 @@
 //! its DPC be waited for (KeFlushQueuedDpcs, ExDeleteTimer with Wait), and freeing memory that
 //! holds a queued or running DPC is bug check 0xC7 or a DPC running on freed memory. So its
 //! destruction is parked here, and run by the next [`run_deferred`] at PASSIVE_LEVEL (the
-//! miniport's PASSIVE_LEVEL entry points and the driver's unload).
+//! miniport's PASSIVE_LEVEL entry points: NewStream, and its own release).
 //!
 //! A lock-free stack: [`defer`] is one compare-exchange loop, usable at any IRQL up to
 //! DISPATCH_LEVEL, and allocates nothing (the link lives in the parked object's

@@ -22,8 +22,8 @@
 //!   STOP gives everything back (inbox, sequencer, unit in flight). Presentation times are
 //!   master-clock times (DMUS_KERNEL_EVENT: "The master clock should be used to evaluate this
 //!   presentation time"), so PAUSE holds events without moving them: what came due during a
-//!   pause plays at once on RUN, what is due later at its own time (IMXF::SetState: "if the
-//!   current state is not KSSTATE_RUN, the IMXF interface should hold the data").
+//!   pause plays at once on RUN, what is due later at its own time (IMXF::SetState: the state
+//!   "is anything other than KSSTATE_RUN, the IMXF interface should hold onto the data").
 //! - **A device error**: the unit in flight and everything queued go back to the allocator,
 //!   counted; the stream stays usable and tries the device again with the next unit that
 //!   comes due (no back-off: a failed MPU-401 answers at once, so a try costs one register
