@@ -1,5 +1,5 @@
 //! Tests of `dmus_miniport::mxf`: the allocator's documented semantics through the
-//! IAllocatorMXF vtable, as a port calls it (dmus-contract.md sections 2-4), and the event
+//! IAllocatorMXF vtable, as a port calls it (docs/dmus-contract.md sections 2-4), and the event
 //! pool's defences against hostile chains and buffers through `EventPool` directly
 //! (section 7, defect 9). After every hostile case the pool must still be whole: every event
 //! and buffer can be had again exactly once, and nothing is left in use.

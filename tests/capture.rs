@@ -1,7 +1,7 @@
 //! Tests of `dmus_miniport::capture`: bytes arrive "at interrupt level" (DIRQL on the test
 //! thread) through the intake into the ring, the port model's DPC calls the capture stream's
 //! PutMessage(NULL), and a sink records what the stream sends, all on the virtual clock.
-//! dmus-contract.md sections 1, 3 and 4; section 7, defects 5, 6 and 7.
+//! docs/dmus-contract.md sections 1, 3 and 4; section 7, defects 5, 6 and 7.
 //!
 //! Every test ends with `Rig::finish`: the stream released, every event and buffer back in the
 //! allocator, every pool block freed, no kernel rule broken, no timer left.

@@ -313,7 +313,7 @@ fn the_miniport_can_build_a_filter_with_its_property_handler() {
             Some(test_handler as *const () as usize)
         );
     }
-    // The ids are dmus-contract.md's.
+    // The ids are docs/dmus-contract.md's.
     assert_eq!(
         (
             KSPROPERTY_SYNTH_CAPS,

@@ -2,7 +2,7 @@
 //! calls it (PutMessage at DISPATCH_LEVEL, SetState at PASSIVE_LEVEL), playing on the
 //! register-level MPU-401 emulator (exact wire bytes and the time each started, at 3125
 //! bytes/s) or the loopback cable, all on each test thread's virtual clock.
-//! dmus-contract.md sections 3 and 4, and section 7, defects 1, 2, 3 and 8.
+//! docs/dmus-contract.md sections 3 and 4, and section 7, defects 1, 2, 3 and 8.
 //!
 //! Every test ends with `Rig::finish`: the streams released, every event and buffer back in
 //! the allocator, every pool block freed, no kernel rule broken.

@@ -2,7 +2,7 @@
 # Cross-builds dmus_miniport.sys for x86_64-pc-windows-msvc on a Linux host, with Debian's
 # rustc-web (which knows the target and ships the standard library's sources for -Zbuild-std)
 # and lld-link, from import libraries made out of imports/*.def (the list of kernel functions
-# the driver may import). See ../shared/docs/cross-build.md for the recipe and why.
+# the driver may import). See docs/cross-build.md for the recipe and why.
 #
 #   tools/cross-build.sh [--debug]
 #

@@ -1,7 +1,7 @@
 //! Port buffers: what a DirectMusic application hands the port to play (IDirectMusicPort::
 //! PlayBuffer) and what it reads back from a capture port.
 //!
-//! The layout is dmusbuff.h's (dmus-contract.md section 5): records of a 20-byte header
+//! The layout is dmusbuff.h's (docs/dmus-contract.md section 5): records of a 20-byte header
 //! (DMUS_EVENTHEADER, packed to 4: u32 cbEvent @0, u32 dwChannelGroup @4, i64 rtDelta @8,
 //! u32 dwFlags @16) followed by cbEvent data bytes, each record padded to a multiple of 8
 //! bytes. rtDelta is relative to the buffer's start time, in 100 ns units.

@@ -2,7 +2,7 @@
 //! a DirectMusic-style performance that plays MIDI through the driver end to end.
 //!
 //! - [`buffer`]: the port buffers applications write and read (DMUS_EVENTHEADER records,
-//!   dmus-contract.md section 5).
+//!   docs/dmus-contract.md section 5).
 //! - [`perf`]: the performance front end (music and reference time, the tempo map, the
 //!   message queue, tool graphs, the output tool that packs port buffers).
 //! - [`smf`]: Standard MIDI Files in and out.

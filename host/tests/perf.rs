@@ -1,6 +1,6 @@
 //! The performance front end end to end: queue order, delivery types, the tempo map, the
 //! tools, the output tool's records, buffer packing, the demo, and a property test over
-//! random songs (dmus-contract.md sections 5 and 8).
+//! random songs (docs/dmus-contract.md sections 5 and 8).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

@@ -18,7 +18,7 @@ use proptest::strategy::Just;
 
 use common::file_time::file_time;
 
-/// The wire's byte time: 320 us (dmus-contract.md section 6), in 100 ns units.
+/// The wire's byte time: 320 us (docs/dmus-contract.md section 6), in 100 ns units.
 const BYTE_TIME: i64 = 3200;
 
 /// A run on the ideal clock: these tests check the chain's own timing (presentation times,

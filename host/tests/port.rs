@@ -52,7 +52,7 @@ use dmus_miniport::render::SCHEDULE_PREFETCH_100NS;
 use common::builds::{both_builds, on_time};
 
 const MS: i64 = 10_000;
-/// One MIDI byte on the wire: 10 bits at 31250 baud = 320 us (dmus-contract.md section 6).
+/// One MIDI byte on the wire: 10 bits at 31250 baud = 320 us (docs/dmus-contract.md section 6).
 const BYTE: i64 = 320 * 10;
 const S: u32 = EVENT_STRUCTURED;
 
@@ -1658,7 +1658,7 @@ fn refilling_an_event_that_carries_a_buffer_is_refused_so_the_buffer_is_not_lost
 #[test]
 fn a_structured_record_that_is_not_one_message_is_played_as_a_fragment() {
     host::ideal_clock();
-    // COMPLETE says "exactly one whole message" (dmus-contract.md section 4): a structured
+    // COMPLETE says "exactly one whole message" (docs/dmus-contract.md section 4): a structured
     // record whose data bytes hold a status byte, or a SysEx without its 0xF7, is not one.
     let alloc = allocator(PoolConfig::default());
     let unpacker = Unpacker::new(alloc.primary());

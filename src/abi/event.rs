@@ -1,5 +1,5 @@
 //! DMUS_KERNEL_EVENT (dmusicks.h), the unit of MIDI transport between the port and the miniport.
-//! dmus-contract.md sections 1 and 4.
+//! docs/dmus-contract.md sections 1 and 4.
 
 use core::ptr;
 

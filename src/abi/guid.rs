@@ -1,4 +1,4 @@
-//! GUID (guiddef.h) and every GUID named in dmus-contract.md section 2, plus the KS categories
+//! GUID (guiddef.h) and every GUID named in docs/dmus-contract.md section 2, plus the KS categories
 //! and the IIDs of the interfaces in this module.
 //!
 //! The values are written as the registry form's digits (`from_u128`) so that they can be read
@@ -90,7 +90,7 @@ guids! {
     IID_IServiceGroup = 0x22c6ac65_851b_11d0_9a7f_00aa0038acfe;
     IID_IInterruptSync = 0x22c6ac63_851b_11d0_9a7f_00aa0038acfe;
     IID_IPowerNotify = 0x3dd648b8_969f_11d1_95a9_00c04fb925d3;
-    // DirectMusic kernel streaming (dmusicks.h): dmus-contract.md section 2.
+    // DirectMusic kernel streaming (dmusicks.h): docs/dmus-contract.md section 2.
     CLSID_PortDMus = 0xb7902fe9_fb0a_11d1_81b0_0060083316c1;
     IID_IPortDMus = 0xc096df9c_fb09_11d1_81b0_0060083316c1;
     IID_IMiniportDMus = 0xc096df9d_fb09_11d1_81b0_0060083316c1;

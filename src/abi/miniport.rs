@@ -18,7 +18,7 @@ interface! {
             ResultantFormatLength: *mut u32,
         ) -> NTSTATUS;
     }
-    /// Init and NewStream run at PASSIVE_LEVEL (dmus-contract.md section 3).
+    /// Init and NewStream run at PASSIVE_LEVEL (docs/dmus-contract.md section 3).
     : IMiniportDMus, IMiniportDMusVtbl, PMINIPORTDMUS {
         fn Init(
             UnknownAdapter: PUNKNOWN,

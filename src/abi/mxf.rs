@@ -1,5 +1,5 @@
 //! IMXF and IAllocatorMXF (dmusicks.h): the MIDI transport interfaces.
-//! dmus-contract.md sections 2-4: PutMessage runs at DISPATCH_LEVEL; the allocator's methods
+//! docs/dmus-contract.md sections 2-4: PutMessage runs at DISPATCH_LEVEL; the allocator's methods
 //! at <= DISPATCH_LEVEL from any CPU; every event ends at IAllocatorMXF::PutMessage.
 
 use super::{KSSTATE, NTSTATUS, PDMUS_KERNEL_EVENT};

@@ -37,7 +37,7 @@ interface! {
             Disposition: *mut u32,
         ) -> NTSTATUS;
     }
-    /// The DMus port. Notify may be called from the ISR (dmus-contract.md section 3).
+    /// The DMus port. Notify may be called from the ISR (docs/dmus-contract.md section 3).
     : IPortDMus, IPortDMusVtbl, PPORTDMUS {
         fn Notify(ServiceGroup: PSERVICEGROUP);
         fn RegisterServiceGroup(ServiceGroup: PSERVICEGROUP);

@@ -1,4 +1,4 @@
-//! DMUS_STREAM_TYPE (dmusicks.h) and KSSTATE (ks.h). dmus-contract.md sections 1 and 4.
+//! DMUS_STREAM_TYPE (dmusicks.h) and KSSTATE (ks.h). docs/dmus-contract.md sections 1 and 4.
 
 /// dmusicks.h `DMUS_STREAM_TYPE` (a C enum: 4 bytes).
 pub type DMUS_STREAM_TYPE = i32;

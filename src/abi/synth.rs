@@ -5,7 +5,7 @@
 //! nothing to compare these with (as for the GUIDs listed in README, "The ABI and its proof").
 //! They are checked against Microsoft's documentation (the SYNTHCAPS, SYNTH_PORTPARAMS and
 //! SYNTH_STATS pages give the field lists; every field is a DWORD, LONG, GUID or WCHAR, so the
-//! layout has no padding: asserted below) and dmus-contract.md section 2 (the property ids). The
+//! layout has no padding: asserted below) and docs/dmus-contract.md section 2 (the property ids). The
 //! flag values are those of the user-mode twins in dmusicc.h (`DMUS_PC_*`,
 //! `DMUS_PORTPARAMS_*`, `DMUS_SYNTHSTATS_*`, `DMUS_EFFECT_*`), which the documentation says the
 //! kernel structures mirror; the cross-build does not scan numeric `#define`s, so that equality

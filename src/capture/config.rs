@@ -5,7 +5,7 @@ use crate::kernel::time::TICKS_PER_MS;
 /// A capture stream's configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CaptureConfig {
-    /// The channel group every event carries (usChannelGroup, 1-based: dmus-contract.md
+    /// The channel group every event carries (usChannelGroup, 1-based: docs/dmus-contract.md
     /// section 1). A UART has exactly one: 1. Values below 1 are taken as 1.
     pub channel_group: u16,
     /// How long after a GetMessage failure the stream tries again on its own, in 100 ns

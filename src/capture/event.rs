@@ -2,7 +2,7 @@
 //! written through a safe interface, and the SysEx on its way out ([`SysEx`]): inline
 //! [`Fragment`]s of at most 8 bytes, or one COMPLETE event whose data is a buffer from
 //! IAllocatorMXF::GetBuffer. The one place in `capture` that writes through the allocator's
-//! pointers (dmus-contract.md sections 1 and 4).
+//! pointers (docs/dmus-contract.md sections 1 and 4).
 //!
 //! **The rule.** The DMUS_KERNEL_EVENT page
 //! (<https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/dmusicks/ns-dmusicks-_dmus_kernel_event>)

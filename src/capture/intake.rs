@@ -1,5 +1,5 @@
 //! The capture path's interrupt-level half: what the device's ISR does with the bytes it
-//! reads. Each byte is stamped with the master clock as it is read (dmus-contract.md section
+//! reads. Each byte is stamped with the master clock as it is read (docs/dmus-contract.md section
 //! 7, defect 7: one time per byte, not per batch) and stored in the [`CaptureRing`]; then the
 //! port is asked for service ([`Notify`]), whose DPC runs the capture stream's
 //! PutMessage(NULL) (section 4).

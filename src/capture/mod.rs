@@ -1,5 +1,5 @@
 //! The capture path: MIDI bytes from a device to the port's capture sink as chains of
-//! DMUS_KERNEL_EVENTs (dmus-contract.md sections 1, 3 and 4; section 7, defects 5, 6, 7).
+//! DMUS_KERNEL_EVENTs (docs/dmus-contract.md sections 1, 3 and 4; section 7, defects 5, 6, 7).
 //!
 //! - [`Intake`]: the interrupt-level half. The device's ISR (or the loopback's sender, through
 //!   [`ReceiveHook`](crate::hw::ReceiveHook)) stamps each byte with the master clock, stores

@@ -1,5 +1,5 @@
 //! How the capture intake asks the port for service: IPortDMus::Notify, which the ISR may
-//! call (dmus-contract.md section 3), and which makes the port's DPC call the capture stream's
+//! call (docs/dmus-contract.md section 3), and which makes the port's DPC call the capture stream's
 //! PutMessage(NULL) (section 4).
 
 use core::ptr;

@@ -1,7 +1,7 @@
 //! The capture ring: the ISR's bytes, each with its arrival time, on their way to the capture
 //! stream's service DPC. Single producer (the device's interrupt path), single consumer (the
 //! capture stream, under its lock), lock-free and wait-free on both sides.
-//! dmus-contract.md sections 3 and 4 (the ISR reads the bytes and calls IPortDMus::Notify; the
+//! docs/dmus-contract.md sections 3 and 4 (the ISR reads the bytes and calls IPortDMus::Notify; the
 //! port's DPC calls the stream's PutMessage(NULL)); section 7, defects 6 and 7.
 //!
 //! - **At DIRQL** only [`CaptureRing::push`] runs: three loads (the flag, the tail, the head),
@@ -20,7 +20,7 @@
 //!
 //! ## Size
 //! [`DEFAULT_RING_CAPACITY`] = 1024 bytes. The wire carries at most 3125 bytes/s
-//! (dmus-contract.md section 6), so the ring holds 328 ms of continuous input. The consumer
+//! (docs/dmus-contract.md section 6), so the ring holds 328 ms of continuous input. The consumer
 //! runs from a DPC queued by the ISR's Notify: usually within a millisecond, but DPC latency on
 //! a loaded machine reaches tens of milliseconds, and while the allocator is exhausted the
 //! stream retries every [`super::CaptureConfig::retry_100ns`] (1 ms) with the bytes waiting

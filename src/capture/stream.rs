@@ -1,7 +1,7 @@
 //! The capture stream: the IMXF a DMUS_STREAM_MIDI_CAPTURE pin's NewStream returns. It takes
 //! the bytes the ISR left in the [`CaptureRing`], cuts them into messages with the MIDI
 //! [`Parser`], and sends them as chains of events to its output (the capture sink).
-//! dmus-contract.md sections 1, 3 and 4; section 7, defects 5, 6 and 7.
+//! docs/dmus-contract.md sections 1, 3 and 4; section 7, defects 5, 6 and 7.
 //!
 //! - **The service** runs when the port's DPC calls PutMessage(NULL) after the ISR's Notify,
 //!   and from the stream's own timer (a retry, or more bytes left than one service takes).

@@ -1,4 +1,4 @@
-//! Kernel COM, as PortCls speaks it (dmus-contract.md section 2): every method is
+//! Kernel COM, as PortCls speaks it (docs/dmus-contract.md section 2): every method is
 //! `extern "system"` (written under `#[win_abi]`, so that it is the Windows x64 convention on
 //! every x86_64 build and a loaded `.sys` can call host objects and be called),
 //! QueryInterface returns an NTSTATUS (STATUS_SUCCESS or STATUS_NOINTERFACE, with the out

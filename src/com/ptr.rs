@@ -28,7 +28,7 @@ pub trait HasIid: Interface {
 /// For the interfaces PortCls hands us (the allocator, the master clock, the port, the next
 /// IMXF in the chain...) and for the ones we hand out. Kernel COM has no apartments: the
 /// objects are free-threaded, so a `ComPtr` may move between threads; each method's IRQL rule is
-/// the interface's (dmus-contract.md section 3). Dropping the last reference to an object
+/// the interface's (docs/dmus-contract.md section 3). Dropping the last reference to an object
 /// frees it, so drop at an IRQL where the object's destruction is legal (<= DISPATCH_LEVEL for
 /// PortCls' objects, whose memory is non-paged).
 #[repr(transparent)]

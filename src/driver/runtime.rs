@@ -1,4 +1,4 @@
-//! Symbols every Rust kernel image needs that nothing else supplies (shared cross-build.md):
+//! Symbols every Rust kernel image needs that nothing else supplies (docs/cross-build.md):
 //! `_fltused` and the panic handler. memcpy/memset come from compiler-builtins (`mem` feature).
 
 /// The MSVC toolchain's marker that floating point is used; the kernel image has no CRT.

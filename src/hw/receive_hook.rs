@@ -2,7 +2,7 @@
 //! cable, whose "receive side" is its own send side. The capture path installs its intake
 //! (the ISR's job: stamp the byte, store it, notify the port) as the hook, so the loopback's
 //! bytes reach the capture stream as an MPU-401's would through its ISR
-//! (dmus-contract.md sections 3 and 4).
+//! (docs/dmus-contract.md sections 3 and 4).
 
 /// Takes each byte a device receives, as it arrives.
 ///

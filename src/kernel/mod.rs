@@ -6,7 +6,7 @@
 //!   one runs unchanged in host tests. It also enforces the project's kernel rules that Windows
 //!   would only punish with a bugcheck or a glitch (see [`host`] and its `Violation`s).
 //!
-//! What each service may be called at (the IRQL column is the contract; dmus-contract.md
+//! What each service may be called at (the IRQL column is the contract; docs/dmus-contract.md
 //! section 3 says which COM calls arrive at which IRQL):
 //!
 //! | service | IRQL |

@@ -9,7 +9,7 @@ use core::ops::{Deref, DerefMut};
 /// `T` behind a kernel spin lock.
 ///
 /// While a guard lives, the holder runs at DISPATCH_LEVEL: keep critical sections short,
-/// never allocate, never wait, and never take the same lock again (dmus-contract.md section
+/// never allocate, never wait, and never take the same lock again (docs/dmus-contract.md section
 /// 7, defect 1: a re-entrant acquisition deadlocks the processor; the host implementation
 /// detects it). Guards of several locks must be dropped in reverse order of acquisition.
 pub struct SpinLock<T> {

@@ -3,7 +3,7 @@
 use super::irql::{self, DISPATCH_LEVEL};
 
 /// Monotonic time in 100 ns units: the unit of DMUS_KERNEL_EVENT's presentation times
-/// (dmus-contract.md section 1). Any IRQL.
+/// (docs/dmus-contract.md section 1). Any IRQL.
 ///
 /// Windows: the interrupt time (`KeQueryInterruptTimePrecise`, since boot, microsecond
 /// accurate). Host: the current machine's clock: virtual (moved only by
@@ -22,7 +22,7 @@ pub const TICKS_PER_SECOND: i64 = 10_000_000;
 /// The longest busy wait [`stall_us`] performs at DISPATCH_LEVEL or above, in microseconds:
 /// Microsoft's limit for `KeStallExecutionProcessor`. A stall holds the processor with every
 /// DPC (and at DIRQL every lower interrupt) waiting behind it; the miniports this project
-/// replaces spun for up to 50 ms at DIRQL (dmus-contract.md section 7, defect 4).
+/// replaces spun for up to 50 ms at DIRQL (docs/dmus-contract.md section 7, defect 4).
 pub const MAX_STALL_AT_DISPATCH_US: u32 = 50;
 
 /// Busy-waits `us` microseconds on the calling processor: for the short, bounded waits of

@@ -1,6 +1,6 @@
 //! A MIDI 1.0 byte-stream parser: what arrives on a wire, byte by byte with each byte's arrival
 //! time, cut into messages. The capture path runs it over the bytes its ISR stamped
-//! (dmus-contract.md sections 1 and 4; section 7, defect 7: each message keeps the time of its
+//! (docs/dmus-contract.md sections 1 and 4; section 7, defect 7: each message keeps the time of its
 //! own first byte).
 //!
 //! [`Parser`] is a small `Copy` state machine with no side effects: [`Parser::push`] takes one

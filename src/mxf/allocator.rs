@@ -1,5 +1,5 @@
 //! IAllocatorMXF over an [`EventPool`]: the port's allocator, as a COM object.
-//! dmus-contract.md sections 2-4.
+//! docs/dmus-contract.md sections 2-4.
 //!
 //! The allocator is the last destination of every event. As an IMXF it therefore has no state
 //! to keep (SetState accepts any KSSTATE) and no output: ConnectOutput and DisconnectOutput

@@ -1,5 +1,5 @@
 //! A chain of events linked through `pNextEvt`, appended at its tail and taken from its head
-//! in O(1) (dmus-contract.md section 7, defect 5: no walk to the tail). What the streams build
+//! in O(1) (docs/dmus-contract.md section 7, defect 5: no walk to the tail). What the streams build
 //! to hand over with one PutMessage (the render stream's finished units, the capture stream's
 //! events), and the sequencer's overflow FIFO.
 

@@ -1,6 +1,6 @@
 //! Where the streams read master time: the render stream the time its events' presentation
 //! times refer to, the capture path the arrival time of each byte (read in the ISR).
-//! dmus-contract.md sections 1 and 3: times are in 100 ns units of the port's master clock
+//! docs/dmus-contract.md sections 1 and 3: times are in 100 ns units of the port's master clock
 //! (IMasterClock::GetTime, callable at any IRQL). Here, below both paths, so that render and
 //! capture share it.
 

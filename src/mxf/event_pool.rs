@@ -1,6 +1,6 @@
 //! The event pool: a fixed set of DMUS_KERNEL_EVENTs and of large-data buffers, created full
 //! and never grown, handed out and taken back lock-free at any IRQL up to DISPATCH_LEVEL.
-//! dmus-contract.md sections 1, 3 and 4.
+//! docs/dmus-contract.md sections 1, 3 and 4.
 //!
 //! All of it is one block of non-paged pool, allocated at creation (PASSIVE_LEVEL) and freed
 //! when the pool is dropped, laid out by cache line (64 bytes) so that CPUs working the pool

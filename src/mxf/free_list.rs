@@ -11,7 +11,7 @@
 //! Each slot's link (`links[i]`, owned by the pool) holds, while the slot is free, the index + 1
 //! of the next free slot (0 at the end). While the slot is handed out it holds [`ALLOCATED`],
 //! and while a put is taking it back, [`CLAIMED`]: the link doubles as the per-slot state that
-//! lets a put detect an event put twice, or a chain that loops (dmus-contract.md section 7,
+//! lets a put detect an event put twice, or a chain that loops (docs/dmus-contract.md section 7,
 //! defect 9: the allocator is where bad chains end up).
 //!
 //! **ABA.** A pop reads `top` and `links[top]`, then swaps the head to that next index. Between

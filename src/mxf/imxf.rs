@@ -1,6 +1,6 @@
 //! IMXF for our own classes: the [`Mxf`] trait (the four methods in safe Rust) and the generic
 //! vtable constructor [`IMXFVtbl::new`], for every stream the miniport creates (render now,
-//! capture later). dmus-contract.md sections 2 and 3.
+//! capture later). docs/dmus-contract.md sections 2 and 3.
 //!
 //! The trampolines are the only unsafe code: each turns `This` back into `&T` (the port calls
 //! through an interface pointer it holds a reference on) and, for ConnectOutput, takes its own

@@ -1,6 +1,6 @@
 //! The render stream's inbox: IMXF::PutMessage (DISPATCH_LEVEL, any CPU) hands in whole
 //! chains with one compare-exchange loop and no lock, and returns; the stream's DPC takes
-//! everything at once, in arrival order. dmus-contract.md sections 3 and 4.
+//! everything at once, in arrival order. docs/dmus-contract.md sections 3 and 4.
 //!
 //! A lock-free stack of events linked through their own `pNextEvt`, the one link a chain has
 //! anyway: no other field of an event is written, so every event goes back to the port with

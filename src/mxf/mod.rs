@@ -1,6 +1,6 @@
 //! The MIDI transport floor: the event pool and allocator (IAllocatorMXF), and what the render
 //! and capture paths share: event chains, the render inbox and sequencer, the clocks, the
-//! output rule. dmus-contract.md sections 1, 3 and 4.
+//! output rule. docs/dmus-contract.md sections 1, 3 and 4.
 //!
 //! Unsafe code here is confined to the lock-free core (`free_list`, `event_pool`, `inbox`), the
 //! event links and blocks the floor owns (`chain`, `sequencer`), the COM trampolines

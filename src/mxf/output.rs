@@ -1,6 +1,6 @@
 //! A stream's connected output (IMXF::ConnectOutput / DisconnectOutput) and where its events
 //! go, the same rule for the render and capture streams: one output at a time; events go to it
-//! when connected, to the allocator otherwise (dmus-contract.md section 4). The slot lives
+//! when connected, to the allocator otherwise (docs/dmus-contract.md section 4). The slot lives
 //! under the stream's lock; the events are handed on after the lock is released (calling out
 //! under it could re-enter it: section 7, defect 1).
 //!

@@ -1,6 +1,6 @@
 //! The render stream's own sequencer: events ordered by presentation time, FIFO among equal
 //! times, in O(log n) per event (a binary heap keyed by (time, arrival number)), with no
-//! allocation after creation. dmus-contract.md section 4: a miniport that asks for a non-zero
+//! allocation after creation. docs/dmus-contract.md section 4: a miniport that asks for a non-zero
 //! SchedulePreFetch receives events early and must order them itself (section 7, defect 8).
 //!
 //! The heap's entries live in one block allocated at creation (PASSIVE_LEVEL). If more events

@@ -1,5 +1,5 @@
 //! The atomics of the lock-free core, swapped for loom's under `cfg(loom)` so that the same
-//! code is what the loom models explore (see `loom_models.rs`, ../shared/docs/verification.md).
+//! code is what the loom models explore (see `loom_models.rs`, docs/verification.md).
 //! The crate's one such shim: the pool's free lists, the render inbox and the capture ring take
 //! their atomics from here. Statistics counters stay `core` atomics, which keeps the models'
 //! state space to the part whose interleavings matter.

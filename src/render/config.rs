@@ -4,7 +4,7 @@ use crate::kernel::time::TICKS_PER_MS;
 
 /// What NewStream answers in SchedulePreFetch for a render stream, in 100 ns units: 20 ms.
 ///
-/// dmus-contract.md section 4 and section 7, defect 8: with a non-zero prefetch the port hands
+/// docs/dmus-contract.md section 4 and section 7, defect 8: with a non-zero prefetch the port hands
 /// events over this much before their presentation time and the stream sequences them itself
 /// (its timer fires at each event's time), instead of sending whatever arrives at once. 20 ms
 /// is more than one default Windows clock tick (15.6 ms), so an event is queued here before its

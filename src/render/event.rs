@@ -1,5 +1,5 @@
 //! [`Ev`]: an event the render stream owns, read through a safe interface. The one place in
-//! `render` that dereferences the port's event pointers (dmus-contract.md sections 1 and 4).
+//! `render` that dereferences the port's event pointers (docs/dmus-contract.md sections 1 and 4).
 //!
 //! Ownership is by chain: PutMessage hands the stream a chain, and with it every event linked
 //! from it (`pNextEvt`, a package's `pPackageEvt`, recursively), until the stream gives the

@@ -1,5 +1,5 @@
 //! The render path: IMXF streams that play the port's events on a MIDI device at their
-//! presentation times (dmus-contract.md sections 3 and 4), and the per-device [`Wire`] that
+//! presentation times (docs/dmus-contract.md sections 3 and 4), and the per-device [`Wire`] that
 //! keeps several streams' messages from interleaving (section 7, defect 3).
 //!
 //! - [`RenderStream`]: the IMXF NewStream creates for DMUS_STREAM_MIDI_RENDER.

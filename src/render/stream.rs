@@ -1,7 +1,7 @@
 //! The render stream: the IMXF a DMUS_STREAM_MIDI_RENDER pin's NewStream returns. It takes
 //! the port's events at DISPATCH_LEVEL, sequences them by presentation time itself, and sends
 //! their bytes to the device's [`Wire`] at that time, from its own timer's DPC.
-//! dmus-contract.md sections 3 and 4; section 7, defects 1, 2, 3 and 8.
+//! docs/dmus-contract.md sections 3 and 4; section 7, defects 1, 2, 3 and 8.
 //!
 //! - **PutMessage** (DISPATCH_LEVEL, any processor): the chain goes into the lock-free
 //!   [`Inbox`] and, if the inbox was empty, the timer's DPC is queued to run now

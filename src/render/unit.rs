@@ -1,6 +1,6 @@
 //! A unit in flight: the bytes of one event, or of a whole package, produced one at a time so
 //! that sending can stop at any byte (device busy, byte budget spent, wire owned by another
-//! stream) and resume exactly there in a later DPC. dmus-contract.md section 4 (a package is
+//! stream) and resume exactly there in a later DPC. docs/dmus-contract.md section 4 (a package is
 //! delivered as a unit) and section 7, defect 1 (its contents are sent in their place, in
 //! order, and a package's pointer is never sent as data).
 //!

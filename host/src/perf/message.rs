@@ -1,5 +1,5 @@
 //! Performance messages: what a performance sends through its tools (DMUS_PMSG's role,
-//! dmus-contract.md section 8).
+//! docs/dmus-contract.md section 8).
 
 use std::fmt;
 

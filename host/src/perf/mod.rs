@@ -1,5 +1,5 @@
 //! The performance front end, modelled on DirectMusic's message delivery
-//! (dmus-contract.md section 8).
+//! (docs/dmus-contract.md section 8).
 //!
 //! A [`Performance`] stamps each [`Message`] it is sent (music or reference time, through the
 //! [`TempoMap`]), holds it in its [`DeliveryQueue`], and hands it to each [`Tool`] of its graph

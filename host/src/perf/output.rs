@@ -1,5 +1,5 @@
 //! The output tool: the last stage of every tool graph, which turns messages into MIDI bytes
-//! and packs them into port buffers (dmus-contract.md sections 5 and 8).
+//! and packs them into port buffers (docs/dmus-contract.md sections 5 and 8).
 //!
 //! Its rules are fixed so that the chain can be checked end to end:
 //! - A channel message is one structured record (flags `EVENT_STRUCTURED`), written the way

@@ -1,6 +1,6 @@
 //! The performance: stamps messages, holds them in its queue, and hands each to the next
 //! stage of the tool graph when that stage's delivery type says, the output tool last
-//! (DirectMusic's IDirectMusicPerformance message delivery, dmus-contract.md section 8).
+//! (DirectMusic's IDirectMusicPerformance message delivery, docs/dmus-contract.md section 8).
 //!
 //! Every hop goes through the queue: a message a tool passes on is queued again for the
 //! next stage, due by that stage's [`Delivery`]:

@@ -1,4 +1,4 @@
-//! The performance's queue: messages waiting for their delivery time (dmus-contract.md
+//! The performance's queue: messages waiting for their delivery time (docs/dmus-contract.md
 //! section 8).
 //!
 //! Order of delivery, all keys ascending:

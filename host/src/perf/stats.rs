@@ -3,7 +3,7 @@
 //! They add up: once the queue is empty, `sent + added_by_tools == delivered +
 //! dropped.by_tools`; `delivered == notes + midi + patches + sysex + dropped.at_output()`;
 //! `records == notes + note_offs + midi + 3 * patches + sysex` (a patch is three records,
-//! dmus-contract.md section 8); and `notes == note_offs` (every note played is ended).
+//! docs/dmus-contract.md section 8); and `notes == note_offs` (every note played is ended).
 
 use serde::Serialize;
 

@@ -1,4 +1,4 @@
-//! Music time, reference time, and the tempo map between them (dmus-contract.md section 8).
+//! Music time, reference time, and the tempo map between them (docs/dmus-contract.md section 8).
 //!
 //! Reference time is the master clock's: 100 ns units. Music time counts ticks at
 //! [`PPQ`] = 768 per quarter note. A tempo is held as microseconds per quarter note (the

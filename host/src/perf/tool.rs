@@ -1,5 +1,5 @@
 //! The tool interface: one stage of a performance's tool graph (IDirectMusicTool's role,
-//! dmus-contract.md section 8).
+//! docs/dmus-contract.md section 8).
 //!
 //! A tool declares how it wants messages delivered (immediately, ahead of their time stamp
 //! by the latency, or at the time stamp) and turns each message it receives into zero, one

@@ -4,7 +4,7 @@
 //! event of the machine's does: armed for the next arrival at that very time (hardware keeps
 //! no clock tick: `Resolution::Immediate`), it plays the interrupt
 //! (`portcls::host::raise_interrupt`), so the miniport's ISR reads the byte at its arrival
-//! time and stamps it with the master clock (dmus-contract.md sections 4 and 6; section 7,
+//! time and stamps it with the master clock (docs/dmus-contract.md sections 4 and 6; section 7,
 //! defect 7). That is what gives the host runner real MIDI-wire timing with an MPU-401.
 //!
 //! Exact and cheap: the card's cable listener tells the line each byte's arrival time as the

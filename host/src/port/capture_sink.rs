@@ -1,5 +1,5 @@
 //! The capture sink: the IMXF the port connects as the capture stream's output
-//! (dmus-contract.md sections 3 and 4). The stream hands it chains at DISPATCH_LEVEL; it turns
+//! (docs/dmus-contract.md sections 3 and 4). The stream hands it chains at DISPATCH_LEVEL; it turns
 //! them into complete messages for the [`Packer`] and gives every event back to the
 //! allocator (IAllocatorMXF::PutMessage), always: the allocator is the last destination.
 //!

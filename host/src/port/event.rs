@@ -1,7 +1,7 @@
 //! The port's hold on DMUS_KERNEL_EVENTs: [`PortEvent`], an event the port took from its
 //! allocator (IAllocatorMXF::GetMessage) and has not handed on yet, and [`EventView`], what an
 //! event says, read out. The one place in the port model that writes through the allocator's
-//! pointers or reads the streams' events (dmus-contract.md sections 1 and 4).
+//! pointers or reads the streams' events (docs/dmus-contract.md sections 1 and 4).
 //!
 //! Ownership is the contract's: an event is the port's from GetMessage until it is handed to
 //! a stream (PutMessage) or back to the allocator; a large-data buffer from GetBuffer until

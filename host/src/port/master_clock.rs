@@ -1,5 +1,5 @@
 //! The port's master clock: the IMasterClock the port passes to NewStream, whose GetTime is
-//! the host machine's clock (dmus-contract.md sections 1-3: 100 ns units, callable at any
+//! the host machine's clock (docs/dmus-contract.md sections 1-3: 100 ns units, callable at any
 //! IRQL). The render stream reads it to play events at their presentation times, the capture
 //! intake to stamp each byte as the ISR reads it, and the port's sequencer to hand events
 //! over early by SchedulePreFetch: one clock for all three, so a played time and a captured

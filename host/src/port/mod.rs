@@ -1,5 +1,5 @@
 //! The port driver model: PortCls's DMus port, on the host, around the driver crate's miniport,
-//! through its COM vtables only (dmus-contract.md sections 3, 4 and 5).
+//! through its COM vtables only (docs/dmus-contract.md sections 3, 4 and 5).
 //!
 //! [`Port::open`] does what PortCls does when the device starts and DirectMusic opens a port:
 //! it creates the allocator, the miniport, the port object, the resource list; calls

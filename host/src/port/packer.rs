@@ -1,5 +1,5 @@
 //! The packer: the capture side's complete messages into the port buffers the application
-//! reads (IDirectMusicPort::Read), in the record format of dmus-contract.md section 5.
+//! reads (IDirectMusicPort::Read), in the record format of docs/dmus-contract.md section 5.
 //!
 //! - One record per message, at its capture time (the time stamp of its first byte), in the
 //!   channel group it arrived in.

@@ -1,6 +1,6 @@
 //! The port object the miniport sees: IPortDMus (what Init is given, and what the ISR
 //! notifies) and the IServiceSink the port adds to the miniport's service group
-//! (dmus-contract.md sections 2-4).
+//! (docs/dmus-contract.md sections 2-4).
 //!
 //! - **IPortDMus::Notify(group)** (any IRQL, the ISR's call): RequestService on that group.
 //!   The `portcls::host` service group queues its DPC (deferred until the interrupt returns

@@ -1,6 +1,6 @@
 //! The port's sequencer: holds the unpacked events until their presentation time minus the
 //! render stream's SchedulePreFetch, then hands them to the stream (IMXF::PutMessage) at
-//! DISPATCH_LEVEL from its own timer's DPC (dmus-contract.md sections 3 and 4). The stream
+//! DISPATCH_LEVEL from its own timer's DPC (docs/dmus-contract.md sections 3 and 4). The stream
 //! sequences what it gets within the prefetch window itself.
 //!
 //! - Order: presentation time, and first in, first out among equal times (section 8: this

@@ -1,5 +1,5 @@
 //! The unpacker: what IDirectMusicPort::PlayBuffer does with the application's buffer. Each
-//! record (DMUS_EVENTHEADER + data, dmus-contract.md section 5) becomes the DMUS_KERNEL_EVENTs
+//! record (DMUS_EVENTHEADER + data, docs/dmus-contract.md section 5) becomes the DMUS_KERNEL_EVENTs
 //! the port's sequencer holds until the render stream's time (section 4).
 //!
 //! - The bytes are [`Record::message`]'s: a structured record is as long as its status byte

@@ -2,7 +2,7 @@
 //!
 //! The rendered stream is every message the output tool packed, in presentation order: by
 //! time, first packed first among equal times (the order the port's sequencer and the render
-//! stream keep, dmus-contract.md section 4). The captured stream is every message the capture
+//! stream keep, docs/dmus-contract.md section 4). The captured stream is every message the capture
 //! sink packed, in the order it packed them. They are equal when they hold the same messages
 //! (bytes and channel group) in the same order; the timing error of a message is its capture
 //! time stamp minus its presentation time.

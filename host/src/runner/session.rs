@@ -215,7 +215,7 @@ fn run(
     if options.velocity_percent != 100 {
         perf.add_tool(Box::new(VelocityScale::new(options.velocity_percent)));
     }
-    // A UART has one channel group (dmus-contract.md section 2): pchannels beyond its 16
+    // A UART has one channel group (docs/dmus-contract.md section 2): pchannels beyond its 16
     // are folded onto them.
     perf.add_tool(Box::new(ChannelMap::new().fold()));
     for m in &song.messages {

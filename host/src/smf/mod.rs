@@ -1,7 +1,7 @@
 //! Standard MIDI Files in and out (SMF 1.0).
 //!
 //! - [`read`]: a file into a [`Song`](crate::perf::Song) for the performance
-//!   (dmus-contract.md section 8), with errors that name the offending byte.
+//!   (docs/dmus-contract.md section 8), with errors that name the offending byte.
 //! - [`write`]: captured MIDI into a format 0 file (`dmus-host play --out`).
 //! - [`generate`](generate::generate): deterministic files for tests and end-to-end runs,
 //!   with the events they were meant to hold.

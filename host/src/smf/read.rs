@@ -1,4 +1,4 @@
-//! Reading a Standard MIDI File into a [`Song`] (dmus-contract.md section 8: notes with
+//! Reading a Standard MIDI File into a [`Song`] (docs/dmus-contract.md section 8: notes with
 //! durations, channel messages, SysEx, a tempo map between music and reference time).
 //!
 //! Three passes: the chunk walk ([`layout`](super::layout)) and the event scan
@@ -32,7 +32,7 @@ pub enum SmfFormat {
 pub struct SmfSong {
     /// Named as asked; messages in time order (ties: track number, then order in the
     /// track); pchannel = MIDI channel (0..=15), and 0 for SysEx (channel group 1, the one
-    /// group of a DMus UART device, dmus-contract.md section 1).
+    /// group of a DMus UART device, docs/dmus-contract.md section 1).
     pub song: Song,
     pub format: SmfFormat,
     /// Track chunks in the file.

@@ -4,7 +4,7 @@
 //!
 //! Pairing is per track and per (channel, key), first in first out: the track is the unit
 //! a file's author wrote, and the bytes a performance sends are the same on and off times
-//! whichever way overlapping notes of two tracks were paired (dmus-contract.md section 8:
+//! whichever way overlapping notes of two tracks were paired (docs/dmus-contract.md section 8:
 //! a note becomes note-on at its time and note-off at time + duration).
 
 use std::collections::{HashMap, VecDeque};

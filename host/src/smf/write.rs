@@ -1,6 +1,6 @@
 //! Writing captured MIDI as a Standard MIDI File: what `dmus-host play --out` saves.
 //!
-//! Captured messages carry reference times (the master clock's 100 ns units, dmus-contract.md
+//! Captured messages carry reference times (the master clock's 100 ns units, docs/dmus-contract.md
 //! section 4: capture timestamps); the tempo map (section 8) turns them into the file's
 //! ticks, rounding once.
 
@@ -40,7 +40,7 @@ pub struct Written {
 
 /// What goes into the track at a tick: tempo changes sort before messages at the same tick
 /// (so that the new tempo governs them); messages keep their order among equals (FIFO,
-/// dmus-contract.md section 8).
+/// docs/dmus-contract.md section 8).
 struct Entry {
     tick: u64,
     tempo_first: bool,

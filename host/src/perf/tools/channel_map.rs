@@ -1,5 +1,5 @@
 //! Channel mapping: routes performance channels to others (DirectMusic's pchannel
-//! remapping, dmus-contract.md section 8), e.g. to fold pchannels 16 and up into the single
+//! remapping, docs/dmus-contract.md section 8), e.g. to fold pchannels 16 and up into the single
 //! channel group of a DMus UART port (section 1: such a device has exactly one).
 
 use std::collections::BTreeMap;

@@ -1,4 +1,4 @@
-//! Tools to put in a performance's graph (dmus-contract.md section 8). Each passes on what
+//! Tools to put in a performance's graph (docs/dmus-contract.md section 8). Each passes on what
 //! it does not change, untouched, and is delivered Immediate: none of them depends on when
 //! its messages play.
 

@@ -1,5 +1,5 @@
 //! Transposition: moves notes by a number of semitones (a DirectMusic transposition tool's
-//! job, dmus-contract.md section 8).
+//! job, docs/dmus-contract.md section 8).
 
 use crate::perf::message::{Body, Delivery};
 use crate::perf::tool::{Stamped, Tool};

@@ -1,5 +1,5 @@
 //! Velocity scaling: makes notes louder or softer by a percentage (a DirectMusic velocity
-//! tool's job, dmus-contract.md section 8).
+//! tool's job, docs/dmus-contract.md section 8).
 
 use crate::perf::message::{Body, Delivery};
 use crate::perf::tool::{Stamped, Tool};
