@@ -81,3 +81,26 @@ pub trait MidiDevice: Send + Sync {
     /// The device's counters.
     fn stats(&self) -> DeviceStats;
 }
+
+/// Runs a device's short register steps so that its interrupt service routine does not run
+/// meanwhile, on any processor: IInterruptSync::CallSynchronizedRoutine in the driver (the
+/// step then runs at DIRQL under the interrupt's spin lock). What
+/// [`Mpu401::reset_synchronized`](super::Mpu401::reset_synchronized) uses once the ISR is
+/// connected, so that a command write and each acknowledgement poll (a status read, then a
+/// data read) are never split by the ISR reading the same port.
+pub trait Synchronize {
+    /// Runs `step` once, synchronized with the ISR. `step` is a few register accesses: it
+    /// never waits, allocates or takes a lock.
+    fn synchronized(&self, step: &mut dyn FnMut());
+}
+
+/// No ISR to synchronize with (none connected yet, or the device has no interrupt): steps run
+/// as they are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Unsynchronized;
+
+impl Synchronize for Unsynchronized {
+    fn synchronized(&self, step: &mut dyn FnMut()) {
+        step()
+    }
+}

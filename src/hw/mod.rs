@@ -23,7 +23,7 @@ mod stats;
 #[cfg(not(target_os = "windows"))]
 pub mod emulator;
 
-pub use device::{DeviceError, MidiDevice, Sent};
+pub use device::{DeviceError, MidiDevice, Sent, Synchronize, Unsynchronized};
 pub use loopback::{LOOPBACK_TAG, Loopback, MAX_LOOPBACK_CAPACITY};
 pub use mpu401::Mpu401;
 pub use port_io::PortIo;
