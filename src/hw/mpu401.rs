@@ -29,17 +29,19 @@
 //! - the ISR never reads the byte a poll has just seen in the status (the poll's data read
 //!   would then read an empty port: 0xFF, garbage);
 //! - every byte read outside UART mode, by the ISR or by a poll, is classified by the same
-//!   rule ([`Mpu401::not_midi`]): 0xFE is the command's acknowledgement (counted for the
+//!   rule (`Mpu401::not_midi`): 0xFE is the command's acknowledgement (counted for the
 //!   waiting reset, whoever read it), anything else is not MIDI yet (the card's own answers,
 //!   or input in the card's intelligent mode) and is dropped and counted
 //!   ([`DeviceStats::input_dropped`]), never handed to capture nor mixed into the command
 //!   sequence.
 //!
-//! A 0xFE that arrives from MIDI IN while a command's acknowledgement is awaited cannot be told
-//! from it by value. After 0xFF the card is in intelligent mode, where it passes no MIDI IN to
-//! the host, so that window only exists between 0x3F and its acknowledgement (tens of
-//! microseconds): a sender's Active Sensing there is taken for the acknowledgement. Active
-//! Sensing only says "still connected", so that costs one of them, nothing else.
+//! Known limit: a 0xFE from MIDI IN (Active Sensing) read while a command's acknowledgement is
+//! awaited cannot be told from it by value, and is taken for it. The card has taken the
+//! command by then (0xFF switches it to intelligent mode at once), so the sequence goes on
+//! correctly; but the acknowledgements then shift by one, and the card's last one may reach
+//! capture as an Active Sensing byte in place of the one taken (one 0xFE in, one out; Active
+//! Sensing only says "still connected"). A card in intelligent mode is not expected to pass
+//! MIDI IN to the host at all, which leaves only the short wait after 0x3F open to this.
 
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 
@@ -107,7 +109,7 @@ pub struct Mpu401<P: PortIo> {
     /// busy then, with no byte accepted in between, has not drained anything since.
     busy_since: AtomicI64,
     /// Acknowledgements read while the card was not in UART mode, by the interrupt path or by
-    /// a reset's poll ([`Mpu401::not_midi`]): a reset waiting for one counts those as its own.
+    /// a reset's poll (`Mpu401::not_midi`): a reset waiting for one counts those as its own.
     acks_taken: AtomicU32,
     counters: Counters,
 }
@@ -336,7 +338,7 @@ impl<P: PortIo> MidiDevice for Mpu401<P> {
     /// drain the card). Outside UART mode (before or during a reset) nothing read is MIDI: an
     /// [`ACK`] is the card answering a command and is handed to the waiting reset (the card's
     /// interrupt can reach the ISR before the reset's own poll sees it), anything else is
-    /// dropped and counted ([`Mpu401::not_midi`]).
+    /// dropped and counted (`Mpu401::not_midi`).
     fn try_receive(&self) -> Option<u8> {
         if self.status() & STATUS_DSR != 0 {
             return None;

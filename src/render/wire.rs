@@ -260,7 +260,7 @@ impl<D: ?Sized + MidiDevice> Wire<D> {
 
     /// Holds the wire for the device (module documentation, "Held for the device"): no claim
     /// succeeds and no send reaches the device until [`Wire::unhold`]. Waits for device calls
-    /// already under way to end, up to [`HOLD_DRAIN_POLLS`] polls; false if one has not (the
+    /// already under way to end, up to `HOLD_DRAIN_POLLS` polls (1 ms); false if one has not (the
     /// caller reports it). Idempotent. PASSIVE_LEVEL (it may stall, 1 us at a time).
     pub fn hold(&self) -> bool {
         self.held.store(true, Ordering::SeqCst);
