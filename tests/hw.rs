@@ -20,7 +20,7 @@ use dmus_miniport::hw::mpu401::{
 };
 use dmus_miniport::hw::{
     DeviceError, DeviceStats, LOOPBACK_TAG, Loopback, MAX_LOOPBACK_CAPACITY, MidiDevice, Mpu401,
-    PortIo, ReceiveHook, Sent,
+    PortIo, ReceiveHook, Sent, Synchronize,
 };
 use dmus_miniport::kernel::host::{self, Violation};
 use dmus_miniport::kernel::time::{self, MAX_STALL_AT_DISPATCH_US};
@@ -97,6 +97,38 @@ unsafe fn count_fired(context: *mut c_void) {
     // SAFETY: the test passes an AtomicUsize that outlives the timer.
     let fired = unsafe { &*(context as *const AtomicUsize) };
     fired.fetch_add(1, Ordering::Relaxed);
+}
+
+/// With concurrent stalls on (a PASSIVE_LEVEL busy wait is preempted by the DPCs due meanwhile,
+/// or they run on another processor), a timer due inside a PASSIVE_LEVEL stall fires at its
+/// due time, at DISPATCH_LEVEL; at DISPATCH_LEVEL a stall still runs none.
+#[test]
+fn a_passive_stall_runs_the_timers_due_meanwhile_when_stalls_are_concurrent() {
+    dmus_miniport::kernel::host::ideal_clock();
+    host::machine().set_concurrent_stalls(true);
+    let fired = AtomicUsize::new(0);
+    let timer = Box::pin(Timer::new());
+    // SAFETY: as in `stall_moves_the_virtual_clock_and_runs_no_timer`.
+    assert!(unsafe {
+        timer
+            .as_ref()
+            .init(count_fired, &fired as *const AtomicUsize as *mut c_void)
+    });
+    let t0 = time::now_100ns();
+    timer.arm(10 * TICKS_PER_US);
+    time::stall_us(37);
+    assert_eq!(time::now_100ns(), t0 + 370);
+    assert_eq!(host::machine().stalled_100ns(), 370);
+    assert_eq!(fired.load(Ordering::Relaxed), 1, "fired during the stall");
+    timer.arm(10 * TICKS_PER_US);
+    {
+        let _dpc = host::raise_irql(DISPATCH_LEVEL);
+        time::stall_us(37);
+    }
+    assert_eq!(fired.load(Ordering::Relaxed), 1, "not at DISPATCH_LEVEL");
+    assert_eq!(host::advance(0), 1);
+    drop(timer);
+    assert!(host::take_violations().is_empty());
 }
 
 #[test]
@@ -220,6 +252,163 @@ fn a_reset_whose_acknowledgement_the_isr_takes_still_succeeds() {
     emu.push_input(&[0xFE]);
     assert_eq!(dev.try_receive(), None, "the ISR read it first");
     assert_eq!(*dev.port().taken.lock().unwrap(), [0xFE]);
+}
+
+/// Registers on which "the ISR" runs at the worst place of a reset's poll: before every
+/// data-port read, so after the poll's status read has seen a byte waiting; and, with the
+/// machine's concurrent stalls, from an interrupt line (a timer) every 100 us while the reset
+/// stalls. An interrupt can come between any two register accesses of a PASSIVE_LEVEL reset;
+/// only the steps run through [`IsrLock`] (CallSynchronizedRoutine's model: the ISR cannot
+/// run during them) are safe from it. What the ISR gets as MIDI is recorded.
+struct IsrBetween {
+    emu: Mpu401Emulator,
+    device: std::sync::OnceLock<std::sync::Weak<Mpu401<IsrBetween>>>,
+    in_step: std::sync::atomic::AtomicBool,
+    in_isr: std::sync::atomic::AtomicBool,
+    midi: Mutex<Vec<u8>>,
+    interrupts: AtomicUsize,
+    line: Timer,
+}
+
+/// The interrupt line's timer: the ISR, then again 100 us later.
+///
+/// # Safety
+/// `context` is the live IsrBetween whose `line` this is (it shuts the timer down before it
+/// goes).
+unsafe fn interrupt_line(context: *mut c_void) {
+    // SAFETY: the function's contract.
+    let regs = unsafe { &*(context as *const IsrBetween) };
+    regs.isr();
+    regs.line.arm(100 * TICKS_PER_US);
+}
+
+impl IsrBetween {
+    /// The ISR body: reads what the card has, as the miniport's ISR does.
+    fn isr(&self) {
+        if self.in_isr.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let Some(dev) = self.device.get().and_then(std::sync::Weak::upgrade) {
+            self.interrupts.fetch_add(1, Ordering::SeqCst);
+            while let Some(b) = dev.try_receive() {
+                self.midi.lock().unwrap().push(b);
+            }
+        }
+        self.in_isr.store(false, Ordering::SeqCst);
+    }
+}
+
+impl PortIo for IsrBetween {
+    fn read(&self, offset: u16) -> u8 {
+        if offset == 0 && !self.in_step.load(Ordering::SeqCst) {
+            self.isr();
+        }
+        self.emu.read(offset)
+    }
+
+    fn write(&self, offset: u16, value: u8) {
+        self.emu.write(offset, value)
+    }
+}
+
+/// CallSynchronizedRoutine's model for [`IsrBetween`]: the ISR does not run during a step.
+struct IsrLock<'a>(&'a IsrBetween);
+
+impl Synchronize for IsrLock<'_> {
+    fn synchronized(&self, step: &mut dyn FnMut()) {
+        self.0.in_step.store(true, Ordering::SeqCst);
+        step();
+        self.0.in_step.store(false, Ordering::SeqCst);
+    }
+}
+
+/// The D0 re-initialisation of a card in UART mode (its first reset unacknowledged, as after a
+/// power cycle that kept its state) with MIDI IN arriving in the middle of it, twice: during the
+/// silent reset's 50 ms wait, and between the second reset and its (slow, 5 ms) acknowledgement;
+/// the ISR strikes between each poll's status read and its data read. The reset's steps run
+/// synchronized with the ISR, so: no poll reads an empty port, the injected bytes are read
+/// (by the ISR or the reset) and dropped, counted, none reaches capture as MIDI or passes for an
+/// acknowledgement (the reset waits for the card's own, both, and no 0xFE is left over), and
+/// input after the re-initialisation is MIDI again, intact.
+#[test]
+fn input_during_a_synchronized_reset_is_dropped_and_counted_never_midi_nor_an_acknowledgement() {
+    let ack = 5 * TICKS_PER_MS;
+    let emu = Mpu401Emulator::new(EmulatorConfig {
+        ack_delay_100ns: ack,
+        ..EmulatorConfig::default()
+    });
+    let dev = Arc::new(Mpu401::new(IsrBetween {
+        emu: emu.clone(),
+        device: std::sync::OnceLock::new(),
+        in_step: std::sync::atomic::AtomicBool::new(false),
+        in_isr: std::sync::atomic::AtomicBool::new(false),
+        midi: Mutex::new(Vec::new()),
+        interrupts: AtomicUsize::new(0),
+        line: Timer::new(),
+    }));
+    dev.port().device.set(Arc::downgrade(&dev)).unwrap();
+    let regs: &IsrBetween = dev.port();
+    // SAFETY: `regs` lives in the Arc (never moves) until the end of the test, after the
+    // timer's shutdown below.
+    assert!(unsafe {
+        core::pin::Pin::new_unchecked(&regs.line)
+            .init(interrupt_line, regs as *const IsrBetween as *mut c_void)
+    });
+    let lock = IsrLock(regs);
+    // Init's reset (the ISR not yet in the way of anything: the card is quiet).
+    assert_eq!(dev.reset_synchronized(&lock), Ok(()));
+    assert_eq!(emu.commands(), [0xFF, 0x3F]);
+
+    // D0: the card is in UART mode and resets silently; the retry, after the 50 ms wait, is
+    // acknowledged 5 ms later. The interrupt line runs throughout (the DPCs and interrupts
+    // due during the reset's stalls run meanwhile, as on a real machine).
+    host::machine().set_concurrent_stalls(true);
+    regs.line.arm(100 * TICKS_PER_US);
+    let t0 = time::now_100ns();
+    let silent = i64::from(RESET_ACK_POLLS * STALL_STEP_US) * TICKS_PER_US;
+    emu.push_input_at(t0 + 10 * TICKS_PER_MS, &[0x90, 0x3C, 0x64]);
+    emu.push_input_at(t0 + silent + 2 * TICKS_PER_MS, &[0xB0, 0x07]);
+    assert_eq!(dev.reset_synchronized(&lock), Ok(()));
+    let elapsed = time::now_100ns() - t0;
+    assert_eq!(emu.commands(), [0xFF, 0x3F, 0xFF, 0xFF, 0x3F]);
+    assert!(
+        elapsed >= silent + 2 * ack,
+        "both acknowledgements awaited: {elapsed}"
+    );
+    assert!(elapsed <= i64::from(RESET_MAX_STALL_US) * TICKS_PER_US);
+    assert!(
+        dev.port().interrupts.load(Ordering::SeqCst) > 0,
+        "the ISR ran during the reset"
+    );
+    assert_eq!(
+        *dev.port().midi.lock().unwrap(),
+        Vec::<u8>::new(),
+        "no MIDI yet"
+    );
+    let stats = dev.stats();
+    assert_eq!(
+        stats.input_dropped, 5,
+        "every injected byte dropped, counted: {stats:?}"
+    );
+    assert_eq!(
+        stats.uart_mode_unacknowledged, 0,
+        "0x3F's own 0xFE was awaited"
+    );
+    assert_eq!(emu.stats().empty_reads, 0, "no poll split by the ISR");
+
+    // Afterwards: nothing left over (no stray 0xFE), and MIDI IN is MIDI again.
+    host::advance(100 * TICKS_PER_MS);
+    assert_eq!(
+        *regs.midi.lock().unwrap(),
+        Vec::<u8>::new(),
+        "no stray 0xFE"
+    );
+    emu.push_input(&[0x90, 0x40, 0x50, 0xFE]);
+    host::advance(TICKS_PER_MS);
+    assert_eq!(*regs.midi.lock().unwrap(), [0x90, 0x40, 0x50, 0xFE]);
+    assert_eq!(dev.stats().input_dropped, 5);
+    regs.line.shutdown();
+    assert_clean(&emu);
 }
 
 #[test]

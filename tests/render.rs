@@ -533,6 +533,47 @@ fn two_streams_never_interleave_a_sysex() {
     rig.finish(vec![(a, a_mxf), (b, b_mxf)]);
 }
 
+/// A wire held for the device (the miniport's D3 .. D0 re-initialisation): the owner in the
+/// middle of a SysEx has its sends answered busy without the device being touched, another
+/// stream's claim is refused; both retry, nothing fails, and once the hold ends the SysEx
+/// finishes whole, then the other stream's note.
+#[test]
+fn a_wire_held_for_the_device_keeps_every_stream_waiting_and_drops_nothing() {
+    host::ideal_clock();
+    let rig = Rig::mpu(EmulatorConfig {
+        output_fifo_depth: 2,
+        ..EmulatorConfig::default()
+    });
+    let (a, a_mxf) = rig.running();
+    let (b, b_mxf) = rig.running();
+    let t0 = time::now_100ns();
+    let long = sysex(40, 0x33);
+    put_all(&a_mxf, &[rig.event(t0 + MS, &long)]);
+    host::run_until(t0 + MS + 5 * BYTE_TIME_100NS);
+    assert_eq!(rig.wire.owner(), Some(a.id()));
+    assert!(rig.wire.hold());
+    let status_reads = rig.emu().stats().status_reads;
+    put_all(&b_mxf, &[rig.event(t0 + 2 * MS, &note_on(7))]);
+    host::advance(20 * MS);
+    assert_eq!(
+        rig.emu().stats().status_reads,
+        status_reads,
+        "no register touched while held"
+    );
+    let held = rig.emu().wire_bytes().len();
+    assert!(held < long.len(), "the SysEx waits: {held}");
+    assert!(rig.wire.stats().held_off > 0);
+    assert_eq!(rig.wire.owner(), Some(a.id()), "A keeps its message");
+    rig.wire.unhold();
+    host::advance(100 * MS);
+    let mut want = long.clone();
+    want.extend(note_on(7));
+    assert_eq!(rig.emu().wire_bytes(), want);
+    assert_eq!((a.stats().device_errors, b.stats().device_errors), (0, 0));
+    assert_eq!(rig.wire.owner(), None);
+    rig.finish(vec![(a, a_mxf), (b, b_mxf)]);
+}
+
 #[test]
 fn stop_in_the_middle_of_a_sysex_closes_it_before_another_stream_sends() {
     host::ideal_clock();

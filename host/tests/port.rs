@@ -26,7 +26,7 @@ use dmus_host::port::capture_sink::CaptureSink;
 use dmus_host::port::error::OpenStep;
 use dmus_host::port::event::{EventView, PortEvent, give_back, link};
 use dmus_host::port::pins::{self, PinChoice, StreamPins};
-use dmus_host::port::platform::HostPlatform;
+use dmus_host::port::platform::{HostPlatform, MPU401_VECTOR};
 use dmus_host::port::port_object::PortObject;
 use dmus_host::port::sequencer::Sequencer;
 use dmus_host::port::unpacker::{self, UnpackStats, Unpacker};
@@ -34,18 +34,19 @@ use dmus_host::port::{CloseReport, DeviceKind, DriverBuild, Port, PortConfig};
 use dmus_miniport::abi::{
     DMUS_KEF_EVENT_COMPLETE, DMUS_KEF_EVENT_INCOMPLETE, IAllocatorMXF, IID_IMXF, IMXF, IMXFVtbl,
     IServiceSink, KSDATAFORMAT_SUBTYPE_DIRECTMUSIC, KSSTATE, KernelEvent, NTSTATUS,
-    PDMUS_KERNEL_EVENT, PMXF, STATUS_DEVICE_CONFIGURATION_ERROR, STATUS_SUCCESS,
-    STATUS_UNSUCCESSFUL, kBytePositionNone,
+    PDMUS_KERNEL_EVENT, PMXF, PowerDeviceD0, PowerDeviceD3, STATUS_DEVICE_CONFIGURATION_ERROR,
+    STATUS_SUCCESS, STATUS_UNSUCCESSFUL, kBytePositionNone,
 };
 use dmus_miniport::capture::CaptureConfig;
 use dmus_miniport::com::{ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
 use dmus_miniport::com_interfaces;
-use dmus_miniport::hw::emulator::{BYTE_TIME_100NS, EmulatorConfig};
+use dmus_miniport::hw::emulator::{BYTE_TIME_100NS, EmulatorConfig, Mpu401Emulator};
+use dmus_miniport::kernel::host::Resolution;
 use dmus_miniport::kernel::{DISPATCH_LEVEL, PoolTag, host, irql};
 use dmus_miniport::miniport::Miniport;
 use dmus_miniport::miniport::descriptor::{PIN_CAPTURE, PIN_DMUS_RENDER};
 use dmus_miniport::mxf::{Allocator, PoolConfig};
-use dmus_miniport::portcls::host::{DIRQL, irql_dropped};
+use dmus_miniport::portcls::host::{DIRQL, irql_dropped, raise_interrupt};
 use dmus_miniport::portcls::new_service_group;
 use dmus_miniport::render::SCHEDULE_PREFETCH_100NS;
 
@@ -1749,4 +1750,134 @@ fn streams_released_at_dispatch_are_destroyed_at_passive_level_body(build: &Driv
         assert_eq!(records(&port.read_capture()).len(), 8, "{device:?}");
         close_clean(port);
     }
+}
+
+/// A keyboard on the emulated card's MIDI IN: at its time its bytes reach the card's input
+/// and the card raises its interrupt (an event of the machine's, as the cable's line is).
+struct Keyboard {
+    card: Mpu401Emulator,
+    bytes: Vec<u8>,
+}
+
+impl Keyboard {
+    /// Plays at `at` (machine time). The keyboard must stay alive until [`Keyboard::unplug`].
+    fn play_at(&self, at: i64) {
+        let machine = host::machine();
+        let delay = at.saturating_sub(machine.now_100ns()).max(0);
+        // SAFETY: `keyboard_plays` gets this keyboard's address, valid until `unplug` has
+        // disarmed the event and waited for a running one (the test calls it before the
+        // keyboard goes).
+        unsafe {
+            machine.arm_foreign(
+                self as *const Keyboard as usize,
+                delay,
+                keyboard_plays,
+                Resolution::Immediate,
+            )
+        };
+    }
+
+    fn unplug(&self) {
+        let machine = host::machine();
+        machine.disarm_foreign(self as *const Keyboard as usize);
+        machine.flush_callbacks();
+    }
+}
+
+/// The keyboard's event.
+///
+/// # Safety
+/// `key` is the address of the live Keyboard that armed it (see `Keyboard::play_at`).
+unsafe fn keyboard_plays(key: usize) {
+    // SAFETY: the function's contract.
+    let keyboard = unsafe { &*(key as *const Keyboard) };
+    keyboard.card.push_input(&keyboard.bytes);
+    raise_interrupt(MPU401_VECTOR);
+}
+
+/// The device goes to D3 in the middle of a stream of notes and comes back to D0, where the
+/// MPU-401 is re-initialised (the emulated card kept its power, so it is in UART mode and
+/// ignores the first reset: a 50 ms wait). The machine runs the DPCs and interrupts due while
+/// the re-initialisation stalls, as a real one does: the render stream's timer comes due, and
+/// a keyboard plays a controller change on MIDI IN in the middle of it (its interrupt reaches
+/// the ISR). Nothing played is lost: every note comes back through the cable, in order (those
+/// due while the wire was held for the device, late); the keyboard's bytes during the
+/// re-initialisation are not MIDI to the driver (dropped, counted by the device) and reach
+/// capture neither whole nor in pieces, while its message after it comes back intact; no
+/// register access went wrong (no empty read, no overrun, no data byte outside UART mode).
+#[test]
+fn a_render_stream_plays_through_d3_and_the_d0_reinitialisation_losing_nothing() {
+    both_builds(a_render_stream_plays_through_d3_and_the_d0_reinitialisation_losing_nothing_body);
+}
+
+fn a_render_stream_plays_through_d3_and_the_d0_reinitialisation_losing_nothing_body(
+    build: &DriverBuild,
+) {
+    host::ideal_clock();
+    host::machine().set_concurrent_stalls(true);
+    let port = open(DeviceKind::Mpu401, build);
+    let t0 = port.now();
+    // A note on or off every 3 ms from 10 ms to 307 ms.
+    let mix: Vec<Played> = (0..100u8)
+        .map(|i| {
+            let key = 48 + i / 2 % 24;
+            let message = if i % 2 == 0 {
+                [0x90, key, 100]
+            } else {
+                [0x80, key, 0]
+            };
+            played((10 + 3 * i64::from(i)) * MS, S, &message, &message)
+        })
+        .collect();
+    play_all(&port, t0, &mix);
+    let card = port.card().expect("the card").clone();
+    let during = Keyboard {
+        card: card.clone(),
+        bytes: vec![0xB0, 7, 64],
+    };
+    let after = Keyboard {
+        card: card.clone(),
+        bytes: vec![0xC0, 9],
+    };
+
+    host::run_until(t0 + 100 * MS);
+    assert!(port.power(PowerDeviceD3));
+    host::run_until(t0 + 130 * MS);
+    let commands = card.commands().len();
+    during.play_at(t0 + 140 * MS);
+    assert!(port.power(PowerDeviceD0));
+    let back = port.now();
+    assert_eq!(
+        card.commands()[commands..],
+        [0xFF, 0xFF, 0x3F],
+        "re-initialised"
+    );
+    assert!(back >= t0 + 180 * MS, "the silent reset's 50 ms: {back}");
+    after.play_at(t0 + 500 * MS);
+    host::run_until(t0 + 700 * MS);
+    during.unplug();
+    after.unplug();
+
+    let got: Vec<Vec<u8>> = records(&port.read_capture())
+        .into_iter()
+        .map(|r| r.3)
+        .collect();
+    let mut want: Vec<Vec<u8>> = mix.iter().map(|p| p.message.clone()).collect();
+    want.push(vec![0xC0, 9]);
+    assert_eq!(got, want);
+    let stats = card.stats();
+    assert_eq!(
+        (
+            stats.empty_reads,
+            stats.overruns,
+            stats.stray_data,
+            stats.ignored_commands
+        ),
+        (0, 0, 0, 0),
+        "{stats:?}"
+    );
+    assert_eq!(card.next_input_time(), None, "nothing left unread");
+    let cable = port.stats().cable.expect("the cable");
+    assert_eq!((cable.unclaimed, cable.left_unread), (0, 0), "{cable:?}");
+    close_clean(port);
 }

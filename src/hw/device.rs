@@ -54,7 +54,7 @@ impl DeviceError {
 /// Implementations are `Send + Sync` and used through `&self`: the render path sends from its
 /// DPCs and the capture path receives from the ISR or a DPC, on any processor. Sends are
 /// expected from one serializer per device and receives from one reader (interleaving two
-/// senders' bytes would split their messages, dmus-contract.md section 7, defect 3), but
+/// senders' bytes would split their messages, docs/dmus-contract.md section 7, defect 3), but
 /// concurrent misuse must stay memory-safe.
 ///
 /// Except [`reset`](MidiDevice::reset), every method is callable at any IRQL up to DIRQL,
@@ -83,4 +83,27 @@ pub trait MidiDevice: Send + Sync {
 
     /// The device's counters.
     fn stats(&self) -> DeviceStats;
+}
+
+/// Runs a device's short register steps so that its interrupt service routine does not run
+/// meanwhile, on any processor: IInterruptSync::CallSynchronizedRoutine in the driver (the
+/// step then runs at DIRQL under the interrupt's spin lock). What
+/// [`Mpu401::reset_synchronized`](super::Mpu401::reset_synchronized) uses once the ISR is
+/// connected, so that a command write and each acknowledgement poll (a status read, then a
+/// data read) are never split by the ISR reading the same port.
+pub trait Synchronize {
+    /// Runs `step` once, synchronized with the ISR. `step` is a few register accesses: it
+    /// never waits, allocates or takes a lock.
+    fn synchronized(&self, step: &mut dyn FnMut());
+}
+
+/// No ISR to synchronize with (none connected yet, or the device has no interrupt): steps run
+/// as they are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Unsynchronized;
+
+impl Synchronize for Unsynchronized {
+    fn synchronized(&self, step: &mut dyn FnMut()) {
+        step()
+    }
 }

@@ -1,7 +1,7 @@
 //! A register-level MPU-401 for host tests: implements [`PortIo`], so an
 //! [`Mpu401`](super::Mpu401) drives it exactly as it drives the card's I/O ports.
 //!
-//! The model (dmus-contract.md section 6):
+//! The model (docs/dmus-contract.md section 6):
 //! - **Output**: a byte written to the data port in UART mode goes straight onto the wire if
 //!   the transmitter is idle, else into an output FIFO of [`EmulatorConfig::output_fifo_depth`]
 //!   bytes; the transmitter puts one byte on the wire every 320 us (31250 baud, 10 bits a byte:
@@ -146,6 +146,10 @@ struct Card {
     wire: Vec<WireByte>,
     /// Input bytes and the time each becomes readable (non-decreasing).
     input: VecDeque<(i64, u8)>,
+    /// Bytes a test scheduled on MIDI IN ([`Mpu401Emulator::push_input_at`]), with their
+    /// arrival times (non-decreasing): they reach `input` when their time comes, so that a
+    /// reset meanwhile does not drop bytes that had not arrived yet.
+    incoming: VecDeque<(i64, u8)>,
     commands: Vec<u8>,
     stats: EmulatorStats,
     cable: Option<Cable>,
@@ -166,6 +170,12 @@ impl Card {
             && at <= now
         {
             cable.in_flight.pop_front();
+            self.arrive(at, byte);
+        }
+        while let Some(&(at, byte)) = self.incoming.front()
+            && at <= now
+        {
+            self.incoming.pop_front();
             self.arrive(at, byte);
         }
     }
@@ -194,7 +204,13 @@ impl Card {
     /// and (cable connected) the cable's next arrival: its first byte, else the first byte
     /// waiting to be transmitted, one byte time after its start.
     fn next_input_time(&self) -> Option<i64> {
-        let queued = self.input.front().map(|&(at, _)| at);
+        let queued = match (
+            self.input.front().map(|&(at, _)| at),
+            self.incoming.front().map(|&(at, _)| at),
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let Some(cable) = self.cable.as_ref() else {
             return queued;
         };
@@ -276,6 +292,8 @@ impl Card {
                 let period = self.period();
                 self.transmitter_free_at =
                     self.wire.last().map_or(i64::MIN, |w| w.time_100ns + period);
+                // What the input FIFO holds is gone (pending acknowledgements too); bytes
+                // still on their way from MIDI IN (`incoming`) arrive all the same.
                 self.input.clear();
                 if mode == Mode::Intelligent || self.config.acks_reset_in_uart_mode {
                     self.acknowledge(now);
@@ -327,6 +345,7 @@ impl Mpu401Emulator {
                 transmitter_free_at: i64::MIN,
                 wire: Vec::new(),
                 input: VecDeque::new(),
+                incoming: VecDeque::new(),
                 commands: Vec::new(),
                 stats: EmulatorStats::default(),
                 cable: None,
@@ -377,14 +396,18 @@ impl Mpu401Emulator {
     }
 
     /// `bytes` arrive from the wire at `time_100ns`, one byte time apart (as a sender at the
-    /// wire rate delivers them). Times never go back before input already queued.
+    /// wire rate delivers them). Times never go back before input already scheduled. Each
+    /// reaches the input FIFO at its time (dropped then if the FIFO is full); a reset before
+    /// that time does not drop it.
     pub fn push_input_at(&self, time_100ns: i64, bytes: &[u8]) {
-        let mut card = self.lock();
+        let (mut card, now) = self.lock_at();
         let mut at = time_100ns;
         for &b in bytes {
-            card.push_input(at, b);
+            let at_or_after = card.incoming.back().map_or(at, |&(last, _)| at.max(last));
+            card.incoming.push_back((at_or_after, b));
             at = at.saturating_add(BYTE_TIME_100NS);
         }
+        card.update(now);
     }
 
     /// Every byte written to the command register, in order.

@@ -1,7 +1,7 @@
 //! The hardware behind one device interface: [`MidiDevice`], which the render and capture
 //! paths use without knowing what carries the bytes.
 //!
-//! - [`Mpu401`]: an MPU-401 in UART mode behind any [`PortIo`] (dmus-contract.md section 6):
+//! - [`Mpu401`]: an MPU-401 in UART mode behind any [`PortIo`] (docs/dmus-contract.md section 6):
 //!   on Windows the device's I/O ports (`IoPortRange`), in host tests the register-level
 //!   [`emulator`].
 //! - [`Loopback`]: a virtual MIDI cable, for machines without an MPU-401; with a
@@ -9,7 +9,7 @@
 //!
 //! Nothing here waits on a device at raised IRQL: a send or a receive touches the device at
 //! most twice and returns ([`Sent::Busy`] when it cannot take a byte now), and a device that
-//! stays busy is reported ([`DeviceError::NotResponding`]), not waited on (dmus-contract.md
+//! stays busy is reported ([`DeviceError::NotResponding`]), not waited on (docs/dmus-contract.md
 //! section 7, defect 4). Only [`MidiDevice::reset`], at PASSIVE_LEVEL, busy-waits, in short
 //! steps with a documented total bound ([`mpu401::RESET_MAX_STALL_US`]).
 
@@ -23,7 +23,7 @@ mod stats;
 #[cfg(not(target_os = "windows"))]
 pub mod emulator;
 
-pub use device::{DeviceError, MidiDevice, Sent};
+pub use device::{DeviceError, MidiDevice, Sent, Synchronize, Unsynchronized};
 pub use loopback::{LOOPBACK_TAG, Loopback, MAX_LOOPBACK_CAPACITY};
 pub use mpu401::Mpu401;
 pub use port_io::PortIo;

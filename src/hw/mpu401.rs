@@ -1,4 +1,4 @@
-//! An MPU-401 in UART mode (dmus-contract.md section 6), behind any [`PortIo`].
+//! An MPU-401 in UART mode (docs/dmus-contract.md section 6), behind any [`PortIo`].
 //!
 //! Registers: data at base + 0; status (read) and command (write) at base + 1. Status bit 0x40
 //! (DRR) set: the output side cannot take a byte; bit 0x80 (DSR) set: no input byte waiting.
@@ -18,11 +18,35 @@
 //!   long as the reset's took (at least [`ACK_POLLS`]) and goes on without it. At most
 //!   [`RESET_MAX_STALL_US`] (about 151 ms, for a card that acknowledges nothing) in all; a
 //!   card draining its FIFO at the wire rate takes a command within one byte time.
+//!
+//! ## Reset and the ISR
+//! Once the interrupt is connected (re-initialisation at D0), the ISR reads the same data port
+//! the reset polls. [`reset_synchronized`](Mpu401::reset_synchronized) runs each register step
+//! through a [`Synchronize`] (IInterruptSync::CallSynchronizedRoutine): the command write, and
+//! each poll (status read, then at most one data read). A step is a few register accesses at
+//! DIRQL; the stalls between steps run at PASSIVE_LEVEL, outside, so the ISR is never held
+//! off for longer than one step, and never for a 50 ms wait. What that buys:
+//! - the ISR never reads the byte a poll has just seen in the status (the poll's data read
+//!   would then read an empty port: 0xFF, garbage);
+//! - every byte read outside UART mode, by the ISR or by a poll, is classified by the same
+//!   rule (`Mpu401::not_midi`): 0xFE is the command's acknowledgement (counted for the
+//!   waiting reset, whoever read it), anything else is not MIDI yet (the card's own answers,
+//!   or input in the card's intelligent mode) and is dropped and counted
+//!   ([`DeviceStats::input_dropped`]), never handed to capture nor mixed into the command
+//!   sequence.
+//!
+//! Known limit: a 0xFE from MIDI IN (Active Sensing) read while a command's acknowledgement is
+//! awaited cannot be told from it by value, and is taken for it. The card has taken the
+//! command by then (0xFF switches it to intelligent mode at once), so the sequence goes on
+//! correctly; but the acknowledgements then shift by one, and the card's last one may reach
+//! capture as an Active Sensing byte in place of the one taken (one 0xFE in, one out; Active
+//! Sensing only says "still connected"). A card in intelligent mode is not expected to pass
+//! MIDI IN to the host at all, which leaves only the short wait after 0x3F open to this.
 
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 
 use super::stats::Counters;
-use super::{DeviceError, DeviceStats, MidiDevice, PortIo, Sent};
+use super::{DeviceError, DeviceStats, MidiDevice, PortIo, Sent, Synchronize, Unsynchronized};
 use crate::kernel::time::{self, TICKS_PER_MS};
 use crate::kernel::{PASSIVE_LEVEL, irql};
 use crate::mxf::counter::bump;
@@ -84,8 +108,8 @@ pub struct Mpu401<P: PortIo> {
     /// otherwise). Only this driver writes to the card, so a card that is busy now and was
     /// busy then, with no byte accepted in between, has not drained anything since.
     busy_since: AtomicI64,
-    /// Acknowledgements the interrupt path read while the card was not in UART mode (see
-    /// [`MidiDevice::try_receive`]): a reset waiting for one counts those as its own.
+    /// Acknowledgements read while the card was not in UART mode, by the interrupt path or by
+    /// a reset's poll (`Mpu401::not_midi`): a reset waiting for one counts those as its own.
     acks_taken: AtomicU32,
     /// The device's resources are gone ([`Mpu401::retire`]): no port I/O any more.
     retired: AtomicBool,
@@ -183,32 +207,81 @@ impl<P: PortIo> Mpu401<P> {
         ready(self.status())
     }
 
+    /// A byte read outside UART mode (before or during a reset), by the ISR or a reset's poll:
+    /// 0xFE is a command's acknowledgement, counted for the reset that waits for it; anything
+    /// else is not MIDI (the card's own answers, or input it passed in intelligent mode) and is
+    /// dropped, counted. Returns whether it was an acknowledgement.
+    fn not_midi(&self, byte: u8) -> bool {
+        if byte == ACK {
+            self.acks_taken.fetch_add(1, Ordering::AcqRel);
+            true
+        } else {
+            bump(&self.counters.input_dropped);
+            false
+        }
+    }
+
+    /// Runs `step` through `sync` and returns its result (runs it directly should `sync` not
+    /// have: the step must happen either way).
+    fn step<R>(&self, sync: &dyn Synchronize, mut step: impl FnMut() -> R) -> R {
+        let mut out = None;
+        sync.synchronized(&mut || out = Some(step()));
+        match out {
+            Some(r) => r,
+            None => step(),
+        }
+    }
+
+    /// One acknowledgement poll, synchronized with the ISR: whether an acknowledgement came
+    /// since `acks_before` (read here, or by the ISR since the command), else whether a byte
+    /// that was not one was read (and dropped). A status read and at most one data read.
+    fn poll(&self, acks_before: u32) -> Poll {
+        if self.acks_taken.load(Ordering::Acquire) != acks_before {
+            return Poll::Acknowledged;
+        }
+        if self.status() & STATUS_DSR != 0 {
+            return Poll::Nothing;
+        }
+        if self.not_midi(self.read(DATA)) {
+            Poll::Acknowledged
+        } else {
+            Poll::Dropped
+        }
+    }
+
     /// Writes `command` once the card can take it and waits up to `ack_polls` polls for its
-    /// [`ACK`], discarding other input. Returns the polls the acknowledgement took. At most
-    /// [`COMMAND_MAX_STALL_US`] of stalls.
-    fn command(&self, command: u8, ack_polls: u32) -> Result<u32, DeviceError> {
+    /// [`ACK`], dropping other input. Returns the polls the acknowledgement took. At most
+    /// [`COMMAND_MAX_STALL_US`] of stalls, all at PASSIVE_LEVEL between synchronized steps.
+    fn command(
+        &self,
+        sync: &dyn Synchronize,
+        command: u8,
+        ack_polls: u32,
+    ) -> Result<u32, DeviceError> {
+        // Status reads only: the ISR cannot change DRR, so this wait needs no synchronization.
         if !self.wait_for(READY_POLLS, |s| s & STATUS_DRR == 0) {
             return Err(DeviceError::NotResponding);
         }
-        let acks_before = self.acks_taken.load(Ordering::Acquire);
-        self.write(COMMAND, command);
+        // The count and the write in one step: an acknowledgement the ISR reads afterwards
+        // is this command's, one it read before is not.
+        let acks_before = self.step(sync, || {
+            let before = self.acks_taken.load(Ordering::Acquire);
+            self.write(COMMAND, command);
+            before
+        });
         let mut polls = 0;
         let mut discarded = 0;
         loop {
-            // The interrupt path may have read the acknowledgement first (the card interrupts
-            // for it): that counts.
-            if self.acks_taken.load(Ordering::Acquire) != acks_before {
-                return Ok(polls);
-            }
-            if self.status() & STATUS_DSR == 0 {
-                if self.read(DATA) == ACK {
-                    return Ok(polls);
+            match self.step(sync, || self.poll(acks_before)) {
+                Poll::Acknowledged => return Ok(polls),
+                Poll::Dropped => {
+                    discarded += 1;
+                    if discarded >= MAX_DISCARDED {
+                        return Err(DeviceError::NoAcknowledge);
+                    }
+                    continue;
                 }
-                discarded += 1;
-                if discarded >= MAX_DISCARDED {
-                    return Err(DeviceError::NoAcknowledge);
-                }
-                continue;
+                Poll::Nothing => {}
             }
             if polls >= ack_polls {
                 return Err(DeviceError::NoAcknowledge);
@@ -222,17 +295,17 @@ impl<P: PortIo> Mpu401<P> {
     /// [`RESET_ACK_POLLS`]), then UART mode, whose acknowledgement is optional: awaited twice as
     /// long as the reset's took (at least [`ACK_POLLS`]), so that a card that does acknowledge
     /// has its 0xFE read here rather than taken for MIDI Active Sensing later.
-    fn reset_sequence(&self) -> Result<(), DeviceError> {
+    fn reset_sequence(&self, sync: &dyn Synchronize) -> Result<(), DeviceError> {
         let mut result = Err(DeviceError::NoAcknowledge);
         for _ in 0..RESET_ATTEMPTS {
-            result = self.command(CMD_RESET, RESET_ACK_POLLS);
+            result = self.command(sync, CMD_RESET, RESET_ACK_POLLS);
             if result.is_ok() {
                 break;
             }
         }
         let latency = result?;
         let wait = latency.saturating_mul(2).clamp(ACK_POLLS, RESET_ACK_POLLS);
-        match self.command(CMD_UART_MODE, wait) {
+        match self.command(sync, CMD_UART_MODE, wait) {
             Ok(_) => Ok(()),
             Err(DeviceError::NoAcknowledge) => {
                 bump(&self.counters.uart_mode_unacknowledged);
@@ -241,6 +314,44 @@ impl<P: PortIo> Mpu401<P> {
             Err(e) => Err(e),
         }
     }
+
+    /// [`MidiDevice::reset`] with its register steps synchronized with the ISR through `sync`
+    /// (module documentation, "Reset and the ISR"): for a reset while the interrupt is
+    /// connected. The same handshake, bounds and PASSIVE_LEVEL rule; the stalls stay outside
+    /// the synchronized steps. The caller keeps senders off the device meanwhile (the render
+    /// streams' wire is held: `render::Wire::hold`).
+    pub fn reset_synchronized(&self, sync: &dyn Synchronize) -> Result<(), DeviceError> {
+        let result = if self.is_retired() {
+            Err(DeviceError::Retired)
+        } else if irql::current() != PASSIVE_LEVEL {
+            Err(DeviceError::WrongIrql)
+        } else {
+            self.uart.store(false, Ordering::Release);
+            self.busy_since.store(NOT_BUSY, Ordering::Relaxed);
+            self.reset_sequence(sync)
+        };
+        match result {
+            Ok(()) => {
+                self.uart.store(true, Ordering::Release);
+                bump(&self.counters.resets);
+            }
+            Err(_) => bump(&self.counters.reset_failures),
+        }
+        result
+    }
+
+    /// Input bytes dropped so far ([`DeviceStats::input_dropped`]): lets the ISR tell an
+    /// interrupt whose byte it read and dropped (its own) from one that was not the card's.
+    pub fn input_dropped(&self) -> u64 {
+        self.counters.input_dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// What one acknowledgement poll saw.
+enum Poll {
+    Acknowledged,
+    Dropped,
+    Nothing,
 }
 
 impl<P: PortIo> MidiDevice for Mpu401<P> {
@@ -260,16 +371,17 @@ impl<P: PortIo> MidiDevice for Mpu401<P> {
     }
 
     /// One status read and, if a byte waits, one data read. Works before a reset too (to
-    /// drain the card). Outside UART mode (before or during a reset) an [`ACK`] is the card
-    /// answering a command, not MIDI: it is handed to the waiting reset instead of returned,
-    /// since the card's interrupt can reach the ISR before the reset's own poll sees it.
+    /// drain the card). Outside UART mode (before or during a reset) nothing read is MIDI: an
+    /// [`ACK`] is the card answering a command and is handed to the waiting reset (the card's
+    /// interrupt can reach the ISR before the reset's own poll sees it), anything else is
+    /// dropped and counted (`Mpu401::not_midi`).
     fn try_receive(&self) -> Option<u8> {
         if self.status() & STATUS_DSR != 0 {
             return None;
         }
         let byte = self.read(DATA);
-        if byte == ACK && !self.uart.load(Ordering::Acquire) {
-            self.acks_taken.fetch_add(1, Ordering::Release);
+        if !self.uart.load(Ordering::Acquire) {
+            self.not_midi(byte);
             return None;
         }
         bump(&self.counters.bytes_received);
@@ -286,24 +398,10 @@ impl<P: PortIo> MidiDevice for Mpu401<P> {
 
     /// 0xFF (once more if unacknowledged), acknowledged with 0xFE, then 0x3F (its 0xFE
     /// optional); at most [`RESET_MAX_STALL_US`] of stalls. Bytes the card held are dropped.
+    /// Not synchronized with an ISR: for a card whose interrupt is not connected (Init resets
+    /// before connecting it); see [`Mpu401::reset_synchronized`].
     fn reset(&self) -> Result<(), DeviceError> {
-        let result = if self.is_retired() {
-            Err(DeviceError::Retired)
-        } else if irql::current() != PASSIVE_LEVEL {
-            Err(DeviceError::WrongIrql)
-        } else {
-            self.uart.store(false, Ordering::Release);
-            self.busy_since.store(NOT_BUSY, Ordering::Relaxed);
-            self.reset_sequence()
-        };
-        match result {
-            Ok(()) => {
-                self.uart.store(true, Ordering::Release);
-                bump(&self.counters.resets);
-            }
-            Err(_) => bump(&self.counters.reset_failures),
-        }
-        result
+        self.reset_synchronized(&Unsynchronized)
     }
 
     fn stats(&self) -> DeviceStats {

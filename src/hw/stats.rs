@@ -23,6 +23,9 @@ pub struct DeviceStats {
     /// Resets whose UART-mode command was not acknowledged (many clones never do): the
     /// device runs in UART mode all the same.
     pub uart_mode_unacknowledged: u64,
+    /// Input bytes read outside UART mode (before or during a reset) that were not an
+    /// acknowledgement: the card's own answers or input that cannot be MIDI yet, dropped.
+    pub input_dropped: u64,
 }
 
 /// The live counters, bumped with [`crate::mxf::counter::bump`]. Relaxed: each is independent
@@ -37,6 +40,7 @@ pub(super) struct Counters {
     pub(super) resets: AtomicU64,
     pub(super) reset_failures: AtomicU64,
     pub(super) uart_mode_unacknowledged: AtomicU64,
+    pub(super) input_dropped: AtomicU64,
 }
 
 impl Counters {
@@ -50,6 +54,7 @@ impl Counters {
             resets: AtomicU64::new(0),
             reset_failures: AtomicU64::new(0),
             uart_mode_unacknowledged: AtomicU64::new(0),
+            input_dropped: AtomicU64::new(0),
         }
     }
 
@@ -64,6 +69,7 @@ impl Counters {
             resets: get(&self.resets),
             reset_failures: get(&self.reset_failures),
             uart_mode_unacknowledged: get(&self.uart_mode_unacknowledged),
+            input_dropped: get(&self.input_dropped),
         }
     }
 }

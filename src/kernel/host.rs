@@ -145,6 +145,8 @@ struct State {
     debug_capture: Option<Vec<String>>,
     /// Virtual time spent in `stall_us`.
     stalled: i64,
+    /// A stall at PASSIVE_LEVEL lets the timers due meanwhile fire ([`Machine::set_concurrent_stalls`]).
+    concurrent_stalls: bool,
 }
 
 impl State {
@@ -261,6 +263,7 @@ impl Machine {
                 violations: Vec::new(),
                 debug_capture: None,
                 stalled: 0,
+                concurrent_stalls: false,
             }),
             callback_done: Condvar::new(),
             driver: Mutex::new(()),
@@ -412,11 +415,34 @@ impl Machine {
         self.lock().stalled
     }
 
+    /// Whether a stall at PASSIVE_LEVEL lets the machine's timers (DPCs, the emulated card's
+    /// interrupt line) that come due meanwhile fire, at their due times, as they would on a
+    /// real machine: PASSIVE_LEVEL code is preempted by DPCs and interrupts, and the other
+    /// processors run theirs. Off by default (stalls then only move the clock, which keeps
+    /// exact-time tests of stalling paths simple); a test of what runs concurrently with a
+    /// PASSIVE_LEVEL busy wait (the MPU-401's re-initialisation at D0) turns it on. Stalls at
+    /// DISPATCH_LEVEL and above, and inside timer callbacks, never fire timers.
+    pub fn set_concurrent_stalls(&self, on: bool) {
+        self.lock().concurrent_stalls = on;
+    }
+
     /// `time::stall_us`: virtual time moves on by `us` without firing timers (the processor is
-    /// busy; what comes due fires at the next `run_until`, late). Real time spins.
+    /// busy; what comes due fires at the next `run_until`, late), unless concurrent stalls are
+    /// on and the caller is at PASSIVE_LEVEL (then they fire meanwhile). Real time spins.
     fn stall(&self, us: u32) {
         let ticks = i64::from(us) * 10;
         let mut st = self.lock();
+        if st.concurrent_stalls
+            && st.realtime.is_none()
+            && IRQL.with(Cell::get) == PASSIVE_LEVEL
+            && !IN_CALLBACK.with(Cell::get)
+        {
+            let until = st.clock.saturating_add(ticks);
+            st.stalled = st.stalled.saturating_add(ticks);
+            drop(st);
+            self.run_until(until);
+            return;
+        }
         if st.realtime.is_some() {
             drop(st);
             let start = Instant::now();
@@ -883,7 +909,7 @@ impl RawSpinLock {
     fn spin_acquire(&self) {
         let me = thread_id();
         if self.owner.load(Ordering::Relaxed) == me {
-            // On Windows this processor would spin forever (dmus-contract.md section 7,
+            // On Windows this processor would spin forever (docs/dmus-contract.md section 7,
             // defect 1); stopping the test is the useful thing to do here.
             panic!("spin lock re-acquired by the thread holding it: deadlock");
         }

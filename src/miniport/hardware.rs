@@ -178,6 +178,11 @@ impl<P: Platform> Hardware<P> {
         self.wire.device()
     }
 
+    /// The device's wire (held by the miniport while the device is away from D0).
+    pub fn wire(&self) -> &Wire<Device<P>> {
+        &self.wire
+    }
+
     pub fn intake(&self) -> &IntakeCell {
         &self.intake
     }
@@ -204,10 +209,14 @@ impl<P: Platform> Hardware<P> {
     }
 
     /// The ISR body (MPU-401 flavour): reads the card's input into the ring and notifies the
-    /// port. True if there was input (the interrupt was this card's). DIRQL.
+    /// port. True if there was input (the interrupt was this card's), including bytes read
+    /// and dropped because the card was not in UART mode (during a reset). DIRQL.
     pub fn on_interrupt(&self) -> bool {
         match self.wire.device() {
-            Device::Mpu401(d) => self.intake.intake.on_interrupt(d) > 0,
+            Device::Mpu401(d) => {
+                let dropped = d.input_dropped();
+                self.intake.intake.on_interrupt(d) > 0 || d.input_dropped() != dropped
+            }
             Device::Loopback(_) => false,
         }
     }

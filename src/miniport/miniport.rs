@@ -70,7 +70,7 @@ use crate::abi::{
 use crate::capture::{CaptureConfig, CaptureStream, PortNotify};
 use crate::com::{self, ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
 use crate::com_interfaces;
-use crate::hw::{Loopback, MidiDevice, Mpu401};
+use crate::hw::{Loopback, MidiDevice, Mpu401, Synchronize};
 use crate::kernel::{PoolTag, SpinLock};
 use crate::mxf::{KernelClock, MasterClock};
 use crate::render::{RenderConfig, RenderStream, SCHEDULE_PREFETCH_100NS};
@@ -326,6 +326,26 @@ impl<P: Platform> Miniport<P> {
 
     // ---- IPowerNotify ----
 
+    /// The MPU-401 across a power change (PowerChangeNotify: PASSIVE_LEVEL, one at a time).
+    ///
+    /// - **Leaving D0**: the render streams' wire is held ([`Wire::hold`](crate::render::Wire::hold)):
+    ///   a device on its way to D3 must not be written to, and its FIFO's bytes are lost with
+    ///   its power anyway. The streams keep their events (their sends answer busy and retry).
+    /// - **Back to D0**: the card lost its UART mode with its power: it is reset, with the wire
+    ///   still held, so that no render DPC writes a byte into the command sequence or has its
+    ///   send refused as "not reset" (which would drop its unit as a device failure). The
+    ///   interrupt is connected now, so the reset's register steps go through
+    ///   IInterruptSync::CallSynchronizedRoutine ([`IsrSync`]): the ISR never splits a poll,
+    ///   and what it reads meanwhile is classified as the reset's polls classify it
+    ///   (`hw::mpu401`, "Reset and the ISR"). Each step is a few register accesses at DIRQL;
+    ///   the waits for the acknowledgements (up to ~50 ms each, item 8's bounds) stay at
+    ///   PASSIVE_LEVEL between steps: one synchronized routine spanning the whole handshake,
+    ///   as the WDK sample does, would spin at DIRQL for as long. Then the wire is released,
+    ///   reset or not (a failed reset leaves the device refusing sends, which the streams
+    ///   report as device errors, rather than holding their events for ever); the streams
+    ///   resume at their next retry and play what came due meanwhile.
+    ///
+    /// The loopback has no power to lose: nothing to do.
     fn power_change(&self, state: POWER_STATE) {
         // SAFETY: PowerChangeNotify carries a device power state (the union's DeviceState).
         let new = unsafe { state.DeviceState };
@@ -333,23 +353,82 @@ impl<P: Platform> Miniport<P> {
             return;
         }
         let old = self.power.swap(new, Ordering::AcqRel);
-        if new != PowerDeviceD0 || old == PowerDeviceD0 {
+        if (new == PowerDeviceD0) == (old == PowerDeviceD0) {
             return;
         }
-        // Back to D0: the card lost its UART mode with its power; bring it back. Streams keep
-        // their state (render resumes on its next timer run, the capture ring is untouched).
-        let Some(hw) = self.hardware() else {
+        let Some((hw, interrupt)) = self
+            .state
+            .lock()
+            .as_ref()
+            .map(|s| (s.hw.clone(), s.interrupt.clone()))
+        else {
             return;
         };
-        if let Device::Mpu401(d) = hw.device()
-            && let Err(e) = d.reset()
-        {
+        let Device::Mpu401(d) = hw.device() else {
+            return;
+        };
+        if !hw.wire().hold() {
+            crate::dbg_error!("dmus_miniport: a send to the device did not end within 1 ms");
+        }
+        if new != PowerDeviceD0 {
+            return;
+        }
+        let result = match &interrupt {
+            Some(sync) => d.reset_synchronized(&IsrSync(sync)),
+            None => d.reset(),
+        };
+        if let Err(e) = result {
             crate::dbg_error!(
                 "dmus_miniport: UART re-initialisation at D0 failed: {:?}",
                 e
             );
         }
+        hw.wire().unhold();
     }
+}
+
+/// Runs a device step synchronized with the MPU-401's ISR: IInterruptSync::CallSynchronizedRoutine
+/// (the step runs at DIRQL holding the interrupt's spin lock, so the ISR runs neither on
+/// another processor nor on this one meanwhile). PASSIVE_LEVEL or DISPATCH_LEVEL callers.
+struct IsrSync<'a>(&'a ComPtr<IInterruptSync>);
+
+impl Synchronize for IsrSync<'_> {
+    fn synchronized(&self, step: &mut dyn FnMut()) {
+        let mut ran = false;
+        let mut run = || {
+            ran = true;
+            step();
+        };
+        let mut run: &mut dyn FnMut() = &mut run;
+        let context = (&mut run as *mut &mut dyn FnMut()).cast::<c_void>();
+        // SAFETY: a COM call on the sync object we hold, at PASSIVE_LEVEL. The routine gets
+        // `context`, a pointer to `run` on this stack, which outlives the call (the routine
+        // runs before CallSynchronizedRoutine returns).
+        let status = unsafe {
+            (self.0.vtbl().CallSynchronizedRoutine)(self.0.as_ptr(), Some(run_step), context)
+        };
+        if !ran {
+            // Not run (PortCls refuses when the interrupt is not connected): there is no ISR to
+            // race then, and the step must happen.
+            crate::dbg_print!(
+                "dmus_miniport: CallSynchronizedRoutine did not run the step ({:#x})",
+                status
+            );
+            step();
+        }
+    }
+}
+
+/// The synchronized routine [`IsrSync`] passes: runs the step `context` points to.
+///
+/// # Safety
+/// `context` is the `&mut dyn FnMut()` [`IsrSync::synchronized`] passed, alive for the call.
+#[win_abi]
+unsafe extern "system" fn run_step(_sync: *mut IInterruptSync, context: *mut c_void) -> NTSTATUS {
+    // SAFETY: the function's contract.
+    let step = unsafe { &mut *context.cast::<&mut dyn FnMut()>() };
+    step();
+    STATUS_SUCCESS
 }
 
 /// PcNewInterruptSync + RegisterServiceRoutine(ISR, the hardware) + Connect.

@@ -1,5 +1,5 @@
 //! One byte serializer per device: the render streams of a device take turns on its wire, one
-//! whole message at a time. dmus-contract.md section 7, defect 3: two streams must never
+//! whole message at a time. docs/dmus-contract.md section 7, defect 3: two streams must never
 //! interleave their bytes (a SysEx split by another stream's note is garbage to the receiver).
 //!
 //! The rule is an atomic owner: a stream claims the wire (compare-and-swap, no lock, no wait)
@@ -19,14 +19,30 @@
 //!
 //! There is no running status across owners: every message a stream sends starts with its
 //! status byte (the stream expands running status before the wire sees the bytes).
+//!
+//! ## Held for the device
+//! [`Wire::hold`] keeps every stream off the device while the miniport re-initialises it (from
+//! D3 until the D0 reset has finished, `miniport::Miniport`'s power handling): claims fail (the
+//! stream sees the wire taken and retries after its busy retry) and the owner's sends answer
+//! [`Sent::Busy`] without touching the device (it keeps its byte and retries likewise). So a
+//! send never meets the device mid-reset, where it would be refused as not reset and the
+//! stream would drop its unit as a device failure: the streams' events wait and play after.
+//! The hold is a gate, not a lock: a sender counts itself in before its device call and out
+//! after, and `hold` waits (at PASSIVE_LEVEL, bounded) for the count to fall to zero, so that
+//! no device call that began before the hold is still running when the reset starts.
 
 use core::num::NonZeroU32;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use crate::hw::{DeviceError, MidiDevice, Sent};
+use crate::kernel::time;
 use crate::mxf::counter::bump;
 
 pub use crate::midi::EOX;
+
+/// Polls [`Wire::hold`] makes, 1 us apart, for device calls already under way to end: a call
+/// is a few register accesses (about 2 us on ISA), so 1 ms covers it with interrupts on top.
+pub const HOLD_DRAIN_POLLS: u32 = 1_000;
 
 /// A stream's identity on a wire (never 0, which means "free").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -61,6 +77,8 @@ pub struct WireStats {
     /// 0xF7s sent to close a SysEx its stream abandoned (counted when sent: at once, or
     /// before the next owner's first byte).
     pub eox_inserted: u64,
+    /// Claims and sends turned away because the wire was held for the device.
+    pub held_off: u64,
 }
 
 #[derive(Default)]
@@ -70,6 +88,7 @@ struct Counters {
     contended: AtomicU64,
     not_owner: AtomicU64,
     eox_inserted: AtomicU64,
+    held_off: AtomicU64,
 }
 
 /// A device and who is sending to it. The device is the last field so that a
@@ -81,6 +100,10 @@ pub struct Wire<D: ?Sized + MidiDevice> {
     /// A 0xF7 must precede the next byte (a SysEx was abandoned while the device was busy).
     /// Written only by the owner, or by an abandoning owner before it releases.
     eox_owed: AtomicBool,
+    /// Held for the device ([`Wire::hold`]).
+    held: AtomicBool,
+    /// Device calls under way (the gate [`Wire::hold`] waits on).
+    calls: AtomicU32,
     next_id: AtomicU32,
     counters: Counters,
     device: D,
@@ -92,6 +115,8 @@ impl<D: MidiDevice> Wire<D> {
         Wire {
             owner: AtomicU32::new(0),
             eox_owed: AtomicBool::new(false),
+            held: AtomicBool::new(false),
+            calls: AtomicU32::new(0),
             next_id: AtomicU32::new(1),
             counters: Counters::default(),
             device,
@@ -126,8 +151,13 @@ impl<D: ?Sized + MidiDevice> Wire<D> {
         self.eox_owed.load(Ordering::Acquire)
     }
 
-    /// Makes `id` the owner if the wire is free (or already `id`'s). Lock-free, any IRQL.
+    /// Makes `id` the owner if the wire is free (or already `id`'s) and not held for the
+    /// device. Lock-free, any IRQL.
     pub fn try_claim(&self, id: StreamId) -> bool {
+        if self.held.load(Ordering::Acquire) {
+            bump(&self.counters.held_off);
+            return false;
+        }
         match self
             .owner
             .compare_exchange(0, id.get(), Ordering::Acquire, Ordering::Relaxed)
@@ -145,12 +175,22 @@ impl<D: ?Sized + MidiDevice> Wire<D> {
     }
 
     /// Sends `byte` for the owner `id`: an owed 0xF7 first (then `Busy` if the device can take
-    /// no more now). Never waits.
+    /// no more now). `Busy` without touching the device while the wire is held. Never waits.
     pub fn try_send(&self, id: StreamId, byte: u8) -> Result<Sent, WireError> {
         if self.owner.load(Ordering::Acquire) != id.get() {
             bump(&self.counters.not_owner);
             return Err(WireError::NotOwner);
         }
+        if !self.enter() {
+            return Ok(Sent::Busy);
+        }
+        let sent = self.send_owned(byte);
+        self.leave();
+        sent
+    }
+
+    /// [`Wire::try_send`]'s device calls, inside the gate.
+    fn send_owned(&self, byte: u8) -> Result<Sent, WireError> {
         if self.eox_owed.load(Ordering::Acquire) {
             match self.device.try_send(EOX).map_err(WireError::Device)? {
                 Sent::Accepted => {
@@ -183,7 +223,14 @@ impl<D: ?Sized + MidiDevice> Wire<D> {
             return;
         }
         if mid_sysex && !self.eox_owed.load(Ordering::Acquire) {
-            match self.device.try_send(EOX) {
+            let sent = if self.enter() {
+                let sent = self.device.try_send(EOX);
+                self.leave();
+                sent
+            } else {
+                Ok(Sent::Busy)
+            };
+            match sent {
                 Ok(Sent::Accepted) => {
                     bump(&self.counters.bytes_sent);
                     bump(&self.counters.eox_inserted);
@@ -192,6 +239,48 @@ impl<D: ?Sized + MidiDevice> Wire<D> {
             }
         }
         self.release(id);
+    }
+
+    /// Counts a device call in, unless the wire is held (then counted as held off). SeqCst
+    /// with [`Wire::hold`]'s store and load: either `hold` sees this call, or this call sees
+    /// the hold.
+    fn enter(&self) -> bool {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.held.load(Ordering::SeqCst) {
+            self.calls.fetch_sub(1, Ordering::Release);
+            bump(&self.counters.held_off);
+            return false;
+        }
+        true
+    }
+
+    fn leave(&self) {
+        self.calls.fetch_sub(1, Ordering::Release);
+    }
+
+    /// Holds the wire for the device (module documentation, "Held for the device"): no claim
+    /// succeeds and no send reaches the device until [`Wire::unhold`]. Waits for device calls
+    /// already under way to end, up to `HOLD_DRAIN_POLLS` polls (1 ms); false if one has not (the
+    /// caller reports it). Idempotent. PASSIVE_LEVEL (it may stall, 1 us at a time).
+    pub fn hold(&self) -> bool {
+        self.held.store(true, Ordering::SeqCst);
+        for _ in 0..HOLD_DRAIN_POLLS {
+            if self.calls.load(Ordering::SeqCst) == 0 {
+                return true;
+            }
+            time::stall_us(1);
+        }
+        self.calls.load(Ordering::SeqCst) == 0
+    }
+
+    /// Ends the hold: streams claim and send again at their next retry. Any IRQL.
+    pub fn unhold(&self) {
+        self.held.store(false, Ordering::Release);
+    }
+
+    /// Whether the wire is held for the device.
+    pub fn is_held(&self) -> bool {
+        self.held.load(Ordering::Acquire)
     }
 
     /// The counters.
@@ -203,6 +292,7 @@ impl<D: ?Sized + MidiDevice> Wire<D> {
             contended: get(&self.counters.contended),
             not_owner: get(&self.counters.not_owner),
             eox_inserted: get(&self.counters.eox_inserted),
+            held_off: get(&self.counters.held_off),
         }
     }
 }
@@ -212,6 +302,7 @@ impl<D: ?Sized + MidiDevice> core::fmt::Debug for Wire<D> {
         f.debug_struct("Wire")
             .field("owner", &self.owner())
             .field("eox_owed", &self.eox_owed())
+            .field("held", &self.is_held())
             .field("stats", &self.stats())
             .finish_non_exhaustive()
     }
