@@ -1,73 +1,25 @@
 //! Kernel COM, as PortCls speaks it (docs/dmus-contract.md section 2): every method is
-//! `extern "system"` (written under `#[win_abi]`, so that it is the Windows x64 convention on
-//! every x86_64 build and a loaded `.sys` can call host objects and be called),
-//! QueryInterface returns an NTSTATUS (STATUS_SUCCESS or STATUS_NOINTERFACE, with the out
-//! pointer nulled on failure), AddRef/Release return the new count.
+//! `extern "system"` (written under `#[win_abi]`: the Windows x64 convention on every x86_64
+//! build, so that a loaded `.sys` and host objects can call each other); QueryInterface returns
+//! an NTSTATUS (STATUS_NOINTERFACE with the out pointer nulled on failure); AddRef and Release
+//! return the new count.
 //!
 //! Two directions:
-//! - **Objects we implement** (the miniport, its streams): a Rust type `T: `[`ComClass`]
-//!   lives in a [`ComObject<T>`] in non-paged pool, laid out as
-//!   `[vtable ptr slot 0][slot 1][slot 2][slot 3][non-delegating IUnknown][outer][count][T]`.
-//!   Slot 0's address is the object pointer and its primary interface pointer; further slots
-//!   are the other interfaces (IPowerNotify next to IMiniportDMus), each trampoline adjusting
-//!   `this` back by its slot. Creation ([`ComObject::create`]) is the only allocation
-//!   (PASSIVE_LEVEL); the last Release drops `T` in place and frees the block, at whatever IRQL
-//!   it comes (so `T`'s Drop must be legal there: PortCls releases streams and miniports at
-//!   PASSIVE_LEVEL).
+//! - **Objects we implement** (the miniport, its streams): `T: `[`ComClass`] in a
+//!   [`ComObject<T>`] in non-paged pool, its interface pointers pointing into the object's
+//!   header. A later floor writes one vtable constructor per interface, generic over the class
+//!   and the slot, and lists it with [`com_interfaces!`](crate::com_interfaces); each method
+//!   trampoline reaches `&T` with [`ComObject::from_interface`] and calls safe Rust.
+//!   Creation is the only allocation (PASSIVE_LEVEL). The last Release drops `T` and frees the
+//!   block, or, for a class whose drop must wait for a DPC
+//!   ([`ComClass::DESTROY_AT_PASSIVE`]), parks that until PASSIVE_LEVEL when it comes above.
 //! - **Interfaces we hold** (the allocator, master clock, port, service group, the next IMXF):
 //!   [`ComPtr<I>`], which AddRefs on clone and Releases on drop.
 //!
-//! A later floor implementing an interface writes, once per interface, a vtable constructor
-//! generic over the class and the slot, and lists it in [`ComClass::INTERFACES`] with
-//! [`com_interfaces!`](crate::com_interfaces):
-//! ```ignore
-//! impl IMXFVtbl {
-//!     pub const fn new<T: ComClass + Mxf, const SLOT: usize>() -> Self {
-//!         IMXFVtbl {
-//!             QueryInterface: com::query_interface::<T, IMXF, SLOT>,
-//!             AddRef: com::add_ref::<T, IMXF, SLOT>,
-//!             Release: com::release::<T, IMXF, SLOT>,
-//!             SetState: set_state::<T, SLOT>,
-//!             // ...
-//!         }
-//!     }
-//! }
-//! unsafe extern "system" fn set_state<T: ComClass + Mxf, const SLOT: usize>(
-//!     this: *mut IMXF, state: KSSTATE,
-//! ) -> NTSTATUS {
-//!     // SAFETY: `this` is slot SLOT of a live ComObject<T>: the port calls through the
-//!     // pointer we gave it, holding a reference.
-//!     let stream = unsafe { ComObject::<T>::from_interface::<SLOT>(this) };
-//!     stream.set_state(state) // safe Rust from here on
-//! }
-//! ```
-//! Every method trampoline reaches `&T` that way and calls safe Rust; nothing reachable from a
-//! COM call panics. (An interface that is just IUnknown uses [`unknown_vtbl`] as its
-//! constructor.) The [`Interface`] and [`HasIid`] impls of every interface in `crate::abi`
-//! are here, in `interfaces.rs`.
-//!
-//! ## Aggregation, and IMiniportDMus::NewStream's OuterUnknown
-//! [`ComObject::create_aggregated`] follows the COM rules: the returned reference is the
-//! object's own, and [`ComRef::into_unknown`] turns it into the *non-delegating* IUnknown,
-//! which is what an outer object keeps (its only way to destroy the inner); every interface
-//! pointer of the inner delegates QueryInterface/AddRef/Release to the outer.
-//!
-//! NewStream cannot hand that IUnknown back: its out parameter is a PMXF. By COM's rules an
-//! object can only be aggregated when asked for IUnknown, and the PMXF it could return
-//! (slot 0, delegating) counts on the outer, so nothing would ever release the inner. The
-//! ports that exist (ReactOS' port DMus; the inbox one, judging by its behaviour) pass NULL.
-//! So NewStream should do this:
-//! ```ignore
-//! // OuterUnknown == NULL (every known port): a stand-alone stream.
-//! let stream = ComObject::create(Stream::new(...))?;   // refs 1, owned by `stream`
-//! *ppMXF = stream.primary().into_raw();               // refs 2: the port's reference
-//! // `stream` drops here (refs 1); the port's last Release frees the stream.
-//! ```
-//! and, given a non-NULL OuterUnknown, create the stream stand-alone all the same (the port
-//! owns the returned PMXF either way, and Releasing it frees the stream: no leak, no dangling
-//! outer), after a `dbg_print!` noting the ignored outer, which is what `miniport` does.
-//! (Refusing with STATUS_INVALID_PARAMETER would be the strict alternative; it would make a
-//! hypothetical aggregating port fail to open the pin.)
+//! Aggregation follows the COM rules ([`ComObject::create_aggregated`]). NewStream's
+//! OuterUnknown cannot use it (its out parameter is a PMXF, not the non-delegating IUnknown an
+//! outer would have to keep), so the miniport creates its streams stand-alone and notes an
+//! outer it was given.
 
 mod interfaces;
 mod object;
