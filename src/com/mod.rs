@@ -15,7 +15,12 @@
 //!   it comes (so `T`'s Drop must be legal there: PortCls releases streams and miniports at
 //!   PASSIVE_LEVEL).
 //! - **Interfaces we hold** (the allocator, master clock, port, service group, the next IMXF):
-//!   [`ComPtr<I>`], which AddRefs on clone and Releases on drop.
+//!   [`ComPtr<I>`], which AddRefs on clone and Releases on drop, and whose methods are the
+//!   interface's, typed and safe where their arguments can be (the modules of `calls`:
+//!   `allocator.get_message()`, `stream.put_message(chain)`, `sync.connect()`...), so that no
+//!   vtable slot is called outside `com`. A derived interface has its bases' methods
+//!   ([`Inherits`]); a pointer we are lent for a call (a method's argument) is borrowed,
+//!   [`ComPtr::borrow_raw`], without a reference of its own.
 //!
 //! A later floor implementing an interface writes, once per interface, a vtable constructor
 //! generic over the class and the slot, and lists it in [`ComClass::INTERFACES`] with
@@ -69,12 +74,14 @@
 //! (Refusing with STATUS_INVALID_PARAMETER would be the strict alternative; it would make a
 //! hypothetical aggregating port fail to open the pin.)
 
+mod calls;
 mod interfaces;
 mod object;
 mod ptr;
 
+pub use calls::NewStream;
 pub use object::{
     ComClass, ComObject, ComRef, InterfaceEntry, MAX_INTERFACES, add_ref, query_interface, release,
     unknown_vtbl,
 };
-pub use ptr::{ComPtr, HasIid, Interface};
+pub use ptr::{ComBorrow, ComPtr, HasIid, Inherits, Interface};
