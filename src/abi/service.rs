@@ -7,11 +7,8 @@ interface! {
     IServiceSink, IServiceSinkVtbl, PSERVICESINK {
         fn RequestService();
     }
-}
-
-interface! {
-    IServiceGroup, IServiceGroupVtbl, PSERVICEGROUP {
-        fn RequestService();
+    /// `DECLARE_INTERFACE_(IServiceGroup, IServiceSink)`: RequestService comes first.
+    : IServiceGroup, IServiceGroupVtbl, PSERVICEGROUP {
         fn AddMember(pServiceSink: PSERVICESINK) -> NTSTATUS;
         fn RemoveMember(pServiceSink: PSERVICESINK);
         fn SupportDelayedService();

@@ -2,8 +2,6 @@
 //! call (docs/dmus-contract.md section 3), and which makes the port's DPC call the capture stream's
 //! PutMessage(NULL) (section 4).
 
-use core::ptr;
-
 use crate::abi::{IPortDMus, IServiceGroup};
 use crate::com::ComPtr;
 
@@ -28,9 +26,7 @@ impl PortNotify {
 
 impl Notify for PortNotify {
     fn notify(&self) {
-        let group = self.group.as_ref().map_or(ptr::null_mut(), ComPtr::as_ptr);
-        // SAFETY: a COM call on the port we hold a reference on, with a service group we hold
-        // one on (or NULL); Notify is callable from the ISR (section 3).
-        unsafe { (self.port.vtbl().Notify)(self.port.as_ptr(), group) };
+        // Notify is callable from the ISR (section 3).
+        self.port.notify(self.group.as_ref());
     }
 }

@@ -50,7 +50,7 @@
 //! never calls the stream); the output's PutMessage never is (section 7, defect 1).
 
 use core::ffi::c_void;
-use core::ptr::{self, NonNull};
+use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use super::config::CaptureConfig;
@@ -141,8 +141,7 @@ impl<R: RingHandle> CaptureStream<R> {
         // A stream stopped: the producer refuses until RUN or PAUSE.
         ring.set_accepting(false);
         ring.discard();
-        // SAFETY: a COM call on the allocator we hold a reference on; any IRQL (section 3).
-        let buffer_size = unsafe { (allocator.vtbl().GetBufferSize)(allocator.as_ptr()) };
+        let buffer_size = allocator.get_buffer_size();
         let stream = ComObject::create(CaptureStream {
             timer: Timer::new(),
             inner: SpinLock::new(Inner {
@@ -520,12 +519,9 @@ impl<R: RingHandle> CaptureStream<R> {
 
     /// GetMessage: an event of the allocator's, or None if it has none.
     fn allocate(&self) -> Option<Owned> {
-        let mut event: PDMUS_KERNEL_EVENT = ptr::null_mut();
-        // SAFETY: a COM call on the allocator we hold a reference on, <= DISPATCH_LEVEL
-        // (section 3); `event` outlives the call.
-        let status =
-            unsafe { (self.allocator.vtbl().GetMessage)(self.allocator.as_ptr(), &mut event) };
-        match NonNull::new(event) {
+        // <= DISPATCH_LEVEL (section 3).
+        let (status, event) = self.allocator.get_message();
+        match event {
             // SAFETY: a zeroed event GetMessage just handed to us.
             Some(event) if NT_SUCCESS(status) => Some(unsafe { Owned::new(event) }),
             other => {
@@ -540,12 +536,9 @@ impl<R: RingHandle> CaptureStream<R> {
     }
 
     fn get_buffer(&self) -> Option<NonNull<u8>> {
-        let mut buffer: *mut u8 = ptr::null_mut();
-        // SAFETY: a COM call on the allocator we hold a reference on, <= DISPATCH_LEVEL;
-        // `buffer` outlives the call.
-        let status =
-            unsafe { (self.allocator.vtbl().GetBuffer)(self.allocator.as_ptr(), &mut buffer) };
-        match NonNull::new(buffer) {
+        // <= DISPATCH_LEVEL.
+        let (status, buffer) = self.allocator.get_buffer();
+        match buffer {
             Some(buffer) if NT_SUCCESS(status) => Some(buffer),
             other => {
                 if let Some(buffer) = other {
@@ -558,9 +551,9 @@ impl<R: RingHandle> CaptureStream<R> {
     }
 
     fn put_buffer(&self, buffer: NonNull<u8>) {
-        // SAFETY: a COM call on the allocator we hold a reference on; the buffer is its own,
+        // SAFETY: the buffer is the allocator's own (every caller has it from `get_buffer`),
         // handed back.
-        unsafe { (self.allocator.vtbl().PutBuffer)(self.allocator.as_ptr(), buffer.as_ptr()) };
+        unsafe { self.allocator.put_buffer(buffer) };
     }
 
     /// Gives `chain` back to the allocator.

@@ -3,7 +3,7 @@
 //! `lpVtbl`, a flat `#[repr(C)]` vtable starting with the IUnknown slots; proven against the
 //! headers in Windows builds).
 
-use super::ptr::{HasIid, Interface};
+use super::ptr::{HasIid, Inherits, Interface};
 use crate::abi::*;
 
 macro_rules! interfaces {
@@ -34,3 +34,14 @@ interfaces! {
     IServiceGroup => IServiceGroupVtbl, IID_IServiceGroup;
     IInterruptSync => IInterruptSyncVtbl, IID_IInterruptSync;
 }
+
+// SAFETY: each derived interface is declared after its base in one `interface!` invocation,
+// which gives its vtable the base's slots first, in order (proved against the headers in
+// Windows builds).
+unsafe impl Inherits<IMXF> for IAllocatorMXF {}
+// SAFETY: as above.
+unsafe impl Inherits<IPort> for IPortDMus {}
+// SAFETY: as above.
+unsafe impl Inherits<IMiniport> for IMiniportDMus {}
+// SAFETY: as above.
+unsafe impl Inherits<IServiceSink> for IServiceGroup {}

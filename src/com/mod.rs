@@ -14,19 +14,26 @@
 //!   block, or, for a class whose drop must wait for a DPC
 //!   ([`ComClass::DESTROY_AT_PASSIVE`]), parks that until PASSIVE_LEVEL when it comes above.
 //! - **Interfaces we hold** (the allocator, master clock, port, service group, the next IMXF):
-//!   [`ComPtr<I>`], which AddRefs on clone and Releases on drop.
+//!   [`ComPtr<I>`], which AddRefs on clone and Releases on drop, and whose methods are the
+//!   interface's, typed and safe where their arguments can be (the modules of `calls`:
+//!   `allocator.get_message()`, `stream.put_message(chain)`, `sync.connect()`...), so that no
+//!   vtable slot is called outside `com`. A derived interface has its bases' methods
+//!   ([`Inherits`]); a pointer we are lent for a call (a method's argument) is borrowed,
+//!   [`ComPtr::borrow_raw`], without a reference of its own.
 //!
 //! Aggregation follows the COM rules ([`ComObject::create_aggregated`]). NewStream's
 //! OuterUnknown cannot use it (its out parameter is a PMXF, not the non-delegating IUnknown an
 //! outer would have to keep), so the miniport creates its streams stand-alone and notes an
 //! outer it was given.
 
+mod calls;
 mod interfaces;
 mod object;
 mod ptr;
 
+pub use calls::NewStream;
 pub use object::{
     ComClass, ComObject, ComRef, InterfaceEntry, MAX_INTERFACES, add_ref, query_interface, release,
     unknown_vtbl,
 };
-pub use ptr::{ComPtr, HasIid, Interface};
+pub use ptr::{ComBorrow, ComPtr, HasIid, Inherits, Interface};

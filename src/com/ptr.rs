@@ -2,7 +2,9 @@
 
 use core::ffi::c_void;
 use core::fmt;
+use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
+use core::ops::Deref;
 use core::ptr::NonNull;
 
 use crate::abi::{GUID, IUnknown, IUnknownVtbl, NT_SUCCESS, NTSTATUS, STATUS_NOINTERFACE};
@@ -22,6 +24,17 @@ pub unsafe trait Interface: Sized + 'static {
 pub trait HasIid: Interface {
     const IID: GUID;
 }
+
+/// `Self` derives from `B` (`DECLARE_INTERFACE_(Self, B)`), so a `Self` pointer is a `B`
+/// pointer: [`ComPtr::upcast`]. Every interface derives from itself.
+///
+/// # Safety
+/// `Self`'s vtable must begin with all of `B`'s slots, in `B`'s order, each with `B`'s
+/// signature but for the type of `This` (as `interface!` declares a derived interface).
+pub unsafe trait Inherits<B: Interface>: Interface {}
+
+// SAFETY: a vtable begins with its own slots.
+unsafe impl<I: Interface> Inherits<I> for I {}
 
 /// An owned reference to a COM interface: AddRef on clone, Release on drop.
 ///
@@ -90,12 +103,56 @@ impl<I: Interface> ComPtr<I> {
         ManuallyDrop::new(self).ptr.as_ptr()
     }
 
-    /// The interface's vtable, to call its methods:
-    /// `unsafe { (p.vtbl().GetTime)(p.as_ptr(), &mut t) }`.
+    /// The interface's vtable. Callers outside `com` use the typed methods instead
+    /// (`p.get_time()`, in `calls`); this is for those and for test doubles that check a
+    /// slot: `unsafe { (p.vtbl().GetTime)(p.as_ptr(), &mut t) }`.
     pub fn vtbl(&self) -> &I::Vtbl {
         // SAFETY: `Interface` guarantees the object starts with a pointer to its vtable, and
         // vtables are static.
         unsafe { &**self.ptr.as_ptr().cast::<*const I::Vtbl>() }
+    }
+
+    /// The same reference as a pointer to the base interface `B` (e.g. an IAllocatorMXF as
+    /// the IMXF it derives from), to call `B`'s methods.
+    pub fn upcast<B: Interface>(&self) -> &ComPtr<B>
+    where
+        I: Inherits<B>,
+    {
+        // SAFETY: `ComPtr` is a transparent `NonNull`, whatever the interface; by `Inherits`,
+        // the object's vtable begins with `B`'s, so the pointer is a valid `B` pointer.
+        unsafe { &*(self as *const ComPtr<I>).cast::<ComPtr<B>>() }
+    }
+
+    /// The same reference as an IUnknown (every interface starts with IUnknown's slots), for
+    /// the DDI arguments typed `PUNKNOWN`.
+    pub fn unknown(&self) -> &ComPtr<IUnknown> {
+        // SAFETY: as in `upcast`: `Interface` guarantees the vtable begins with IUnknown's
+        // slots.
+        unsafe { &*(self as *const ComPtr<I>).cast::<ComPtr<IUnknown>>() }
+    }
+
+    /// Borrows an interface pointer we were lent for the length of a call (a method's
+    /// argument, a routine's context), without a reference of our own: no AddRef, no Release;
+    /// cloning the borrow takes a reference. `None` for null.
+    ///
+    /// # Safety
+    /// A non-null `ptr` must point to a live object implementing `I`, on which someone holds
+    /// a reference for all of `'a` (the lender, for the call).
+    pub unsafe fn borrow_raw<'a>(ptr: *mut I) -> Option<ComBorrow<'a, I>> {
+        let ptr = NonNull::new(ptr)?;
+        // SAFETY: the caller's contract.
+        Some(unsafe { ComPtr::borrow_non_null(ptr) })
+    }
+
+    /// [`ComPtr::borrow_raw`] for a pointer known not to be null.
+    ///
+    /// # Safety
+    /// As for [`ComPtr::borrow_raw`].
+    pub unsafe fn borrow_non_null<'a>(ptr: NonNull<I>) -> ComBorrow<'a, I> {
+        ComBorrow {
+            ptr: ManuallyDrop::new(ComPtr { ptr }),
+            _lent: PhantomData,
+        }
     }
 
     fn unknown_vtbl(&self) -> &IUnknownVtbl {
@@ -142,5 +199,26 @@ impl<I: Interface> fmt::Debug for ComPtr<I> {
             core::any::type_name::<I>(),
             self.ptr
         )
+    }
+}
+
+/// An interface pointer lent to us for `'a` ([`ComPtr::borrow_raw`]): a [`ComPtr`] that gives
+/// no reference back, since it took none.
+pub struct ComBorrow<'a, I: Interface> {
+    ptr: ManuallyDrop<ComPtr<I>>,
+    _lent: PhantomData<&'a ComPtr<I>>,
+}
+
+impl<I: Interface> Deref for ComBorrow<'_, I> {
+    type Target = ComPtr<I>;
+
+    fn deref(&self) -> &ComPtr<I> {
+        &self.ptr
+    }
+}
+
+impl<I: Interface> fmt::Debug for ComBorrow<'_, I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ComBorrow({:?})", *self.ptr)
     }
 }

@@ -68,18 +68,10 @@ unsafe extern "system" fn start_device(
         Err(status) => return status,
     };
     let unknown = miniport.primary();
-    // SAFETY: COM call on the port we hold, with PortCls's own device object, IRP and resource
-    // list, and our miniport's IUnknown (the port takes its own reference).
-    let status = unsafe {
-        (port.vtbl().Init)(
-            port.as_ptr(),
-            device,
-            irp,
-            unknown.as_unknown(),
-            ptr::null_mut(),
-            resources,
-        )
-    };
+    // SAFETY: PortCls's resource list, alive for this call (StartDevice's argument).
+    let resources = unsafe { ComPtr::borrow_raw(resources) };
+    // SAFETY: PortCls's own device object and start IRP, valid for this call.
+    let status = unsafe { port.init(device, irp, unknown.unknown(), None, resources.as_deref()) };
     drop(unknown);
     drop(miniport);
     if !NT_SUCCESS(status) {

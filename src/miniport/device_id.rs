@@ -7,11 +7,8 @@
 //! `*PNPB006`, ISA PnP as `*PNPB006`). Hardware IDs and compatible IDs are both read; matching
 //! is case-insensitive, as PnP's is.
 
-use core::ffi::c_void;
-
 use crate::abi::{
     DEVICE_REGISTRY_PROPERTY, DevicePropertyCompatibleIDs, DevicePropertyHardwareID, IPortDMus,
-    NT_SUCCESS,
 };
 use crate::com::ComPtr;
 
@@ -56,20 +53,9 @@ fn read(
     property: DEVICE_REGISTRY_PROPERTY,
     units: &mut [u16; MAX_UNITS],
 ) -> Option<usize> {
-    let mut result_len = 0u32;
-    let bytes = core::mem::size_of_val(units) as u32;
-    // SAFETY: a COM call on the port we hold, at PASSIVE_LEVEL (GetDeviceProperty's), with a
-    // buffer of `bytes` bytes and an out variable that outlive the call.
-    let status = unsafe {
-        (port.vtbl().GetDeviceProperty)(
-            port.as_ptr().cast(),
-            property,
-            bytes,
-            units.as_mut_ptr().cast::<c_void>(),
-            &mut result_len,
-        )
-    };
-    NT_SUCCESS(status).then(|| (result_len as usize / 2).min(MAX_UNITS))
+    // PASSIVE_LEVEL (GetDeviceProperty's).
+    let result_len = port.get_device_property(property, units).ok()?;
+    Some((result_len as usize / 2).min(MAX_UNITS))
 }
 
 /// The model a REG_MULTI_SZ (IDs separated and ended by NULs) names.

@@ -105,8 +105,8 @@ impl<P: Platform> Drop for Initialised<P> {
     /// hardware is retired, so that a stream that outlives the miniport does no port I/O.
     fn drop(&mut self) {
         if let Some(sync) = self.interrupt.take() {
-            // SAFETY: a COM call on the sync object we hold; PASSIVE_LEVEL (last release).
-            unsafe { (sync.vtbl().Disconnect)(sync.as_ptr()) };
+            // PASSIVE_LEVEL (the last release).
+            sync.disconnect();
         }
         self.hw.retire();
     }
@@ -195,9 +195,8 @@ impl<P: Platform> Miniport<P> {
         // IPortDMus::RegisterServiceGroup's page: register the group during Init, so that the
         // port can serve the interrupts that come before Init has returned it (they start as
         // soon as the interrupt is connected, below). The same group Init outputs.
-        // SAFETY: a COM call on the port we hold, at PASSIVE_LEVEL (Init's), with our group
-        // (the port takes its own reference).
-        unsafe { (port.vtbl().RegisterServiceGroup)(port.as_ptr(), group.as_ptr()) };
+        // PASSIVE_LEVEL (Init's); the port takes its own reference on the group.
+        port.register_service_group(&group);
         let clock = SharedClock::create()?;
         let intake = IntakeCell::create(clock.clone(), PortNotify::new(port, Some(group.clone())))?;
         let device = match flavour {
@@ -395,18 +394,11 @@ struct IsrSync<'a>(&'a ComPtr<IInterruptSync>);
 impl Synchronize for IsrSync<'_> {
     fn synchronized(&self, step: &mut dyn FnMut()) {
         let mut ran = false;
-        let mut run = || {
+        // PASSIVE_LEVEL or DISPATCH_LEVEL, below the interrupt's.
+        let status = self.0.call_synchronized(|| {
             ran = true;
             step();
-        };
-        let mut run: &mut dyn FnMut() = &mut run;
-        let context = (&mut run as *mut &mut dyn FnMut()).cast::<c_void>();
-        // SAFETY: a COM call on the sync object we hold, at PASSIVE_LEVEL. The routine gets
-        // `context`, a pointer to `run` on this stack, which outlives the call (the routine
-        // runs before CallSynchronizedRoutine returns).
-        let status = unsafe {
-            (self.0.vtbl().CallSynchronizedRoutine)(self.0.as_ptr(), Some(run_step), context)
-        };
+        });
         if !ran {
             // Not run (PortCls refuses when the interrupt is not connected): there is no ISR to
             // race then, and the step must happen.
@@ -419,18 +411,6 @@ impl Synchronize for IsrSync<'_> {
     }
 }
 
-/// The synchronized routine [`IsrSync`] passes: runs the step `context` points to.
-///
-/// # Safety
-/// `context` is the `&mut dyn FnMut()` [`IsrSync::synchronized`] passed, alive for the call.
-#[win_abi]
-unsafe extern "system" fn run_step(_sync: *mut IInterruptSync, context: *mut c_void) -> NTSTATUS {
-    // SAFETY: the function's contract.
-    let step = unsafe { &mut *context.cast::<&mut dyn FnMut()>() };
-    step();
-    STATUS_SUCCESS
-}
-
 /// PcNewInterruptSync + RegisterServiceRoutine(ISR, the hardware) + Connect.
 fn connect_interrupt<P: Platform>(
     resources: &ComPtr<IResourceList>,
@@ -439,16 +419,13 @@ fn connect_interrupt<P: Platform>(
 ) -> Result<ComPtr<IInterruptSync>, NTSTATUS> {
     let sync = crate::portcls::new_interrupt_sync(resources, index)?;
     let context = &**hw as *const Hardware<P> as *mut c_void;
-    // SAFETY: COM calls on the sync object we hold, at PASSIVE_LEVEL. The context is the
-    // hardware, which outlives the connection: `Initialised` holds both and disconnects first.
-    let status = unsafe {
-        (sync.vtbl().RegisterServiceRoutine)(sync.as_ptr(), Some(hardware::isr::<P>), context, 0)
-    };
+    // SAFETY: the ISR's context is the hardware, which outlives the connection:
+    // `Initialised` holds both and disconnects first. PASSIVE_LEVEL.
+    let status = unsafe { sync.register_service_routine(Some(hardware::isr::<P>), context, false) };
     if !NT_SUCCESS(status) {
         return Err(status);
     }
-    // SAFETY: as above.
-    let status = unsafe { (sync.vtbl().Connect)(sync.as_ptr()) };
+    let status = sync.connect();
     if !NT_SUCCESS(status) {
         return Err(status);
     }

@@ -14,8 +14,6 @@
 //! Other entry types next to a valid port + interrupt pair (DMA channels, a second range) are
 //! ignored.
 
-use core::ptr;
-
 use crate::abi::{
     CmResourceTypeInterrupt, CmResourceTypePort, IResourceList, NTSTATUS,
     STATUS_DEVICE_CONFIGURATION_ERROR,
@@ -54,9 +52,7 @@ pub fn flavour(list: &ComPtr<IResourceList>, id: Option<DeviceId>) -> Result<Fla
 
 /// By the resources alone: none is the loopback, a port range and an interrupt an MPU-401.
 fn by_resources(list: &ComPtr<IResourceList>) -> Result<Flavour, NTSTATUS> {
-    // SAFETY: a COM call on a list we hold a reference on.
-    let all = unsafe { (list.vtbl().NumberOfEntries)(list.as_ptr()) };
-    if all == 0 {
+    if list.number_of_entries() == 0 {
         return Ok(Flavour::Loopback);
     }
     mpu401(list)
@@ -65,30 +61,16 @@ fn by_resources(list: &ComPtr<IResourceList>) -> Result<Flavour, NTSTATUS> {
 /// An MPU-401's resources: the first port range (2 ports at least) and the first interrupt,
 /// if there is one.
 fn mpu401(list: &ComPtr<IResourceList>) -> Result<Flavour, NTSTATUS> {
-    let v = list.vtbl();
-    // SAFETY: COM calls on a list we hold a reference on.
-    let (ports, interrupts) = unsafe {
-        (
-            (v.NumberOfEntriesOfType)(list.as_ptr(), CmResourceTypePort),
-            (v.NumberOfEntriesOfType)(list.as_ptr(), CmResourceTypeInterrupt),
-        )
-    };
+    let ports = list.number_of_entries_of_type(CmResourceTypePort);
+    let interrupts = list.number_of_entries_of_type(CmResourceTypeInterrupt);
     if ports == 0 {
         return Err(STATUS_DEVICE_CONFIGURATION_ERROR);
     }
-    // SAFETY: as above; index 0 < ports.
-    let port = unsafe { (v.FindTranslatedEntry)(list.as_ptr(), CmResourceTypePort, 0) };
-    if port.is_null() {
-        return Err(STATUS_DEVICE_CONFIGURATION_ERROR);
-    }
-    // SAFETY: a descriptor the list returned, valid while the list lives; a port entry, so
-    // `u.Port` is the member to read (unaligned: the structure is packed).
-    let (base, len) = unsafe {
-        (
-            ptr::addr_of!((*port).u.Port.Start).read_unaligned(),
-            ptr::addr_of!((*port).u.Port.Length).read_unaligned(),
-        )
-    };
+    // Index 0 < ports.
+    let port = list
+        .translated_port(0)
+        .ok_or(STATUS_DEVICE_CONFIGURATION_ERROR)?;
+    let (base, len) = (port.Start, port.Length);
     if len < MPU401_PORTS || base < 0 {
         return Err(STATUS_DEVICE_CONFIGURATION_ERROR);
     }

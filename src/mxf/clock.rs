@@ -6,7 +6,7 @@
 
 use core::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 
-use crate::abi::{IMasterClock, NT_SUCCESS};
+use crate::abi::IMasterClock;
 use crate::com::ComPtr;
 use crate::kernel::time;
 
@@ -57,10 +57,7 @@ impl MasterClock {
 
 impl Clock for MasterClock {
     fn now_100ns(&self) -> i64 {
-        let mut t: i64 = 0;
-        // SAFETY: a COM call on the clock we hold a reference on; `t` outlives the call.
-        let status = unsafe { (self.clock.vtbl().GetTime)(self.clock.as_ptr(), &mut t) };
-        if NT_SUCCESS(status) {
+        if let Ok(t) = self.clock.get_time() {
             let before = self.last.fetch_max(t, Ordering::Relaxed);
             before.max(t)
         } else {

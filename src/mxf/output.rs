@@ -18,7 +18,7 @@ use crate::abi::{
     IAllocatorMXF, IMXF, KernelEvent, NTSTATUS, PMXF, STATUS_INVALID_PARAMETER, STATUS_SUCCESS,
     STATUS_UNSUCCESSFUL,
 };
-use crate::com::ComPtr;
+use crate::com::{ComBorrow, ComPtr};
 use crate::kernel::{SpinLock, flush_dpcs, time};
 
 /// Deliveries to a stream's output in flight now (see the module documentation).
@@ -42,6 +42,15 @@ impl InFlight {
 pub struct Lease<'a> {
     sink: NonNull<IMXF>,
     in_flight: &'a InFlight,
+}
+
+impl Lease<'_> {
+    /// The leased output, borrowed for the delivery.
+    fn sink(&self) -> ComBorrow<'_, IMXF> {
+        // SAFETY: the connected output, alive while leased (DisconnectOutput waits for every
+        // lease before it releases its reference).
+        unsafe { ComPtr::borrow_non_null(self.sink) }
+    }
 }
 
 impl Drop for Lease<'_> {
@@ -141,12 +150,10 @@ pub unsafe fn deliver(
 ) {
     match output {
         Some(output) => {
-            let sink = output.sink.as_ptr();
-            // SAFETY: a COM call on the connected IMXF, which stays alive while leased
-            // (DisconnectOutput waits), <= DISPATCH_LEVEL (section 3); the chain is handed
-            // over (this function's contract). What the output does with it is its business:
-            // its status changes nothing here.
-            unsafe { ((*(*sink).lpVtbl).PutMessage)(sink, chain.as_ptr()) };
+            // SAFETY: the chain is handed over (this function's contract); <= DISPATCH_LEVEL
+            // (section 3). What the output does with it is its business: its status changes
+            // nothing here.
+            unsafe { output.sink().put_message(chain) };
         }
         // SAFETY: this function's contract, which is `give_back`'s.
         None => unsafe { give_back(chain, allocator) },
@@ -158,7 +165,7 @@ pub unsafe fn deliver(
 /// # Safety
 /// As for [`deliver`].
 pub unsafe fn give_back(chain: NonNull<KernelEvent>, allocator: &ComPtr<IAllocatorMXF>) {
-    // SAFETY: a COM call on the allocator the caller holds a reference on, <= DISPATCH_LEVEL
-    // (section 3); the chain is handed over (this function's contract).
-    unsafe { (allocator.vtbl().PutMessage)(allocator.as_ptr(), chain.as_ptr()) };
+    // SAFETY: the chain is handed over (this function's contract); <= DISPATCH_LEVEL
+    // (section 3).
+    unsafe { allocator.put_message(chain) };
 }

@@ -204,8 +204,8 @@ unsafe fn group_dpc(context: *mut c_void) {
     let members: Vec<ComPtr<IServiceSink>> =
         g.members.lock().unwrap_or_else(|e| e.into_inner()).clone();
     for m in &members {
-        // SAFETY: a live sink we hold a reference on; RequestService at DISPATCH_LEVEL.
-        unsafe { (m.vtbl().RequestService)(m.as_ptr()) };
+        // RequestService at DISPATCH_LEVEL.
+        m.request_service();
     }
 }
 
@@ -447,15 +447,10 @@ pub(super) fn new_interrupt_sync(
     resources: &ComPtr<IResourceList>,
     index: u32,
 ) -> Result<ComPtr<IInterruptSync>, NTSTATUS> {
-    // SAFETY: a COM call on a list we hold a reference on.
-    let entry = unsafe {
-        (resources.vtbl().FindTranslatedEntry)(resources.as_ptr(), CmResourceTypeInterrupt, index)
-    };
-    if entry.is_null() {
-        return Err(STATUS_DEVICE_CONFIGURATION_ERROR);
-    }
-    // SAFETY: a descriptor the list returned, valid while the list lives; an interrupt entry.
-    let vector = unsafe { ptr::addr_of!((*entry).u.Interrupt.Vector).read_unaligned() };
+    let vector = resources
+        .translated_interrupt(index)
+        .ok_or(STATUS_DEVICE_CONFIGURATION_ERROR)?
+        .Vector;
     let sync: ComRef<InterruptSync> = ComObject::create(InterruptSync {
         vector,
         routines: Mutex::new(Vec::new()),
@@ -705,33 +700,14 @@ mod tests {
     use crate::kernel::host;
     use std::vec;
 
-    /// A synchronized routine that asks the service group in `context` for service, as an
-    /// ISR's Notify does.
-    #[win_abi]
-    unsafe extern "system" fn ask_for_service(
-        _sync: *mut IInterruptSync,
-        context: *mut c_void,
-    ) -> NTSTATUS {
-        let group = context.cast::<IServiceGroup>();
-        // SAFETY: the test's live service group; RequestService is callable at DIRQL.
-        unsafe { ((*(*group).lpVtbl).RequestService)(group) };
-        STATUS_SUCCESS
-    }
-
     #[test]
     fn service_asked_for_in_a_synchronized_routine_runs_once_it_returns() {
         crate::kernel::host::ideal_clock();
         let group = new_service_group().unwrap();
         let list = ResourceList::create(vec![interrupt_entry(5)]).unwrap();
         let sync = new_interrupt_sync(&list, 0).unwrap();
-        // SAFETY: a COM call on the object we hold, with a routine and its live context.
-        let status = unsafe {
-            (sync.vtbl().CallSynchronizedRoutine)(
-                sync.as_ptr(),
-                Some(ask_for_service),
-                group.as_ptr().cast(),
-            )
-        };
+        // A synchronized routine that asks the group for service, as an ISR's Notify does.
+        let status = sync.call_synchronized(|| group.request_service());
         assert_eq!(status, STATUS_SUCCESS);
         assert_eq!(irql::current(), 0);
         host::advance(10_000);

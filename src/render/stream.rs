@@ -150,8 +150,7 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
     ) -> Result<ComRef<Self>, NTSTATUS> {
         let config = config.clamped();
         let sequencer = Sequencer::new(config.sequencer_capacity)?;
-        // SAFETY: a COM call on the allocator we hold a reference on; any IRQL (section 3).
-        let buffer_size = unsafe { (allocator.vtbl().GetBufferSize)(allocator.as_ptr()) };
+        let buffer_size = allocator.get_buffer_size();
         let id = wire.new_stream_id();
         let stream = ComObject::create(RenderStream {
             timer: Timer::new(),
@@ -630,15 +629,15 @@ mod tests {
     type SharedWire = Arc<Wire<dyn MidiDevice>>;
 
     /// IMXF::PutMessage through the vtable, at DISPATCH_LEVEL as the port calls it.
-    fn put(imxf: &ComPtr<IMXF>, chain: *mut KernelEvent) -> NTSTATUS {
+    fn put(imxf: &ComPtr<IMXF>, chain: NonNull<KernelEvent>) -> NTSTATUS {
         let _dpc = host::raise_irql(DISPATCH_LEVEL);
-        // SAFETY: a live IMXF we hold a reference on; the chain is handed over.
-        unsafe { (imxf.vtbl().PutMessage)(imxf.as_ptr(), chain) }
+        // SAFETY: the chain is the test's (events of the stream's allocator), handed over.
+        unsafe { imxf.put_message(chain) }
     }
 
+    /// IMXF::SetState, at PASSIVE_LEVEL.
     fn set_state(imxf: &ComPtr<IMXF>, state: KSSTATE) -> NTSTATUS {
-        // SAFETY: a live IMXF we hold a reference on; PASSIVE_LEVEL.
-        unsafe { (imxf.vtbl().SetState)(imxf.as_ptr(), state) }
+        imxf.set_state(state)
     }
 
     /// A looping chain put to a stopped stream, and to a running one that stops before its
@@ -680,7 +679,7 @@ mod tests {
                 e.pNextEvt = next.as_ptr();
             }
             // Timers fire only as the virtual clock is run: the DPC comes after the STOP.
-            assert_eq!(put(&imxf, a.as_ptr()), STATUS_SUCCESS);
+            assert_eq!(put(&imxf, a), STATUS_SUCCESS);
             if run_first {
                 assert_eq!(set_state(&imxf, KSSTATE_STOP), STATUS_SUCCESS);
             }

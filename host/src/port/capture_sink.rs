@@ -116,8 +116,7 @@ impl CaptureSink {
         allocator: ComPtr<IAllocatorMXF>,
         capacity: usize,
     ) -> Result<ComRef<CaptureSink>, NTSTATUS> {
-        // SAFETY: a COM call on the allocator we hold a reference on; any IRQL (section 3).
-        let buffer_size = unsafe { (allocator.vtbl().GetBufferSize)(allocator.as_ptr()) };
+        let buffer_size = allocator.get_buffer_size();
         ComObject::create(CaptureSink {
             allocator,
             buffer_size,
@@ -301,10 +300,9 @@ impl Mxf for CaptureSink {
                 next = NonNull::new(unsafe { e.as_ref() }.pNextEvt);
             }
         }
-        // SAFETY: a COM call on the allocator we hold a reference on, at DISPATCH_LEVEL or
-        // below (section 3); the whole chain is handed over.
-        let status =
-            unsafe { (self.allocator.vtbl().PutMessage)(self.allocator.as_ptr(), head.as_ptr()) };
+        // SAFETY: the whole chain is handed over (events of this allocator, handed to us);
+        // DISPATCH_LEVEL or below (section 3).
+        let status = unsafe { self.allocator.put_message(head) };
         if !NT_SUCCESS(status) {
             self.lock().stats.give_back_failures += 1;
         }

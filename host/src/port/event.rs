@@ -145,9 +145,9 @@ impl PortEvent {
 /// allocator's status (STATUS_SUCCESS for nothing to give).
 pub fn give_back(allocator: &ComPtr<IAllocatorMXF>, events: Vec<PortEvent>) -> NTSTATUS {
     match link(events) {
-        // SAFETY: a COM call on the allocator we hold a reference on, <= DISPATCH_LEVEL
-        // (section 3); the chain is the port's own and handed over whole.
-        Some(head) => unsafe { (allocator.vtbl().PutMessage)(allocator.as_ptr(), head.as_ptr()) },
+        // SAFETY: the chain is the port's own (events of this allocator) and handed over
+        // whole; <= DISPATCH_LEVEL (section 3).
+        Some(head) => unsafe { allocator.put_message(head) },
         None => STATUS_SUCCESS,
     }
 }

@@ -47,8 +47,7 @@ use dmus_miniport::abi::{
     DEVICE_POWER_STATE, DMUS_STREAM_MIDI_CAPTURE, DMUS_STREAM_MIDI_RENDER, DMUS_STREAM_TYPE, GUID,
     IAllocatorMXF, IMXF, IMasterClock, IMiniportDMus, IPort, IPowerNotify, IResourceList,
     IServiceGroup, IServiceSink, KSSTATE, KSSTATE_RUN, KSSTATE_STOP, NT_SUCCESS, NTSTATUS,
-    NonPagedPoolNx, PMXF, POWER_STATE, PSERVICEGROUP, STATUS_INSUFFICIENT_RESOURCES,
-    STATUS_SUCCESS,
+    NonPagedPoolNx, POWER_STATE, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS,
 };
 use dmus_miniport::com::{ComObject, ComPtr, ComRef};
 use dmus_miniport::hw::emulator::{EmulatorConfig, Mpu401Emulator};
@@ -208,10 +207,8 @@ impl Parts {
         }
         if let (Some(capture), Some(sink), true) = (&self.capture, &self.sink, self.sink_connected)
         {
-            let sink = sink.primary();
-            // SAFETY: a COM call on the capture stream we hold, at PASSIVE_LEVEL, with the
-            // output it was connected to.
-            unsafe { (capture.vtbl().DisconnectOutput)(capture.as_ptr(), sink.as_ptr()) };
+            // PASSIVE_LEVEL, with the output it was connected to.
+            capture.disconnect_output(&sink.primary());
             self.sink_connected = false;
         }
         // The streams.
@@ -232,8 +229,8 @@ impl Parts {
             .and_then(|o| o.query::<IServiceSink>().ok());
         for m in self.groups.drain(..) {
             if let (true, Some(sink)) = (m.member, &sink) {
-                // SAFETY: a COM call on a group we hold, removing the sink we added.
-                unsafe { (m.group.vtbl().RemoveMember)(m.group.as_ptr(), sink.as_ptr()) };
+                // Removing the sink we added.
+                m.group.remove_member(sink);
             }
         }
         drop(sink);
@@ -366,10 +363,8 @@ impl Port {
         else {
             return false;
         };
-        // SAFETY: a COM call on the IPowerNotify we hold, at PASSIVE_LEVEL, as PortCls makes it.
-        unsafe {
-            (power.vtbl().PowerChangeNotify)(power.as_ptr(), POWER_STATE { DeviceState: state })
-        };
+        // PASSIVE_LEVEL, as PortCls makes it.
+        power.power_change_notify(POWER_STATE { DeviceState: state });
         true
     }
 
@@ -475,8 +470,8 @@ pub fn step_state(stream: &ComPtr<IMXF>, from: KSSTATE, to: KSSTATE) -> (KSSTATE
     let mut status = STATUS_SUCCESS;
     while state != to {
         let next = if to > state { state + 1 } else { state - 1 };
-        // SAFETY: a COM call on a stream we hold a reference on, at PASSIVE_LEVEL (section 3).
-        status = unsafe { (stream.vtbl().SetState)(stream.as_ptr(), next) };
+        // PASSIVE_LEVEL (section 3).
+        status = stream.set_state(next);
         if !NT_SUCCESS(status) {
             break;
         }
@@ -509,38 +504,20 @@ fn new_stream(
     allocator: &ComPtr<IAllocatorMXF>,
     clock: &ComPtr<IMasterClock>,
 ) -> Result<Opened, NTSTATUS> {
-    let format = music_format(subtype);
-    let mut mxf: PMXF = ptr::null_mut();
-    let mut group: PSERVICEGROUP = ptr::null_mut();
-    let mut prefetch = 0u64;
-    // SAFETY: a COM call on the miniport we hold, at PASSIVE_LEVEL, with live arguments: the
-    // format outlives the call (the miniport reads FormatSize bytes of it), the allocator and
-    // clock are ours (it takes its own references).
-    let status = unsafe {
-        (miniport.vtbl().NewStream)(
-            miniport.as_ptr(),
-            &mut mxf,
-            ptr::null_mut(),
-            NonPagedPoolNx,
-            pin,
-            stream_type,
-            ptr::from_ref(&format).cast_mut(),
-            &mut group,
-            allocator.as_ptr(),
-            clock.as_ptr(),
-            &mut prefetch,
-        )
-    };
-    // SAFETY: the references NewStream gave us (or null), now ours.
-    let (mxf, group) = unsafe { (ComPtr::from_raw(mxf), ComPtr::from_raw(group)) };
-    if !NT_SUCCESS(status) {
-        return Err(status);
-    }
-    let stream = mxf.ok_or(STATUS_INSUFFICIENT_RESOURCES)?;
+    // PASSIVE_LEVEL; the miniport takes its own references on the allocator and the clock.
+    let opened = miniport.new_stream(
+        NonPagedPoolNx,
+        pin,
+        stream_type,
+        &music_format(subtype),
+        allocator,
+        clock,
+    )?;
+    let stream = opened.stream.ok_or(STATUS_INSUFFICIENT_RESOURCES)?;
     Ok(Opened {
         stream,
-        group,
-        prefetch,
+        group: opened.service_group,
+        prefetch: opened.schedule_prefetch,
     })
 }
 
@@ -561,8 +538,8 @@ fn join(parts: &mut Parts, group: ComPtr<IServiceGroup>) -> Result<(), PortError
     let sink = object
         .query::<IServiceSink>()
         .map_err(PortError::at(OpenStep::ServiceGroup))?;
-    // SAFETY: a COM call on the group we hold; the group takes its own reference on the sink.
-    let status = unsafe { (group.vtbl().AddMember)(group.as_ptr(), sink.as_ptr()) };
+    // The group takes its own reference on the sink.
+    let status = group.add_member(&sink);
     // Notify(NULL) asks it (PortCls: the miniport's group and the streams').
     object.add_group(group.clone());
     parts.groups.push(Membership {
@@ -617,16 +594,16 @@ fn build(
             let miniport = Miniport::create(HostPlatform::new(card))
                 .map_err(PortError::at(OpenStep::Miniport))?
                 .primary();
-            // SAFETY: IPort::Init on our port object at PASSIVE_LEVEL, with the miniport's
-            // IUnknown and the resource list (the port takes its own references).
+            // SAFETY: no device object nor IRP (the port object uses neither). IPort::Init at
+            // PASSIVE_LEVEL, with the miniport's IUnknown and the resource list (the port
+            // takes its own references).
             unsafe {
-                (port.vtbl().Init)(
-                    port.as_ptr(),
+                port.init(
                     ptr::null_mut(),
                     ptr::null_mut(),
-                    miniport.as_unknown(),
-                    ptr::null_mut(),
-                    resources.as_ptr(),
+                    miniport.unknown(),
+                    None,
+                    Some(&resources),
                 )
             }
         }
@@ -705,11 +682,8 @@ fn build(
         .map_err(PortError::at(OpenStep::CaptureSink))?;
     parts.sink = Some(sink.clone());
     let sink_ptr = sink.primary();
-    // SAFETY: a COM call on the capture stream we hold, at PASSIVE_LEVEL; it takes its own
-    // reference on the sink.
-    let status = unsafe {
-        (capture.stream.vtbl().ConnectOutput)(capture.stream.as_ptr(), sink_ptr.as_ptr())
-    };
+    // PASSIVE_LEVEL; the stream takes its own reference on the sink.
+    let status = capture.stream.connect_output(&sink_ptr);
     check(status, OpenStep::ConnectCapture)?;
     parts.sink_connected = true;
     object.set_capture(Some(capture.stream.clone()));

@@ -12,8 +12,8 @@ use std::mem::size_of;
 use dmus_miniport::abi::{
     GUID, IMiniportDMus, KSDATAFORMAT_SUBTYPE_DIRECTMUSIC, KSDATAFORMAT_SUBTYPE_MIDI,
     KSDATAFORMAT_TYPE_MUSIC, KSPIN_COMMUNICATION_BOTH, KSPIN_COMMUNICATION_SINK, KSPIN_DATAFLOW,
-    KSPIN_DATAFLOW_IN, KSPIN_DATAFLOW_OUT, NT_SUCCESS, NTSTATUS, PCPIN_DESCRIPTOR,
-    PPCFILTER_DESCRIPTOR, STATUS_DEVICE_CONFIGURATION_ERROR,
+    KSPIN_DATAFLOW_IN, KSPIN_DATAFLOW_OUT, NTSTATUS, PCPIN_DESCRIPTOR,
+    STATUS_DEVICE_CONFIGURATION_ERROR,
 };
 use dmus_miniport::com::ComPtr;
 
@@ -66,13 +66,8 @@ pub fn find(miniport: &ComPtr<IMiniportDMus>) -> Result<StreamPins, NTSTATUS> {
 
 /// The filter's instantiable streaming pins and their music subtypes.
 fn streaming_pins(miniport: &ComPtr<IMiniportDMus>) -> Result<Vec<PinInfo>, NTSTATUS> {
-    let mut descriptor: PPCFILTER_DESCRIPTOR = std::ptr::null_mut();
-    // SAFETY: a COM call on the miniport we hold a reference on, with a live out pointer;
     // PASSIVE_LEVEL.
-    let status = unsafe { (miniport.vtbl().GetDescription)(miniport.as_ptr(), &mut descriptor) };
-    if !NT_SUCCESS(status) {
-        return Err(status);
-    }
+    let descriptor = miniport.get_description()?;
     if descriptor.is_null() {
         return Err(STATUS_DEVICE_CONFIGURATION_ERROR);
     }

@@ -27,15 +27,14 @@
 
 use dmus_miniport::abi::win_abi;
 use std::ffi::c_void;
-use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use dmus_miniport::abi::{
     DevicePropertyCompatibleIDs, DevicePropertyHardwareID, IID_IPort, IID_IPortDMus,
-    IID_IServiceSink, IMXF, IMiniportDMus, IPortDMus, IPortDMusVtbl, IServiceGroup, IServiceSink,
-    IServiceSinkVtbl, IUnknown, NT_SUCCESS, NTSTATUS, PDEVICE_OBJECT, PIRP, PRESOURCELIST,
-    PSERVICEGROUP, PUNKNOWN, STATUS_BUFFER_TOO_SMALL, STATUS_INVALID_PARAMETER,
+    IID_IServiceSink, IMXF, IMiniportDMus, IPortDMus, IPortDMusVtbl, IResourceList, IServiceGroup,
+    IServiceSink, IServiceSinkVtbl, IUnknown, NT_SUCCESS, NTSTATUS, PDEVICE_OBJECT, PIRP,
+    PRESOURCELIST, PSERVICEGROUP, PUNKNOWN, STATUS_BUFFER_TOO_SMALL, STATUS_INVALID_PARAMETER,
     STATUS_NOT_SUPPORTED, STATUS_OBJECT_NAME_NOT_FOUND, STATUS_SUCCESS,
 };
 use dmus_miniport::com::{self, ComClass, ComObject, ComPtr, InterfaceEntry};
@@ -186,10 +185,10 @@ impl PortObject {
     /// the resources and this port. PASSIVE_LEVEL.
     fn init(
         &self,
-        port: *mut IPortDMus,
+        port: &ComPtr<IPortDMus>,
         miniport: PUNKNOWN,
-        adapter: PUNKNOWN,
-        resources: PRESOURCELIST,
+        adapter: Option<&ComPtr<IUnknown>>,
+        resources: Option<&ComPtr<IResourceList>>,
     ) -> NTSTATUS {
         // SAFETY: the caller's miniport IUnknown, alive for the call; we take our own
         // reference (the port holds the miniport from now on, as PortCls does).
@@ -201,14 +200,8 @@ impl PortObject {
             Err(status) => return status,
         };
         self.set_miniport(Some(miniport.clone()));
-        let mut group: PSERVICEGROUP = ptr::null_mut();
-        // SAFETY: a COM call on the miniport we hold, at PASSIVE_LEVEL, with live arguments
-        // (it takes its own references on the list and the port).
-        let status = unsafe {
-            (miniport.vtbl().Init)(miniport.as_ptr(), adapter, resources, port, &mut group)
-        };
-        // SAFETY: the reference Init gave us, or null.
-        let group = unsafe { ComPtr::from_raw(group) };
+        // PASSIVE_LEVEL; the miniport takes its own references on what it keeps.
+        let (status, group) = miniport.init(adapter, resources, port);
         if !NT_SUCCESS(status) {
             self.set_miniport(None);
         }
@@ -234,17 +227,17 @@ impl PortObject {
     /// IPortDMus::Notify. Any IRQL (the ISR).
     fn notify(&self, group: PSERVICEGROUP) {
         self.notifies.fetch_add(1, Ordering::Relaxed);
-        if !group.is_null() {
-            // SAFETY: the caller's service group, which it holds a reference on for the call;
-            // RequestService is callable up to DIRQL.
-            unsafe { ((*(*group).lpVtbl).RequestService)(group) };
+        // SAFETY: the caller's service group, live or null, which it holds a reference on for
+        // the call.
+        if let Some(group) = unsafe { ComPtr::borrow_raw(group) } {
+            // Callable up to DIRQL.
+            group.request_service();
             return;
         }
         let registered = lock(&self.registered).clone();
         let mut served = false;
         if let Some(g) = &registered {
-            // SAFETY: a group we hold a reference on (the clone).
-            unsafe { (g.vtbl().RequestService)(g.as_ptr()) };
+            g.request_service();
             served = true;
         }
         let groups = lock(&self.groups);
@@ -252,9 +245,9 @@ impl PortObject {
             .iter()
             .filter(|g| registered.as_ref().is_none_or(|r| r.as_ptr() != g.as_ptr()));
         for g in others {
-            // SAFETY: a group we hold a reference on (in `groups`, locked); RequestService
-            // never calls back into the port object.
-            unsafe { (g.vtbl().RequestService)(g.as_ptr()) };
+            // Under the lock of `groups`: RequestService never calls back into the port
+            // object.
+            g.request_service();
             served = true;
         }
         if !served {
@@ -270,15 +263,13 @@ impl PortObject {
         }
         let miniport = lock(&self.miniport).clone();
         if let Some(m) = miniport {
-            // SAFETY: the miniport we hold a reference on (the clone); Service at
             // DISPATCH_LEVEL, from the port's DPC (section 4).
-            unsafe { (m.vtbl().Service)(m.as_ptr()) };
+            m.service();
         }
         let capture = lock(&self.capture).clone();
         if let Some(c) = capture {
-            // SAFETY: the capture stream we hold a reference on (the clone); PutMessage(NULL)
-            // at DISPATCH_LEVEL asks it to drain its ring (section 4).
-            unsafe { (c.vtbl().PutMessage)(c.as_ptr(), ptr::null_mut()) };
+            // PutMessage(NULL) at DISPATCH_LEVEL asks it to drain its ring (section 4).
+            c.put_null_message();
         }
     }
 
@@ -323,9 +314,26 @@ unsafe extern "system" fn port_init<const SLOT: usize>(
     adapter: PUNKNOWN,
     resources: PRESOURCELIST,
 ) -> NTSTATUS {
+    // SAFETY: IPort::Init's caller lends its interface arguments for the call: `this`, the
+    // port it calls through and holds a reference on, and the adapter and resource list,
+    // each live or null.
+    let (port, adapter, resources) = unsafe {
+        (
+            ComPtr::borrow_raw(this),
+            ComPtr::borrow_raw(adapter),
+            ComPtr::borrow_raw(resources),
+        )
+    };
+    let Some(port) = port else {
+        return STATUS_INVALID_PARAMETER;
+    };
     // SAFETY: the caller calls through the port pointer it holds a reference on.
-    unsafe { ComObject::<PortObject>::from_interface::<SLOT>(this) }
-        .init(this, miniport, adapter, resources)
+    unsafe { ComObject::<PortObject>::from_interface::<SLOT>(this) }.init(
+        &port,
+        miniport,
+        adapter.as_deref(),
+        resources.as_deref(),
+    )
 }
 
 #[win_abi]

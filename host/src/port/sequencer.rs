@@ -329,10 +329,9 @@ impl Inner {
         let Some(chain) = link(due) else {
             return;
         };
-        // SAFETY: a COM call on the render stream we hold a reference on, at DISPATCH_LEVEL
-        // (the timer's DPC, section 3); the chain is ours and handed over whole.
-        let status =
-            unsafe { (self.target.vtbl().PutMessage)(self.target.as_ptr(), chain.as_ptr()) };
+        // SAFETY: the chain is ours (events of the stream's allocator) and handed over whole;
+        // DISPATCH_LEVEL (the timer's DPC, section 3).
+        let status = unsafe { self.target.put_message(chain) };
         if !NT_SUCCESS(status) {
             self.lock().stats.put_failures += 1;
         }

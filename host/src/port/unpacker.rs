@@ -27,11 +27,11 @@
 //!   whose buffer was refused goes back at once.
 
 use std::fmt;
-use std::ptr::{self, NonNull};
+use std::ptr::NonNull;
 
 use dmus_miniport::abi::{
     DMUS_KEF_EVENT_COMPLETE, DMUS_KEF_EVENT_INCOMPLETE, DMUS_KERNEL_EVENT_SHORT_MAX, IAllocatorMXF,
-    KernelEvent, NT_SUCCESS,
+    NT_SUCCESS,
 };
 use dmus_miniport::com::ComPtr;
 use dmus_miniport::midi::{Status, is_status};
@@ -170,8 +170,7 @@ pub struct Unpacker {
 impl Unpacker {
     /// An unpacker taking its events and buffers from `allocator`.
     pub fn new(allocator: ComPtr<IAllocatorMXF>) -> Self {
-        // SAFETY: a COM call on the allocator we hold a reference on; any IRQL (section 3).
-        let buffer_size = unsafe { (allocator.vtbl().GetBufferSize)(allocator.as_ptr()) };
+        let buffer_size = allocator.get_buffer_size();
         Unpacker {
             allocator,
             buffer_size,
@@ -221,10 +220,8 @@ impl Unpacker {
                 };
                 if let Err(buffer) = filled {
                     // Cannot happen (the piece fits by construction): both go back.
-                    // SAFETY: a COM call on our allocator with the buffer it just gave us.
-                    unsafe {
-                        (self.allocator.vtbl().PutBuffer)(self.allocator.as_ptr(), buffer.as_ptr())
-                    };
+                    // SAFETY: the buffer our allocator just gave us, unused, handed back.
+                    unsafe { self.allocator.put_buffer(buffer) };
                     give_back(&self.allocator, vec![event]);
                     return false;
                 }
@@ -264,22 +261,17 @@ impl Unpacker {
     }
 
     fn get_message(&self) -> Option<PortEvent> {
-        let mut event: *mut KernelEvent = ptr::null_mut();
-        // SAFETY: a COM call on the allocator we hold a reference on, with a live out
-        // pointer; <= DISPATCH_LEVEL (section 3).
-        let status =
-            unsafe { (self.allocator.vtbl().GetMessage)(self.allocator.as_ptr(), &mut event) };
-        let event = NonNull::new(event).filter(|_| NT_SUCCESS(status))?;
+        // <= DISPATCH_LEVEL (section 3).
+        let (status, event) = self.allocator.get_message();
+        let event = event.filter(|_| NT_SUCCESS(status))?;
         // SAFETY: GetMessage succeeded: a zeroed event of this allocator, now ours.
         Some(unsafe { PortEvent::from_allocator(event) })
     }
 
     fn get_buffer(&self) -> Option<NonNull<u8>> {
-        let mut buffer: *mut u8 = ptr::null_mut();
-        // SAFETY: as in get_message.
-        let status =
-            unsafe { (self.allocator.vtbl().GetBuffer)(self.allocator.as_ptr(), &mut buffer) };
-        NonNull::new(buffer).filter(|_| NT_SUCCESS(status))
+        // <= DISPATCH_LEVEL (section 3).
+        let (status, buffer) = self.allocator.get_buffer();
+        buffer.filter(|_| NT_SUCCESS(status))
     }
 }
 
