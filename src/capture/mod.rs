@@ -10,7 +10,9 @@
 //!   ([`Parser`](crate::midi::Parser)) into events for its output.
 //!
 //! Unsafe code here: the ring's block (`ring`), the events and buffers the allocator hands out
-//! (`event`), the COM calls out (allocator, output, port), and the timer's callback.
+//! (`event`, and the stream adopting them), handing chains and buffers back (`mxf::output`,
+//! PutBuffer), the timer's callback reaching its stream, and the timer's initialisation. COM
+//! calls out are the typed methods of `com`.
 
 mod config;
 mod event;

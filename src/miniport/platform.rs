@@ -3,7 +3,7 @@
 //!
 //! [`Miniport<P>`](super::Miniport) is generic over a [`Platform`]: the resource list says
 //! *where* the card is (an I/O port range), the platform says *how* to touch it. On Windows
-//! that is [`WindowsPlatform`], which turns the translated port resource into an
+//! that is `WindowsPlatform`, which turns the translated port resource into an
 //! `IoPortRange` (`in`/`out` instructions); host tests implement it with the register-level
 //! MPU-401 emulator (or a dead card). The loopback flavour needs no platform: it is the same
 //! code everywhere. The service group and the interrupt come from `crate::portcls`, which has

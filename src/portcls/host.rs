@@ -237,7 +237,7 @@ pub(super) fn new_service_group() -> Result<ComPtr<IServiceGroup>, NTSTATUS> {
 }
 
 /// The model behind a service group. Every IServiceGroup on the host comes from
-/// [`new_service_group`] (this module is PortCls here).
+/// `new_service_group` (this module is PortCls here).
 pub fn service_group_model(group: &ComPtr<IServiceGroup>) -> &ServiceGroup {
     // SAFETY: slot 0 of a live ComObject<ServiceGroup> (see above), alive while `group` is.
     unsafe { ComObject::<ServiceGroup>::from_interface::<0>(group.as_ptr()) }

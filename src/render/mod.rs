@@ -6,8 +6,10 @@
 //! - [`Wire`]: one per device; streams take turns on it a whole message at a time.
 //! - [`Clock`]: the master time the events' presentation times refer to.
 //!
-//! Unsafe code here: the COM calls out (allocator, output, master clock), the timer's
-//! callback, and reading the events the port hands over ([`event`]).
+//! Unsafe code here: reading and relinking the events the port hands over (`event`, and the
+//! stream adopting a chain as its own), handing chains on (`mxf::output`), the timer's
+//! callback reaching its stream, and the stream's timer initialisation. COM calls out are the
+//! typed methods of `com`.
 
 mod config;
 mod event;
