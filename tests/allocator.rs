@@ -8,8 +8,7 @@
 //! (`event_pool.rs`), so the foreign and misaligned pointers below are computed with wrapping
 //! arithmetic and never read by the tests either.
 
-mod common;
-use common::{Event, assert_whole, bytes, edit, link, offset, zeroed_event_bytes};
+use dmus_testkit::event::{Event, assert_whole, bytes, edit, link, offset, zeroed_event_bytes};
 
 use std::collections::BTreeSet;
 use std::ffi::c_void;

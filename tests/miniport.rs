@@ -13,12 +13,10 @@
 //! that fires each timer at its due time. Windows' 15.625 ms tick, the machine's default, is
 //! exercised end to end by host/tests/play.rs and host/tests/image.rs.
 
-mod common;
-
 use dmus_miniport::abi::win_abi;
 use std::ffi::c_void;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use std::sync::Mutex;
 
@@ -41,8 +39,9 @@ use dmus_miniport::portcls::host::{
 };
 use dmus_miniport::render::SCHEDULE_PREFETCH_100NS;
 
-use common::sink::Sink;
-use common::{connect_output, disconnect_output, put, set_state};
+use dmus_testkit::clock::FakeClock;
+use dmus_testkit::mxf::{connect_output, disconnect_output, put, set_state};
+use dmus_testkit::sink::Sink;
 
 const MS: i64 = TICKS_PER_MS;
 const MPU_BASE: i64 = 0x330;
@@ -1069,42 +1068,7 @@ fn a_stream_outliving_the_miniport_does_no_port_io() {
 
 // ---- the port's master clock ----
 
-/// An IMasterClock reading the kernel's (virtual) time plus an offset, or failing.
-struct FakeClock {
-    offset: i64,
-    failing: AtomicBool,
-}
-
-const fn clock_vtbl<T: ComClass, const SLOT: usize>() -> IMasterClockVtbl {
-    IMasterClockVtbl {
-        QueryInterface: com::query_interface::<T, IMasterClock, SLOT>,
-        AddRef: com::add_ref::<T, IMasterClock, SLOT>,
-        Release: com::release::<T, IMasterClock, SLOT>,
-        GetTime: get_time::<SLOT>,
-    }
-}
-
-#[win_abi]
-unsafe extern "system" fn get_time<const SLOT: usize>(
-    me: *mut IMasterClock,
-    out: *mut i64,
-) -> NTSTATUS {
-    // SAFETY: called through the interface pointer of a live FakeClock.
-    let clock = unsafe { ComObject::<FakeClock>::from_interface::<SLOT>(me) };
-    if clock.failing.load(Ordering::Relaxed) {
-        return STATUS_DEVICE_NOT_READY;
-    }
-    // SAFETY: the caller's out pointer.
-    unsafe { out.write(host::machine().now_100ns() + clock.offset) };
-    STATUS_SUCCESS
-}
-
-// SAFETY: one interface, built by clock_vtbl for slot 0; IMasterClock has no IID.
-unsafe impl ComClass for FakeClock {
-    type Primary = IMasterClock;
-    const TAG: PoolTag = PoolTag::new(b"TClk");
-    const INTERFACES: &'static [InterfaceEntry] = com_interfaces![FakeClock; [] => clock_vtbl];
-}
+// The fake master clock: `dmus_testkit::clock::FakeClock`.
 
 /// The ISR stamps captured bytes with the master clock NewStream passed; while GetTime fails,
 /// with the last master time read (as the render streams hold at it), never with kernel time,
@@ -1114,11 +1078,7 @@ fn captured_bytes_stay_on_master_time_while_the_master_clock_fails() {
     host::ideal_clock();
     let (card, rig) = Rig::mpu();
     let offset = 1000 * MS;
-    let fake = ComObject::create(FakeClock {
-        offset,
-        failing: AtomicBool::new(false),
-    })
-    .unwrap();
+    let fake = ComObject::create(FakeClock::new(offset)).unwrap();
     let master = fake.primary();
     let midi = music_format(KSDATAFORMAT_SUBTYPE_MIDI);
     let c = rig.new_stream_with_clock(
@@ -1153,7 +1113,7 @@ fn captured_bytes_stay_on_master_time_while_the_master_clock_fails() {
     card.push_input(&[0x80, 64, 0]);
     assert_eq!(raise_interrupt(IRQ), 1);
     host::advance(MS);
-    let times: Vec<i64> = sink.got.lock().unwrap().iter().map(|g| g.time).collect();
+    let times: Vec<i64> = sink.got().iter().map(|g| g.time).collect();
     assert_eq!(sink.bytes(), vec![0x90, 64, 90, 0x80, 64, 0]);
     assert_eq!(times, vec![t0 + offset, t0 + MS + offset]);
     let (s, _) = property(
@@ -1180,13 +1140,7 @@ fn captured_bytes_stay_on_master_time_while_the_master_clock_fails() {
 fn the_isr_stamps_with_the_open_capture_streams_own_master_clock() {
     host::ideal_clock();
     let (card, rig) = Rig::mpu();
-    let fake = |offset| {
-        ComObject::create(FakeClock {
-            offset,
-            failing: AtomicBool::new(false),
-        })
-        .unwrap()
-    };
+    let fake = |offset| ComObject::create(FakeClock::new(offset)).unwrap();
     let (a, b, c) = (fake(1000 * MS), fake(5000 * MS), fake(9000 * MS));
     let midi = music_format(KSDATAFORMAT_SUBTYPE_MIDI);
     let dmus = music_format(KSDATAFORMAT_SUBTYPE_DIRECTMUSIC);
@@ -1213,7 +1167,7 @@ fn the_isr_stamps_with_the_open_capture_streams_own_master_clock() {
         card.push_input(&[0x90, 64, 90]);
         assert_eq!(raise_interrupt(IRQ), 1);
         host::advance(MS);
-        let times: Vec<i64> = sink.got.lock().unwrap().iter().map(|g| g.time).collect();
+        let times: Vec<i64> = sink.got().iter().map(|g| g.time).collect();
         assert_eq!(times, vec![t0 + offset], "its own clock");
         rig.stop_capture(&stream, &sink);
         rig.port.capture.lock().unwrap().take();
