@@ -50,10 +50,10 @@ use dmus_miniport::capture::{
     CaptureConfig, CaptureRing, CaptureStream, DEFAULT_RING_CAPACITY, Intake,
 };
 use dmus_miniport::com::{ComObject, ComPtr, ComRef};
-use dmus_miniport::hw::emulator::BYTE_TIME_100NS;
-use dmus_miniport::kernel::host;
 use dmus_miniport::midi::{Output, Parser};
 use dmus_miniport::mxf::{Allocator, Clock, PoolConfig};
+use dmus_miniport::sim::emulator::BYTE_TIME_100NS;
+use dmus_miniport::sim::host;
 use dmus_testkit::mxf::{connect_output, put, set_state};
 use dmus_testkit::notify::CountingNotify;
 use dmus_testkit::sink::{Got, Sink, hash_event, repeat_hash};

@@ -24,9 +24,10 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use dmus_miniport::abi::{IAllocatorMXF, IMXF, KSSTATE_RUN, KernelEvent, STATUS_SUCCESS};
 use dmus_miniport::com::{ComPtr, ComRef};
 use dmus_miniport::hw::{Loopback, MAX_LOOPBACK_CAPACITY, MidiDevice};
-use dmus_miniport::kernel::{DISPATCH_LEVEL, Timer, host, time};
+use dmus_miniport::kernel::{DISPATCH_LEVEL, Timer, time};
 use dmus_miniport::mxf::{Allocator, PoolConfig, Sequencer};
 use dmus_miniport::render::{KernelClock, RenderConfig, RenderStream, Wire};
+use dmus_miniport::sim::host;
 use dmus_testkit::mxf::{put, set_state};
 use render_support::{Hold, Pending, SortedList};
 

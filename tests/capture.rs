@@ -30,12 +30,13 @@ use dmus_miniport::capture::{
     Notify,
 };
 use dmus_miniport::com::{ComObject, ComPtr, ComRef};
-use dmus_miniport::hw::emulator::{BYTE_TIME_100NS, EmulatorConfig, Mpu401Emulator};
 use dmus_miniport::hw::{Loopback, MidiDevice, Mpu401, Sent};
 use dmus_miniport::kernel::time::{self, TICKS_PER_MS};
-use dmus_miniport::kernel::{DISPATCH_LEVEL, Timer, host, irql};
+use dmus_miniport::kernel::{DISPATCH_LEVEL, Timer, irql};
 use dmus_miniport::mxf::{Allocator, KernelClock, PoolConfig};
 use dmus_miniport::render::{RenderConfig, RenderStream, Wire};
+use dmus_miniport::sim::emulator::{BYTE_TIME_100NS, EmulatorConfig, Mpu401Emulator};
+use dmus_miniport::sim::host;
 use proptest::prelude::*;
 
 const MS: i64 = TICKS_PER_MS;

@@ -23,9 +23,8 @@ use std::sync::Mutex;
 use dmus_miniport::abi::*;
 use dmus_miniport::com::{self, ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
 use dmus_miniport::com_interfaces;
-use dmus_miniport::hw::emulator::{EmulatorConfig, Mode, Mpu401Emulator};
 use dmus_miniport::kernel::time::TICKS_PER_MS;
-use dmus_miniport::kernel::{DISPATCH_LEVEL, PoolTag, host};
+use dmus_miniport::kernel::{DISPATCH_LEVEL, PoolTag};
 use dmus_miniport::miniport::descriptor::{
     NODE_SYNTH, NODE_SYNTH_CAPTURE, PIN_BRIDGE_IN, PIN_BRIDGE_OUT, PIN_CAPTURE, PIN_DMUS_RENDER,
     PIN_MIDI_RENDER, RENDER_MAX_INSTANCES, music_format,
@@ -33,11 +32,13 @@ use dmus_miniport::miniport::descriptor::{
 use dmus_miniport::miniport::resources::Flavour;
 use dmus_miniport::miniport::{MINIPORT_TAG, Miniport, Platform};
 use dmus_miniport::mxf::{Allocator, PoolConfig};
-use dmus_miniport::portcls::host::{
+use dmus_miniport::render::SCHEDULE_PREFETCH_100NS;
+use dmus_miniport::sim::emulator::{EmulatorConfig, Mode, Mpu401Emulator};
+use dmus_miniport::sim::host;
+use dmus_miniport::sim::portcls::{
     ResourceList, interrupt_entry, listeners, memory_entry, port_entry, raise_interrupt,
     service_group_model,
 };
-use dmus_miniport::render::SCHEDULE_PREFETCH_100NS;
 
 use dmus_testkit::clock::FakeClock;
 use dmus_testkit::mxf::{connect_output, disconnect_output, put, set_state};

@@ -29,16 +29,17 @@ use dmus_miniport::abi::{
 };
 use dmus_miniport::com::{self, ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
 use dmus_miniport::com_interfaces;
-use dmus_miniport::hw::emulator::{BYTE_TIME_100NS, EmulatorConfig, Mpu401Emulator, WireByte};
 use dmus_miniport::hw::mpu401::NOT_RESPONDING_AFTER_100NS;
 use dmus_miniport::hw::{Loopback, MidiDevice, Mpu401};
 use dmus_miniport::kernel::time::{self, TICKS_PER_MS};
-use dmus_miniport::kernel::{DISPATCH_LEVEL, PASSIVE_LEVEL, PoolTag, deferred, host, irql};
+use dmus_miniport::kernel::{DISPATCH_LEVEL, PASSIVE_LEVEL, PoolTag, deferred, irql};
 use dmus_miniport::mxf::{Allocator, Mxf, PoolConfig, Rejections};
 use dmus_miniport::render::{
     KernelClock, MAX_UNIT_EVENTS, MalformedStats, MasterClock, RENDER_TAG, RenderConfig,
     RenderStats, RenderStream, SCHEDULE_PREFETCH_100NS, Wire,
 };
+use dmus_miniport::sim::emulator::{BYTE_TIME_100NS, EmulatorConfig, Mpu401Emulator, WireByte};
+use dmus_miniport::sim::host;
 
 type SharedWire = Arc<Wire<dyn MidiDevice>>;
 type Stream = RenderStream<SharedWire, KernelClock>;

@@ -13,9 +13,9 @@ use dmus_miniport::abi::{
     KSSTATE_ACQUIRE, KSSTATE_PAUSE, KSSTATE_RUN, KSSTATE_STOP, STATUS_SUCCESS,
 };
 use dmus_miniport::capture::{CaptureConfig, CaptureRing, CaptureStream, Intake};
-use dmus_miniport::kernel::host;
 use dmus_miniport::kernel::time::TICKS_PER_MS;
 use dmus_miniport::mxf::{Allocator, KernelClock, PoolConfig};
+use dmus_miniport::sim::host;
 use dmus_testkit::event::{Event, drain_events, give_back};
 use dmus_testkit::mxf::{put, set_state};
 use dmus_testkit::notify::CountingNotify;

@@ -38,15 +38,16 @@ use dmus_miniport::abi::{
 };
 use dmus_miniport::capture::CaptureConfig;
 use dmus_miniport::com::{ComObject, ComPtr, ComRef};
-use dmus_miniport::hw::emulator::{BYTE_TIME_100NS, EmulatorConfig, Mpu401Emulator};
-use dmus_miniport::kernel::host::Resolution;
-use dmus_miniport::kernel::{DISPATCH_LEVEL, host};
+use dmus_miniport::kernel::DISPATCH_LEVEL;
 use dmus_miniport::miniport::Miniport;
 use dmus_miniport::miniport::descriptor::{PIN_CAPTURE, PIN_DMUS_RENDER};
 use dmus_miniport::mxf::{Allocator, PoolConfig};
-use dmus_miniport::portcls::host::{DIRQL, irql_dropped, raise_interrupt};
 use dmus_miniport::portcls::new_service_group;
 use dmus_miniport::render::SCHEDULE_PREFETCH_100NS;
+use dmus_miniport::sim::emulator::{BYTE_TIME_100NS, EmulatorConfig, Mpu401Emulator};
+use dmus_miniport::sim::host;
+use dmus_miniport::sim::host::Resolution;
+use dmus_miniport::sim::portcls::{DIRQL, irql_dropped, raise_interrupt};
 
 use common::builds::{both_builds, on_time};
 use dmus_testkit::mxf::put;
@@ -1467,7 +1468,7 @@ fn streams_go_through_every_state_between_as_ks_steps_a_pin() {
 #[test]
 fn notify_null_asks_the_groups_init_and_new_stream_gave_out() {
     host::ideal_clock();
-    use dmus_miniport::portcls::host::service_group_model;
+    use dmus_miniport::sim::portcls::service_group_model;
     let alloc = allocator(PoolConfig::default());
     let rec = recorder(&alloc);
     let object = ComObject::create(PortObject::default()).unwrap();

@@ -19,7 +19,7 @@
 //! a crate is compiled and linted once, its items are checked as a library (dead code there is
 //! dead), and the fuzz workspace, dmus-host and the root crate name it as a dependency instead
 //! of a relative path. It depends on nothing but the driver crate, whose public API (COM
-//! vtables, `mxf`, `capture`, `kernel::host`) is all it uses, so it is a dev-dependency of the
+//! vtables, `mxf`, `capture`, `sim`) is all it uses, so it is a dev-dependency of the
 //! root crate (a dev-dependency cycle, which Cargo allows: the root's integration tests and
 //! benchmarks link the one dmus-miniport library both they and this crate use) and of
 //! dmus-host. The root crate's own unit tests do not use it (they would see a second copy of

@@ -2,7 +2,8 @@
 
 use dmus_miniport::abi::{IMXF, KSSTATE, NTSTATUS, PMXF};
 use dmus_miniport::com::ComPtr;
-use dmus_miniport::kernel::{DISPATCH_LEVEL, host};
+use dmus_miniport::kernel::DISPATCH_LEVEL;
+use dmus_miniport::sim::host;
 
 use crate::event::Event;
 

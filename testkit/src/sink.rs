@@ -29,8 +29,9 @@ use dmus_miniport::abi::{
 };
 use dmus_miniport::com::{ComClass, ComPtr, InterfaceEntry};
 use dmus_miniport::com_interfaces;
-use dmus_miniport::kernel::{DISPATCH_LEVEL, PoolTag, host, irql};
+use dmus_miniport::kernel::{DISPATCH_LEVEL, PoolTag, irql};
 use dmus_miniport::mxf::Mxf;
+use dmus_miniport::sim::host;
 
 /// The sink's pool tag.
 pub const SINK_TAG: PoolTag = PoolTag::new(b"TSnk");
