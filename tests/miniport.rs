@@ -4,27 +4,22 @@
 //! through the descriptor's own handler, power transitions, a loopback round trip, and the
 //! release of everything (pool tags back to zero, no violation, no timer, no interrupt).
 //!
-//! The port model (`Port`) is IPortDMus (slot 0) and the service sink PortCls adds to the
-//! miniport's service group (slot 1): Notify(group) asks the group for service; the group's
-//! DPC (the `portcls::host` model) calls the sink, which calls IMiniportDMus::Service and the
-//! capture stream's PutMessage(NULL), as the DMus port does.
+//! The port model (`dmus_testkit::port::Port`) is IPortDMus (slot 0) and the service sink
+//! PortCls adds to the miniport's service group (slot 1): Notify(group) asks the group for
+//! service; the group's DPC (the `portcls::host` model) calls the sink, which calls
+//! IMiniportDMus::Service and the capture stream's PutMessage(NULL), as the DMus port does.
 //!
 //! Every test starts with `host::ideal_clock()`: these check timing logic exactly, on a clock
 //! that fires each timer at its due time. Windows' 15.625 ms tick, the machine's default, is
 //! exercised end to end by host/tests/play.rs and host/tests/image.rs.
 
-use dmus_miniport::abi::win_abi;
 use std::ffi::c_void;
 use std::ptr;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 
 use dmus_miniport::abi::*;
-use dmus_miniport::com::{self, ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
-use dmus_miniport::com_interfaces;
+use dmus_miniport::com::{ComObject, ComPtr, ComRef};
 use dmus_miniport::kernel::time::TICKS_PER_MS;
-use dmus_miniport::kernel::{DISPATCH_LEVEL, PoolTag};
 use dmus_miniport::miniport::descriptor::{
     NODE_SYNTH, NODE_SYNTH_CAPTURE, PIN_BRIDGE_IN, PIN_BRIDGE_OUT, PIN_CAPTURE, PIN_DMUS_RENDER,
     PIN_MIDI_RENDER, RENDER_MAX_INSTANCES, music_format,
@@ -42,6 +37,7 @@ use dmus_miniport::sim::portcls::{
 
 use dmus_testkit::clock::FakeClock;
 use dmus_testkit::mxf::{connect_output, disconnect_output, put, set_state};
+use dmus_testkit::port::Port;
 use dmus_testkit::sink::Sink;
 
 const MS: i64 = TICKS_PER_MS;
@@ -70,118 +66,7 @@ fn resources(entries: Vec<CM_PARTIAL_RESOURCE_DESCRIPTOR>) -> ComPtr<IResourceLi
     ResourceList::create(entries).unwrap()
 }
 
-// ---- the port model ----
-
-#[derive(Default)]
-struct Port {
-    miniport: Mutex<Option<ComPtr<IMiniportDMus>>>,
-    group: Mutex<Option<ComPtr<IServiceGroup>>>,
-    capture: Mutex<Option<ComPtr<IMXF>>>,
-    notifies: AtomicU64,
-    services: AtomicU64,
-}
-
-// SAFETY: slot 0 IPortDMus, slot 1 IServiceSink, each built from the unknown-slot trampolines
-// of its slot, with method trampolines using that slot.
-unsafe impl ComClass for Port {
-    type Primary = IPortDMus;
-    const TAG: PoolTag = PoolTag::new(b"TPrt");
-    const INTERFACES: &'static [InterfaceEntry] = com_interfaces![Port;
-        [IID_IPortDMus, IID_IPort] => port_vtbl,
-        [IID_IServiceSink] => sink_vtbl,
-    ];
-}
-
-const fn port_vtbl<T: ComClass, const SLOT: usize>() -> IPortDMusVtbl {
-    IPortDMusVtbl {
-        QueryInterface: com::query_interface::<T, IPortDMus, SLOT>,
-        AddRef: com::add_ref::<T, IPortDMus, SLOT>,
-        Release: com::release::<T, IPortDMus, SLOT>,
-        Init: port_init,
-        GetDeviceProperty: port_get_device_property,
-        NewRegistryKey: port_new_registry_key,
-        Notify: port_notify::<SLOT>,
-        RegisterServiceGroup: port_register_service_group,
-    }
-}
-
-const fn sink_vtbl<T: ComClass, const SLOT: usize>() -> IServiceSinkVtbl {
-    IServiceSinkVtbl {
-        QueryInterface: com::query_interface::<T, IServiceSink, SLOT>,
-        AddRef: com::add_ref::<T, IServiceSink, SLOT>,
-        Release: com::release::<T, IServiceSink, SLOT>,
-        RequestService: sink_request_service::<SLOT>,
-    }
-}
-
-#[win_abi]
-unsafe extern "system" fn port_init(
-    _this: *mut IPortDMus,
-    _d: PDEVICE_OBJECT,
-    _i: PIRP,
-    _m: PUNKNOWN,
-    _a: PUNKNOWN,
-    _r: PRESOURCELIST,
-) -> NTSTATUS {
-    STATUS_NOT_SUPPORTED
-}
-#[win_abi]
-unsafe extern "system" fn port_get_device_property(
-    _this: *mut IPortDMus,
-    _p: i32,
-    _l: u32,
-    _b: *mut c_void,
-    _r: *mut u32,
-) -> NTSTATUS {
-    STATUS_NOT_SUPPORTED
-}
-#[allow(clippy::too_many_arguments)]
-#[win_abi]
-unsafe extern "system" fn port_new_registry_key(
-    _this: *mut IPortDMus,
-    _k: *mut *mut c_void,
-    _o: PUNKNOWN,
-    _t: u32,
-    _a: u32,
-    _oa: *mut c_void,
-    _c: u32,
-    _d: *mut u32,
-) -> NTSTATUS {
-    STATUS_NOT_SUPPORTED
-}
-#[win_abi]
-unsafe extern "system" fn port_notify<const SLOT: usize>(
-    this: *mut IPortDMus,
-    group: PSERVICEGROUP,
-) {
-    // SAFETY: the miniport calls through the port pointer it holds.
-    let port = unsafe { ComObject::<Port>::from_interface::<SLOT>(this) };
-    port.notifies.fetch_add(1, Ordering::Relaxed);
-    if !group.is_null() {
-        // SAFETY: the miniport's service group, which it holds: PortCls asks it for service.
-        unsafe { ((*(*group).lpVtbl).RequestService)(group) };
-    }
-}
-#[win_abi]
-unsafe extern "system" fn port_register_service_group(_this: *mut IPortDMus, _g: PSERVICEGROUP) {}
-
-#[win_abi]
-unsafe extern "system" fn sink_request_service<const SLOT: usize>(this: *mut IServiceSink) {
-    // SAFETY: the service group calls through the sink pointer it holds.
-    let port = unsafe { ComObject::<Port>::from_interface::<SLOT>(this) };
-    port.services.fetch_add(1, Ordering::Relaxed);
-    assert_eq!(host::set_irql(DISPATCH_LEVEL), DISPATCH_LEVEL);
-    let miniport = port.miniport.lock().unwrap().clone();
-    if let Some(m) = miniport {
-        // SAFETY: the miniport we hold; Service at DISPATCH_LEVEL (the port's DPC).
-        unsafe { (m.vtbl().Service)(m.as_ptr()) };
-    }
-    let capture = port.capture.lock().unwrap().clone();
-    if let Some(c) = capture {
-        // SAFETY: the capture stream we hold; PutMessage(NULL) at DISPATCH_LEVEL.
-        unsafe { (c.vtbl().PutMessage)(c.as_ptr(), ptr::null_mut()) };
-    }
-}
+// ---- the port model: `dmus_testkit::port::Port` ----
 
 // ---- the rig: what PortCls does ----
 

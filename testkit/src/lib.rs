@@ -10,6 +10,8 @@
 //!   stream's output, the sequencer's target), with its order-sensitive checksum.
 //! - [`clock`]: a fake IMasterClock (the port's master clock) with an offset, that can fail.
 //! - [`notify`]: a counting IPortDMus::Notify stand-in for the capture intake.
+//! - [`port`]: the port object double (IPortDMus and the port's IServiceSink) for the
+//!   miniport's tests.
 //!
 //! The simulated machine, the PortCls models and the MPU-401 emulator are the driver crate's
 //! own, reached through `dmus_miniport::sim`.
@@ -35,4 +37,5 @@ pub mod clock;
 pub mod event;
 pub mod mxf;
 pub mod notify;
+pub mod port;
 pub mod sink;
