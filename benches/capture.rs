@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 
 use capture_support::{Kind, Stream};
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
-use dmus_miniport::abi::{IMXF, KIRQL, KSSTATE_RUN, STATUS_SUCCESS};
+use dmus_miniport::abi::{IMXF, KSSTATE_RUN, STATUS_SUCCESS};
 use dmus_miniport::capture::{
     CaptureConfig, CaptureRing, CaptureStream, DEFAULT_RING_CAPACITY, Intake,
 };
@@ -54,6 +54,8 @@ use dmus_miniport::midi::{Output, Parser};
 use dmus_miniport::mxf::{Allocator, Clock, PoolConfig};
 use dmus_miniport::sim::emulator::BYTE_TIME_100NS;
 use dmus_miniport::sim::host;
+// A device interrupt's IRQL: the modelled interrupt's.
+use dmus_miniport::sim::portcls::DIRQL;
 use dmus_testkit::mxf::{connect_output, put, set_state};
 use dmus_testkit::notify::CountingNotify;
 use dmus_testkit::sink::{Got, Sink, hash_event, repeat_hash};
@@ -61,9 +63,6 @@ use dmus_testkit::sink::{Got, Sink, hash_event, repeat_hash};
 type Ring = Arc<CaptureRing>;
 type Capture = CaptureStream<Ring>;
 type Group<'a> = BenchmarkGroup<'a, criterion::measurement::WallTime>;
-
-/// A device interrupt's IRQL (any value above DISPATCH_LEVEL).
-const DIRQL: KIRQL = 8;
 
 /// The stream's seed and its least length.
 const SEED: u64 = 0x5EED_CA97_0E00_0005;

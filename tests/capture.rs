@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use dmus_miniport::abi::{
-    IMXF, KIRQL, KSSTATE, KSSTATE_ACQUIRE, KSSTATE_PAUSE, KSSTATE_RUN, KSSTATE_STOP, KernelEvent,
+    IMXF, KSSTATE, KSSTATE_ACQUIRE, KSSTATE_PAUSE, KSSTATE_RUN, KSSTATE_STOP, KernelEvent,
     NTSTATUS, STATUS_INVALID_DEVICE_STATE, STATUS_SUCCESS,
 };
 use dmus_miniport::capture::{
@@ -37,11 +37,11 @@ use dmus_miniport::mxf::{Allocator, KernelClock, PoolConfig};
 use dmus_miniport::render::{RenderConfig, RenderStream, Wire};
 use dmus_miniport::sim::emulator::{BYTE_TIME_100NS, EmulatorConfig, Mpu401Emulator};
 use dmus_miniport::sim::host;
+// A device interrupt's IRQL: the modelled interrupt's.
+use dmus_miniport::sim::portcls::DIRQL;
 use proptest::prelude::*;
 
 const MS: i64 = TICKS_PER_MS;
-/// A device interrupt's IRQL (any value above DISPATCH_LEVEL).
-const DIRQL: KIRQL = 8;
 const BUFFER_SIZE: u16 = 32;
 
 type Ring = Arc<CaptureRing>;

@@ -16,12 +16,12 @@ use dmus_miniport::capture::{CaptureConfig, CaptureRing, CaptureStream, Intake};
 use dmus_miniport::kernel::time::TICKS_PER_MS;
 use dmus_miniport::mxf::{Allocator, KernelClock, PoolConfig};
 use dmus_miniport::sim::host;
+// A device interrupt's IRQL: the modelled interrupt's.
+use dmus_miniport::sim::portcls::DIRQL;
 use dmus_testkit::event::{Event, drain_events, give_back};
 use dmus_testkit::mxf::{put, set_state};
 use dmus_testkit::notify::CountingNotify;
 use libfuzzer_sys::fuzz_target;
-
-const DIRQL: u8 = 8;
 
 fuzz_target!(|data: &[u8]| {
     let baseline = host::outstanding_allocations();
