@@ -17,7 +17,8 @@
 //!
 //! The rig is the driver's defaults: an `Allocator` of `PoolConfig::default()` (1024 events,
 //! 32 buffers of 256 bytes), a ring of `DEFAULT_RING_CAPACITY` (1024 bytes), a
-//! `CaptureStream` with `CaptureConfig::default()` in RUN, connected to a sink (an IMXF) that
+//! `CaptureStream` with `CaptureConfig::default()` in RUN, connected to a sink (an IMXF,
+//! `dmus_testkit::sink::Sink`, lenient: anomalies counted, not panicked on) that
 //! reads every event it gets (counts, an order-sensitive checksum of every byte, length and
 //! flag) and hands the chain back to the allocator with one PutMessage, so the allocator never
 //! runs dry (checked: no GetMessage or GetBuffer failure).
@@ -29,7 +30,8 @@
 //! expected output of one pass: events, bytes and checksum. After each benchmark the sink's
 //! totals must equal that times the passes run (warm-up included), and the stream's and the
 //! allocator's counters must agree (bytes parsed, messages, real-time, SysEx bytes and
-//! events; nothing dropped, truncated, overflowed or refused; every event and buffer back).
+//! events; nothing dropped, truncated, overflowed or refused; every event and buffer back but the
+//! stream's spare events).
 
 #[path = "../tests/canon/mod.rs"]
 mod canon;
@@ -37,32 +39,30 @@ mod capture_support;
 
 use std::hint::black_box;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use capture_support::{Kind, Stream, hash_event, repeat_hash};
+use capture_support::{Kind, Stream};
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
-use dmus_miniport::abi::{
-    IAllocatorMXF, IID_IMXF, IMXF, IMXFVtbl, KIRQL, KSSTATE, KSSTATE_RUN, KernelEvent, NTSTATUS,
-    PDMUS_KERNEL_EVENT, PMXF, STATUS_SUCCESS, STATUS_UNSUCCESSFUL,
-};
+use dmus_miniport::abi::{IMXF, KSSTATE_RUN, STATUS_SUCCESS};
 use dmus_miniport::capture::{
-    CaptureConfig, CaptureRing, CaptureStream, DEFAULT_RING_CAPACITY, Intake, Notify,
+    CaptureConfig, CaptureRing, CaptureStream, DEFAULT_RING_CAPACITY, Intake,
 };
-use dmus_miniport::com::{ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
-use dmus_miniport::com_interfaces;
-use dmus_miniport::hw::emulator::BYTE_TIME_100NS;
-use dmus_miniport::kernel::{DISPATCH_LEVEL, PoolTag, host};
+use dmus_miniport::com::{ComObject, ComPtr, ComRef};
 use dmus_miniport::midi::{Output, Parser};
-use dmus_miniport::mxf::{Allocator, Clock, Mxf, PoolConfig};
+use dmus_miniport::mxf::{Allocator, Clock, PoolConfig};
+use dmus_miniport::sim::emulator::BYTE_TIME_100NS;
+use dmus_miniport::sim::host;
+// A device interrupt's IRQL: the modelled interrupt's.
+use dmus_miniport::sim::portcls::DIRQL;
+use dmus_testkit::mxf::{connect_output, put, set_state};
+use dmus_testkit::notify::CountingNotify;
+use dmus_testkit::sink::{Got, Sink, hash_event, repeat_hash};
 
 type Ring = Arc<CaptureRing>;
 type Capture = CaptureStream<Ring>;
 type Group<'a> = BenchmarkGroup<'a, criterion::measurement::WallTime>;
-
-/// A device interrupt's IRQL (any value above DISPATCH_LEVEL).
-const DIRQL: KIRQL = 8;
 
 /// The stream's seed and its least length.
 const SEED: u64 = 0x5EED_CA97_0E00_0005;
@@ -73,107 +73,7 @@ const PASS_BYTES: usize = 32 * 1024;
 /// timer) and the ring (1024) never fills.
 const BATCH: usize = 256;
 
-// ---- the sink: reads every event, hands the chain back ----
-
-/// One event as the recording sink saw it (the check pass only).
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Got {
-    bytes: Vec<u8>,
-    time: i64,
-    complete: bool,
-    group: u16,
-}
-
-/// The capture stream's output. Single-threaded here (the service runs on the bench's
-/// thread), so its counters are plain relaxed loads and stores.
-struct Sink {
-    allocator: ComPtr<IAllocatorMXF>,
-    events: AtomicU64,
-    bytes: AtomicU64,
-    hash: AtomicU64,
-    chains: AtomicU64,
-    /// Events that are not what the stream should send (a package, a long event without
-    /// data, a wrong cbStruct).
-    anomalies: AtomicU64,
-    recording: AtomicBool,
-    recorded: Mutex<Vec<Got>>,
-}
-
-fn bump(counter: &AtomicU64, n: u64) {
-    counter.store(counter.load(Ordering::Relaxed) + n, Ordering::Relaxed);
-}
-
-impl Mxf for Sink {
-    fn set_state(&self, _state: KSSTATE) -> NTSTATUS {
-        STATUS_SUCCESS
-    }
-
-    fn put_message(&self, event: PDMUS_KERNEL_EVENT) -> NTSTATUS {
-        let (mut events, mut bytes, mut anomalies) = (0, 0, 0);
-        let mut h = self.hash.load(Ordering::Relaxed);
-        let recording = self.recording.load(Ordering::Relaxed);
-        let mut e = event;
-        while !e.is_null() {
-            // SAFETY: a chain handed to us by the stream: ours until we give it back below.
-            let ev: &KernelEvent = unsafe { &*e };
-            let data: &[u8] = if let Some(d) = ev.short_data() {
-                d
-            } else {
-                // SAFETY: reading the union as its pointer member: any bits are a pointer value.
-                let p = unsafe { ev.uData.pbData };
-                if ev.is_package() || p.is_null() {
-                    anomalies += 1;
-                    &[]
-                } else {
-                    // SAFETY: a long event from the stream: pbData is a buffer from GetBuffer
-                    // holding cbEvent bytes, the event's (ours) until we give it back.
-                    unsafe { std::slice::from_raw_parts(p, ev.cbEvent as usize) }
-                }
-            };
-            if usize::from(ev.cbStruct) != size_of::<KernelEvent>() {
-                anomalies += 1;
-            }
-            h = hash_event(h, data, ev.is_complete(), ev.usChannelGroup);
-            events += 1;
-            bytes += data.len() as u64;
-            if recording {
-                self.recorded.lock().unwrap().push(Got {
-                    bytes: data.to_vec(),
-                    time: ev.ullPresTime100ns,
-                    complete: ev.is_complete(),
-                    group: ev.usChannelGroup,
-                });
-            }
-            e = ev.pNextEvt;
-        }
-        self.hash.store(h, Ordering::Relaxed);
-        bump(&self.events, events);
-        bump(&self.bytes, bytes);
-        bump(&self.chains, 1);
-        bump(&self.anomalies, anomalies);
-        // SAFETY: a COM call on the allocator we hold a reference on, at DISPATCH_LEVEL (the
-        // stream's service); the chain is handed back whole.
-        unsafe { (self.allocator.vtbl().PutMessage)(self.allocator.as_ptr(), event) }
-    }
-
-    fn connect_output(&self, _sink: Option<ComPtr<IMXF>>) -> NTSTATUS {
-        STATUS_UNSUCCESSFUL
-    }
-
-    fn disconnect_output(&self, _sink: PMXF) -> NTSTATUS {
-        STATUS_UNSUCCESSFUL
-    }
-}
-
-// SAFETY: one interface, IMXF in slot 0, whose vtable IMXFVtbl::new builds for slot 0.
-unsafe impl ComClass for Sink {
-    type Primary = IMXF;
-    const TAG: PoolTag = PoolTag::new(b"BSnk");
-    const INTERFACES: &'static [InterfaceEntry] =
-        com_interfaces![Sink; [IID_IMXF] => IMXFVtbl::new];
-}
-
-// ---- the intake's clock and Notify ----
+// ---- the intake's clock (its Notify: `dmus_testkit::notify::CountingNotify`) ----
 
 /// The master clock the intake reads: each read is the next byte's arrival time at the wire
 /// rate (a load and a store; the host kernel's own clock is a mutex, which would measure the
@@ -186,16 +86,6 @@ impl Clock for WireClock {
         let t = self.0.load(Ordering::Relaxed);
         self.0.store(t + BYTE_TIME_100NS, Ordering::Relaxed);
         t
-    }
-}
-
-/// IPortDMus::Notify stand-in: counts (the benchmark runs the service itself).
-struct CountingNotify(Arc<AtomicU64>);
-
-impl Notify for CountingNotify {
-    #[inline]
-    fn notify(&self) {
-        bump(&self.0, 1);
     }
 }
 
@@ -225,24 +115,11 @@ impl Rig {
         let stream = CaptureStream::create(CaptureConfig::default(), ring.clone(), alloc.primary())
             .expect("CaptureStream::create");
         let imxf = stream.primary();
-        let sink = ComObject::create(Sink {
-            allocator: alloc.primary(),
-            events: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
-            hash: AtomicU64::new(0),
-            chains: AtomicU64::new(0),
-            anomalies: AtomicU64::new(0),
-            recording: AtomicBool::new(false),
-            recorded: Mutex::new(Vec::new()),
-        })
-        .expect("sink");
-        // SAFETY: COM calls on live objects we hold references on, PASSIVE_LEVEL.
-        unsafe {
-            let status = (imxf.vtbl().ConnectOutput)(imxf.as_ptr(), sink.primary().as_ptr());
-            assert_eq!(status, STATUS_SUCCESS);
-            let status = (imxf.vtbl().SetState)(imxf.as_ptr(), KSSTATE_RUN);
-            assert_eq!(status, STATUS_SUCCESS);
-        }
+        let sink = ComObject::create(Sink::lenient(alloc.primary())).expect("sink");
+        let status = connect_output(&imxf, sink.primary().as_ptr());
+        assert_eq!(status, STATUS_SUCCESS);
+        let status = set_state(&imxf, KSSTATE_RUN);
+        assert_eq!(status, STATUS_SUCCESS);
         let t0 = host::machine().now_100ns() + 10_000;
         let notified = Arc::new(AtomicU64::new(0));
         let intake = Intake::new(
@@ -288,9 +165,7 @@ impl Rig {
     /// The port's DPC: PutMessage(NULL) at DISPATCH_LEVEL.
     #[inline]
     fn service(&self) {
-        let _dpc = host::raise_irql(DISPATCH_LEVEL);
-        // SAFETY: a live IMXF we hold a reference on, at DISPATCH_LEVEL as the port calls it.
-        let status = unsafe { (self.imxf.vtbl().PutMessage)(self.imxf.as_ptr(), ptr::null_mut()) };
+        let status = put(&self.imxf, ptr::null_mut());
         debug_assert_eq!(status, STATUS_SUCCESS);
     }
 
@@ -376,10 +251,12 @@ impl Rig {
         );
         assert_eq!(s.events_sent, got(&sink.events), "{name}: {s:?}");
         assert_eq!(s.chains_sent, got(&sink.chains), "{name}: {s:?}");
+        // Every event is back but the spare events the running stream keeps aside
+        // (`CaptureConfig::spare_events`), which it gives back when it is released.
         let p = self.alloc.pool().stats();
         assert_eq!(
             (p.events.in_use, p.buffers.in_use),
-            (0, 0),
+            (self.stream.spare_events(), 0),
             "{name}: not back: {p:?}"
         );
         assert_eq!(
@@ -464,9 +341,9 @@ fn check_pass(block: &[u8]) -> Expected {
     );
     let items = canon::items(block);
     let mut rig = Rig::new();
-    rig.sink.recording.store(true, Ordering::Relaxed);
+    rig.sink.set_recording(true);
     rig.pass_burst(block);
-    let got = std::mem::take(&mut *rig.sink.recorded.lock().unwrap());
+    let got = rig.sink.take_got();
     let time = |i: usize| rig.t0 + i as i64 * BYTE_TIME_100NS;
 
     let bytes: Vec<u8> = got.iter().flat_map(|g| g.bytes.iter().copied()).collect();
@@ -528,7 +405,7 @@ fn check_pass(block: &[u8]) -> Expected {
         hash,
         steps: (got.len() + canonical.len()) as u64,
     };
-    rig.sink.recording.store(false, Ordering::Relaxed);
+    rig.sink.set_recording(false);
     rig.check("check_pass", &expected, 1);
     rig.finish();
     expected

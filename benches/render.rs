@@ -24,9 +24,11 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use dmus_miniport::abi::{IAllocatorMXF, IMXF, KSSTATE_RUN, KernelEvent, STATUS_SUCCESS};
 use dmus_miniport::com::{ComPtr, ComRef};
 use dmus_miniport::hw::{Loopback, MAX_LOOPBACK_CAPACITY, MidiDevice};
-use dmus_miniport::kernel::{DISPATCH_LEVEL, Timer, host, time};
+use dmus_miniport::kernel::{DISPATCH_LEVEL, Timer, time};
 use dmus_miniport::mxf::{Allocator, PoolConfig, Sequencer};
 use dmus_miniport::render::{KernelClock, RenderConfig, RenderStream, Wire};
+use dmus_miniport::sim::host;
+use dmus_testkit::mxf::{put, set_state};
 use render_support::{Hold, Pending, SortedList};
 
 type Stream = RenderStream<Arc<Wire<dyn MidiDevice>>, KernelClock>;
@@ -66,8 +68,7 @@ impl Path {
         let stream =
             RenderStream::create(config, wire, allocator, KernelClock).expect("RenderStream");
         let imxf = stream.primary();
-        // SAFETY: a live IMXF we hold a reference on; PASSIVE_LEVEL.
-        let status = unsafe { (imxf.vtbl().SetState)(imxf.as_ptr(), KSSTATE_RUN) };
+        let status = set_state(&imxf, KSSTATE_RUN);
         assert_eq!(status, STATUS_SUCCESS);
         host::advance(0);
         Path {
@@ -106,13 +107,9 @@ impl Path {
     /// the bytes back.
     #[inline]
     fn play(&mut self, chain: *mut KernelEvent) {
-        {
-            let _dpc = host::raise_irql(DISPATCH_LEVEL);
-            // SAFETY: a live IMXF we hold a reference on, at DISPATCH_LEVEL as the port calls
-            // it; the chain (from `chain`) is handed over.
-            let status = unsafe { (self.imxf.vtbl().PutMessage)(self.imxf.as_ptr(), chain) };
-            debug_assert_eq!(status, STATUS_SUCCESS);
-        }
+        // The chain (from `chain`) is handed over.
+        let status = put(&self.imxf, chain);
+        debug_assert_eq!(status, STATUS_SUCCESS);
         host::advance(0);
         let device = self.cable.device();
         while let Some(b) = device.try_receive() {

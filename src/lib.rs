@@ -22,6 +22,10 @@ pub mod miniport;
 pub mod mxf;
 pub mod portcls;
 pub mod render;
+/// The host-only simulation (the simulated machine, the PortCls models, the MPU-401
+/// emulator), reached through one module.
+#[cfg(not(target_os = "windows"))]
+pub mod sim;
 
 #[cfg(target_os = "windows")]
 mod driver;

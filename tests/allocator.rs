@@ -8,8 +8,7 @@
 //! (`event_pool.rs`), so the foreign and misaligned pointers below are computed with wrapping
 //! arithmetic and never read by the tests either.
 
-mod common;
-use common::{Event, assert_whole, bytes, edit, link, offset, zeroed_event_bytes};
+use dmus_testkit::event::{Event, assert_whole, bytes, edit, link, offset, zeroed_event_bytes};
 
 use std::collections::BTreeSet;
 use std::ffi::c_void;
@@ -24,11 +23,11 @@ use dmus_miniport::abi::{
 };
 use dmus_miniport::com::ComPtr;
 use dmus_miniport::kernel::PoolTag;
-use dmus_miniport::kernel::host;
 use dmus_miniport::mxf::{
     Allocator, EVENT_STRIDE, EventPool, MAX_PACKAGE_DEPTH, MAX_SLOTS, POOL_TAG, PoolConfig,
     PutReport, Rejections,
 };
+use dmus_miniport::sim::host;
 
 /// The allocator COM object's pool tag (`ComClass::TAG` of `Allocator`).
 const COM_TAG: PoolTag = PoolTag::new(b"DMal");

@@ -9,8 +9,7 @@
 //! the report it must produce. Its hostile parts sit at the ends of chains (a refusal ends the
 //! chain it is in, see `EventPool::put_chain`), so every held event put is reclaimed.
 
-mod common;
-use common::{Event, bytes, edit, link, link_to, offset, zeroed_event_bytes};
+use dmus_testkit::event::{Event, bytes, edit, link, link_to, offset, zeroed_event_bytes};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ptr;

@@ -10,8 +10,7 @@
 //! No assertion depends on timing: the interleavings vary from run to run, the invariants
 //! checked hold for every one of them.
 
-mod common;
-use common::{Event, assert_whole, bytes, edit, link, zeroed_event_bytes};
+use dmus_testkit::event::{Event, assert_whole, bytes, edit, link, zeroed_event_bytes};
 
 use std::ptr;
 use std::sync::Barrier;

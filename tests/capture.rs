@@ -11,10 +11,10 @@
 //! exercised end to end by host/tests/play.rs and host/tests/image.rs.
 
 mod canon;
-mod common;
 
-use common::sink::{Got, Sink};
-use common::{connect_output, link, put, set_state};
+use dmus_testkit::event::{drain_events, give_back, link};
+use dmus_testkit::mxf::{connect_output, put, set_state};
+use dmus_testkit::sink::{Got, Sink};
 
 use std::pin::Pin;
 use std::ptr;
@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use dmus_miniport::abi::{
-    IMXF, KIRQL, KSSTATE, KSSTATE_ACQUIRE, KSSTATE_PAUSE, KSSTATE_RUN, KSSTATE_STOP, KernelEvent,
+    IMXF, KSSTATE, KSSTATE_ACQUIRE, KSSTATE_PAUSE, KSSTATE_RUN, KSSTATE_STOP, KernelEvent,
     NTSTATUS, STATUS_INVALID_DEVICE_STATE, STATUS_SUCCESS,
 };
 use dmus_miniport::capture::{
@@ -30,17 +30,18 @@ use dmus_miniport::capture::{
     Notify,
 };
 use dmus_miniport::com::{ComObject, ComPtr, ComRef};
-use dmus_miniport::hw::emulator::{BYTE_TIME_100NS, EmulatorConfig, Mpu401Emulator};
 use dmus_miniport::hw::{Loopback, MidiDevice, Mpu401, Sent};
 use dmus_miniport::kernel::time::{self, TICKS_PER_MS};
-use dmus_miniport::kernel::{DISPATCH_LEVEL, Timer, host, irql};
+use dmus_miniport::kernel::{DISPATCH_LEVEL, Timer, irql};
 use dmus_miniport::mxf::{Allocator, KernelClock, PoolConfig};
 use dmus_miniport::render::{RenderConfig, RenderStream, Wire};
+use dmus_miniport::sim::emulator::{BYTE_TIME_100NS, EmulatorConfig, Mpu401Emulator};
+use dmus_miniport::sim::host;
+// A device interrupt's IRQL: the modelled interrupt's.
+use dmus_miniport::sim::portcls::DIRQL;
 use proptest::prelude::*;
 
 const MS: i64 = TICKS_PER_MS;
-/// A device interrupt's IRQL (any value above DISPATCH_LEVEL).
-const DIRQL: KIRQL = 8;
 const BUFFER_SIZE: u16 = 32;
 
 type Ring = Arc<CaptureRing>;
@@ -204,7 +205,7 @@ impl Rig {
     }
 
     fn got(&self) -> Vec<Got> {
-        self.sink.as_ref().unwrap().got.lock().unwrap().clone()
+        self.sink.as_ref().unwrap().got()
     }
 
     fn got_bytes(&self) -> Vec<u8> {
@@ -226,11 +227,11 @@ impl Rig {
     /// gets, until `refill`.
     fn run_dry(&self) -> Vec<*mut KernelEvent> {
         self.sink().hold.store(true, Ordering::Release);
-        exhaust_events(&self.alloc)
+        drain_events(&self.alloc)
     }
 
     fn refill(&self, held: Vec<*mut KernelEvent>) {
-        give_back_events(&self.alloc, held);
+        give_back(&self.alloc, held);
         self.sink().release_kept();
     }
 
@@ -277,20 +278,6 @@ fn at(t0: i64, i: i64) -> i64 {
 }
 
 /// Holds every free event of the pool (the allocator runs dry) until given back.
-fn exhaust_events(alloc: &Allocator) -> Vec<*mut KernelEvent> {
-    let mut held = Vec::new();
-    while let Some(e) = alloc.pool().get_event() {
-        held.push(e.as_ptr());
-    }
-    held
-}
-
-fn give_back_events(alloc: &Allocator, held: Vec<*mut KernelEvent>) {
-    for e in held {
-        alloc.pool().put_chain(e);
-    }
-}
-
 // ---- messages ----
 
 #[test]
@@ -339,7 +326,7 @@ fn several_messages_in_one_service_keep_their_own_times() {
             complete(&[0xF8], t0 + 5 * MS / 2),
         ]
     );
-    assert_eq!(*rig.sink.as_ref().unwrap().chains.lock().unwrap(), 1);
+    assert_eq!(rig.sink().chains.load(Ordering::Relaxed), 1);
     assert_eq!(rig.stats().chains_sent, 1);
     rig.finish();
 }
@@ -887,7 +874,7 @@ fn spare_events_drain_the_ring_while_another_holds_every_other_event() {
         );
         assert_eq!(rig.stream().spare_events(), spare_events);
         // The render side's share: every event the allocator has left.
-        let held = exhaust_events(&rig.alloc);
+        let held = drain_events(&rig.alloc);
         rig.wire_in(time::now_100ns() + MS, &notes);
         rig.settle();
         let s = rig.stats();
@@ -904,7 +891,7 @@ fn spare_events_drain_the_ring_while_another_holds_every_other_event() {
             assert_eq!(s.spare_events_used, 0);
         }
         // Without spares, each 1 ms retry packages what the pool's 16 events allow.
-        give_back_events(&rig.alloc, held);
+        give_back(&rig.alloc, held);
         host::advance(3 * CaptureConfig::default().retry_100ns);
         assert_eq!(rig.got_bytes(), notes);
         // STOP gives the spares back.
@@ -1323,14 +1310,14 @@ fn a_service_during_another_services_delivery_does_not_overtake_it() {
     let reentries = Arc::new(Mutex::new(0u32));
     {
         let (imxf, reentries) = (imxf.clone(), reentries.clone());
-        *rig.sink().before_record.lock().unwrap() = Some(Box::new(move || {
+        rig.sink().set_before_record(Some(Box::new(move |_| {
             *reentries.lock().unwrap() += 1;
             // The port's service call from another CPU, the stream's lock not held.
             put(&imxf, ptr::null_mut());
-        }));
+        })));
     }
     put(&imxf, ptr::null_mut());
-    *rig.sink().before_record.lock().unwrap() = None;
+    rig.sink().set_before_record(None);
     rig.settle();
     assert_eq!(rig.got_bytes(), wire, "in wire order");
     assert!(

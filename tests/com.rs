@@ -15,8 +15,8 @@ use dmus_miniport::com::{
     self, ComClass, ComObject, ComPtr, ComRef, HasIid, Interface, InterfaceEntry,
 };
 use dmus_miniport::com_interfaces;
-use dmus_miniport::kernel::host;
 use dmus_miniport::kernel::{PoolTag, Timer};
+use dmus_miniport::sim::host;
 
 // ---- two test interfaces, declared as the headers would ----
 
@@ -578,7 +578,7 @@ unsafe fn tick(context: *mut c_void) {
 #[test]
 fn a_com_object_can_own_a_timer() {
     // Timing logic on the ideal clock: the timer fires at its due time.
-    dmus_miniport::kernel::host::ideal_clock();
+    dmus_miniport::sim::host::ideal_clock();
     let ticker = ComObject::create(Ticker {
         timer: Timer::new(),
         ticks: AtomicU32::new(0),

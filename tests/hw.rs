@@ -11,9 +11,6 @@ use dmus_miniport::abi::{
     STATUS_DEVICE_NOT_CONNECTED, STATUS_DEVICE_NOT_READY, STATUS_INVALID_DEVICE_STATE,
     STATUS_IO_TIMEOUT,
 };
-use dmus_miniport::hw::emulator::{
-    BYTE_TIME_100NS, EmulatorConfig, EmulatorStats, Mode, Mpu401Emulator, WireByte,
-};
 use dmus_miniport::hw::mpu401::{
     ACK_POLLS, NOT_RESPONDING_AFTER_100NS, READY_POLLS, RESET_ACK_POLLS, RESET_MAX_STALL_US,
     STALL_STEP_US,
@@ -22,9 +19,12 @@ use dmus_miniport::hw::{
     DeviceError, DeviceStats, LOOPBACK_TAG, Loopback, MAX_LOOPBACK_CAPACITY, MidiDevice, Mpu401,
     PortIo, ReceiveHook, Sent, Synchronize,
 };
-use dmus_miniport::kernel::host::{self, Violation};
 use dmus_miniport::kernel::time::{self, MAX_STALL_AT_DISPATCH_US};
 use dmus_miniport::kernel::{DISPATCH_LEVEL, Timer};
+use dmus_miniport::sim::emulator::{
+    BYTE_TIME_100NS, EmulatorConfig, EmulatorStats, Mode, Mpu401Emulator, WireByte,
+};
+use dmus_miniport::sim::host::{self, Violation};
 
 /// 100 ns units per microsecond.
 const TICKS_PER_US: i64 = 10;
@@ -104,7 +104,7 @@ unsafe fn count_fired(context: *mut c_void) {
 /// due time, at DISPATCH_LEVEL; at DISPATCH_LEVEL a stall still runs none.
 #[test]
 fn a_passive_stall_runs_the_timers_due_meanwhile_when_stalls_are_concurrent() {
-    dmus_miniport::kernel::host::ideal_clock();
+    dmus_miniport::sim::host::ideal_clock();
     host::machine().set_concurrent_stalls(true);
     let fired = AtomicUsize::new(0);
     let timer = Box::pin(Timer::new());
@@ -134,7 +134,7 @@ fn a_passive_stall_runs_the_timers_due_meanwhile_when_stalls_are_concurrent() {
 #[test]
 fn stall_moves_the_virtual_clock_and_runs_no_timer() {
     // Timing logic on the ideal clock: the timer fires at its due time.
-    dmus_miniport::kernel::host::ideal_clock();
+    dmus_miniport::sim::host::ideal_clock();
     let fired = AtomicUsize::new(0);
     let timer = Box::pin(Timer::new());
     // SAFETY: `count_fired` only touches `fired`, which outlives the timer (dropped first, at

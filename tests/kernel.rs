@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dmus_miniport::kernel::debug::{LINE_CAPACITY, LineBuffer};
-use dmus_miniport::kernel::host::{self, Resolution, Violation};
 use dmus_miniport::kernel::{
     DISPATCH_LEVEL, PASSIVE_LEVEL, PoolTag, SpinLock, Timer, irql, pool, time,
 };
+use dmus_miniport::sim::host::{self, Resolution, Violation};
 use dmus_miniport::{dbg_error, dbg_print};
 
 const TAG_A: PoolTag = PoolTag::new(b"TstA");

@@ -4,30 +4,22 @@
 //! through the descriptor's own handler, power transitions, a loopback round trip, and the
 //! release of everything (pool tags back to zero, no violation, no timer, no interrupt).
 //!
-//! The port model (`Port`) is IPortDMus (slot 0) and the service sink PortCls adds to the
-//! miniport's service group (slot 1): Notify(group) asks the group for service; the group's
-//! DPC (the `portcls::host` model) calls the sink, which calls IMiniportDMus::Service and the
-//! capture stream's PutMessage(NULL), as the DMus port does.
+//! The port model (`dmus_testkit::port::Port`) is IPortDMus (slot 0) and the service sink
+//! PortCls adds to the miniport's service group (slot 1): Notify(group) asks the group for
+//! service; the group's DPC (the `portcls::host` model) calls the sink, which calls
+//! IMiniportDMus::Service and the capture stream's PutMessage(NULL), as the DMus port does.
 //!
 //! Every test starts with `host::ideal_clock()`: these check timing logic exactly, on a clock
 //! that fires each timer at its due time. Windows' 15.625 ms tick, the machine's default, is
 //! exercised end to end by host/tests/play.rs and host/tests/image.rs.
 
-mod common;
-
-use dmus_miniport::abi::win_abi;
 use std::ffi::c_void;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 
 use dmus_miniport::abi::*;
-use dmus_miniport::com::{self, ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
-use dmus_miniport::com_interfaces;
-use dmus_miniport::hw::emulator::{EmulatorConfig, Mode, Mpu401Emulator};
+use dmus_miniport::com::{ComObject, ComPtr, ComRef};
 use dmus_miniport::kernel::time::TICKS_PER_MS;
-use dmus_miniport::kernel::{DISPATCH_LEVEL, PoolTag, host};
 use dmus_miniport::miniport::descriptor::{
     NODE_SYNTH, NODE_SYNTH_CAPTURE, PIN_BRIDGE_IN, PIN_BRIDGE_OUT, PIN_CAPTURE, PIN_DMUS_RENDER,
     PIN_MIDI_RENDER, RENDER_MAX_INSTANCES, music_format,
@@ -35,14 +27,18 @@ use dmus_miniport::miniport::descriptor::{
 use dmus_miniport::miniport::resources::Flavour;
 use dmus_miniport::miniport::{MINIPORT_TAG, Miniport, Platform};
 use dmus_miniport::mxf::{Allocator, PoolConfig};
-use dmus_miniport::portcls::host::{
+use dmus_miniport::render::SCHEDULE_PREFETCH_100NS;
+use dmus_miniport::sim::emulator::{EmulatorConfig, Mode, Mpu401Emulator};
+use dmus_miniport::sim::host;
+use dmus_miniport::sim::portcls::{
     ResourceList, interrupt_entry, listeners, memory_entry, port_entry, raise_interrupt,
     service_group_model,
 };
-use dmus_miniport::render::SCHEDULE_PREFETCH_100NS;
 
-use common::sink::Sink;
-use common::{connect_output, disconnect_output, put, set_state};
+use dmus_testkit::clock::FakeClock;
+use dmus_testkit::mxf::{connect_output, disconnect_output, put, set_state};
+use dmus_testkit::port::Port;
+use dmus_testkit::sink::Sink;
 
 const MS: i64 = TICKS_PER_MS;
 const MPU_BASE: i64 = 0x330;
@@ -70,118 +66,7 @@ fn resources(entries: Vec<CM_PARTIAL_RESOURCE_DESCRIPTOR>) -> ComPtr<IResourceLi
     ResourceList::create(entries).unwrap()
 }
 
-// ---- the port model ----
-
-#[derive(Default)]
-struct Port {
-    miniport: Mutex<Option<ComPtr<IMiniportDMus>>>,
-    group: Mutex<Option<ComPtr<IServiceGroup>>>,
-    capture: Mutex<Option<ComPtr<IMXF>>>,
-    notifies: AtomicU64,
-    services: AtomicU64,
-}
-
-// SAFETY: slot 0 IPortDMus, slot 1 IServiceSink, each built from the unknown-slot trampolines
-// of its slot, with method trampolines using that slot.
-unsafe impl ComClass for Port {
-    type Primary = IPortDMus;
-    const TAG: PoolTag = PoolTag::new(b"TPrt");
-    const INTERFACES: &'static [InterfaceEntry] = com_interfaces![Port;
-        [IID_IPortDMus, IID_IPort] => port_vtbl,
-        [IID_IServiceSink] => sink_vtbl,
-    ];
-}
-
-const fn port_vtbl<T: ComClass, const SLOT: usize>() -> IPortDMusVtbl {
-    IPortDMusVtbl {
-        QueryInterface: com::query_interface::<T, IPortDMus, SLOT>,
-        AddRef: com::add_ref::<T, IPortDMus, SLOT>,
-        Release: com::release::<T, IPortDMus, SLOT>,
-        Init: port_init,
-        GetDeviceProperty: port_get_device_property,
-        NewRegistryKey: port_new_registry_key,
-        Notify: port_notify::<SLOT>,
-        RegisterServiceGroup: port_register_service_group,
-    }
-}
-
-const fn sink_vtbl<T: ComClass, const SLOT: usize>() -> IServiceSinkVtbl {
-    IServiceSinkVtbl {
-        QueryInterface: com::query_interface::<T, IServiceSink, SLOT>,
-        AddRef: com::add_ref::<T, IServiceSink, SLOT>,
-        Release: com::release::<T, IServiceSink, SLOT>,
-        RequestService: sink_request_service::<SLOT>,
-    }
-}
-
-#[win_abi]
-unsafe extern "system" fn port_init(
-    _this: *mut IPortDMus,
-    _d: PDEVICE_OBJECT,
-    _i: PIRP,
-    _m: PUNKNOWN,
-    _a: PUNKNOWN,
-    _r: PRESOURCELIST,
-) -> NTSTATUS {
-    STATUS_NOT_SUPPORTED
-}
-#[win_abi]
-unsafe extern "system" fn port_get_device_property(
-    _this: *mut IPortDMus,
-    _p: i32,
-    _l: u32,
-    _b: *mut c_void,
-    _r: *mut u32,
-) -> NTSTATUS {
-    STATUS_NOT_SUPPORTED
-}
-#[allow(clippy::too_many_arguments)]
-#[win_abi]
-unsafe extern "system" fn port_new_registry_key(
-    _this: *mut IPortDMus,
-    _k: *mut *mut c_void,
-    _o: PUNKNOWN,
-    _t: u32,
-    _a: u32,
-    _oa: *mut c_void,
-    _c: u32,
-    _d: *mut u32,
-) -> NTSTATUS {
-    STATUS_NOT_SUPPORTED
-}
-#[win_abi]
-unsafe extern "system" fn port_notify<const SLOT: usize>(
-    this: *mut IPortDMus,
-    group: PSERVICEGROUP,
-) {
-    // SAFETY: the miniport calls through the port pointer it holds.
-    let port = unsafe { ComObject::<Port>::from_interface::<SLOT>(this) };
-    port.notifies.fetch_add(1, Ordering::Relaxed);
-    if !group.is_null() {
-        // SAFETY: the miniport's service group, which it holds: PortCls asks it for service.
-        unsafe { ((*(*group).lpVtbl).RequestService)(group) };
-    }
-}
-#[win_abi]
-unsafe extern "system" fn port_register_service_group(_this: *mut IPortDMus, _g: PSERVICEGROUP) {}
-
-#[win_abi]
-unsafe extern "system" fn sink_request_service<const SLOT: usize>(this: *mut IServiceSink) {
-    // SAFETY: the service group calls through the sink pointer it holds.
-    let port = unsafe { ComObject::<Port>::from_interface::<SLOT>(this) };
-    port.services.fetch_add(1, Ordering::Relaxed);
-    assert_eq!(host::set_irql(DISPATCH_LEVEL), DISPATCH_LEVEL);
-    let miniport = port.miniport.lock().unwrap().clone();
-    if let Some(m) = miniport {
-        // SAFETY: the miniport we hold; Service at DISPATCH_LEVEL (the port's DPC).
-        unsafe { (m.vtbl().Service)(m.as_ptr()) };
-    }
-    let capture = port.capture.lock().unwrap().clone();
-    if let Some(c) = capture {
-        // SAFETY: the capture stream we hold; PutMessage(NULL) at DISPATCH_LEVEL.
-        unsafe { (c.vtbl().PutMessage)(c.as_ptr(), ptr::null_mut()) };
-    }
-}
+// ---- the port model: `dmus_testkit::port::Port` ----
 
 // ---- the rig: what PortCls does ----
 
@@ -1069,42 +954,7 @@ fn a_stream_outliving_the_miniport_does_no_port_io() {
 
 // ---- the port's master clock ----
 
-/// An IMasterClock reading the kernel's (virtual) time plus an offset, or failing.
-struct FakeClock {
-    offset: i64,
-    failing: AtomicBool,
-}
-
-const fn clock_vtbl<T: ComClass, const SLOT: usize>() -> IMasterClockVtbl {
-    IMasterClockVtbl {
-        QueryInterface: com::query_interface::<T, IMasterClock, SLOT>,
-        AddRef: com::add_ref::<T, IMasterClock, SLOT>,
-        Release: com::release::<T, IMasterClock, SLOT>,
-        GetTime: get_time::<SLOT>,
-    }
-}
-
-#[win_abi]
-unsafe extern "system" fn get_time<const SLOT: usize>(
-    me: *mut IMasterClock,
-    out: *mut i64,
-) -> NTSTATUS {
-    // SAFETY: called through the interface pointer of a live FakeClock.
-    let clock = unsafe { ComObject::<FakeClock>::from_interface::<SLOT>(me) };
-    if clock.failing.load(Ordering::Relaxed) {
-        return STATUS_DEVICE_NOT_READY;
-    }
-    // SAFETY: the caller's out pointer.
-    unsafe { out.write(host::machine().now_100ns() + clock.offset) };
-    STATUS_SUCCESS
-}
-
-// SAFETY: one interface, built by clock_vtbl for slot 0; IMasterClock has no IID.
-unsafe impl ComClass for FakeClock {
-    type Primary = IMasterClock;
-    const TAG: PoolTag = PoolTag::new(b"TClk");
-    const INTERFACES: &'static [InterfaceEntry] = com_interfaces![FakeClock; [] => clock_vtbl];
-}
+// The fake master clock: `dmus_testkit::clock::FakeClock`.
 
 /// The ISR stamps captured bytes with the master clock NewStream passed; while GetTime fails,
 /// with the last master time read (as the render streams hold at it), never with kernel time,
@@ -1114,11 +964,7 @@ fn captured_bytes_stay_on_master_time_while_the_master_clock_fails() {
     host::ideal_clock();
     let (card, rig) = Rig::mpu();
     let offset = 1000 * MS;
-    let fake = ComObject::create(FakeClock {
-        offset,
-        failing: AtomicBool::new(false),
-    })
-    .unwrap();
+    let fake = ComObject::create(FakeClock::new(offset)).unwrap();
     let master = fake.primary();
     let midi = music_format(KSDATAFORMAT_SUBTYPE_MIDI);
     let c = rig.new_stream_with_clock(
@@ -1153,7 +999,7 @@ fn captured_bytes_stay_on_master_time_while_the_master_clock_fails() {
     card.push_input(&[0x80, 64, 0]);
     assert_eq!(raise_interrupt(IRQ), 1);
     host::advance(MS);
-    let times: Vec<i64> = sink.got.lock().unwrap().iter().map(|g| g.time).collect();
+    let times: Vec<i64> = sink.got().iter().map(|g| g.time).collect();
     assert_eq!(sink.bytes(), vec![0x90, 64, 90, 0x80, 64, 0]);
     assert_eq!(times, vec![t0 + offset, t0 + MS + offset]);
     let (s, _) = property(
@@ -1180,13 +1026,7 @@ fn captured_bytes_stay_on_master_time_while_the_master_clock_fails() {
 fn the_isr_stamps_with_the_open_capture_streams_own_master_clock() {
     host::ideal_clock();
     let (card, rig) = Rig::mpu();
-    let fake = |offset| {
-        ComObject::create(FakeClock {
-            offset,
-            failing: AtomicBool::new(false),
-        })
-        .unwrap()
-    };
+    let fake = |offset| ComObject::create(FakeClock::new(offset)).unwrap();
     let (a, b, c) = (fake(1000 * MS), fake(5000 * MS), fake(9000 * MS));
     let midi = music_format(KSDATAFORMAT_SUBTYPE_MIDI);
     let dmus = music_format(KSDATAFORMAT_SUBTYPE_DIRECTMUSIC);
@@ -1213,7 +1053,7 @@ fn the_isr_stamps_with_the_open_capture_streams_own_master_clock() {
         card.push_input(&[0x90, 64, 90]);
         assert_eq!(raise_interrupt(IRQ), 1);
         host::advance(MS);
-        let times: Vec<i64> = sink.got.lock().unwrap().iter().map(|g| g.time).collect();
+        let times: Vec<i64> = sink.got().iter().map(|g| g.time).collect();
         assert_eq!(times, vec![t0 + offset], "its own clock");
         rig.stop_capture(&stream, &sink);
         rig.port.capture.lock().unwrap().take();

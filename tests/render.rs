@@ -11,9 +11,11 @@
 //! that fires each timer at its due time. Windows' 15.625 ms tick, the machine's default, is
 //! exercised end to end by host/tests/play.rs and host/tests/image.rs.
 
-mod common;
-use common::{Event, connect_output, disconnect_output, edit, link, put, set_state};
 use dmus_miniport::abi::win_abi;
+use dmus_testkit::clock::{FAKE_CLOCK_TAG, FakeClock};
+use dmus_testkit::event::{Event, edit, link};
+use dmus_testkit::mxf::{connect_output, disconnect_output, put, set_state};
+use dmus_testkit::sink::{SINK_TAG, Sink};
 
 use std::ptr;
 use std::sync::Arc;
@@ -21,23 +23,23 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use dmus_miniport::abi::{
     DMUS_KEF_PACKAGE_EVENT, DMUS_KERNEL_EVENT_uData, DONT_HOLD_FOR_SEQUENCING, IAllocatorMXF,
-    IAllocatorMXFVtbl, IID_IAllocatorMXF, IID_IMXF, IMXF, IMXFVtbl, IMasterClock, IMasterClockVtbl,
-    KSSTATE, KSSTATE_ACQUIRE, KSSTATE_PAUSE, KSSTATE_RUN, KSSTATE_STOP, NTSTATUS,
-    PDMUS_KERNEL_EVENT, PMXF, STATUS_DEVICE_NOT_READY, STATUS_INVALID_PARAMETER, STATUS_SUCCESS,
-    STATUS_UNSUCCESSFUL,
+    IAllocatorMXFVtbl, IID_IAllocatorMXF, IID_IMXF, IMXF, IMXFVtbl, KSSTATE, KSSTATE_ACQUIRE,
+    KSSTATE_PAUSE, KSSTATE_RUN, KSSTATE_STOP, NTSTATUS, PDMUS_KERNEL_EVENT, PMXF,
+    STATUS_INVALID_PARAMETER, STATUS_SUCCESS, STATUS_UNSUCCESSFUL,
 };
 use dmus_miniport::com::{self, ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
 use dmus_miniport::com_interfaces;
-use dmus_miniport::hw::emulator::{BYTE_TIME_100NS, EmulatorConfig, Mpu401Emulator, WireByte};
 use dmus_miniport::hw::mpu401::NOT_RESPONDING_AFTER_100NS;
 use dmus_miniport::hw::{Loopback, MidiDevice, Mpu401};
 use dmus_miniport::kernel::time::{self, TICKS_PER_MS};
-use dmus_miniport::kernel::{DISPATCH_LEVEL, PASSIVE_LEVEL, PoolTag, deferred, host, irql};
+use dmus_miniport::kernel::{DISPATCH_LEVEL, PASSIVE_LEVEL, PoolTag, deferred, irql};
 use dmus_miniport::mxf::{Allocator, Mxf, PoolConfig, Rejections};
 use dmus_miniport::render::{
     KernelClock, MAX_UNIT_EVENTS, MalformedStats, MasterClock, RENDER_TAG, RenderConfig,
     RenderStats, RenderStream, SCHEDULE_PREFETCH_100NS, Wire,
 };
+use dmus_miniport::sim::emulator::{BYTE_TIME_100NS, EmulatorConfig, Mpu401Emulator, WireByte};
+use dmus_miniport::sim::host;
 
 type SharedWire = Arc<Wire<dyn MidiDevice>>;
 type Stream = RenderStream<SharedWire, KernelClock>;
@@ -897,52 +899,15 @@ fn release_with_events_everywhere_gives_them_all_back() {
 
 // ---- the IMXF object ----
 
-/// A sink that counts the events it receives and gives them to the allocator.
-struct CountingSink {
-    allocator: ComPtr<IAllocatorMXF>,
-    events: AtomicU32,
-}
-
-impl Mxf for CountingSink {
-    fn set_state(&self, _state: KSSTATE) -> NTSTATUS {
-        STATUS_SUCCESS
-    }
-    fn put_message(&self, event: PDMUS_KERNEL_EVENT) -> NTSTATUS {
-        let mut e = event;
-        while !e.is_null() {
-            self.events.fetch_add(1, Ordering::Relaxed);
-            // SAFETY: a chain handed to us; read before giving it away.
-            e = unsafe { (*e).pNextEvt };
-        }
-        // SAFETY: a COM call on the allocator we hold.
-        unsafe { (self.allocator.vtbl().PutMessage)(self.allocator.as_ptr(), event) }
-    }
-    fn connect_output(&self, _sink: Option<ComPtr<IMXF>>) -> NTSTATUS {
-        STATUS_UNSUCCESSFUL
-    }
-    fn disconnect_output(&self, _sink: PMXF) -> NTSTATUS {
-        STATUS_UNSUCCESSFUL
-    }
-}
-
-// SAFETY: one interface, built by IMXFVtbl::new for slot 0.
-unsafe impl ComClass for CountingSink {
-    type Primary = IMXF;
-    const TAG: PoolTag = PoolTag::new(b"TSnk");
-    const INTERFACES: &'static [InterfaceEntry] =
-        com_interfaces![CountingSink; [IID_IMXF] => IMXFVtbl::new];
-}
+// The output: `dmus_testkit::sink::Sink`, lenient (it gets packages), which counts the events
+// it receives and gives them to the allocator.
 
 #[test]
 fn sent_units_go_to_the_connected_output_and_unsent_ones_to_the_allocator() {
     host::ideal_clock();
     let rig = Rig::default_mpu();
     let (stream, imxf) = rig.running();
-    let sink = ComObject::create(CountingSink {
-        allocator: rig.alloc.primary(),
-        events: AtomicU32::new(0),
-    })
-    .unwrap();
+    let sink = ComObject::create(Sink::lenient(rig.alloc.primary())).unwrap();
     let sink_mxf = sink.primary();
     let connect = |p: PMXF| connect_output(&imxf, p);
     let disconnect = |p: PMXF| disconnect_output(&imxf, p);
@@ -985,10 +950,7 @@ fn sent_units_go_to_the_connected_output_and_unsent_ones_to_the_allocator() {
     assert_eq!(sink.events.load(Ordering::Relaxed), 2);
     assert_eq!(rig.in_use(), (0, 0));
     drop((sink_mxf, sink));
-    assert_eq!(
-        host::outstanding_allocations_tagged(PoolTag::new(b"TSnk")),
-        0
-    );
+    assert_eq!(host::outstanding_allocations_tagged(SINK_TAG), 0);
     rig.finish(vec![(stream, imxf)]);
 }
 
@@ -1044,60 +1006,7 @@ fn creation_failure_leaks_nothing() {
 
 // ---- the port's master clock ----
 
-/// An IMasterClock reading the kernel's (virtual) time plus an offset, or failing.
-struct FakeClock {
-    offset: i64,
-    failing: AtomicBool,
-    /// GetTime calls, and those made above PASSIVE_LEVEL (e.g. under a spin lock).
-    calls: AtomicU32,
-    raised_calls: AtomicU32,
-}
-
-impl FakeClock {
-    fn new(offset: i64) -> Self {
-        FakeClock {
-            offset,
-            failing: AtomicBool::new(false),
-            calls: AtomicU32::new(0),
-            raised_calls: AtomicU32::new(0),
-        }
-    }
-}
-
-const fn clock_vtbl<T: ComClass, const SLOT: usize>() -> IMasterClockVtbl {
-    IMasterClockVtbl {
-        QueryInterface: com::query_interface::<T, IMasterClock, SLOT>,
-        AddRef: com::add_ref::<T, IMasterClock, SLOT>,
-        Release: com::release::<T, IMasterClock, SLOT>,
-        GetTime: get_time::<SLOT>,
-    }
-}
-
-#[win_abi]
-unsafe extern "system" fn get_time<const SLOT: usize>(
-    me: *mut IMasterClock,
-    out: *mut i64,
-) -> NTSTATUS {
-    // SAFETY: called through the interface pointer of a live FakeClock.
-    let clock = unsafe { ComObject::<FakeClock>::from_interface::<SLOT>(me) };
-    clock.calls.fetch_add(1, Ordering::Relaxed);
-    if irql::current() > PASSIVE_LEVEL {
-        clock.raised_calls.fetch_add(1, Ordering::Relaxed);
-    }
-    if clock.failing.load(Ordering::Relaxed) {
-        return STATUS_DEVICE_NOT_READY;
-    }
-    // SAFETY: the caller's out pointer.
-    unsafe { out.write(time::now_100ns() + clock.offset) };
-    STATUS_SUCCESS
-}
-
-// SAFETY: one interface, built by clock_vtbl for slot 0; IMasterClock has no IID.
-unsafe impl ComClass for FakeClock {
-    type Primary = IMasterClock;
-    const TAG: PoolTag = PoolTag::new(b"TClk");
-    const INTERFACES: &'static [InterfaceEntry] = com_interfaces![FakeClock; [] => clock_vtbl];
-}
+// The fake master clock: `dmus_testkit::clock::FakeClock`.
 
 #[test]
 fn presentation_times_follow_the_port_master_clock_and_hold_while_it_fails() {
@@ -1139,10 +1048,7 @@ fn presentation_times_follow_the_port_master_clock_and_hold_while_it_fails() {
     assert_eq!(wire[3].time_100ns, t0 + 35 * MS);
     drop((stream, imxf));
     drop(fake);
-    assert_eq!(
-        host::outstanding_allocations_tagged(PoolTag::new(b"TClk")),
-        0
-    );
+    assert_eq!(host::outstanding_allocations_tagged(FAKE_CLOCK_TAG), 0);
     rig.finish(vec![]);
 }
 
@@ -1627,37 +1533,6 @@ unsafe impl ComClass for RecordingAllocator {
         com_interfaces![RecordingAllocator; [IID_IAllocatorMXF, IID_IMXF] => recording_vtbl];
 }
 
-/// A sink that records every event it receives, then gives it to the allocator.
-struct RecordingSink {
-    allocator: ComPtr<IAllocatorMXF>,
-    got: std::sync::Mutex<Vec<(usize, Fields)>>,
-}
-
-impl Mxf for RecordingSink {
-    fn set_state(&self, _state: KSSTATE) -> NTSTATUS {
-        STATUS_SUCCESS
-    }
-    fn put_message(&self, event: PDMUS_KERNEL_EVENT) -> NTSTATUS {
-        record_chain(event, &self.got);
-        // SAFETY: a COM call on the allocator we hold.
-        unsafe { (self.allocator.vtbl().PutMessage)(self.allocator.as_ptr(), event) }
-    }
-    fn connect_output(&self, _sink: Option<ComPtr<IMXF>>) -> NTSTATUS {
-        STATUS_UNSUCCESSFUL
-    }
-    fn disconnect_output(&self, _sink: PMXF) -> NTSTATUS {
-        STATUS_UNSUCCESSFUL
-    }
-}
-
-// SAFETY: one interface, built by IMXFVtbl::new for slot 0.
-unsafe impl ComClass for RecordingSink {
-    type Primary = IMXF;
-    const TAG: PoolTag = PoolTag::new(b"TRsk");
-    const INTERFACES: &'static [InterfaceEntry] =
-        com_interfaces![RecordingSink; [IID_IMXF] => IMXFVtbl::new];
-}
-
 /// ullBytePosition is the port's (IPositionNotify), and so is every other field: every event
 /// goes back (to the output, played; to the allocator, malformed or flushed by STOP) with the
 /// fields the port set, only its link changed. The stream once used ullBytePosition to link
@@ -1679,11 +1554,14 @@ fn every_event_goes_back_with_the_fields_the_port_set() {
     )
     .unwrap();
     let imxf: ComPtr<IMXF> = stream.primary();
-    let sink = ComObject::create(RecordingSink {
-        allocator: recorder.primary(),
-        got: std::sync::Mutex::new(Vec::new()),
-    })
-    .unwrap();
+    // The output records every event it receives (`record_chain`, before it reads the chain),
+    // then gives it to the allocator.
+    let sink = ComObject::create(Sink::lenient(recorder.primary())).unwrap();
+    let to_sink = Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        let to_sink = to_sink.clone();
+        sink.set_before_record(Some(Box::new(move |chain| record_chain(chain, &to_sink))));
+    }
     assert_eq!(
         connect_output(&imxf, sink.primary().as_ptr()),
         STATUS_SUCCESS
@@ -1738,7 +1616,7 @@ fn every_event_goes_back_with_the_fields_the_port_set() {
     put_all(&imxf, &later);
     host::run_until(t0 + 100 * MS);
     assert_eq!(set_state(&imxf, KSSTATE_STOP), STATUS_SUCCESS);
-    let mut after: Vec<(usize, Fields)> = sink.got.lock().unwrap().clone();
+    let mut after: Vec<(usize, Fields)> = to_sink.lock().unwrap().clone();
     let to_output = after.len();
     after.extend(recorder.back.lock().unwrap().iter().copied());
     // What the sink gave back is recorded twice (there, and at the allocator): once is enough.

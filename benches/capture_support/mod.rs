@@ -1,7 +1,7 @@
 //! The input of `benches/capture.rs` (BENCHMARKS.md, "The capture path"): a deterministic mixed
-//! MIDI byte stream, and the sink's order-sensitive checksum. Another program (a fuzz target,
-//! the host runner) can take them with `#[path = "../benches/capture_support/mod.rs"] mod
-//! capture_support;`.
+//! MIDI byte stream (the sink and its order-sensitive checksum are `dmus_testkit::sink`'s).
+//! Another program (a fuzz target, the host runner) can take it with
+//! `#[path = "../benches/capture_support/mod.rs"] mod capture_support;`.
 //!
 //! The stream is what a keyboard with a clock running, some controllers and a SysEx librarian
 //! might send, back to back at the wire rate, seeded (xorshift64*): the same seed, the same
@@ -213,48 +213,4 @@ impl Generator {
         self.running = None;
         self.stream.messages[kind as usize] += 1;
     }
-}
-
-/// The multiplier of the sink's checksum.
-pub const HASH_P: u64 = 0x0000_0100_0000_01B3;
-
-/// One step of the sink's checksum, a polynomial in [`HASH_P`] (mod 2^64): linear, so that the
-/// checksum of n repetitions of a block's output follows from one block's ([`repeat_hash`]).
-#[inline(always)]
-pub fn hash_step(h: u64, x: u64) -> u64 {
-    h.wrapping_mul(HASH_P).wrapping_add(x)
-}
-
-/// What the sink folds in for one event: a header (length, complete flag, channel group), then
-/// each byte.
-#[inline(always)]
-pub fn hash_event(mut h: u64, bytes: &[u8], complete: bool, group: u16) -> u64 {
-    h = hash_step(
-        h,
-        bytes.len() as u64 | u64::from(complete) << 16 | u64::from(group) << 20 | 1 << 40,
-    );
-    for &b in bytes {
-        h = hash_step(h, u64::from(b) + 1);
-    }
-    h
-}
-
-/// [`HASH_P`] to the power `n`.
-pub fn p_pow(mut n: u64) -> u64 {
-    let (mut base, mut acc) = (HASH_P, 1u64);
-    while n > 0 {
-        if n & 1 == 1 {
-            acc = acc.wrapping_mul(base);
-        }
-        base = base.wrapping_mul(base);
-        n >>= 1;
-    }
-    acc
-}
-
-/// The checksum after `n` repetitions of a block whose output, hashed from 0, gives `block`
-/// in `steps` steps.
-pub fn repeat_hash(block: u64, steps: u64, n: u64) -> u64 {
-    let shift = p_pow(steps);
-    (0..n).fold(0u64, |h, _| h.wrapping_mul(shift).wrapping_add(block))
 }

@@ -10,22 +10,18 @@ use std::ptr;
 use std::sync::Arc;
 
 use dmus_miniport::abi::{
-    KSSTATE_ACQUIRE, KSSTATE_PAUSE, KSSTATE_RUN, KSSTATE_STOP, KernelEvent, STATUS_SUCCESS,
+    KSSTATE_ACQUIRE, KSSTATE_PAUSE, KSSTATE_RUN, KSSTATE_STOP, STATUS_SUCCESS,
 };
-use dmus_miniport::capture::{CaptureConfig, CaptureRing, CaptureStream, Intake, Notify};
+use dmus_miniport::capture::{CaptureConfig, CaptureRing, CaptureStream, Intake};
 use dmus_miniport::kernel::time::TICKS_PER_MS;
-use dmus_miniport::kernel::{DISPATCH_LEVEL, host};
 use dmus_miniport::mxf::{Allocator, KernelClock, PoolConfig};
+use dmus_miniport::sim::host;
+// A device interrupt's IRQL: the modelled interrupt's.
+use dmus_miniport::sim::portcls::DIRQL;
+use dmus_testkit::event::{Event, drain_events, give_back};
+use dmus_testkit::mxf::{put, set_state};
+use dmus_testkit::notify::CountingNotify;
 use libfuzzer_sys::fuzz_target;
-
-/// The port's Notify: the fuzzer decides when the service DPC runs instead.
-struct NoPort;
-
-impl Notify for NoPort {
-    fn notify(&self) {}
-}
-
-const DIRQL: u8 = 8;
 
 fuzz_target!(|data: &[u8]| {
     let baseline = host::outstanding_allocations();
@@ -55,7 +51,8 @@ fn run(data: &[u8]) {
     })
     .expect("a small allocator");
     let ring = Arc::new(CaptureRing::new(16 << (sizes >> 4 & 3)).expect("a small ring"));
-    let intake = Intake::new(ring.clone(), KernelClock, NoPort);
+    // The port's Notify only counts: the fuzzer decides when the service DPC runs instead.
+    let intake = Intake::new(ring.clone(), KernelClock, CountingNotify::default());
     let stream = CaptureStream::create(
         CaptureConfig {
             channel_group: 1,
@@ -68,17 +65,11 @@ fn run(data: &[u8]) {
     )
     .expect("a stream");
     let imxf = stream.primary();
-    let set_state = |state| {
-        // SAFETY: a live IMXF, PASSIVE_LEVEL.
-        unsafe { (imxf.vtbl().SetState)(imxf.as_ptr(), state) }
-    };
-    let service = || {
-        let _dpc = host::raise_irql(DISPATCH_LEVEL);
-        // SAFETY: a live IMXF; PutMessage(NULL) at DISPATCH_LEVEL is the port's service call.
-        unsafe { (imxf.vtbl().PutMessage)(imxf.as_ptr(), ptr::null_mut()) }
-    };
+    let set_state = |state| set_state(&imxf, state);
+    // PutMessage(NULL) at DISPATCH_LEVEL is the port's service call.
+    let service = || put(&imxf, ptr::null_mut());
     assert_eq!(set_state(KSSTATE_RUN), STATUS_SUCCESS);
-    let mut held: Vec<*mut KernelEvent> = Vec::new();
+    let mut held: Vec<Event> = Vec::new();
     let mut received = 0u64;
     for pair in program.chunks_exact(2) {
         let (op, value) = (pair[0], pair[1]);
@@ -97,13 +88,9 @@ fn run(data: &[u8]) {
             13 => {
                 // The allocator runs dry (someone else holds its events), or recovers.
                 if held.is_empty() {
-                    while let Some(e) = alloc.pool().get_event() {
-                        held.push(e.as_ptr());
-                    }
+                    held = drain_events(&alloc);
                 } else {
-                    for e in held.drain(..) {
-                        alloc.pool().put_chain(e);
-                    }
+                    give_back(&alloc, std::mem::take(&mut held));
                 }
             }
             14 => {
@@ -115,9 +102,7 @@ fn run(data: &[u8]) {
         }
     }
     // Recover, deliver what is left, and account for every byte.
-    for e in held.drain(..) {
-        alloc.pool().put_chain(e);
-    }
+    give_back(&alloc, held);
     assert_eq!(set_state(KSSTATE_RUN), STATUS_SUCCESS);
     // One clock tick per round (Windows' 15.625 ms by default): a retry timer fires on it.
     // Each round's service takes at least one byte, so the ring's length bounds the rounds

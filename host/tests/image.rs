@@ -13,7 +13,7 @@ use dmus_host::port::{DeviceKind, DriverBuild, Port, PortConfig};
 use dmus_host::runner::{PlayOptions, play, play_image};
 use dmus_host::smf::{self, generate};
 use dmus_miniport::abi::{PowerDeviceD0, PowerDeviceD3};
-use dmus_miniport::kernel::host::Machine;
+use dmus_miniport::sim::host::Machine;
 use winsim::Driver;
 
 use common::builds::{image, load};

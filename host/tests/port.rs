@@ -19,7 +19,7 @@
 mod common;
 
 use std::ptr::{self, NonNull};
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 
 use dmus_host::buffer::{EVENT_STRUCTURED, PortBuffer, Record};
 use dmus_host::port::capture_sink::CaptureSink;
@@ -32,25 +32,26 @@ use dmus_host::port::sequencer::Sequencer;
 use dmus_host::port::unpacker::{self, UnpackStats, Unpacker};
 use dmus_host::port::{CloseReport, DeviceKind, DriverBuild, Port, PortConfig};
 use dmus_miniport::abi::{
-    DMUS_KEF_EVENT_COMPLETE, DMUS_KEF_EVENT_INCOMPLETE, IAllocatorMXF, IID_IMXF, IMXF, IMXFVtbl,
-    IServiceSink, KSDATAFORMAT_SUBTYPE_DIRECTMUSIC, KSSTATE, KernelEvent, NTSTATUS,
-    PDMUS_KERNEL_EVENT, PMXF, PowerDeviceD0, PowerDeviceD3, STATUS_DEVICE_CONFIGURATION_ERROR,
-    STATUS_SUCCESS, STATUS_UNSUCCESSFUL, kBytePositionNone,
+    DMUS_KEF_EVENT_COMPLETE, DMUS_KEF_EVENT_INCOMPLETE, IServiceSink,
+    KSDATAFORMAT_SUBTYPE_DIRECTMUSIC, KSSTATE, KernelEvent, PowerDeviceD0, PowerDeviceD3,
+    STATUS_DEVICE_CONFIGURATION_ERROR, STATUS_SUCCESS, STATUS_UNSUCCESSFUL, kBytePositionNone,
 };
 use dmus_miniport::capture::CaptureConfig;
-use dmus_miniport::com::{ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
-use dmus_miniport::com_interfaces;
-use dmus_miniport::hw::emulator::{BYTE_TIME_100NS, EmulatorConfig, Mpu401Emulator};
-use dmus_miniport::kernel::host::Resolution;
-use dmus_miniport::kernel::{DISPATCH_LEVEL, PoolTag, host, irql};
+use dmus_miniport::com::{ComObject, ComPtr, ComRef};
+use dmus_miniport::kernel::DISPATCH_LEVEL;
 use dmus_miniport::miniport::Miniport;
 use dmus_miniport::miniport::descriptor::{PIN_CAPTURE, PIN_DMUS_RENDER};
 use dmus_miniport::mxf::{Allocator, PoolConfig};
-use dmus_miniport::portcls::host::{DIRQL, irql_dropped, raise_interrupt};
 use dmus_miniport::portcls::new_service_group;
 use dmus_miniport::render::SCHEDULE_PREFETCH_100NS;
+use dmus_miniport::sim::emulator::{BYTE_TIME_100NS, EmulatorConfig, Mpu401Emulator};
+use dmus_miniport::sim::host;
+use dmus_miniport::sim::host::Resolution;
+use dmus_miniport::sim::portcls::{DIRQL, irql_dropped, raise_interrupt};
 
 use common::builds::{both_builds, on_time};
+use dmus_testkit::mxf::put;
+use dmus_testkit::sink::Sink;
 
 const MS: i64 = 10_000;
 /// One MIDI byte on the wire: 10 bits at 31250 baud = 320 us (docs/dmus-contract.md section 6).
@@ -434,93 +435,18 @@ fn a_message_the_pool_can_never_serve_is_lost_and_counted() {
 
 // ---- the sequencer ----
 
-/// One event a [`Recorder`] got: when, in which chain, its presentation time and bytes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Got {
-    at: i64,
-    chain: usize,
-    time: i64,
-    bytes: Vec<u8>,
+// The sequencer's target and the capture stream in the port object tests: the recording sink
+// (`dmus_testkit::sink::Sink`, strict): it records what it is given (when, in which chain),
+// counts the calls made off DISPATCH_LEVEL, gives every chain back to the allocator, and
+// records the states it is set to.
+
+fn recorder(alloc: &ComRef<Allocator>) -> ComRef<Sink> {
+    ComObject::create(Sink::new(alloc.primary())).unwrap()
 }
 
-/// An IMXF in the render stream's place: records what it is given, at which IRQL, and
-/// gives every chain back to the allocator; records the states it is set to, and refuses
-/// `refuse`.
-struct Recorder {
-    allocator: ComPtr<IAllocatorMXF>,
-    got: Mutex<Vec<Got>>,
-    chains: Mutex<usize>,
-    off_dispatch: Mutex<u32>,
-    states: Mutex<Vec<KSSTATE>>,
-    refuse: KSSTATE,
-}
-
-impl dmus_miniport::mxf::Mxf for Recorder {
-    fn set_state(&self, state: KSSTATE) -> NTSTATUS {
-        self.states.lock().unwrap().push(state);
-        if state == self.refuse {
-            STATUS_UNSUCCESSFUL
-        } else {
-            STATUS_SUCCESS
-        }
-    }
-    fn put_message(&self, event: PDMUS_KERNEL_EVENT) -> NTSTATUS {
-        if irql::current() != DISPATCH_LEVEL {
-            *self.off_dispatch.lock().unwrap() += 1;
-        }
-        let chain = {
-            let mut chains = self.chains.lock().unwrap();
-            *chains += 1;
-            *chains - 1
-        };
-        let at = host::machine().now_100ns();
-        let mut next = NonNull::new(event);
-        while let Some(e) = next {
-            // SAFETY: a chain handed to us, whose long events carry the allocator's buffers.
-            let view = unsafe { EventView::read(e, u16::MAX) }.unwrap();
-            self.got.lock().unwrap().push(Got {
-                at,
-                chain,
-                time: view.time,
-                bytes: view.data,
-            });
-            // SAFETY: as above.
-            next = NonNull::new(unsafe { e.as_ref() }.pNextEvt);
-        }
-        // SAFETY: a COM call on the allocator we hold; the chain is handed over.
-        unsafe { (self.allocator.vtbl().PutMessage)(self.allocator.as_ptr(), event) }
-    }
-    fn connect_output(&self, _sink: Option<ComPtr<IMXF>>) -> NTSTATUS {
-        STATUS_UNSUCCESSFUL
-    }
-    fn disconnect_output(&self, _sink: PMXF) -> NTSTATUS {
-        STATUS_UNSUCCESSFUL
-    }
-}
-
-// SAFETY: one interface, built by IMXFVtbl::new for slot 0.
-unsafe impl ComClass for Recorder {
-    type Primary = IMXF;
-    const TAG: PoolTag = PoolTag::new(b"TRec");
-    const INTERFACES: &'static [InterfaceEntry] =
-        com_interfaces![Recorder; [IID_IMXF] => IMXFVtbl::new];
-}
-
-fn recorder(alloc: &ComRef<Allocator>) -> ComRef<Recorder> {
-    recorder_refusing(alloc, -1)
-}
-
-/// A [`Recorder`] that refuses to be set to `refuse`.
-fn recorder_refusing(alloc: &ComRef<Allocator>, refuse: KSSTATE) -> ComRef<Recorder> {
-    ComObject::create(Recorder {
-        allocator: alloc.primary(),
-        got: Mutex::new(Vec::new()),
-        chains: Mutex::new(0),
-        off_dispatch: Mutex::new(0),
-        states: Mutex::new(Vec::new()),
-        refuse,
-    })
-    .unwrap()
+/// A [`recorder`] that refuses to be set to `refuse`.
+fn recorder_refusing(alloc: &ComRef<Allocator>, refuse: KSSTATE) -> ComRef<Sink> {
+    ComObject::create(Sink::new(alloc.primary()).refusing(refuse)).unwrap()
 }
 
 /// One COMPLETE event of `bytes` at `time`, channel group 1.
@@ -568,13 +494,17 @@ fn the_sequencer_delivers_at_presentation_minus_prefetch_in_order_fifo_on_ties()
         (t0 + 80 * MS, 3, "A"),
         (t0 + 80 * MS, 3, "C"),
     ];
-    let got = rec.got.lock().unwrap().clone();
+    let got = rec.received();
     assert_eq!(got.len(), want.len());
     for (g, (at, chain, name)) in got.iter().zip(want) {
-        assert_eq!((g.at, g.chain, g.bytes[1]), (at, chain, key(name)), "{g:?}");
+        assert_eq!(
+            (g.at, g.chain, g.event.bytes[1]),
+            (at, chain, key(name)),
+            "{g:?}"
+        );
         assert_eq!(
             g.at,
-            (g.time - prefetch).max(t0),
+            (g.event.time - prefetch).max(t0),
             "due time, or at once if past"
         );
     }
@@ -589,7 +519,7 @@ fn the_sequencer_delivers_at_presentation_minus_prefetch_in_order_fifo_on_ties()
         (5, 4, 4, 5)
     );
     assert_eq!(
-        *rec.off_dispatch.lock().unwrap(),
+        rec.off_dispatch.load(Ordering::Relaxed),
         0,
         "PutMessage at DISPATCH_LEVEL"
     );
@@ -620,8 +550,8 @@ fn the_sequencer_keeps_the_pieces_of_a_split_sysex_in_order() {
     }
     seq.push(event(&unpacker, &[0x80, 1, 0], t0 + 5 * MS));
     host::run_until(t0 + 5 * MS);
-    let got = rec.got.lock().unwrap().clone();
-    let joined: Vec<u8> = got.iter().flat_map(|g| g.bytes.clone()).collect();
+    let got = rec.received();
+    let joined: Vec<u8> = got.iter().flat_map(|g| g.event.bytes.clone()).collect();
     let mut want = vec![0x90, 1, 1];
     want.extend(&big);
     want.extend([0x80, 1, 0]);
@@ -649,7 +579,7 @@ fn shutdown_gives_back_what_the_sequencer_holds_and_what_comes_after() {
     assert_eq!(alloc.pool().stats().events.in_use, 0, "given back at once");
     assert_eq!(seq.stats().flushed, 4);
     host::advance(20_000 * MS);
-    assert!(rec.got.lock().unwrap().is_empty());
+    assert!(rec.got().is_empty());
     assert!(host::take_violations().is_empty());
 }
 
@@ -1030,15 +960,12 @@ fn the_sink_reparses_fragments_per_channel_group_and_packs_what_they_make() {
     {
         let _dispatch = host::raise_irql(DISPATCH_LEVEL);
         for chain in chains {
+            // The chain is ours and handed over.
             let head = link(chain).unwrap();
-            // SAFETY: a COM call on the sink we hold, at DISPATCH_LEVEL; the chain is ours
-            // and handed over.
-            let status = unsafe { (mxf.vtbl().PutMessage)(mxf.as_ptr(), head.as_ptr()) };
-            assert_eq!(status, STATUS_SUCCESS);
+            assert_eq!(put(&mxf, head.as_ptr()), STATUS_SUCCESS);
         }
-        // SAFETY: as above: a NULL chain is nothing.
-        let status = unsafe { (mxf.vtbl().PutMessage)(mxf.as_ptr(), ptr::null_mut()) };
-        assert_eq!(status, STATUS_SUCCESS);
+        // A NULL chain is nothing.
+        assert_eq!(put(&mxf, ptr::null_mut()), STATUS_SUCCESS);
     }
     assert_eq!(
         alloc.pool().stats().events.in_use,
@@ -1098,14 +1025,9 @@ fn the_sink_takes_a_whole_sysex_in_one_complete_event_and_refuses_a_long_fragmen
         // A whole SysEx of 3 bytes, inline.
         capture_event(&unpacker, &[0xF0, 1, 0xF7], 300, 1, true),
     ];
-    {
-        let _dispatch = host::raise_irql(DISPATCH_LEVEL);
-        let head = link(chain).unwrap();
-        // SAFETY: a COM call on the sink we hold, at DISPATCH_LEVEL; the chain is ours and
-        // handed over.
-        let status = unsafe { (mxf.vtbl().PutMessage)(mxf.as_ptr(), head.as_ptr()) };
-        assert_eq!(status, STATUS_SUCCESS);
-    }
+    // The chain is ours and handed over, at DISPATCH_LEVEL.
+    let head = link(chain).unwrap();
+    assert_eq!(put(&mxf, head.as_ptr()), STATUS_SUCCESS);
     let pool = alloc.pool().stats();
     assert_eq!(
         (pool.events.in_use, pool.buffers.in_use),
@@ -1169,11 +1091,11 @@ fn notify_asks_the_given_or_registered_group_whose_dpc_services_the_capture_stre
     host::advance(MS);
     assert_eq!(object.stats().services, 1);
     assert_eq!(
-        *rec.chains.lock().unwrap(),
+        rec.chains.load(Ordering::Relaxed),
         1,
         "the capture stream's PutMessage(NULL)"
     );
-    assert!(rec.got.lock().unwrap().is_empty());
+    assert!(rec.got().is_empty());
 
     // RegisterServiceGroup, then Notify(NULL): served through the registered group.
     // SAFETY: as above.
@@ -1185,7 +1107,7 @@ fn notify_asks_the_given_or_registered_group_whose_dpc_services_the_capture_stre
     let stats = object.stats();
     assert_eq!((stats.services, stats.groups_registered), (2, 1));
     assert_eq!(stats.services_off_dispatch, 0);
-    assert_eq!(*rec.off_dispatch.lock().unwrap(), 0);
+    assert_eq!(rec.off_dispatch.load(Ordering::Relaxed), 0);
 
     // SAFETY: as above.
     unsafe { (group.vtbl().RemoveMember)(group.as_ptr(), sink.as_ptr()) };
@@ -1546,7 +1468,7 @@ fn streams_go_through_every_state_between_as_ks_steps_a_pin() {
 #[test]
 fn notify_null_asks_the_groups_init_and_new_stream_gave_out() {
     host::ideal_clock();
-    use dmus_miniport::portcls::host::service_group_model;
+    use dmus_miniport::sim::portcls::service_group_model;
     let alloc = allocator(PoolConfig::default());
     let rec = recorder(&alloc);
     let object = ComObject::create(PortObject::default()).unwrap();
@@ -1701,14 +1623,9 @@ fn a_complete_event_cutting_an_unfinished_fragment_counts_it_as_truncated() {
         capture_event(&unpacker, &[0x90, 60], 100, 1, false),
         capture_event(&unpacker, &[0xC0, 5], 200, 1, true),
     ];
-    {
-        let _dispatch = host::raise_irql(DISPATCH_LEVEL);
-        let head = link(chain).unwrap();
-        // SAFETY: a COM call on the sink we hold, at DISPATCH_LEVEL; the chain is ours and
-        // handed over.
-        let status = unsafe { (mxf.vtbl().PutMessage)(mxf.as_ptr(), head.as_ptr()) };
-        assert_eq!(status, STATUS_SUCCESS);
-    }
+    // The chain is ours and handed over, at DISPATCH_LEVEL.
+    let head = link(chain).unwrap();
+    assert_eq!(put(&mxf, head.as_ptr()), STATUS_SUCCESS);
     assert_eq!(records(&sink.take_buffers()), [(200, 1, S, vec![0xC0, 5])]);
     let stats = sink.stats();
     assert_eq!((stats.truncated_messages, stats.complete), (1, 1));

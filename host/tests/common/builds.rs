@@ -18,7 +18,7 @@
 use std::path::PathBuf;
 
 use dmus_host::port::DriverBuild;
-use dmus_miniport::kernel::host::Machine;
+use dmus_miniport::sim::host::Machine;
 use winsim::Driver;
 
 /// The image and its map, or None (with the reason printed) when it was not built; panics

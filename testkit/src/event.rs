@@ -1,16 +1,11 @@
-//! Helpers the tests share: reading, editing and linking events a test holds, checking that an
-//! event pool is whole, and calling an IMXF through its vtable as the port does.
-#![allow(dead_code)] // each test crate uses its own subset
-
-pub mod sink;
+//! Events a test holds: reading, editing and linking them, holding every free event of a pool
+//! and giving them back, and checking that an event pool is whole.
 
 use std::collections::BTreeSet;
 use std::ptr;
 
-use dmus_miniport::abi::{IMXF, KSSTATE, KernelEvent, NTSTATUS, PMXF, STATUS_SUCCESS};
-use dmus_miniport::com::ComPtr;
-use dmus_miniport::kernel::{DISPATCH_LEVEL, host};
-use dmus_miniport::mxf::{EventPool, PutReport};
+use dmus_miniport::abi::{KernelEvent, STATUS_SUCCESS};
+use dmus_miniport::mxf::{Allocator, EventPool, PutReport};
 
 pub const EVENT_SIZE: usize = size_of::<KernelEvent>();
 
@@ -121,28 +116,19 @@ pub fn assert_whole(pool: &EventPool) {
     );
 }
 
-/// IMXF::SetState through the vtable, at PASSIVE_LEVEL as the port calls it.
-pub fn set_state(imxf: &ComPtr<IMXF>, state: KSSTATE) -> NTSTATUS {
-    // SAFETY: a live IMXF the caller holds a reference on; PASSIVE_LEVEL.
-    unsafe { (imxf.vtbl().SetState)(imxf.as_ptr(), state) }
+/// Takes every free event of `alloc`'s pool (the allocator runs dry, as when someone else
+/// holds its events); [`give_back`] returns them.
+pub fn drain_events(alloc: &Allocator) -> Vec<Event> {
+    let mut held = Vec::new();
+    while let Some(e) = alloc.pool().get_event() {
+        held.push(e.as_ptr());
+    }
+    held
 }
 
-/// IMXF::PutMessage through the vtable, at DISPATCH_LEVEL as the port calls it: `chain` (held
-/// events, handed over) or null (a capture stream's service call).
-pub fn put(imxf: &ComPtr<IMXF>, chain: Event) -> NTSTATUS {
-    let _dpc = host::raise_irql(DISPATCH_LEVEL);
-    // SAFETY: a live IMXF the caller holds a reference on; the chain is handed over.
-    unsafe { (imxf.vtbl().PutMessage)(imxf.as_ptr(), chain) }
-}
-
-/// IMXF::ConnectOutput through the vtable, at PASSIVE_LEVEL as the port calls it.
-pub fn connect_output(imxf: &ComPtr<IMXF>, sink: PMXF) -> NTSTATUS {
-    // SAFETY: a live IMXF the caller holds a reference on; `sink` is null or a live IMXF.
-    unsafe { (imxf.vtbl().ConnectOutput)(imxf.as_ptr(), sink) }
-}
-
-/// IMXF::DisconnectOutput through the vtable, at PASSIVE_LEVEL as the port calls it.
-pub fn disconnect_output(imxf: &ComPtr<IMXF>, sink: PMXF) -> NTSTATUS {
-    // SAFETY: as for `connect_output`.
-    unsafe { (imxf.vtbl().DisconnectOutput)(imxf.as_ptr(), sink) }
+/// Gives events [`drain_events`] took back to `alloc`'s pool, one by one.
+pub fn give_back(alloc: &Allocator, held: Vec<Event>) {
+    for e in held {
+        alloc.pool().put_chain(e);
+    }
 }
