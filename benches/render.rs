@@ -25,7 +25,8 @@ use dmus_miniport::abi::{IAllocatorMXF, IMXF, KSSTATE_RUN, KernelEvent, STATUS_S
 use dmus_miniport::com::{ComPtr, ComRef};
 use dmus_miniport::hw::{Loopback, MAX_LOOPBACK_CAPACITY, MidiDevice};
 use dmus_miniport::kernel::{DISPATCH_LEVEL, Timer, time};
-use dmus_miniport::mxf::{Allocator, PoolConfig, Sequencer};
+use dmus_miniport::mxf::{Allocator, PoolConfig};
+use dmus_miniport::render::Sequencer;
 use dmus_miniport::render::{KernelClock, RenderConfig, RenderStream, Wire};
 use dmus_miniport::sim::host;
 use dmus_testkit::mxf::{put, set_state};

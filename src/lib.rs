@@ -1,8 +1,23 @@
 //! dmus-miniport: a PortCls DirectMusic miniport driver.
 //!
-//! Floors, each importing only from those below it:
-//! `abi` (the C ABI, mirrored) -> `midi` (byte grammar), `kernel` (platform services) and `com`
-//! (COM objects) -> `mxf` (event pool, allocator) -> ... -> `driver` (DriverEntry, PortCls registration).
+//! Floors, each importing only from those below it (a floor may import any floor listed before
+//! it):
+//!
+//! 1. `abi`: the C ABI, mirrored (structures, vtables, GUIDs, NTSTATUS, kernel imports).
+//! 2. `midi`: the MIDI byte grammar (the parser).
+//! 3. `kernel`: platform services, Windows and host behind one API (pool, IRQL, spin locks,
+//!    time, timers, deferred destruction, counters, the loom shim).
+//! 4. `com`: kernel COM objects, and typed calls on the interfaces we hold.
+//! 5. `hw`: the devices (MPU-401 UART, loopback cable) and the register-level emulator.
+//! 6. `mxf`: the event pool, the allocator, event chains, the output rule, the clocks.
+//! 7. `portcls`: PortCls services (service groups, interrupt sync), and their host models.
+//! 8. `render` and `capture`: the two stream kinds (render: inbox, sequencer, wire; capture:
+//!    ring, intake, parser use).
+//! 9. `miniport`: IMiniportDMus, the descriptor, properties, the hardware it builds.
+//! 10. `driver`: DriverEntry, AddDevice, StartDevice (Windows only).
+//!
+//! `sim` (host only) re-exports the simulation the tests use: the machine, the PortCls models,
+//! the MPU-401 emulator.
 //!
 //! The crate is `no_std`. On Windows it is the driver image; everywhere else it links `std`,
 //! which only the host implementation of `kernel` uses, so that every floor above `kernel`

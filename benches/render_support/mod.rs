@@ -1,5 +1,5 @@
 //! What `benches/render.rs` measures with events pending: the render stream's sequencer
-//! (`mxf::Sequencer`, a binary heap keyed by (time, arrival)) and the baseline it replaces, a
+//! (`render::Sequencer`, a binary heap keyed by (time, arrival)) and the baseline it replaces, a
 //! sorted linked list, both driven through the same "hold" loop with the same events and times.
 //! Another program can take them with `#[path = "../benches/render_support/mod.rs"] mod
 //! render_support;`.
@@ -21,7 +21,7 @@ use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
 
 use dmus_miniport::abi::KernelEvent;
-use dmus_miniport::mxf::Sequencer;
+use dmus_miniport::render::Sequencer;
 
 /// How far ahead of "now" an event is stamped: at most 20 ms (the render stream's
 /// SchedulePreFetch), in 100 ns units.

@@ -32,9 +32,9 @@ use core::ptr::NonNull;
 use core::sync::atomic::AtomicU64;
 
 use crate::abi::{NTSTATUS, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER};
+use crate::kernel::counter::{bump_single_writer, raise_single_writer};
 use crate::kernel::pool::{self, PoolTag};
-use crate::mxf::counter::{bump_single_writer, raise_single_writer};
-use crate::mxf::sync::{AtomicBool, AtomicI64, AtomicU8, AtomicU32, Ordering};
+use crate::kernel::sync::{AtomicBool, AtomicI64, AtomicU8, AtomicU32, Ordering};
 
 /// The ring's memory: poolmon shows it as "DMcr".
 pub const CAPTURE_RING_TAG: PoolTag = PoolTag::new(b"DMcr");

@@ -102,7 +102,7 @@ pub(super) struct Counters {
     pub foreign_events: AtomicU64,
 }
 
-pub(super) use crate::mxf::counter::{add, bump, bump_single_writer as bump_locked};
+pub(super) use crate::kernel::counter::{add, bump, bump_single_writer as bump_locked};
 
 impl Counters {
     pub fn snapshot(&self, ring: RingStats) -> CaptureStats {

@@ -24,9 +24,9 @@ use core::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
 use super::stats::Counters;
 use super::{DeviceError, DeviceStats, MidiDevice, NoHook, ReceiveHook, Sent};
+use crate::kernel::counter::bump;
 use crate::kernel::pool::{self, PoolTag};
 use crate::kernel::{PASSIVE_LEVEL, irql};
-use crate::mxf::counter::bump;
 
 /// The ring's memory: poolmon shows it as "DMlb".
 pub const LOOPBACK_TAG: PoolTag = PoolTag::new(b"DMlb");

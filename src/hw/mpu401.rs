@@ -47,9 +47,9 @@ use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 
 use super::stats::Counters;
 use super::{DeviceError, DeviceStats, MidiDevice, PortIo, Sent, Synchronize, Unsynchronized};
+use crate::kernel::counter::bump;
 use crate::kernel::time::{self, TICKS_PER_MS};
 use crate::kernel::{PASSIVE_LEVEL, irql};
-use crate::mxf::counter::bump;
 
 /// Data register offset.
 pub const DATA: u16 = 0;

@@ -28,7 +28,7 @@ pub struct DeviceStats {
     pub input_dropped: u64,
 }
 
-/// The live counters, bumped with [`crate::mxf::counter::bump`]. Relaxed: each is independent
+/// The live counters, bumped with [`crate::kernel::counter::bump`]. Relaxed: each is independent
 /// of the others and of the device.
 #[derive(Debug)]
 pub(super) struct Counters {

@@ -30,6 +30,7 @@
 //! otherwise hang, e.g. on a re-entrant spin-lock acquisition), and nothing spins without
 //! bound except a spin lock waiting for its owner.
 
+pub mod counter;
 pub mod debug;
 pub mod deferred;
 #[cfg(target_os = "windows")]
@@ -37,6 +38,7 @@ pub mod io_port;
 pub mod irql;
 pub mod pool;
 pub mod spin_lock;
+pub(crate) mod sync;
 pub mod time;
 pub mod timer;
 

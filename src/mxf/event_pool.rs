@@ -26,12 +26,12 @@ use core::ptr::{self, NonNull};
 
 use super::free_list::{ALLOCATED, ClaimError, FreeList, Links, MAX_SLOTS};
 use super::stats::{Counters, PoolStats, Rejection};
-use super::sync::{AtomicU32, Ordering};
 use crate::abi::{
     DMUS_KERNEL_EVENT_SHORT_MAX, KernelEvent, NTSTATUS, STATUS_INSUFFICIENT_RESOURCES,
     STATUS_INVALID_ADDRESS, STATUS_INVALID_PARAMETER, STATUS_SUCCESS,
 };
 use crate::kernel::pool::{self, PoolTag};
+use crate::kernel::sync::{AtomicU32, Ordering};
 
 /// The pool's memory: poolmon shows it as "DMev".
 pub const POOL_TAG: PoolTag = PoolTag::new(b"DMev");

@@ -27,7 +27,7 @@
 //! another CPU's swap succeeded: lock-free, never blocking, no allocation; safe at any IRQL up
 //! to DISPATCH_LEVEL (and above, but the pools' callers never are).
 
-use super::sync::{AtomicU32, AtomicU64, Ordering};
+use crate::kernel::sync::{AtomicU32, AtomicU64, Ordering};
 
 /// The largest number of slots a free list can hold: index + 1 and the free count are 16 bits.
 pub const MAX_SLOTS: u32 = 0xFFFF;

@@ -2,7 +2,7 @@
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use super::counter::raise;
+use crate::kernel::counter::raise;
 
 /// Occupancy of one kind of slot (events, or large-data buffers).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -13,6 +13,8 @@
 
 mod config;
 mod event;
+mod inbox;
+mod sequencer;
 mod stats;
 mod stream;
 mod unit;
@@ -22,6 +24,8 @@ mod wire;
 pub use crate::mxf::{Clock, KernelClock, MasterClock};
 pub use config::{RenderConfig, SCHEDULE_PREFETCH_100NS};
 pub use event::Malformed;
+pub use inbox::{Inbox, MAX_LIST_EVENTS};
+pub use sequencer::{SEQUENCER_TAG, Sequencer, SequencerStats};
 pub use stats::{MalformedStats, RenderStats};
 pub use stream::{MAX_SLEEP_100NS, RENDER_TAG, RenderStream, WireHandle};
 pub use unit::{MAX_DEPTH, MAX_UNIT_EVENTS};

@@ -39,7 +39,7 @@ pub struct RenderStats {
     /// Top-level events taken in (from PutMessage's chains).
     pub events_received: u64,
     /// Chains cut because they led back to one of their own events (a loop, or an event put
-    /// again while queued): each event is taken once (`mxf::Inbox::cuts`).
+    /// again while queued): each event is taken once (`Inbox::cuts`).
     pub looped_chains: u64,
     /// Units whose bytes all went to the wire (a unit with at least one byte sent).
     pub units_sent: u64,
@@ -105,7 +105,7 @@ pub(super) struct Counters {
     pub sequencer_overflow: AtomicU32,
 }
 
-pub(super) use crate::mxf::counter::{add, bump, raise_single_writer};
+pub(super) use crate::kernel::counter::{add, bump, raise_single_writer};
 
 impl Counters {
     pub fn malformed(&self, why: Malformed) {

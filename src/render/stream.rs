@@ -40,6 +40,8 @@ use core::ptr::NonNull;
 
 use super::config::{RenderConfig, SCHEDULE_PREFETCH_100NS};
 use super::event::{Ev, Malformed};
+use super::inbox::{Inbox, MAX_LIST_EVENTS};
+use super::sequencer::Sequencer;
 use super::stats::{Counters, RenderStats, add, bump, raise_single_writer};
 use super::unit::{Origin, Tracker, Unit};
 use super::wire::{StreamId, Wire, WireError};
@@ -54,7 +56,7 @@ use crate::kernel::pool::PoolTag;
 use crate::kernel::time::TICKS_PER_SECOND;
 use crate::kernel::{SpinLock, Timer};
 use crate::mxf::output;
-use crate::mxf::{Clock, EventChain, Inbox, KernelClock, MAX_LIST_EVENTS, Mxf, Sequencer};
+use crate::mxf::{Clock, EventChain, KernelClock, Mxf};
 
 /// The stream objects' pool tag: "DMrs".
 pub const RENDER_TAG: PoolTag = PoolTag::new(b"DMrs");

@@ -35,8 +35,8 @@ use core::num::NonZeroU32;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use crate::hw::{DeviceError, MidiDevice, Sent};
+use crate::kernel::counter::bump;
 use crate::kernel::time;
-use crate::mxf::counter::bump;
 
 pub use crate::midi::EOX;
 

@@ -18,9 +18,9 @@
 use core::mem::{align_of, size_of};
 use core::ptr::{self, NonNull};
 
-use super::chain::EventChain;
 use crate::abi::{KernelEvent, NTSTATUS, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER};
 use crate::kernel::pool::{self, PoolTag};
+use crate::mxf::EventChain;
 
 /// The heap's memory: "DMsq".
 pub const SEQUENCER_TAG: PoolTag = PoolTag::new(b"DMsq");
