@@ -160,6 +160,18 @@ impl State {
         }
     }
 
+    /// Queues `fire(target)` for `due`, after every entry queued before it at that time.
+    fn push_timer(&mut self, due: i64, target: usize, fire: FireFn) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.timers.push(TimerEntry {
+            due,
+            seq,
+            target,
+            fire,
+        });
+    }
+
     fn remove_timer(&mut self, target: usize) -> bool {
         let before = self.timers.len();
         self.timers.retain(|t| t.target != target);
@@ -477,14 +489,7 @@ impl Machine {
             (Some(_), Resolution::High) => on_tick(now, due, st.fastest_tick),
             (None, _) | (_, Resolution::Immediate) => due,
         };
-        let seq = st.next_seq;
-        st.next_seq += 1;
-        st.timers.push(TimerEntry {
-            due,
-            seq,
-            target,
-            fire,
-        });
+        st.push_timer(due, target, fire);
         was_pending
     }
 
@@ -496,14 +501,7 @@ impl Machine {
             return false;
         }
         let due = st.now();
-        let seq = st.next_seq;
-        st.next_seq += 1;
-        st.timers.push(TimerEntry {
-            due,
-            seq,
-            target,
-            fire,
-        });
+        st.push_timer(due, target, fire);
         true
     }
 
