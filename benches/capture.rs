@@ -116,7 +116,7 @@ impl Rig {
             .expect("CaptureStream::create");
         let imxf = stream.primary();
         let sink = ComObject::create(Sink::lenient(alloc.primary())).expect("sink");
-        let status = connect_output(&imxf, sink.primary().as_ptr());
+        let status = connect_output(&imxf, &sink.primary());
         assert_eq!(status, STATUS_SUCCESS);
         let status = set_state(&imxf, KSSTATE_RUN);
         assert_eq!(status, STATUS_SUCCESS);

@@ -12,7 +12,7 @@ use dmus_testkit::event::{Event, assert_whole, bytes, edit, link, offset, zeroed
 
 use std::collections::BTreeSet;
 use std::ffi::c_void;
-use std::ptr;
+use std::ptr::{self, NonNull};
 
 use dmus_miniport::abi::{
     DMUS_KEF_PACKAGE_EVENT, DMUS_KERNEL_EVENT_uData, GUID, IAllocatorMXF, IAllocatorMXFVtbl,
@@ -403,8 +403,8 @@ fn query_interface_answers_imxf_and_iallocatormxf_with_the_same_pointer() {
     let imxf = com.query::<dmus_miniport::abi::IMXF>().unwrap();
     assert_eq!(imxf.as_ptr().cast::<c_void>(), p.cast::<c_void>());
     let e = com_get_message(p).1;
-    // SAFETY: a live IMXF pointer we hold; `e` is an event we hold and give up.
-    let status = unsafe { ((*(*imxf.as_ptr()).lpVtbl).PutMessage)(imxf.as_ptr(), e) };
+    // SAFETY: `e` is an event we hold and give up.
+    let status = unsafe { imxf.put_message(NonNull::new(e).expect("the pool's first event")) };
     assert_eq!(status, STATUS_SUCCESS);
     assert_eq!(alloc.pool().stats().events.in_use, 0);
     assert_eq!(com_add_ref(p), 4);

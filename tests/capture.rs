@@ -150,10 +150,7 @@ impl Rig {
         let imxf = stream.primary();
         *port.0.target.lock().unwrap() = Some(imxf.clone());
         let sink = ComObject::create(Sink::new(alloc.primary())).unwrap();
-        assert_eq!(
-            connect_output(&imxf, sink.primary().as_ptr()),
-            STATUS_SUCCESS
-        );
+        assert_eq!(connect_output(&imxf, &sink.primary()), STATUS_SUCCESS);
         let rig = Rig {
             alloc,
             ring,

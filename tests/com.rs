@@ -114,6 +114,34 @@ unsafe extern "system" fn named_name<T: ComClass + Named, const SLOT: usize>(
     unsafe { ComObject::<T>::from_interface::<SLOT>(this) }.name()
 }
 
+// ---- their typed calls, as `dmus_miniport::com::calls` has for the DDI's interfaces ----
+
+/// ICounter's methods on a `ComPtr` (an extension trait: `ComPtr` is the driver crate's).
+trait CounterCalls {
+    /// ICounter::Increment: the count after it.
+    fn increment(&self) -> u32;
+}
+
+impl CounterCalls for ComPtr<ICounter> {
+    fn increment(&self) -> u32 {
+        // SAFETY: a live ICounter (we hold a reference); no arguments.
+        unsafe { (self.vtbl().Increment)(self.as_ptr()) }
+    }
+}
+
+/// INamed's methods on a `ComPtr`.
+trait NamedCalls {
+    /// INamed::Name.
+    fn name(&self) -> u32;
+}
+
+impl NamedCalls for ComPtr<INamed> {
+    fn name(&self) -> u32 {
+        // SAFETY: a live INamed (we hold a reference); no arguments.
+        unsafe { (self.vtbl().Name)(self.as_ptr()) }
+    }
+}
+
 // ---- the test class ----
 
 const TAG: PoolTag = PoolTag::new(b"TCom");
@@ -226,16 +254,14 @@ fn methods_reach_the_value_through_every_slot() {
     let drops = Arc::new(AtomicUsize::new(0));
     let thing = ComObject::create(Thing::new(&drops)).unwrap();
     let counter = thing.primary();
-    // SAFETY: calling a method of a live interface we hold.
-    let n = unsafe { (counter.vtbl().Increment)(counter.as_ptr()) };
+    let n = counter.increment();
     assert_eq!(n, 1);
     let named = thing.query::<INamed>().unwrap();
     assert_ne!(
         named.as_ptr().cast::<c_void>(),
         counter.as_ptr().cast::<c_void>()
     );
-    // SAFETY: as above.
-    assert_eq!(unsafe { (named.vtbl().Name)(named.as_ptr()) }, 0x4e41_4d45);
+    assert_eq!(named.name(), 0x4e41_4d45);
     assert_eq!(
         thing.count.load(Ordering::Relaxed),
         1,
@@ -364,8 +390,7 @@ fn concurrent_add_ref_and_release() {
             std::thread::spawn(move || {
                 for _ in 0..10_000 {
                     let c = mine.clone();
-                    // SAFETY: calling a method of a live interface we hold.
-                    unsafe { (c.vtbl().Increment)(c.as_ptr()) };
+                    c.increment();
                 }
             })
         })
@@ -373,8 +398,7 @@ fn concurrent_add_ref_and_release() {
     for w in workers {
         w.join().unwrap();
     }
-    // SAFETY: as above.
-    let last = unsafe { (counter.vtbl().Increment)(counter.as_ptr()) };
+    let last = counter.increment();
     assert_eq!(last, 40_001);
     drop(counter);
     assert_eq!(drops.load(Ordering::SeqCst), 1);
@@ -434,7 +458,8 @@ unsafe extern "system" fn outer_qi(
             return STATUS_SUCCESS;
         }
         if *riid == IID_ICOUNTER || *riid == IID_INAMED {
-            // Exposed from the inner: ask its non-delegating IUnknown.
+            // Exposed from the inner: ask its non-delegating IUnknown. Raw call kept: it
+            // forwards the caller's IID and out pointer, which the typed `query` cannot.
             return ((*(*outer.inner).lpVtbl).QueryInterface)(outer.inner, riid, ppv);
         }
         *ppv = ptr::null_mut();
@@ -461,7 +486,8 @@ unsafe extern "system" fn outer_release(this: *mut IUnknown) -> u32 {
             - 1;
         if n == 0 {
             let outer = Box::from_raw(this as *mut Outer);
-            ((*(*outer.inner).lpVtbl).Release)(outer.inner);
+            // The outer's reference to the inner, given back.
+            drop(ComPtr::from_raw(outer.inner));
             outer.freed.fetch_add(1, Ordering::SeqCst);
         }
         n

@@ -115,25 +115,13 @@ impl Rig {
     /// IMiniportDMus::Init as the port calls it; on success the port adds its sink to the
     /// returned group.
     fn init(&self, list: Option<&ComPtr<IResourceList>>) -> NTSTATUS {
-        let mut group: PSERVICEGROUP = ptr::null_mut();
         let port = self.port.primary();
-        // SAFETY: a COM call on the miniport we hold, with live arguments.
-        let status = unsafe {
-            (self.miniport.vtbl().Init)(
-                self.miniport.as_ptr(),
-                ptr::null_mut(),
-                list.map_or(ptr::null_mut(), ComPtr::as_ptr),
-                port.as_ptr(),
-                &mut group,
-            )
-        };
-        // SAFETY: the reference Init gave us, or null.
-        let group = unsafe { ComPtr::from_raw(group) };
+        let (status, group) = self.miniport.init(None, list, &port);
         if status == STATUS_SUCCESS {
             let group = group.expect("Init returns the service group");
             let sink = self.port.query::<IServiceSink>().unwrap();
-            // SAFETY: COM call on the group; the group takes its own reference on the sink.
-            let status = unsafe { (group.vtbl().AddMember)(group.as_ptr(), sink.as_ptr()) };
+            // The group takes its own reference on the sink.
+            let status = group.add_member(&sink);
             assert_eq!(status, STATUS_SUCCESS);
             *self.port.group.lock().unwrap() = Some(group);
         } else {
@@ -161,10 +149,37 @@ impl Rig {
         outer: PUNKNOWN,
         master: PMASTERCLOCK,
     ) -> Opened {
+        let allocator = self.allocator.primary();
+        // SAFETY: `master` is null or a live clock the caller holds for the call.
+        let clock = unsafe { ComPtr::borrow_raw(master) };
+        if let (true, Some(format), Some(clock)) = (outer.is_null(), format, clock.as_deref()) {
+            return match self.miniport.new_stream(
+                NonPagedPoolNx,
+                pin,
+                stream_type,
+                format,
+                &allocator,
+                clock,
+            ) {
+                Ok(opened) => Opened {
+                    status: STATUS_SUCCESS,
+                    mxf: opened.stream,
+                    group: opened.service_group,
+                    prefetch: opened.schedule_prefetch,
+                },
+                Err(status) => Opened {
+                    status,
+                    mxf: None,
+                    group: None,
+                    prefetch: 0,
+                },
+            };
+        }
         let mut mxf: PMXF = ptr::null_mut();
         let mut group: PSERVICEGROUP = ptr::null_mut();
         let mut prefetch = 0u64;
-        let allocator = self.allocator.primary();
+        // Raw call kept: an outer unknown, no format or no master clock (the null-clock
+        // fallback most tests run on), none of which the typed `new_stream` can pass.
         // SAFETY: a COM call on the miniport we hold, with live arguments.
         let status = unsafe {
             (self.miniport.vtbl().NewStream)(
@@ -232,10 +247,7 @@ impl Rig {
         assert_eq!(opened.status, STATUS_SUCCESS);
         let stream = opened.mxf.clone().expect("NewStream returns the stream");
         let sink = ComObject::create(Sink::new(self.allocator.primary())).unwrap();
-        assert_eq!(
-            connect_output(&stream, sink.primary().as_ptr()),
-            STATUS_SUCCESS
-        );
+        assert_eq!(connect_output(&stream, &sink.primary()), STATUS_SUCCESS);
         assert_eq!(set_state(&stream, KSSTATE_RUN), STATUS_SUCCESS);
         *self.port.capture.lock().unwrap() = Some(stream.clone());
         (stream, sink)
@@ -245,10 +257,7 @@ impl Rig {
     /// sink disconnected.
     fn stop_capture(&self, stream: &ComPtr<IMXF>, sink: &ComRef<Sink>) {
         assert_eq!(set_state(stream, KSSTATE_STOP), STATUS_SUCCESS);
-        assert_eq!(
-            disconnect_output(stream, sink.primary().as_ptr()),
-            STATUS_SUCCESS
-        );
+        assert_eq!(disconnect_output(stream, &sink.primary()), STATUS_SUCCESS);
     }
 
     fn miniport_value(&self) -> &Mp {
@@ -268,8 +277,7 @@ impl Rig {
         let group = self.port.group.lock().unwrap().take();
         if let Some(g) = &group {
             let sink = self.port.query::<IServiceSink>().unwrap();
-            // SAFETY: COM call on the group we hold.
-            unsafe { (g.vtbl().RemoveMember)(g.as_ptr(), sink.as_ptr()) };
+            g.remove_member(&sink);
         }
         drop(group);
         self.port.capture.lock().unwrap().take();
@@ -470,6 +478,7 @@ fn init_refuses_bad_resource_lists_and_arguments() {
     assert_eq!(rig.init(None), STATUS_INVALID_PARAMETER);
     let list = resources(vec![]);
     let mut group: PSERVICEGROUP = ptr::null_mut();
+    // Raw calls kept: a null port and a null out pointer, which the typed `init` cannot pass.
     // SAFETY: COM calls on the miniport we hold, with a null port / null out pointer.
     unsafe {
         assert_eq!(
@@ -538,9 +547,10 @@ fn a_missing_or_silent_card_is_refused_within_the_bound() {
 fn get_description_returns_the_filter_with_the_property_handler() {
     host::ideal_clock();
     let rig = Rig::new(None);
-    let mut d: PPCFILTER_DESCRIPTOR = ptr::null_mut();
-    // SAFETY: COM call with a live out pointer.
-    let status = unsafe { (rig.miniport.vtbl().GetDescription)(rig.miniport.as_ptr(), &mut d) };
+    let (status, d) = match rig.miniport.get_description() {
+        Ok(d) => (STATUS_SUCCESS, d),
+        Err(status) => (status, ptr::null_mut()),
+    };
     assert_eq!(status, STATUS_SUCCESS);
     // SAFETY: GetDescription returned a static descriptor.
     let d = unsafe { &*d };
@@ -555,6 +565,7 @@ fn get_description_returns_the_filter_with_the_property_handler() {
     // SAFETY: as above.
     let item = unsafe { &*table.Properties };
     assert!(item.Handler.is_some());
+    // Raw call kept: a null out pointer, which the typed `get_description` cannot pass.
     // SAFETY: null out pointer refused.
     let status =
         unsafe { (rig.miniport.vtbl().GetDescription)(rig.miniport.as_ptr(), ptr::null_mut()) };
@@ -569,6 +580,7 @@ fn data_range_intersection_goes_to_the_descriptor_code() {
     let range = dmus_miniport::miniport::descriptor::RANGE_MIDI;
     let mut out = [0u8; 64];
     let mut len = 0u32;
+    // Raw call kept: `ComPtr` has no typed DataRangeIntersection (the port model never calls it).
     // SAFETY: live ranges and buffers.
     let status = unsafe {
         (rig.miniport.vtbl().DataRangeIntersection)(
@@ -624,6 +636,7 @@ fn new_stream_refusals() {
         let mut mxf: PMXF = ptr::null_mut();
         let mut group: PSERVICEGROUP = ptr::null_mut();
         let mut prefetch = 0u64;
+        // Raw call kept: the one null pointer, which the typed `new_stream` cannot pass.
         // SAFETY: COM call with live arguments but the one null pointer.
         let status = unsafe {
             (rig.miniport.vtbl().NewStream)(
@@ -743,9 +756,7 @@ fn property(rig: &Rig, id: u32, verb: u32, value: &mut [u8]) -> (NTSTATUS, u32) 
 
 /// A property request on synth node `node`.
 fn node_property(rig: &Rig, node: u32, id: u32, verb: u32, value: &mut [u8]) -> (NTSTATUS, u32) {
-    let mut d: PPCFILTER_DESCRIPTOR = ptr::null_mut();
-    // SAFETY: COM call with a live out pointer.
-    unsafe { (rig.miniport.vtbl().GetDescription)(rig.miniport.as_ptr(), &mut d) };
+    let d = rig.miniport.get_description().unwrap_or(ptr::null_mut());
     // SAFETY: static descriptor tables.
     let table = unsafe { &*(*(*d).Nodes).AutomationTable };
     // SAFETY: as above: PropertyCount items.
@@ -851,12 +862,7 @@ fn render_plays_on_the_card_before_and_after_d3_d0() {
     assert_eq!(card.wire_bytes(), vec![0x90, 60, 100]);
 
     let power = rig.miniport.query::<IPowerNotify>().unwrap();
-    let power_change = |state| {
-        // SAFETY: a COM call on the IPowerNotify we hold, as the port makes it.
-        unsafe {
-            (power.vtbl().PowerChangeNotify)(power.as_ptr(), POWER_STATE { DeviceState: state })
-        }
-    };
+    let power_change = |state| power.power_change_notify(POWER_STATE { DeviceState: state });
     power_change(PowerDeviceD3);
     power_change(PowerDeviceD0);
     // The emulated card kept its power, so it is still in UART mode and does not acknowledge

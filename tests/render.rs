@@ -17,7 +17,7 @@ use dmus_testkit::event::{Event, edit, link};
 use dmus_testkit::mxf::{connect_output, disconnect_output, put, set_state};
 use dmus_testkit::sink::{SINK_TAG, Sink};
 
-use std::ptr;
+use std::ptr::{self, NonNull};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
@@ -909,15 +909,14 @@ fn sent_units_go_to_the_connected_output_and_unsent_ones_to_the_allocator() {
     let (stream, imxf) = rig.running();
     let sink = ComObject::create(Sink::lenient(rig.alloc.primary())).unwrap();
     let sink_mxf = sink.primary();
-    let connect = |p: PMXF| connect_output(&imxf, p);
-    let disconnect = |p: PMXF| disconnect_output(&imxf, p);
-    assert_eq!(connect(ptr::null_mut()), STATUS_INVALID_PARAMETER);
-    assert_eq!(connect(sink_mxf.as_ptr()), STATUS_SUCCESS);
-    assert_eq!(
-        connect(sink_mxf.as_ptr()),
-        STATUS_UNSUCCESSFUL,
-        "one output"
-    );
+    let connect = |p: &ComPtr<IMXF>| connect_output(&imxf, p);
+    let disconnect = |p: &ComPtr<IMXF>| disconnect_output(&imxf, p);
+    // Raw call kept: a null output, which the typed `connect_output` cannot pass.
+    // SAFETY: a COM call on the stream we hold, with a null sink.
+    let connect_null = || unsafe { (imxf.vtbl().ConnectOutput)(imxf.as_ptr(), ptr::null_mut()) };
+    assert_eq!(connect_null(), STATUS_INVALID_PARAMETER);
+    assert_eq!(connect(&sink_mxf), STATUS_SUCCESS);
+    assert_eq!(connect(&sink_mxf), STATUS_UNSUCCESSFUL, "one output");
     assert_eq!(sink.ref_count(), 3, "ours, sink_mxf's and the stream's");
     let t0 = time::now_100ns();
     put_all(
@@ -938,12 +937,8 @@ fn sent_units_go_to_the_connected_output_and_unsent_ones_to_the_allocator() {
         "the note and the package (top-level); the empty event went to the allocator"
     );
     assert_eq!(rig.in_use(), (0, 0));
-    assert_eq!(
-        disconnect(imxf.as_ptr()),
-        STATUS_INVALID_PARAMETER,
-        "not ours"
-    );
-    assert_eq!(disconnect(sink_mxf.as_ptr()), STATUS_SUCCESS);
+    assert_eq!(disconnect(&imxf), STATUS_INVALID_PARAMETER, "not ours");
+    assert_eq!(disconnect(&sink_mxf), STATUS_SUCCESS);
     assert_eq!(sink.ref_count(), 2);
     put_all(&imxf, &[rig.event(t0 + 6 * MS, &note_on(4))]);
     host::run_until(t0 + 10 * MS);
@@ -1469,8 +1464,11 @@ unsafe extern "system" fn rec_put_message(
     // SAFETY: see above.
     let this = unsafe { ComObject::<RecordingAllocator>::from_interface::<0>(me) };
     record_chain(event, &this.back);
-    // SAFETY: see above.
-    unsafe { (this.inner.vtbl().PutMessage)(this.inner.as_ptr(), event) }
+    match NonNull::new(event) {
+        // SAFETY: the chain the caller handed over, handed on.
+        Some(chain) => unsafe { this.inner.put_message(chain) },
+        None => this.inner.put_null_message(),
+    }
 }
 #[win_abi]
 unsafe extern "system" fn rec_connect(_me: *mut IAllocatorMXF, _sink: PMXF) -> NTSTATUS {
@@ -1483,29 +1481,45 @@ unsafe extern "system" fn rec_get_message(
 ) -> NTSTATUS {
     // SAFETY: see above.
     let this = unsafe { ComObject::<RecordingAllocator>::from_interface::<0>(me) };
-    // SAFETY: see above.
-    unsafe { (this.inner.vtbl().GetMessage)(this.inner.as_ptr(), out) }
+    if out.is_null() {
+        // What the real allocator answers, without asking it (its typed call has no out
+        // pointer to pass null for).
+        return STATUS_INVALID_PARAMETER;
+    }
+    let (status, event) = this.inner.get_message();
+    // SAFETY: the caller's out pointer (non-null, checked above).
+    unsafe { *out = event.map_or(ptr::null_mut(), NonNull::as_ptr) };
+    status
 }
 #[win_abi]
 unsafe extern "system" fn rec_get_buffer_size(me: *mut IAllocatorMXF) -> u16 {
     // SAFETY: see above.
     let this = unsafe { ComObject::<RecordingAllocator>::from_interface::<0>(me) };
-    // SAFETY: see above.
-    unsafe { (this.inner.vtbl().GetBufferSize)(this.inner.as_ptr()) }
+    this.inner.get_buffer_size()
 }
 #[win_abi]
 unsafe extern "system" fn rec_get_buffer(me: *mut IAllocatorMXF, out: *mut *mut u8) -> NTSTATUS {
     // SAFETY: see above.
     let this = unsafe { ComObject::<RecordingAllocator>::from_interface::<0>(me) };
-    // SAFETY: see above.
-    unsafe { (this.inner.vtbl().GetBuffer)(this.inner.as_ptr(), out) }
+    if out.is_null() {
+        // As in `rec_get_message`.
+        return STATUS_INVALID_PARAMETER;
+    }
+    let (status, buffer) = this.inner.get_buffer();
+    // SAFETY: the caller's out pointer (non-null, checked above).
+    unsafe { *out = buffer.map_or(ptr::null_mut(), NonNull::as_ptr) };
+    status
 }
 #[win_abi]
 unsafe extern "system" fn rec_put_buffer(me: *mut IAllocatorMXF, buffer: *mut u8) -> NTSTATUS {
     // SAFETY: see above.
     let this = unsafe { ComObject::<RecordingAllocator>::from_interface::<0>(me) };
-    // SAFETY: see above.
-    unsafe { (this.inner.vtbl().PutBuffer)(this.inner.as_ptr(), buffer) }
+    match NonNull::new(buffer) {
+        // SAFETY: the buffer the caller handed over, handed on.
+        Some(buffer) => unsafe { this.inner.put_buffer(buffer) },
+        // Null is a no-op for the real allocator (its typed call cannot pass it).
+        None => STATUS_SUCCESS,
+    }
 }
 
 const fn recording_vtbl<T: ComClass, const SLOT: usize>() -> IAllocatorMXFVtbl {
@@ -1562,10 +1576,7 @@ fn every_event_goes_back_with_the_fields_the_port_set() {
         let to_sink = to_sink.clone();
         sink.set_before_record(Some(Box::new(move |chain| record_chain(chain, &to_sink))));
     }
-    assert_eq!(
-        connect_output(&imxf, sink.primary().as_ptr()),
-        STATUS_SUCCESS
-    );
+    assert_eq!(connect_output(&imxf, &sink.primary()), STATUS_SUCCESS);
     assert_eq!(set_state(&imxf, KSSTATE_RUN), STATUS_SUCCESS);
     let t0 = time::now_100ns();
     let mut sysex = vec![0xF0];
@@ -1662,8 +1673,11 @@ impl Mxf for SlowSink {
             }
             drop(me);
         }
-        // SAFETY: a COM call on the allocator we hold.
-        unsafe { (self.allocator.vtbl().PutMessage)(self.allocator.as_ptr(), event) }
+        match NonNull::new(event) {
+            // SAFETY: the chain we were given, handed back whole.
+            Some(chain) => unsafe { self.allocator.put_message(chain) },
+            None => self.allocator.put_null_message(),
+        }
     }
     fn connect_output(&self, _sink: Option<ComPtr<IMXF>>) -> NTSTATUS {
         STATUS_UNSUCCESSFUL
@@ -1708,7 +1722,7 @@ fn disconnect_waits_for_a_delivery_in_flight_and_no_output_is_released_at_dispat
     .unwrap();
     *sink.me.lock().unwrap() = Some(sink.clone());
     let sink_mxf = sink.primary();
-    assert_eq!(connect_output(&imxf, sink_mxf.as_ptr()), STATUS_SUCCESS);
+    assert_eq!(connect_output(&imxf, &sink_mxf), STATUS_SUCCESS);
     let t0 = time::now_100ns();
     put_all(&imxf, &[rig.event(t0 + MS, &note_on(1))]);
     // The DPC runs on another thread (another processor), and delivers.
@@ -1718,7 +1732,7 @@ fn disconnect_waits_for_a_delivery_in_flight_and_no_output_is_released_at_dispat
         std::thread::yield_now();
     }
     // The port disconnects and lets its sink go while the delivery is in flight.
-    assert_eq!(disconnect_output(&imxf, sink_mxf.as_ptr()), STATUS_SUCCESS);
+    assert_eq!(disconnect_output(&imxf, &sink_mxf), STATUS_SUCCESS);
     drop((sink, sink_mxf));
     dpc.join().unwrap();
     assert_eq!(

@@ -33,7 +33,7 @@ use dmus_host::port::unpacker::{self, UnpackStats, Unpacker};
 use dmus_host::port::{CloseReport, DeviceKind, DriverBuild, Port, PortConfig};
 use dmus_miniport::abi::{
     DMUS_KEF_EVENT_COMPLETE, DMUS_KEF_EVENT_INCOMPLETE, IServiceSink,
-    KSDATAFORMAT_SUBTYPE_DIRECTMUSIC, KSSTATE, KernelEvent, PowerDeviceD0, PowerDeviceD3,
+    KSDATAFORMAT_SUBTYPE_DIRECTMUSIC, KSSTATE, PowerDeviceD0, PowerDeviceD3,
     STATUS_DEVICE_CONFIGURATION_ERROR, STATUS_SUCCESS, STATUS_UNSUCCESSFUL, kBytePositionNone,
 };
 use dmus_miniport::capture::CaptureConfig;
@@ -1066,13 +1066,12 @@ fn notify_asks_the_given_or_registered_group_whose_dpc_services_the_capture_stre
     let port = object.primary();
     let sink = object.query::<IServiceSink>().unwrap();
     let group = new_service_group().unwrap();
-    // SAFETY: COM calls on objects we hold, at PASSIVE_LEVEL.
-    let status = unsafe { (group.vtbl().AddMember)(group.as_ptr(), sink.as_ptr()) };
+    // At PASSIVE_LEVEL.
+    let status = group.add_member(&sink);
     assert_eq!(status, STATUS_SUCCESS);
 
     // Notify(NULL) with no registered group: nobody to ask.
-    // SAFETY: a COM call on the port object we hold.
-    unsafe { (port.vtbl().Notify)(port.as_ptr(), ptr::null_mut()) };
+    port.notify(None);
     host::advance(MS);
     let stats = object.stats();
     assert_eq!(
@@ -1083,8 +1082,8 @@ fn notify_asks_the_given_or_registered_group_whose_dpc_services_the_capture_stre
     // Notify(group) from the ISR: the group's DPC runs once the interrupt has returned.
     {
         let _isr = host::raise_irql(DIRQL);
-        // SAFETY: as above, at DIRQL (Notify is callable from the ISR).
-        unsafe { (port.vtbl().Notify)(port.as_ptr(), group.as_ptr()) };
+        // At DIRQL (Notify is callable from the ISR).
+        port.notify(Some(&group));
     }
     irql_dropped();
     assert_eq!(object.stats().services, 0, "not before the DPC");
@@ -1098,19 +1097,15 @@ fn notify_asks_the_given_or_registered_group_whose_dpc_services_the_capture_stre
     assert!(rec.got().is_empty());
 
     // RegisterServiceGroup, then Notify(NULL): served through the registered group.
-    // SAFETY: as above.
-    unsafe {
-        (port.vtbl().RegisterServiceGroup)(port.as_ptr(), group.as_ptr());
-        (port.vtbl().Notify)(port.as_ptr(), ptr::null_mut());
-    }
+    port.register_service_group(&group);
+    port.notify(None);
     host::advance(MS);
     let stats = object.stats();
     assert_eq!((stats.services, stats.groups_registered), (2, 1));
     assert_eq!(stats.services_off_dispatch, 0);
     assert_eq!(rec.off_dispatch.load(Ordering::Relaxed), 0);
 
-    // SAFETY: as above.
-    unsafe { (group.vtbl().RemoveMember)(group.as_ptr(), sink.as_ptr()) };
+    group.remove_member(&sink);
     drop(object.take_registered_group());
     drop(object.set_capture(None));
     drop((sink, port, group, object, rec, alloc));
@@ -1156,9 +1151,7 @@ fn close_reports_a_leak_made_on_purpose_body(build: &DriverBuild) {
     host::ideal_clock();
     let port = open(DeviceKind::Loopback, build);
     let alloc = port.allocator().unwrap();
-    let mut kept: *mut KernelEvent = ptr::null_mut();
-    // SAFETY: a COM call on the allocator with a live out pointer.
-    let status = unsafe { (alloc.vtbl().GetMessage)(alloc.as_ptr(), &mut kept) };
+    let (status, _kept) = alloc.get_message();
     assert_eq!(status, STATUS_SUCCESS);
     drop(alloc);
     let report = port.close();
@@ -1478,8 +1471,8 @@ fn notify_null_asks_the_groups_init_and_new_stream_gave_out() {
     let group = new_service_group().unwrap();
     let stream_group = new_service_group().unwrap();
     for g in [&group, &stream_group] {
-        // SAFETY: COM calls on objects we hold, at PASSIVE_LEVEL.
-        let status = unsafe { (g.vtbl().AddMember)(g.as_ptr(), sink.as_ptr()) };
+        // At PASSIVE_LEVEL.
+        let status = g.add_member(&sink);
         assert_eq!(status, STATUS_SUCCESS);
     }
     // What Port::open does with Init's group and a stream's (once each).
@@ -1488,8 +1481,7 @@ fn notify_null_asks_the_groups_init_and_new_stream_gave_out() {
     object.add_group(group.clone());
 
     // No RegisterServiceGroup: Notify(NULL) still reaches the miniport's group (PortCls).
-    // SAFETY: a COM call on the port object we hold.
-    unsafe { (port.vtbl().Notify)(port.as_ptr(), ptr::null_mut()) };
+    port.notify(None);
     host::advance(MS);
     let stats = object.stats();
     assert_eq!((stats.notifies, stats.notifies_unserved), (1, 0));
@@ -1498,17 +1490,13 @@ fn notify_null_asks_the_groups_init_and_new_stream_gave_out() {
     assert_eq!((requests(&group), requests(&stream_group)), (1, 1));
 
     // The same group registered too: asked once.
-    // SAFETY: as above.
-    unsafe {
-        (port.vtbl().RegisterServiceGroup)(port.as_ptr(), group.as_ptr());
-        (port.vtbl().Notify)(port.as_ptr(), ptr::null_mut());
-    }
+    port.register_service_group(&group);
+    port.notify(None);
     host::advance(MS);
     assert_eq!((requests(&group), requests(&stream_group)), (2, 2));
 
     for g in [&group, &stream_group] {
-        // SAFETY: as above.
-        unsafe { (g.vtbl().RemoveMember)(g.as_ptr(), sink.as_ptr()) };
+        g.remove_member(&sink);
     }
     drop(object.take_registered_group());
     drop(object.take_groups());

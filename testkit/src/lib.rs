@@ -4,7 +4,7 @@
 //!
 //! - [`event`]: reading, editing and linking events a test holds, holding a pool's free events,
 //!   checking that an event pool is whole.
-//! - [`mxf`]: calling an IMXF through its vtable as the port does (SetState, PutMessage at
+//! - [`mxf`]: calling an IMXF through its typed methods as the port does (SetState, PutMessage at
 //!   DISPATCH_LEVEL, ConnectOutput, DisconnectOutput).
 //! - [`sink`]: the recording and counting IMXF sink (a capture stream's output, a render
 //!   stream's output, the sequencer's target), with its order-sensitive checksum.

@@ -1,38 +1,41 @@
-//! Calls on an IMXF through its vtable, at the IRQL the port makes each.
+//! Calls on an IMXF through its typed methods (`dmus_miniport::com::ComPtr`), at the IRQL the
+//! port makes each.
 
-use dmus_miniport::abi::{IMXF, KSSTATE, NTSTATUS, PMXF};
+use core::ptr::NonNull;
+
+use dmus_miniport::abi::{IMXF, KSSTATE, NTSTATUS};
 use dmus_miniport::com::ComPtr;
 use dmus_miniport::kernel::DISPATCH_LEVEL;
 use dmus_miniport::sim::host;
 
 use crate::event::Event;
 
-/// IMXF::SetState through the vtable, at PASSIVE_LEVEL as the port calls it.
+/// IMXF::SetState, at PASSIVE_LEVEL as the port calls it.
 #[inline]
 pub fn set_state(imxf: &ComPtr<IMXF>, state: KSSTATE) -> NTSTATUS {
-    // SAFETY: a live IMXF the caller holds a reference on; PASSIVE_LEVEL.
-    unsafe { (imxf.vtbl().SetState)(imxf.as_ptr(), state) }
+    imxf.set_state(state)
 }
 
-/// IMXF::PutMessage through the vtable, at DISPATCH_LEVEL as the port calls it: `chain` (held
-/// events, handed over) or null (a capture stream's service call).
+/// IMXF::PutMessage, at DISPATCH_LEVEL as the port calls it: `chain` (held events, handed
+/// over) or null (a capture stream's service call).
 #[inline]
 pub fn put(imxf: &ComPtr<IMXF>, chain: Event) -> NTSTATUS {
     let _dpc = host::raise_irql(DISPATCH_LEVEL);
-    // SAFETY: a live IMXF the caller holds a reference on; the chain is handed over.
-    unsafe { (imxf.vtbl().PutMessage)(imxf.as_ptr(), chain) }
+    match NonNull::new(chain) {
+        // SAFETY: the caller holds the chain and hands it over (this helper's contract).
+        Some(chain) => unsafe { imxf.put_message(chain) },
+        None => imxf.put_null_message(),
+    }
 }
 
-/// IMXF::ConnectOutput through the vtable, at PASSIVE_LEVEL as the port calls it.
+/// IMXF::ConnectOutput, at PASSIVE_LEVEL as the port calls it.
 #[inline]
-pub fn connect_output(imxf: &ComPtr<IMXF>, sink: PMXF) -> NTSTATUS {
-    // SAFETY: a live IMXF the caller holds a reference on; `sink` is null or a live IMXF.
-    unsafe { (imxf.vtbl().ConnectOutput)(imxf.as_ptr(), sink) }
+pub fn connect_output(imxf: &ComPtr<IMXF>, sink: &ComPtr<IMXF>) -> NTSTATUS {
+    imxf.connect_output(sink)
 }
 
-/// IMXF::DisconnectOutput through the vtable, at PASSIVE_LEVEL as the port calls it.
+/// IMXF::DisconnectOutput, at PASSIVE_LEVEL as the port calls it.
 #[inline]
-pub fn disconnect_output(imxf: &ComPtr<IMXF>, sink: PMXF) -> NTSTATUS {
-    // SAFETY: as for `connect_output`.
-    unsafe { (imxf.vtbl().DisconnectOutput)(imxf.as_ptr(), sink) }
+pub fn disconnect_output(imxf: &ComPtr<IMXF>, sink: &ComPtr<IMXF>) -> NTSTATUS {
+    imxf.disconnect_output(sink)
 }

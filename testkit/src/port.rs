@@ -11,7 +11,6 @@
 //! use it.
 
 use std::ffi::c_void;
-use std::ptr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -119,9 +118,10 @@ unsafe extern "system" fn port_notify<const SLOT: usize>(
     // SAFETY: the miniport calls through the port pointer it holds.
     let port = unsafe { ComObject::<Port>::from_interface::<SLOT>(this) };
     port.notifies.fetch_add(1, Ordering::Relaxed);
-    if !group.is_null() {
-        // SAFETY: the miniport's service group, which it holds: PortCls asks it for service.
-        unsafe { ((*(*group).lpVtbl).RequestService)(group) };
+    // SAFETY: null or the miniport's service group, which it holds for the call.
+    if let Some(group) = unsafe { ComPtr::borrow_raw(group) } {
+        // PortCls asks the group for service.
+        group.request_service();
     }
 }
 #[win_abi]
@@ -135,12 +135,12 @@ unsafe extern "system" fn sink_request_service<const SLOT: usize>(this: *mut ISe
     assert_eq!(host::set_irql(DISPATCH_LEVEL), DISPATCH_LEVEL);
     let miniport = port.miniport.lock().unwrap().clone();
     if let Some(m) = miniport {
-        // SAFETY: the miniport we hold; Service at DISPATCH_LEVEL (the port's DPC).
-        unsafe { (m.vtbl().Service)(m.as_ptr()) };
+        // Service at DISPATCH_LEVEL (the port's DPC).
+        m.service();
     }
     let capture = port.capture.lock().unwrap().clone();
     if let Some(c) = capture {
-        // SAFETY: the capture stream we hold; PutMessage(NULL) at DISPATCH_LEVEL.
-        unsafe { (c.vtbl().PutMessage)(c.as_ptr(), ptr::null_mut()) };
+        // PutMessage(NULL) at DISPATCH_LEVEL.
+        c.put_null_message();
     }
 }

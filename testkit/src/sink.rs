@@ -20,6 +20,7 @@
 //! The checksum is a polynomial in [`HASH_P`] (mod 2^64): linear, so that the checksum of n
 //! repetitions of a block's output follows from one block's ([`repeat_hash`]).
 
+use std::ptr::NonNull;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -173,13 +174,21 @@ impl Sink {
     pub fn release_kept(&self) {
         self.hold.store(false, Ordering::Release);
         for chain in std::mem::take(&mut *self.kept.lock().unwrap()) {
-            // SAFETY: a COM call on the allocator we hold; a chain the sink kept.
-            unsafe {
-                (self.allocator.vtbl().PutMessage)(
-                    self.allocator.as_ptr(),
-                    chain as *mut KernelEvent,
-                )
-            };
+            // SAFETY: a chain the sink kept, ours to give back whole.
+            unsafe { self.give_back(chain as *mut KernelEvent) };
+        }
+    }
+
+    /// IMXF::PutMessage of `chain` (null: none) on the allocator, at the caller's IRQL.
+    ///
+    /// # Safety
+    /// `chain` is null or a chain the sink was given and has not given back, which it does not
+    /// touch again.
+    unsafe fn give_back(&self, chain: PDMUS_KERNEL_EVENT) -> NTSTATUS {
+        match NonNull::new(chain) {
+            // SAFETY: the chain changes hands (this function's contract).
+            Some(chain) => unsafe { self.allocator.put_message(chain) },
+            None => self.allocator.put_null_message(),
         }
     }
 }
@@ -278,9 +287,9 @@ impl Mxf for Sink {
             self.kept.lock().unwrap().push(event as usize);
             return STATUS_SUCCESS;
         }
-        // SAFETY: a COM call on the allocator we hold a reference on, at the caller's IRQL
-        // (DISPATCH_LEVEL from a stream); the chain is handed back whole.
-        unsafe { (self.allocator.vtbl().PutMessage)(self.allocator.as_ptr(), event) }
+        // SAFETY: the chain we were given, handed back whole, at the caller's IRQL
+        // (DISPATCH_LEVEL from a stream).
+        unsafe { self.give_back(event) }
     }
 
     fn connect_output(&self, _sink: Option<ComPtr<IMXF>>) -> NTSTATUS {
