@@ -560,6 +560,16 @@ impl Machine {
         self.lock().firing.map(|(key, _)| key)
     }
 
+    /// The key of the timer whose callback runs now on another thread than the caller's, if
+    /// one does (a DPC may free its own KDPC; another processor may not free it under it).
+    pub fn firing_elsewhere(&self) -> Option<usize> {
+        let me = thread_id();
+        self.lock()
+            .firing
+            .filter(|&(_, thread)| thread != me)
+            .map(|(key, _)| key)
+    }
+
     /// Waits until no timer callback runs on another thread (KeFlushQueuedDpcs).
     pub fn flush_callbacks(&self) {
         let me = thread_id();

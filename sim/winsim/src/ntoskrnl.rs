@@ -153,16 +153,18 @@ pub(crate) unsafe extern "win64" fn ex_free_pool_with_tag(p: *mut c_void, tag: u
             freed: freed.to_string(),
         });
     }
-    // Bug check 0xC7's case: the memory still holds a set timer, or the running DPC's.
+    // Bug check 0xC7's case: the memory still holds a set timer; or a DPC running elsewhere's.
     // Windows would bug-check here; the run goes on with the timer disarmed, so that its DPC
     // cannot read whatever the freed memory holds next.
     for timer in st.machine.armed_in(address, address + block.size) {
         st.find(Rule::FreedSetTimer { address: timer });
         st.machine.disarm_foreign(timer);
     }
+    // A DPC routine may free the memory of its own KDPC (it was dequeued before it ran); freeing
+    // it from another processor while it runs is the fault.
     if let Some(running) = st
         .machine
-        .firing()
+        .firing_elsewhere()
         .filter(|k| (address..address + block.size).contains(k))
     {
         st.find(Rule::FreedRunningDpc { address: running });

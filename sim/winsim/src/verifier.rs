@@ -47,7 +47,7 @@ pub enum Rule {
     },
     /// Freed memory held a set timer (bug check 0xC7, TIMER_OR_DPC_INVALID).
     FreedSetTimer { address: usize },
-    /// Freed memory held the DPC that is running now.
+    /// Freed memory held a DPC running now on another processor.
     FreedRunningDpc { address: usize },
     /// A DPC came due whose KTIMER or KDPC is no longer the driver's memory.
     DpcOnFreedMemory { address: usize },

@@ -755,3 +755,103 @@ fn re_acquiring_a_held_spin_lock_is_found_and_stops_the_run() {
         }]
     );
 }
+
+/// A KTIMER in one block whose KDPC is in another, the timer set 1 s out; the DPC's block is
+/// freed (after cancelling the timer if `cancel`). Freeing it finds nothing (the timer is not in
+/// that block); when the timer comes due its DPC would run on freed memory.
+fn split_timer_image(cancel: bool) -> Image {
+    let mut b = Builder::new(&[(NT, TIMER)]);
+    b.function("DriverEntry");
+    let mut dpc_routine = b.a.create_label();
+    prologue(&mut b);
+    allocate(&mut b, 64, tag(b"TmrA"));
+    b.a.mov(ptr(rsp + 0x28), rbx).unwrap();
+    allocate(&mut b, 64, tag(b"DpcB"));
+    b.a.mov(rcx, ptr(rsp + 0x28)).unwrap();
+    b.call_nt("KeInitializeTimer");
+    b.a.mov(rcx, rbx).unwrap();
+    b.a.lea(rdx, ptr(dpc_routine)).unwrap();
+    b.a.xor(r8d, r8d).unwrap();
+    b.call_nt("KeInitializeDpc");
+    b.a.mov(rcx, ptr(rsp + 0x28)).unwrap();
+    b.a.mov(rdx, -10_000_000i64).unwrap();
+    b.a.mov(r8, rbx).unwrap();
+    b.call_nt("KeSetTimer");
+    if cancel {
+        b.a.mov(rcx, ptr(rsp + 0x28)).unwrap();
+        b.call_nt("KeCancelTimer");
+    }
+    free(&mut b, tag(b"DpcB"));
+    epilogue(&mut b);
+    b.define("DpcRoutine", &mut dpc_routine);
+    b.a.ret().unwrap();
+    b.build()
+}
+
+/// The timer comes due after its DPC's memory was freed: a DPC on freed memory. With the
+/// timer cancelled first, nothing runs and nothing is found, however long the clock runs.
+#[test]
+fn a_timer_whose_dpc_was_freed_coming_due_is_a_dpc_on_freed_memory() {
+    for cancel in [false, true] {
+        let driver = load(&split_timer_image(cancel), false);
+        let d = driver.clone();
+        let status = driver.run(move || {
+            let status = d.driver_entry();
+            // Past the timer's 1 s.
+            dmus_miniport::kernel::host::advance(20_000_000);
+            status
+        });
+        assert_eq!(status, Ok(0));
+        let rules: Vec<Rule> = driver.findings().into_iter().map(|f| f.rule).collect();
+        if cancel {
+            assert_eq!(rules, vec![]);
+        } else {
+            assert_eq!(rules.len(), 1, "{rules:?}");
+            assert!(
+                matches!(rules[0], Rule::DpcOnFreedMemory { address } if address != 0),
+                "{rules:?}"
+            );
+        }
+    }
+}
+
+/// A one-shot timer whose DPC frees the block holding its KTIMER and KDPC: legal (the DPC was
+/// dequeued before it ran), and nothing is found. The running-DPC check once reported it.
+#[test]
+fn a_dpc_freeing_its_own_timer_block_is_fine() {
+    let mut b = Builder::new(&[(NT, TIMER)]);
+    b.function("DriverEntry");
+    let mut dpc_routine = b.a.create_label();
+    prologue(&mut b);
+    allocate(&mut b, 128, tag(b"Timr"));
+    b.a.mov(rcx, rbx).unwrap();
+    b.call_nt("KeInitializeTimer");
+    b.a.lea(rcx, ptr(rbx + 0x40)).unwrap();
+    b.a.lea(rdx, ptr(dpc_routine)).unwrap();
+    b.a.mov(r8, rbx).unwrap();
+    b.call_nt("KeInitializeDpc");
+    b.a.mov(rcx, rbx).unwrap();
+    b.a.mov(rdx, -10_000_000i64).unwrap();
+    b.a.lea(r8, ptr(rbx + 0x40)).unwrap();
+    b.call_nt("KeSetTimer");
+    epilogue(&mut b);
+    // DpcRoutine(Dpc, DeferredContext = the block, ...): ExFreePoolWithTag(block, tag).
+    b.define("DpcRoutine", &mut dpc_routine);
+    b.a.sub(rsp, 0x28).unwrap();
+    b.a.mov(rcx, rdx).unwrap();
+    b.a.mov(edx, tag(b"Timr")).unwrap();
+    b.call_nt("ExFreePoolWithTag");
+    b.a.add(rsp, 0x28).unwrap();
+    b.a.ret().unwrap();
+    let driver = load(&b.build(), false);
+    let d = driver.clone();
+    let status = driver.run(move || {
+        let status = d.driver_entry();
+        dmus_miniport::kernel::host::advance(20_000_000);
+        status
+    });
+    assert_eq!(status, Ok(0));
+    assert_eq!(driver.stats().dpcs_run, 1);
+    assert_eq!(driver.live_blocks(), 0, "the DPC freed it");
+    assert_eq!(driver.findings(), vec![]);
+}
