@@ -383,6 +383,26 @@ const TIMER: &[&str] = &[
     "KeCancelTimer",
 ];
 
+/// `rbx` = a 128-byte block ("Timr") holding a KTIMER at +0 and its KDPC at +0x40 (routine
+/// `dpc_routine`, context the block if `context_is_block`, else NULL), the timer set 1 s out.
+fn set_block_timer(b: &mut Builder, dpc_routine: CodeLabel, context_is_block: bool) {
+    allocate(b, 128, tag(b"Timr"));
+    b.a.mov(rcx, rbx).unwrap();
+    b.call_nt("KeInitializeTimer");
+    b.a.lea(rcx, ptr(rbx + 0x40)).unwrap();
+    b.a.lea(rdx, ptr(dpc_routine)).unwrap();
+    if context_is_block {
+        b.a.mov(r8, rbx).unwrap();
+    } else {
+        b.a.xor(r8d, r8d).unwrap();
+    }
+    b.call_nt("KeInitializeDpc");
+    b.a.mov(rcx, rbx).unwrap();
+    b.a.mov(rdx, -10_000_000i64).unwrap();
+    b.a.lea(r8, ptr(rbx + 0x40)).unwrap();
+    b.call_nt("KeSetTimer");
+}
+
 /// A KTIMER at block+0 and its KDPC at block+64 (a 128-byte block), the timer set 1 s out;
 /// cancelled first if `cancel`; then the block is freed. The label after the free.
 fn timer_image(cancel: bool) -> (Image, CodeLabel) {
@@ -390,17 +410,7 @@ fn timer_image(cancel: bool) -> (Image, CodeLabel) {
     b.function("DriverEntry");
     let mut dpc_routine = b.a.create_label();
     prologue(&mut b);
-    allocate(&mut b, 128, tag(b"Timr"));
-    b.a.mov(rcx, rbx).unwrap();
-    b.call_nt("KeInitializeTimer");
-    b.a.lea(rcx, ptr(rbx + 0x40)).unwrap();
-    b.a.lea(rdx, ptr(dpc_routine)).unwrap();
-    b.a.xor(r8d, r8d).unwrap();
-    b.call_nt("KeInitializeDpc");
-    b.a.mov(rcx, rbx).unwrap();
-    b.a.mov(rdx, -10_000_000i64).unwrap();
-    b.a.lea(r8, ptr(rbx + 0x40)).unwrap();
-    b.call_nt("KeSetTimer");
+    set_block_timer(&mut b, dpc_routine, false);
     if cancel {
         b.a.mov(rcx, rbx).unwrap();
         b.call_nt("KeCancelTimer");
@@ -644,17 +654,7 @@ fn re_initializing_a_set_timer_is_found() {
     b.function("DriverEntry");
     let mut dpc_routine = b.a.create_label();
     prologue(&mut b);
-    allocate(&mut b, 128, tag(b"Timr"));
-    b.a.mov(rcx, rbx).unwrap();
-    b.call_nt("KeInitializeTimer");
-    b.a.lea(rcx, ptr(rbx + 0x40)).unwrap();
-    b.a.lea(rdx, ptr(dpc_routine)).unwrap();
-    b.a.xor(r8d, r8d).unwrap();
-    b.call_nt("KeInitializeDpc");
-    b.a.mov(rcx, rbx).unwrap();
-    b.a.mov(rdx, -10_000_000i64).unwrap();
-    b.a.lea(r8, ptr(rbx + 0x40)).unwrap();
-    b.call_nt("KeSetTimer");
+    set_block_timer(&mut b, dpc_routine, false);
     b.a.mov(rcx, rbx).unwrap();
     let again = b.call_nt("KeInitializeTimer");
     free(&mut b, tag(b"Timr"));
@@ -823,17 +823,7 @@ fn a_dpc_freeing_its_own_timer_block_is_fine() {
     b.function("DriverEntry");
     let mut dpc_routine = b.a.create_label();
     prologue(&mut b);
-    allocate(&mut b, 128, tag(b"Timr"));
-    b.a.mov(rcx, rbx).unwrap();
-    b.call_nt("KeInitializeTimer");
-    b.a.lea(rcx, ptr(rbx + 0x40)).unwrap();
-    b.a.lea(rdx, ptr(dpc_routine)).unwrap();
-    b.a.mov(r8, rbx).unwrap();
-    b.call_nt("KeInitializeDpc");
-    b.a.mov(rcx, rbx).unwrap();
-    b.a.mov(rdx, -10_000_000i64).unwrap();
-    b.a.lea(r8, ptr(rbx + 0x40)).unwrap();
-    b.call_nt("KeSetTimer");
+    set_block_timer(&mut b, dpc_routine, true);
     epilogue(&mut b);
     // DpcRoutine(Dpc, DeferredContext = the block, ...): ExFreePoolWithTag(block, tag).
     b.define("DpcRoutine", &mut dpc_routine);
