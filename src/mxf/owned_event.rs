@@ -344,3 +344,131 @@ impl<const N: usize> PackageWalk<N> {
         self.depth = 0;
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::abi::DMUS_KEF_PACKAGE_EVENT;
+    use crate::mxf::{EventChain, EventPool, PoolConfig};
+    use std::vec::Vec;
+
+    fn pool() -> EventPool {
+        EventPool::new(PoolConfig {
+            events: 8,
+            buffers: 1,
+            buffer_size: 16,
+        })
+        .unwrap()
+    }
+
+    /// A short event carrying `tag`, or a package of `members` (linked in order).
+    fn event(pool: &EventPool, tag: u8, members: &[NonNull<KernelEvent>]) -> NonNull<KernelEvent> {
+        let e = pool.get_event().unwrap();
+        // SAFETY: just got it: ours.
+        let ev = unsafe { &mut *e.as_ptr() };
+        if members.is_empty() {
+            ev.set_short_data(&[tag]).unwrap();
+            return e;
+        }
+        for pair in members.windows(2) {
+            // SAFETY: ours.
+            unsafe { (*pair[0].as_ptr()).pNextEvt = pair[1].as_ptr() };
+        }
+        ev.usFlags = DMUS_KEF_PACKAGE_EVENT;
+        ev.cbEvent = 8;
+        ev.uData = DMUS_KERNEL_EVENT_uData {
+            pPackageEvt: members[0].as_ptr(),
+        };
+        e
+    }
+
+    /// The tags a walk of `N` levels visits (packages as 0xFF), going into every package.
+    fn visit<const N: usize>(walk: &mut PackageWalk<N>) -> (Vec<u8>, u32) {
+        let (mut tags, mut too_deep) = (Vec::new(), 0);
+        while let Some(current) = walk.current() {
+            let Some(event) = current else {
+                walk.ascend();
+                walk.advance();
+                continue;
+            };
+            if event.is_package() {
+                tags.push(0xFF);
+                if !walk.descend() {
+                    too_deep += 1;
+                    walk.advance();
+                }
+                continue;
+            }
+            tags.push(event.data(0).unwrap()[0]);
+            walk.advance();
+        }
+        (tags, too_deep)
+    }
+
+    #[test]
+    fn a_walk_visits_a_package_tree_in_order_within_its_levels() {
+        let pool = pool();
+        let (a, b, c) = (
+            event(&pool, 1, &[]),
+            event(&pool, 2, &[]),
+            event(&pool, 3, &[]),
+        );
+        let inner = event(&pool, 0, &[b, c]);
+        let outer = event(&pool, 0, &[a, inner]);
+        // A neighbour in its chain is not part of the walk.
+        let next = event(&pool, 9, &[]);
+        // SAFETY: ours.
+        unsafe { (*outer.as_ptr()).pNextEvt = next.as_ptr() };
+        // SAFETY: ours, adopted once.
+        let mut walk = PackageWalk::<4>::new(unsafe { OwnedEvent::adopt(outer) });
+        assert_eq!(visit(&mut walk), (std::vec![0xFF, 1, 0xFF, 2, 3], 0));
+        let head = walk.into_head();
+        let mut shallow = PackageWalk::<2>::new(head);
+        assert_eq!(visit(&mut shallow), (std::vec![0xFF, 1, 0xFF], 1));
+        let mut chain = EventChain::new();
+        chain.push(shallow.into_head());
+        // SAFETY: ours, adopted once.
+        chain.push(unsafe { OwnedEvent::adopt(next) });
+        assert_eq!(pool.put_chain(chain.take().unwrap().as_ptr()).events, 6);
+        assert_eq!(pool.stats().events.in_use, 0);
+    }
+
+    #[test]
+    fn data_is_checked_against_the_buffer_size() {
+        let pool = pool();
+        let e = pool.get_event().unwrap();
+        // SAFETY: ours, adopted once; written below through the raw pointer only while no
+        // view of it is alive.
+        let owned = unsafe { OwnedEvent::adopt(e) };
+        let set = |len: u16, data: *mut u8| {
+            // SAFETY: ours (see above).
+            let ev = unsafe { &mut *e.as_ptr() };
+            ev.cbEvent = len;
+            ev.uData = DMUS_KERNEL_EVENT_uData { pbData: data };
+        };
+        set(0, ptr::null_mut());
+        assert_eq!(owned.view().data(16), Err(BadData::Empty));
+        set(9, ptr::null_mut());
+        assert_eq!(owned.view().data(16), Err(BadData::MissingBuffer));
+        let buffer = pool.get_buffer().unwrap();
+        // SAFETY: the pool's buffer, 16 bytes, ours.
+        unsafe { buffer.as_ptr().write_bytes(7, 16) };
+        set(17, buffer.as_ptr());
+        assert_eq!(owned.view().data(16), Err(BadData::TooLong));
+        set(9, buffer.as_ptr());
+        assert_eq!(owned.view().data(16), Ok(&[7u8; 9][..]));
+        let mut owned = owned;
+        owned.fill_short(&[0x90, 60, 100], 5, 1, 0);
+        owned.put_inline(3, 0xF7);
+        assert_eq!(owned.view().data(0), Ok(&[0x90, 60, 100, 0xF7][..]));
+        assert_eq!(
+            (owned.presentation_time(), owned.view().channel_group()),
+            (5, 1)
+        );
+        // SAFETY: the pool's buffer, 16 bytes, ours: it goes with the event.
+        unsafe { owned.carry_buffer(buffer, 9) };
+        assert_eq!(owned.view().data(16), Ok(&[7u8; 9][..]));
+        let report = pool.put_chain(owned.into_raw().as_ptr());
+        assert_eq!((report.events, pool.stats().events.in_use), (1, 0));
+    }
+}
