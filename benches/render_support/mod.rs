@@ -21,6 +21,7 @@ use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
 
 use dmus_miniport::abi::KernelEvent;
+use dmus_miniport::mxf::OwnedEvent;
 use dmus_miniport::render::Sequencer;
 
 /// How far ahead of "now" an event is stamped: at most 20 ms (the render stream's
@@ -59,13 +60,15 @@ impl Pending for Sequencer {
 
     #[inline]
     fn push(&mut self, event: NonNull<KernelEvent>) -> usize {
-        Sequencer::push(self, event);
+        // SAFETY: the caller hands the event over (`Pending::push`): the queue's alone until
+        // popped.
+        Sequencer::push(self, unsafe { OwnedEvent::adopt(event) });
         0
     }
 
     #[inline]
     fn pop(&mut self) -> Option<NonNull<KernelEvent>> {
-        Sequencer::pop(self)
+        Sequencer::pop(self).map(OwnedEvent::into_raw)
     }
 }
 

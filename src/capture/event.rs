@@ -1,8 +1,7 @@
-//! The events a capture stream builds: an [`Owned`] event from IAllocatorMXF::GetMessage,
-//! written through a safe interface, and the SysEx on its way out ([`SysEx`]): inline
+//! The events a capture stream builds: an [`OwnedEvent`] from IAllocatorMXF::GetMessage,
+//! written through its safe interface, and the SysEx on its way out ([`SysEx`]): inline
 //! [`Fragment`]s of at most 8 bytes, or one COMPLETE event whose data is a buffer from
-//! IAllocatorMXF::GetBuffer. The one place in `capture` that writes through the allocator's
-//! pointers (docs/dmus-contract.md sections 1 and 4).
+//! IAllocatorMXF::GetBuffer, which it fills (docs/dmus-contract.md sections 1 and 4).
 //!
 //! **The rule.** The DMUS_KERNEL_EVENT page
 //! (<https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/dmusicks/ns-dmusicks-_dmus_kernel_event>)
@@ -33,106 +32,19 @@
 
 use core::ptr::{self, NonNull};
 
-use crate::abi::{
-    DMUS_KEF_EVENT_COMPLETE, DMUS_KEF_EVENT_INCOMPLETE, DMUS_KERNEL_EVENT_SHORT_MAX,
-    DMUS_KERNEL_EVENT_uData, KernelEvent, kBytePositionNone,
-};
-use crate::mxf::EventChain;
-
-/// Bytes an event holds inline (`uData.abData`): sizeof(PBYTE) on x64.
-const INLINE: usize = DMUS_KERNEL_EVENT_SHORT_MAX;
-
-/// An event the stream owns (see the module documentation).
-#[derive(Debug, PartialEq, Eq)]
-pub struct Owned(NonNull<KernelEvent>);
-
-impl Owned {
-    /// # Safety
-    /// `event` came from the stream's allocator's GetMessage (a zeroed event of this
-    /// allocator, `cbStruct` set) and is the stream's alone until [`Owned::into_raw`].
-    pub unsafe fn new(event: NonNull<KernelEvent>) -> Self {
-        Owned(event)
-    }
-
-    fn get_mut(&mut self) -> &mut KernelEvent {
-        // SAFETY: an owned event (construction contract): live, aligned, touched by nobody
-        // else while the stream holds it.
-        unsafe { self.0.as_mut() }
-    }
-
-    /// Appends the event to `chain`, which takes it over (its `pNextEvt` is overwritten).
-    pub fn append_to(self, chain: &mut EventChain) {
-        // SAFETY: the stream's alone (construction contract), given up here.
-        unsafe { chain.push(self.0) };
-    }
-
-    /// Makes the event one of the stream's: `bytes` (at most 8) inline, stamped `time`, in
-    /// channel group `group`, with `flags` (COMPLETE or INCOMPLETE). `cbStruct` and
-    /// `bReserved` stay the allocator's.
-    pub fn fill_short(&mut self, bytes: &[u8], time: i64, group: u16, flags: u16) {
-        let e = self.get_mut();
-        e.usChannelGroup = group;
-        e.usFlags = flags;
-        e.ullPresTime100ns = time;
-        e.ullBytePosition = kBytePositionNone;
-        e.pNextEvt = ptr::null_mut();
-        let mut data = [0u8; INLINE];
-        let n = bytes.len().min(INLINE);
-        if let (Some(to), Some(from)) = (data.get_mut(..n), bytes.get(..n)) {
-            to.copy_from_slice(from);
-        }
-        e.uData = DMUS_KERNEL_EVENT_uData { abData: data };
-        e.cbEvent = n as u16;
-    }
-
-    /// Writes inline byte `index` (< 8) and sets `cbEvent` to `index + 1`.
-    fn put_inline(&mut self, index: u8, byte: u8) {
-        let e = self.get_mut();
-        // SAFETY: the stream fills this event inline (abData is its live member, written by
-        // `fill_short`); every bit pattern is a valid [u8; 8].
-        let data = unsafe { &mut e.uData.abData };
-        if let Some(slot) = data.get_mut(usize::from(index)) {
-            *slot = byte;
-            e.cbEvent = u16::from(index) + 1;
-        }
-    }
-
-    /// The inline bytes (the first cbEvent of them are the event's).
-    fn inline(&self) -> [u8; INLINE] {
-        // SAFETY: an owned event (construction contract) filled inline; read as plain bytes.
-        unsafe { self.0.as_ref().uData.abData }
-    }
-
-    fn set_flags(&mut self, flags: u16) {
-        self.get_mut().usFlags = flags;
-    }
-
-    /// Makes the event COMPLETE with `buffer` (from GetBuffer) as its data, `len` (> 8) bytes
-    /// of it: the allocator takes the buffer back with the event.
-    fn carry_buffer(&mut self, buffer: NonNull<u8>, len: u16) {
-        let e = self.get_mut();
-        e.uData = DMUS_KERNEL_EVENT_uData {
-            pbData: buffer.as_ptr(),
-        };
-        e.cbEvent = len;
-        e.usFlags = DMUS_KEF_EVENT_COMPLETE;
-    }
-}
-
-// SAFETY: an owned event is the stream's alone (construction contract); moving the handle to
-// another processor moves that ownership.
-unsafe impl Send for Owned {}
+use crate::abi::{DMUS_KEF_EVENT_COMPLETE, DMUS_KEF_EVENT_INCOMPLETE};
+use crate::mxf::{EventChain, INLINE_BYTES as INLINE, OwnedEvent};
 
 /// A SysEx fragment being filled: an INCOMPLETE event holding at most 8 bytes inline, stamped
 /// with its first byte's arrival.
 #[derive(Debug)]
 pub struct Fragment {
-    event: Owned,
+    event: OwnedEvent,
     len: u8,
 }
 
 impl Fragment {
-    fn new(mut event: Owned, time: i64, group: u16) -> Self {
+    fn new(mut event: OwnedEvent, time: i64, group: u16) -> Self {
         event.fill_short(&[], time, group, DMUS_KEF_EVENT_INCOMPLETE);
         Fragment { event, len: 0 }
     }
@@ -153,7 +65,7 @@ impl Fragment {
 
     /// Its bytes, copied out.
     fn bytes(&self) -> ([u8; INLINE], usize) {
-        (self.event.inline(), usize::from(self.len))
+        (self.event.inline_bytes(), usize::from(self.len))
     }
 }
 
@@ -169,7 +81,7 @@ pub struct SysEx {
     whole: bool,
 }
 
-// SAFETY: the held and open events are the stream's alone (see `Owned`); moving the value to
+// SAFETY: the held and open events are the stream's alone (see `OwnedEvent`); moving the value to
 // another processor moves that ownership.
 unsafe impl Send for SysEx {}
 
@@ -220,16 +132,16 @@ impl SysEx {
             return 0;
         };
         if self.whole {
-            full.event.append_to(&mut self.held);
+            self.held.push(full.event);
             0
         } else {
-            full.event.append_to(out);
+            out.push(full.event);
             1
         }
     }
 
     /// Opens a fragment in `event` (from GetMessage), stamped `time`.
-    pub fn open(&mut self, event: Owned, time: i64, group: u16) {
+    pub fn open(&mut self, event: OwnedEvent, time: i64, group: u16) {
         debug_assert!(self.open.is_none());
         self.open = Some(Fragment::new(event, time, group));
     }
@@ -254,7 +166,7 @@ impl SysEx {
     pub fn close(&mut self, out: &mut EventChain) -> u32 {
         let mut sent = self.release(out);
         if let Some(open) = self.open.take() {
-            open.event.append_to(out);
+            out.push(open.event);
             sent += 1;
         }
         sent
@@ -270,7 +182,7 @@ impl SysEx {
             return false;
         };
         open.event.set_flags(DMUS_KEF_EVENT_COMPLETE);
-        open.event.append_to(out);
+        out.push(open.event);
         self.whole = false;
         true
     }
@@ -290,13 +202,13 @@ impl SysEx {
         size: u16,
         last: u8,
         spent: &mut EventChain,
-    ) -> Result<Owned, NonNull<u8>> {
+    ) -> Result<OwnedEvent, NonNull<u8>> {
         let total = usize::from(self.len()) + 1;
         let empty = self.held.is_empty() && self.open.is_none();
         if !self.whole || empty || total <= INLINE || total > usize::from(size) {
             return Err(buffer);
         }
-        let mut carrier: Option<Owned> = None;
+        let mut carrier: Option<OwnedEvent> = None;
         let mut at = 0usize;
         let copy = |bytes: &[u8], at: &mut usize| {
             let n = bytes.len().min(usize::from(size) - *at);
@@ -307,14 +219,10 @@ impl SysEx {
         };
         let open = self.open.take();
         let pieces = core::iter::from_fn(|| self.held.pop())
-            .map(|e| {
-                // SAFETY: every event in `held` was a full fragment's, pushed by
-                // `retire_full`, and nobody else's since; it is ours again as it leaves.
-                let event = unsafe { Owned::new(e) };
-                Fragment {
-                    event,
-                    len: INLINE as u8,
-                }
+            // Every event in `held` is a full fragment's, pushed by `retire_full`.
+            .map(|event| Fragment {
+                event,
+                len: INLINE as u8,
             })
             .chain(open);
         for piece in pieces {
@@ -322,14 +230,17 @@ impl SysEx {
             copy(bytes.get(..n).unwrap_or(&[]), &mut at);
             match carrier {
                 None => carrier = Some(piece.event),
-                Some(_) => piece.event.append_to(spent),
+                Some(_) => spent.push(piece.event),
             }
         }
         copy(&[last], &mut at);
         self.whole = false;
         match carrier {
             Some(mut event) => {
-                event.carry_buffer(buffer, at as u16);
+                // SAFETY: `buffer` is from the stream's allocator's GetBuffer, `size` >= `at`
+                // bytes, and the stream's alone (this function's contract): it changes hands
+                // to the event, returned.
+                unsafe { event.carry_buffer(buffer, at as u16) };
                 Ok(event)
             }
             // Unreachable: more than 8 bytes were gathered, so there was a fragment.
@@ -343,7 +254,7 @@ impl SysEx {
         let mut n = self.held.len();
         chain.append(&mut self.held);
         if let Some(open) = self.open.take() {
-            open.event.append_to(chain);
+            chain.push(open.event);
             n += 1;
         }
         self.whole = false;

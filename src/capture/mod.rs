@@ -10,9 +10,10 @@
 //!   ([`Parser`](crate::midi::Parser)) into events for its output.
 //!
 //! Unsafe code here: the ring's block (`ring`), the events and buffers the allocator hands out
-//! (`event`, and the stream adopting them), handing chains and buffers back (`mxf::output`,
-//! PutBuffer), the timer's callback reaching its stream, and the timer's initialisation. COM
-//! calls out are the typed methods of `com`.
+//! (the stream adopting an event from GetMessage as an `mxf::OwnedEvent`; `event` filling a
+//! buffer and giving it to the event that carries it), handing chains and buffers back
+//! (`mxf::output`, PutBuffer), the timer's callback reaching its stream, and the timer's
+//! initialisation. COM calls out are the typed methods of `com`.
 
 mod config;
 mod event;

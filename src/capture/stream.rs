@@ -54,7 +54,7 @@ use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use super::config::CaptureConfig;
-use super::event::{Owned, SysEx};
+use super::event::SysEx;
 use super::intake::RingHandle;
 use super::ring::CaptureRing;
 use super::stats::{CaptureStats, Counters, add, bump, bump_locked};
@@ -70,7 +70,7 @@ use crate::kernel::pool::PoolTag;
 use crate::kernel::{SpinLock, Timer};
 use crate::midi::{Dropped, Output, Parser, Step};
 use crate::mxf::output;
-use crate::mxf::{EventChain, Mxf};
+use crate::mxf::{EventChain, Mxf, OwnedEvent};
 
 /// The stream objects' pool tag: "DMcs".
 pub const CAPTURE_TAG: PoolTag = PoolTag::new(b"DMcs");
@@ -297,7 +297,7 @@ impl<R: RingHandle> CaptureStream<R> {
             let Some(event) = self.allocate() else {
                 break;
             };
-            event.append_to(&mut inner.spare);
+            inner.spare.push(event);
             taken += 1;
         }
         taken
@@ -342,13 +342,13 @@ impl<R: RingHandle> CaptureStream<R> {
             Output::Message(m) => {
                 let mut event = self.get_event(inner)?;
                 event.fill_short(m.bytes(), m.time(), group, DMUS_KEF_EVENT_COMPLETE);
-                event.append_to(out);
+                out.push(event);
                 Ok(())
             }
             Output::Realtime { byte, time } => {
                 let mut event = self.get_event(inner)?;
                 event.fill_short(&[byte], time, group, DMUS_KEF_EVENT_COMPLETE);
-                event.append_to(out);
+                out.push(event);
                 Ok(())
             }
             Output::SysEx {
@@ -417,7 +417,7 @@ impl<R: RingHandle> CaptureStream<R> {
             }
             match whole {
                 Ok(event) => {
-                    event.append_to(out);
+                    out.push(event);
                     true
                 }
                 Err(buffer) => {
@@ -486,7 +486,7 @@ impl<R: RingHandle> CaptureStream<R> {
     // ---- the allocator and the output (COM calls out) ----
 
     /// An event from the allocator, or else a spare one; a failure of both is counted.
-    fn get_event(&self, inner: &mut Inner) -> Result<Owned, NoEvent> {
+    fn get_event(&self, inner: &mut Inner) -> Result<OwnedEvent, NoEvent> {
         match self.allocate() {
             Some(event) => Ok(event),
             None => self.spare_event(inner),
@@ -496,7 +496,11 @@ impl<R: RingHandle> CaptureStream<R> {
     /// An event for a SysEx fragment: as [`get_event`](Self::get_event), but when the
     /// allocator has none, the fragments held back for a whole SysEx are sent first: they
     /// come back to the allocator once delivered, and may be what it lacks.
-    fn get_sysex_event(&self, inner: &mut Inner, out: &mut EventChain) -> Result<Owned, NoEvent> {
+    fn get_sysex_event(
+        &self,
+        inner: &mut Inner,
+        out: &mut EventChain,
+    ) -> Result<OwnedEvent, NoEvent> {
         if let Some(event) = self.allocate() {
             return Ok(event);
         }
@@ -508,22 +512,23 @@ impl<R: RingHandle> CaptureStream<R> {
     }
 
     /// GetMessage failed: a spare event, if the stream has one left; both counted.
-    fn spare_event(&self, inner: &mut Inner) -> Result<Owned, NoEvent> {
+    /// (A spare is an event `refill_spare` took from our allocator's GetMessage and kept unused
+    /// in the stream's chain of spares.)
+    fn spare_event(&self, inner: &mut Inner) -> Result<OwnedEvent, NoEvent> {
         bump(&self.counters.get_message_failures);
         let event = inner.spare.pop().ok_or(NoEvent)?;
         bump(&self.counters.spare_events_used);
-        // SAFETY: a spare event, taken from our allocator's GetMessage by `refill_spare` and
-        // kept unused in the stream's chain of spares until now.
-        Ok(unsafe { Owned::new(event) })
+        Ok(event)
     }
 
     /// GetMessage: an event of the allocator's, or None if it has none.
-    fn allocate(&self) -> Option<Owned> {
+    fn allocate(&self) -> Option<OwnedEvent> {
         // <= DISPATCH_LEVEL (section 3).
         let (status, event) = self.allocator.get_message();
         match event {
-            // SAFETY: a zeroed event GetMessage just handed to us.
-            Some(event) if NT_SUCCESS(status) => Some(unsafe { Owned::new(event) }),
+            // SAFETY: a zeroed event GetMessage just handed to us: ours alone until we hand it
+            // on.
+            Some(event) if NT_SUCCESS(status) => Some(unsafe { OwnedEvent::adopt(event) }),
             other => {
                 // A failure that still handed out an event: give it back.
                 if let Some(event) = other {

@@ -5,10 +5,12 @@
 
 use core::ptr::{self, NonNull};
 
+use super::OwnedEvent;
 use crate::abi::KernelEvent;
 
-/// A chain of events the holder owns. Its events are linked to each other and nothing else
-/// refers to them; handing the chain over ([`take`](Self::take)) gives them all away.
+/// A chain of events the holder owns, each an [`OwnedEvent`] given to it. Its events are linked
+/// to each other and nothing else refers to them; handing the chain over
+/// ([`take`](Self::take)) gives them all away.
 #[derive(Debug)]
 pub struct EventChain {
     head: *mut KernelEvent,
@@ -17,7 +19,7 @@ pub struct EventChain {
     len: u32,
 }
 
-// SAFETY: the chain owns its events (see `push`); moving it to another processor moves that
+// SAFETY: the chain owns its events (each pushed as an `OwnedEvent`); moving it to another processor moves that
 // ownership.
 unsafe impl Send for EventChain {}
 
@@ -36,24 +38,27 @@ impl EventChain {
         }
     }
 
-    /// Appends `event` (one event: its `pNextEvt` is overwritten). O(1).
-    ///
-    /// # Safety
-    /// `event` is the caller's to give, not already in a chain it holds, and from here on the
-    /// chain's: nobody else touches it until it comes out of [`pop`](Self::pop) or
-    /// [`take`](Self::take).
-    pub unsafe fn push(&mut self, event: NonNull<KernelEvent>) {
-        let e = event.as_ptr();
-        // SAFETY: `event` is ours (this function's contract); the tail is an event the chain
-        // owns.
-        unsafe {
-            (*e).pNextEvt = ptr::null_mut();
-            match NonNull::new(self.tail) {
-                Some(tail) => (*tail.as_ptr()).pNextEvt = e,
-                None => self.head = e,
-            }
+    /// Appends `event` (one event: its link to a next one is overwritten). O(1).
+    pub fn push(&mut self, mut event: OwnedEvent) {
+        event.set_next_raw(ptr::null_mut());
+        let e = event.into_raw().as_ptr();
+        match NonNull::new(self.tail) {
+            // SAFETY: the tail is an event the chain owns.
+            Some(tail) => unsafe { (*tail.as_ptr()).pNextEvt = e },
+            None => self.head = e,
         }
         self.tail = e;
+        self.len += 1;
+    }
+
+    /// Puts `event` (one event: its link to a next one is overwritten) before the first. O(1).
+    pub fn push_front(&mut self, mut event: OwnedEvent) {
+        event.set_next_raw(self.head);
+        let e = event.into_raw().as_ptr();
+        if self.tail.is_null() {
+            self.tail = e;
+        }
+        self.head = e;
         self.len += 1;
     }
 
@@ -78,19 +83,21 @@ impl EventChain {
         self.len += len;
     }
 
-    /// Removes the first event (detached: its `pNextEvt` null) and gives it back. O(1).
-    pub fn pop(&mut self) -> Option<NonNull<KernelEvent>> {
+    /// Removes the first event (detached: its link to a next one null) and gives it back.
+    /// O(1).
+    pub fn pop(&mut self) -> Option<OwnedEvent> {
         let head = NonNull::new(self.head)?;
         // SAFETY: the head is an event the chain owns.
-        unsafe {
-            self.head = (*head.as_ptr()).pNextEvt;
-            (*head.as_ptr()).pNextEvt = ptr::null_mut();
-        }
+        self.head = unsafe { head.as_ref() }.pNextEvt;
+        // SAFETY: pushed as an `OwnedEvent`, and leaving the chain here: ours alone again,
+        // owned by the value returned.
+        let mut event = unsafe { OwnedEvent::adopt(head) };
+        event.set_next_raw(ptr::null_mut());
         if self.head.is_null() {
             self.tail = ptr::null_mut();
         }
         self.len -= 1;
-        Some(head)
+        Some(event)
     }
 
     /// The whole chain, given away (its first event; `None` if empty). The chain is empty
@@ -142,12 +149,14 @@ mod tests {
         let e: Vec<_> = (0..4).map(|_| pool.get_event().unwrap()).collect();
         let mut chain = EventChain::new();
         assert!(chain.is_empty() && chain.pop().is_none() && chain.take().is_none());
-        for &x in &e {
-            // SAFETY: ours, handed over once.
-            unsafe { chain.push(x) };
+        for &x in &e[1..] {
+            // SAFETY: ours, adopted once.
+            chain.push(unsafe { OwnedEvent::adopt(x) });
         }
+        // SAFETY: ours, adopted once.
+        chain.push_front(unsafe { OwnedEvent::adopt(e[0]) });
         assert_eq!(chain.len(), 4);
-        assert_eq!(chain.pop(), Some(e[0]));
+        assert_eq!(chain.pop().map(OwnedEvent::into_raw), Some(e[0]));
         // SAFETY: popped: ours.
         assert!(unsafe { e[0].as_ref() }.pNextEvt.is_null());
         crate::kernel::host::capture_debug_output();
@@ -184,18 +193,18 @@ mod tests {
         a.append(&mut b);
         assert!(a.is_empty() && b.is_empty());
         for &x in &e[..2] {
-            // SAFETY: ours, handed over once.
-            unsafe { b.push(x) };
+            // SAFETY: ours, adopted once.
+            b.push(unsafe { OwnedEvent::adopt(x) });
         }
         a.append(&mut b);
         assert_eq!((a.len(), b.len(), b.is_empty()), (2, 0, true));
         for &x in &e[2..] {
-            // SAFETY: ours, handed over once.
-            unsafe { b.push(x) };
+            // SAFETY: ours, adopted once.
+            b.push(unsafe { OwnedEvent::adopt(x) });
         }
         a.append(&mut b);
         assert_eq!(a.len(), 5);
-        let popped: Vec<_> = std::iter::from_fn(|| a.pop()).collect();
+        let popped: Vec<_> = std::iter::from_fn(|| a.pop().map(OwnedEvent::into_raw)).collect();
         assert_eq!(popped, e);
         for x in e {
             pool.put_chain(x.as_ptr());

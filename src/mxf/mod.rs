@@ -14,6 +14,7 @@ mod event_pool;
 mod free_list;
 mod imxf;
 pub mod output;
+mod owned_event;
 mod stats;
 
 #[cfg(all(test, loom))]
@@ -25,4 +26,5 @@ pub use clock::{Clock, KernelClock, MasterClock};
 pub use event_pool::{EVENT_STRIDE, EventPool, MAX_PACKAGE_DEPTH, POOL_TAG, PoolConfig, PutReport};
 pub use free_list::MAX_SLOTS;
 pub use imxf::Mxf;
+pub use owned_event::{BadData, EventRef, INLINE_BYTES, OwnedEvent, PackageWalk};
 pub use stats::{PoolStats, Rejections, SlotStats};

@@ -6,9 +6,10 @@
 //! anyway: no other field of an event is written, so every event goes back to the port with
 //! the fields it set (`ullBytePosition` is the port's, for IPositionNotify). A pusher reverses
 //! its chain in place (its last event first) and pushes the lot with one exchange of the head;
-//! the taker takes the whole stack and reverses it once more: the oldest chain first, each in
-//! its own order (FIFO between the PutMessage calls of one CPU; calls racing on two CPUs have
-//! no order to keep). The only removal takes the whole stack, so there is no ABA problem.
+//! the taker takes the whole stack and adopts its events ([`OwnedEvent`]), each put before the
+//! last one it adopted in the [`EventChain`] it hands out: the oldest chain first, each in its
+//! own order (FIFO between the PutMessage calls of one CPU; calls racing on two CPUs have no
+//! order to keep). The inbox is where the port's raw chains become owned events. The only removal takes the whole stack, so there is no ABA problem.
 //! PutMessage costs a walk of its own chain (twice: the loop check and the reversal).
 //!
 //! A chain that loops back on itself (a port bug), or an event the port puts again while it
@@ -20,13 +21,12 @@
 //! bounded and never follow anything but `pNextEvt`.
 
 use core::ptr::{self, NonNull};
-
-use crate::mxf::MAX_SLOTS;
 use core::sync::atomic::AtomicU64;
 
 use crate::abi::KernelEvent;
 use crate::kernel::counter::bump;
 use crate::kernel::sync::{AtomicPtr, Ordering};
+use crate::mxf::{EventChain, MAX_SLOTS, OwnedEvent};
 
 /// The longest list a walk follows: no pool holds more events.
 pub const MAX_LIST_EVENTS: u32 = MAX_SLOTS;
@@ -51,12 +51,17 @@ impl Inbox {
         }
     }
 
-    /// Adds a chain (the caller gives it up). Returns whether the inbox was empty, i.e.
-    /// whether the consumer needs waking. Lock-free; any IRQL up to DISPATCH_LEVEL.
+    /// Adds a chain. Returns whether the inbox was empty, i.e. whether the consumer needs
+    /// waking. Lock-free; any IRQL up to DISPATCH_LEVEL.
+    ///
+    /// # Safety
+    /// The caller gives the chain up: its events (and their packages' contents) are the
+    /// inbox's from here on, to be adopted as [`OwnedEvent`]s by [`take`](Self::take)
+    /// (PutMessage's chain, section 4).
     #[inline]
-    pub fn push(&self, chain: NonNull<KernelEvent>) -> bool {
-        // SAFETY: the chain was handed over by the caller; until the exchange below publishes
-        // it, only this CPU touches it.
+    pub unsafe fn push(&self, chain: NonNull<KernelEvent>) -> bool {
+        // SAFETY: the chain was handed over (this function's contract); until the exchange
+        // below publishes it, only this CPU touches it.
         let (reversed, last) = unsafe {
             let sealed = seal(chain.as_ptr(), MAX_LIST_EVENTS);
             if sealed.cut {
@@ -86,19 +91,35 @@ impl Inbox {
         self.head.load(Ordering::Relaxed).is_null()
     }
 
-    /// Takes every chain pushed so far as one chain, oldest first (`None` if there were none).
-    pub fn take(&self) -> Option<NonNull<KernelEvent>> {
+    /// Takes every chain pushed so far as one chain of owned events, oldest first (empty if
+    /// there were none).
+    ///
+    /// Not caught here: an event the port puts again in a later PutMessage while the stream
+    /// still holds it (in the sequencer). The stream writes nothing but `pNextEvt` into the
+    /// port's events, so it has no mark to know it by; it is held twice (the port broke
+    /// `push`'s contract), and the allocator is where that double put can still be caught
+    /// (ours counts it).
+    pub fn take(&self) -> EventChain {
+        let mut chain = EventChain::new();
         let stack = self.head.swap(ptr::null_mut(), Ordering::Acquire);
         if stack.is_null() {
-            return None;
+            return chain;
         }
         // SAFETY: taken from the inbox: every event on it is ours now.
-        unsafe {
-            if seal(stack, MAX_LIST_EVENTS).cut {
-                bump(&self.cuts);
-            }
-            NonNull::new(reverse(stack))
+        if unsafe { seal(stack, MAX_LIST_EVENTS) }.cut {
+            bump(&self.cuts);
         }
+        // The stack is newest first: each event goes before the ones taken before it.
+        let mut next = stack;
+        while let Some(event) = NonNull::new(next) {
+            // SAFETY: on the taken stack, sealed (it ends, and holds each event once): ours.
+            next = unsafe { event.as_ref() }.pNextEvt;
+            // SAFETY: an event of a chain PutMessage handed over (`push`'s contract), taken
+            // from the inbox once: ours alone, with its package's contents, until the stream
+            // hands it on.
+            chain.push_front(unsafe { OwnedEvent::adopt(event) });
+        }
+        chain
     }
 
     /// Lists cut so far: a chain that looped, an event put again while queued, or a list
@@ -219,8 +240,23 @@ mod tests {
         .unwrap()
     }
 
+    /// Inbox::push, as PutMessage does. Some tests put an event again while it is queued (the
+    /// port bug the inbox's seal undoes: each event is taken once).
+    fn put(inbox: &Inbox, chain: NonNull<KernelEvent>) -> bool {
+        // SAFETY: the test's events, handed over.
+        unsafe { inbox.push(chain) }
+    }
+
+    /// The events of a taken chain, in order, linked again in that order (as one list to give
+    /// back).
+    fn walk(mut chain: EventChain) -> Vec<NonNull<KernelEvent>> {
+        let out: Vec<_> = std::iter::from_fn(|| chain.pop().map(OwnedEvent::into_raw)).collect();
+        link(&out);
+        out
+    }
+
     /// The events of a list, in order (at most 100).
-    fn walk(head: Option<NonNull<KernelEvent>>) -> Vec<NonNull<KernelEvent>> {
+    fn follow(head: Option<NonNull<KernelEvent>>) -> Vec<NonNull<KernelEvent>> {
         let mut out = Vec::new();
         let mut e = head;
         while let Some(ev) = e {
@@ -244,19 +280,19 @@ mod tests {
         let pool = pool(8);
         let inbox = Inbox::new();
         assert!(inbox.is_empty());
-        assert_eq!(inbox.take(), None);
+        assert!(inbox.take().is_empty());
         let e: Vec<_> = (0..6).map(|_| pool.get_event().unwrap()).collect();
         for (i, ev) in e.iter().enumerate() {
             // SAFETY: ours.
             unsafe { (*ev.as_ptr()).ullBytePosition = 1000 + i as u64 };
         }
         link(&e[1..4]);
-        assert!(inbox.push(e[0]));
-        assert!(!inbox.push(e[1]));
-        assert!(!inbox.push(e[4]));
+        assert!(put(&inbox, e[0]));
+        assert!(!put(&inbox, e[1]));
+        assert!(!put(&inbox, e[4]));
         assert_eq!(walk(inbox.take()), e[..5]);
         assert!(inbox.is_empty());
-        assert!(inbox.push(e[5]));
+        assert!(put(&inbox, e[5]));
         assert_eq!(walk(inbox.take()), [e[5]]);
         for (i, ev) in e.iter().enumerate() {
             // SAFETY: ours.
@@ -279,7 +315,7 @@ mod tests {
             link(&e);
             // SAFETY: ours.
             unsafe { (*e[3].as_ptr()).pNextEvt = e[loop_to].as_ptr() };
-            inbox.push(e[0]);
+            put(&inbox, e[0]);
             assert_eq!(walk(inbox.take()), e, "loop back to {loop_to}");
             assert_eq!(inbox.cuts(), 1);
             assert_eq!(pool.put_chain(e[0].as_ptr()).events, 4);
@@ -293,12 +329,12 @@ mod tests {
         let pool = pool(4);
         let inbox = Inbox::new();
         let (e, f) = (pool.get_event().unwrap(), pool.get_event().unwrap());
-        assert!(inbox.push(e));
-        assert!(!inbox.push(e));
+        assert!(put(&inbox, e));
+        assert!(!put(&inbox, e));
         assert_eq!(walk(inbox.take()), [e]);
-        assert!(inbox.push(e));
-        assert!(!inbox.push(f));
-        assert!(!inbox.push(e));
+        assert!(put(&inbox, e));
+        assert!(!put(&inbox, f));
+        assert!(!put(&inbox, e));
         let got = walk(inbox.take());
         assert_eq!(got.len(), 2);
         assert!(got.contains(&e) && got.contains(&f));
@@ -315,7 +351,7 @@ mod tests {
         link(&e);
         // SAFETY: ours.
         assert!(unsafe { seal(e[0].as_ptr(), 3) }.cut);
-        assert_eq!(walk(Some(e[0])), e[..3]);
+        assert_eq!(follow(Some(e[0])), e[..3]);
         // SAFETY: ours.
         assert!(!unsafe { seal(e[0].as_ptr(), 3) }.cut);
         for c in [e[0], e[3]] {
@@ -356,20 +392,17 @@ mod loom_models {
                 let inbox = inbox.clone();
                 move || {
                     for e in mine {
-                        inbox.push(core::ptr::NonNull::new(e as *mut _).unwrap());
+                        // SAFETY: the model's events, each handed over once.
+                        unsafe { inbox.push(core::ptr::NonNull::new(e as *mut _).unwrap()) };
                     }
                 }
             };
             let t = thread::spawn(producer([events[0], events[1]]));
-            let walk = |head: Option<core::ptr::NonNull<crate::abi::KernelEvent>>| {
-                let mut out = Vec::new();
-                let mut e = head.map_or(core::ptr::null_mut(), |h| h.as_ptr());
-                while !e.is_null() {
-                    out.push(e as usize);
-                    // SAFETY: taken from the inbox: ours. Detached, to be given back one by one.
-                    e = unsafe { core::mem::replace(&mut (*e).pNextEvt, core::ptr::null_mut()) };
-                }
-                out
+            // Taken from the inbox: ours, detached, to be given back one by one.
+            let walk = |mut chain: crate::mxf::EventChain| {
+                core::iter::from_fn(|| chain.pop())
+                    .map(|e| e.into_raw().as_ptr() as usize)
+                    .collect::<Vec<_>>()
             };
             let mut seen = walk(inbox.take());
             producer([events[2], events[3]])();

@@ -6,13 +6,12 @@
 //! - [`Wire`]: one per device; streams take turns on it a whole message at a time.
 //! - [`Clock`]: the master time the events' presentation times refer to.
 //!
-//! Unsafe code here: reading and relinking the events the port hands over (`event`, and the
-//! stream adopting a chain as its own), handing chains on (`mxf::output`), the timer's
+//! Unsafe code here: the inbox's links (the port's chains until the stream adopts their events
+//! as `mxf::OwnedEvent`s), the sequencer's block, handing chains on (`mxf::output`), the timer's
 //! callback reaching its stream, and the stream's timer initialisation. COM calls out are the
 //! typed methods of `com`.
 
 mod config;
-mod event;
 mod inbox;
 mod sequencer;
 mod stats;
@@ -23,10 +22,9 @@ mod wire;
 /// The clocks live in `mxf`, shared with the capture path; re-exported here unchanged.
 pub use crate::mxf::{Clock, KernelClock, MasterClock};
 pub use config::{RenderConfig, SCHEDULE_PREFETCH_100NS};
-pub use event::Malformed;
 pub use inbox::{Inbox, MAX_LIST_EVENTS};
 pub use sequencer::{SEQUENCER_TAG, Sequencer, SequencerStats};
 pub use stats::{MalformedStats, RenderStats};
 pub use stream::{MAX_SLEEP_100NS, RENDER_TAG, RenderStream, WireHandle};
-pub use unit::{MAX_DEPTH, MAX_UNIT_EVENTS};
+pub use unit::{MAX_DEPTH, MAX_UNIT_EVENTS, Malformed};
 pub use wire::{EOX, StreamId, Wire, WireError, WireStats};

@@ -16,23 +16,22 @@
 //! Not thread-safe by itself: the render stream owns it under its lock.
 
 use core::mem::{align_of, size_of};
-use core::ptr::{self, NonNull};
+use core::ptr::NonNull;
 
-use crate::abi::{KernelEvent, NTSTATUS, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER};
+use crate::abi::{NTSTATUS, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER};
 use crate::kernel::pool::{self, PoolTag};
-use crate::mxf::EventChain;
+use crate::mxf::{EventChain, OwnedEvent};
 
 /// The heap's memory: "DMsq".
 pub const SEQUENCER_TAG: PoolTag = PoolTag::new(b"DMsq");
 
 /// One pending event: its sort key and the event.
-#[derive(Clone, Copy)]
 struct Entry {
     /// Presentation time, mapped so that unsigned order is time order, DONT_HOLD first.
     time: u64,
     /// Arrival number: FIFO among equal times.
     seq: u64,
-    event: NonNull<KernelEvent>,
+    event: OwnedEvent,
 }
 
 impl Entry {
@@ -46,7 +45,7 @@ impl Entry {
 /// time + 1 (the time without the DONT_HOLD bit is 0..=i64::MAX, so it neither wraps nor
 /// collides with DONT_HOLD).
 #[inline]
-fn sort_time(event: &KernelEvent) -> u64 {
+fn sort_time(event: &OwnedEvent) -> u64 {
     if event.dont_hold() {
         0
     } else {
@@ -124,16 +123,12 @@ impl Sequencer {
         }
     }
 
-    /// Takes `event` (one event: its `pNextEvt` is overwritten) to deliver at its
-    /// presentation time. O(log n).
-    pub fn push(&mut self, event: NonNull<KernelEvent>) {
+    /// Takes `event` to deliver at its presentation time. O(log n).
+    pub fn push(&mut self, event: OwnedEvent) {
         if self.len < self.capacity {
-            // SAFETY: the caller hands the event over; it is ours until popped.
-            unsafe { (*event.as_ptr()).pNextEvt = ptr::null_mut() };
             self.heap_push(event);
         } else {
-            // SAFETY: as above; the overflow takes it over (and clears its `pNextEvt`).
-            unsafe { self.overflow.push(event) };
+            self.overflow.push(event);
             self.overflowed = self.overflowed.saturating_add(1);
         }
         self.high_water = self.high_water.max(self.len());
@@ -142,15 +137,13 @@ impl Sequencer {
     /// `None` when nothing is pending; else the earliest pending event's presentation time,
     /// `Some(None)` for a DONT_HOLD event (due now).
     pub fn next_time(&self) -> Option<Option<i64>> {
-        let top = self.top()?;
-        // SAFETY: a pending event is owned by the sequencer.
-        let event = unsafe { top.as_ref() };
+        let event = self.top()?;
         Some((!event.dont_hold()).then(|| event.presentation_time()))
     }
 
     /// Removes and returns the earliest pending event if it is due at `now` (DONT_HOLD, or
     /// presentation time <= now). O(log n).
-    pub fn pop_due(&mut self, now: i64) -> Option<NonNull<KernelEvent>> {
+    pub fn pop_due(&mut self, now: i64) -> Option<OwnedEvent> {
         match self.next_time()? {
             Some(t) if t > now => None,
             _ => self.pop(),
@@ -158,7 +151,7 @@ impl Sequencer {
     }
 
     /// Removes and returns the earliest pending event, due or not.
-    pub fn pop(&mut self) -> Option<NonNull<KernelEvent>> {
+    pub fn pop(&mut self) -> Option<OwnedEvent> {
         if self.len == 0 {
             debug_assert!(self.overflow.is_empty());
             return None;
@@ -172,7 +165,7 @@ impl Sequencer {
     }
 
     /// Hands every pending event to `sink`, earliest first (STOP, and closing the stream).
-    pub fn drain(&mut self, mut sink: impl FnMut(NonNull<KernelEvent>)) {
+    pub fn drain(&mut self, mut sink: impl FnMut(OwnedEvent)) {
         while let Some(e) = self.pop() {
             sink(e);
         }
@@ -180,8 +173,8 @@ impl Sequencer {
 
     /// The heap's first entry: the earliest pending event (the overflow is empty unless the
     /// heap is full).
-    fn top(&self) -> Option<NonNull<KernelEvent>> {
-        self.entries().first().map(|entry| entry.event)
+    fn top(&self) -> Option<&OwnedEvent> {
+        self.entries().first().map(|entry| &entry.event)
     }
 
     #[inline]
@@ -196,17 +189,17 @@ impl Sequencer {
         unsafe { core::slice::from_raw_parts_mut(self.heap.as_ptr(), self.len as usize) }
     }
 
-    fn heap_push(&mut self, event: NonNull<KernelEvent>) {
+    fn heap_push(&mut self, event: OwnedEvent) {
         debug_assert!(self.len < self.capacity);
-        // SAFETY: the event is ours (see push).
-        let time = sort_time(unsafe { event.as_ref() });
+        let time = sort_time(&event);
         let entry = Entry {
             time,
             seq: self.next_seq,
             event,
         };
         self.next_seq += 1;
-        // SAFETY: len < capacity: the slot is inside the block.
+        // SAFETY: len < capacity: the slot is inside the block, past the initialised entries
+        // (the entry, and the event with it, moves into the block).
         unsafe { self.heap.as_ptr().add(self.len as usize).write(entry) };
         self.len += 1;
         let heap = self.entries_mut();
@@ -221,12 +214,14 @@ impl Sequencer {
         }
     }
 
-    fn heap_pop(&mut self) -> NonNull<KernelEvent> {
+    fn heap_pop(&mut self) -> OwnedEvent {
         let n = self.len as usize;
+        self.entries_mut().swap(0, n - 1);
+        self.len -= 1;
+        // SAFETY: entry n - 1 was initialised and is past the first `len` now: moved out of
+        // the block (with its event) here, and never read there again.
+        let top = unsafe { self.heap.as_ptr().add(n - 1).read() }.event;
         let heap = self.entries_mut();
-        heap.swap(0, n - 1);
-        let top = heap[n - 1].event;
-        let heap = &mut heap[..n - 1];
         let mut i = 0;
         loop {
             let (l, r) = (2 * i + 1, 2 * i + 2);
@@ -243,7 +238,6 @@ impl Sequencer {
             heap.swap(i, least);
             i = least;
         }
-        self.len -= 1;
         top
     }
 }
@@ -276,24 +270,30 @@ mod tests {
         .unwrap()
     }
 
-    /// An event stamped `time` carrying `tag` in its data, for telling events apart.
-    fn event(pool: &EventPool, time: i64, tag: u8) -> NonNull<KernelEvent> {
+    /// An event stamped `time` carrying `tag` in its data and `group` as its channel group,
+    /// for telling events apart.
+    fn event_in(pool: &EventPool, time: i64, tag: u8, group: u16) -> OwnedEvent {
         let e = pool.get_event().unwrap();
-        // SAFETY: just got it.
+        // SAFETY: just got it: ours.
         let ev = unsafe { &mut *e.as_ptr() };
         ev.ullPresTime100ns = time;
+        ev.usChannelGroup = group;
         ev.set_short_data(&[0x90, tag, 1]).unwrap();
-        e
+        // SAFETY: just got it, adopted once.
+        unsafe { OwnedEvent::adopt(e) }
     }
 
-    fn tag(e: NonNull<KernelEvent>) -> u8 {
-        // SAFETY: popped from the sequencer: ours.
-        unsafe { e.as_ref() }.short_data().unwrap()[1]
+    fn event(pool: &EventPool, time: i64, tag: u8) -> OwnedEvent {
+        event_in(pool, time, tag, 0)
     }
 
-    fn give_back(pool: &EventPool, events: &[NonNull<KernelEvent>]) {
+    fn tag(e: &OwnedEvent) -> u8 {
+        e.view().data(0).unwrap()[1]
+    }
+
+    fn give_back(pool: &EventPool, events: Vec<OwnedEvent>) {
         for e in events {
-            assert_eq!(pool.put_chain(e.as_ptr()).events, 1);
+            assert_eq!(pool.put_chain(e.into_raw().as_ptr()).events, 1);
         }
     }
 
@@ -309,7 +309,7 @@ mod tests {
             s.push(event(&pool, (DONT_HOLD_FOR_SEQUENCING | 99) as i64, 7));
             let mut out = Vec::new();
             s.drain(|e| out.push(e));
-            let tags: Vec<u8> = out.iter().map(|&e| tag(e)).collect();
+            let tags: Vec<u8> = out.iter().map(tag).collect();
             if capacity >= 8 {
                 assert_eq!(tags, [7, 5, 1, 4, 3, 0, 2, 6]);
             } else {
@@ -317,7 +317,7 @@ mod tests {
                 assert_eq!(tags.len(), 8);
                 assert!(s.stats().overflowed > 0);
             }
-            give_back(&pool, &out);
+            give_back(&pool, out);
         }
         assert_eq!(pool.stats().events.in_use, 0);
     }
@@ -331,13 +331,13 @@ mod tests {
         assert_eq!(s.next_time(), Some(Some(50)));
         assert!(s.pop_due(49).is_none());
         let a = s.pop_due(50).unwrap();
-        assert_eq!(tag(a), 1);
+        assert_eq!(tag(&a), 1);
         assert!(s.pop_due(99).is_none());
         let b = s.pop_due(1000).unwrap();
-        assert_eq!(tag(b), 0);
+        assert_eq!(tag(&b), 0);
         assert_eq!(s.next_time(), None);
         assert!(s.pop_due(i64::MAX).is_none());
-        give_back(&pool, &[a, b]);
+        give_back(&pool, std::vec![a, b]);
     }
 
     #[test]
@@ -357,9 +357,7 @@ mod tests {
                 x ^= x >> 7;
                 x ^= x << 17;
                 let t = (x % 50) as i64;
-                let e = event(&pool, t, 0);
-                // SAFETY: ours until pushed.
-                unsafe { (*e.as_ptr()).usChannelGroup = i as u16 };
+                let e = event_in(&pool, t, 0, i as u16);
                 want.push((t, i as u16));
                 s.push(e);
             }
@@ -367,9 +365,7 @@ mod tests {
             let mut got = Vec::new();
             let mut out = Vec::new();
             s.drain(|e| {
-                // SAFETY: drained: ours.
-                let ev = unsafe { e.as_ref() };
-                got.push((ev.presentation_time(), ev.usChannelGroup));
+                got.push((e.presentation_time(), e.view().channel_group()));
                 out.push(e);
             });
             if capacity >= 4000 {
@@ -379,7 +375,7 @@ mod tests {
                 assert_eq!(s.stats().overflowed, 3000);
             }
             assert_eq!(s.stats().high_water, 4000);
-            give_back(&pool, &out);
+            give_back(&pool, out);
         }
     }
 }

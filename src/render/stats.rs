@@ -7,7 +7,7 @@
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use super::event::Malformed;
+use super::unit::Malformed;
 
 /// Malformed events skipped (and given back to the allocator with their unit), by cause.
 /// Events inside packages count here one by one.

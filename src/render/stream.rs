@@ -39,15 +39,14 @@ use core::ops::Deref;
 use core::ptr::NonNull;
 
 use super::config::{RenderConfig, SCHEDULE_PREFETCH_100NS};
-use super::event::{Ev, Malformed};
-use super::inbox::{Inbox, MAX_LIST_EVENTS};
+use super::inbox::Inbox;
 use super::sequencer::Sequencer;
 use super::stats::{Counters, RenderStats, add, bump, raise_single_writer};
-use super::unit::{Origin, Tracker, Unit};
+use super::unit::{Malformed, Origin, Tracker, Unit};
 use super::wire::{StreamId, Wire, WireError};
 use crate::abi::{
-    IAllocatorMXF, IID_IMXF, IMXF, IMXFVtbl, KSSTATE, KernelEvent, NTSTATUS, PDMUS_KERNEL_EVENT,
-    PMXF, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER, STATUS_SUCCESS, StreamState,
+    IAllocatorMXF, IID_IMXF, IMXF, IMXFVtbl, KSSTATE, NTSTATUS, PDMUS_KERNEL_EVENT, PMXF,
+    STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER, STATUS_SUCCESS, StreamState,
 };
 use crate::com::{ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
 use crate::com_interfaces;
@@ -270,21 +269,20 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
 
     /// Takes the inbox's chains into the sequencer (or, in STOP, back to the allocator).
     fn intake(&self, inner: &mut Inner, master: i64, done: &mut Done) {
-        if let Some(chain) = self.inbox.take() {
-            for_each_event(chain, |event| {
-                bump(&self.counters.events_received);
-                if inner.state == StreamState::Stop {
-                    bump(&self.counters.flushed_by_stop);
-                    event.append_to(&mut done.returned);
-                    return;
-                }
-                if event.dont_hold() {
-                    bump(&self.counters.dont_hold_events);
-                } else if inner.state == StreamState::Run && event.presentation_time() < master {
-                    bump(&self.counters.late_events);
-                }
-                inner.sequencer.push(event.as_non_null());
-            });
+        let mut chain = self.inbox.take();
+        while let Some(event) = chain.pop() {
+            bump(&self.counters.events_received);
+            if inner.state == StreamState::Stop {
+                bump(&self.counters.flushed_by_stop);
+                done.returned.push(event);
+                continue;
+            }
+            if event.dont_hold() {
+                bump(&self.counters.dont_hold_events);
+            } else if inner.state == StreamState::Run && event.presentation_time() < master {
+                bump(&self.counters.late_events);
+            }
+            inner.sequencer.push(event);
         }
     }
 
@@ -298,9 +296,7 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
                     break None;
                 }
                 match inner.sequencer.pop_due(master) {
-                    // SAFETY: the sequencer holds events the stream owns (taken from the
-                    // inbox); popping hands one back to the stream.
-                    Some(event) => inner.in_flight = Some(Unit::new(unsafe { Ev::new(event) })),
+                    Some(event) => inner.in_flight = Some(Unit::new(event)),
                     None => break self.idle(inner, master),
                 }
             }
@@ -385,12 +381,11 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
     /// up if the stream is not running any more).
     fn finish(&self, inner: &mut Inner, master: i64, done: &mut Done) {
         if let Some(unit) = inner.in_flight.take() {
-            let head = unit.head();
             if unit.bytes_sent() > 0 {
                 bump(&self.counters.units_sent);
-                head.append_to(&mut done.sent);
+                done.sent.push(unit.into_head());
             } else {
-                head.append_to(&mut done.returned);
+                done.returned.push(unit.into_head());
             }
         }
         if !inner.owns_wire {
@@ -458,23 +453,17 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
     /// The unit in flight and the sequencer's events go back to the allocator.
     fn return_held(&self, inner: &mut Inner, done: &mut Done) {
         if let Some(unit) = inner.in_flight.take() {
-            unit.head().append_to(&mut done.returned);
+            done.returned.push(unit.into_head());
         }
-        // SAFETY: as in `pump`: drained events are the stream's.
-        inner
-            .sequencer
-            .drain(|e| unsafe { Ev::new(e) }.append_to(&mut done.returned));
+        inner.sequencer.drain(|e| done.returned.push(e));
     }
 
     /// Everything the stream holds goes back to the allocator (STOP, release).
     fn flush(&self, inner: &mut Inner, done: &mut Done) -> u64 {
         let before = done.returned.len();
-        if let Some(chain) = self.inbox.take() {
-            for_each_event(chain, |event| {
-                bump(&self.counters.events_received);
-                event.append_to(&mut done.returned);
-            });
-        }
+        let mut chain = self.inbox.take();
+        add(&self.counters.events_received, u64::from(chain.len()));
+        done.returned.append(&mut chain);
         self.return_held(inner, done);
         self.abandon_sysex(inner);
         u64::from(done.returned.len() - before)
@@ -493,29 +482,6 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
             // SAFETY: as above.
             unsafe { output::give_back(chain, &self.allocator) };
         }
-    }
-}
-
-/// Calls `f` with each top-level event of `chain` (from the inbox: it ends, sealed),
-/// detached (its `pNextEvt` cleared). At most [`MAX_LIST_EVENTS`] events.
-///
-/// Not caught here: an event the port puts again in a later PutMessage while the stream still
-/// holds it (in the sequencer). The stream writes nothing but `pNextEvt` into the port's
-/// events, so it has no mark to know it by; it is held twice, and the allocator is where that
-/// double put can still be caught (ours counts it).
-fn for_each_event(chain: NonNull<KernelEvent>, mut f: impl FnMut(Ev)) {
-    // SAFETY: a chain handed to the stream (PutMessage): the stream owns it.
-    let mut next = Some(unsafe { Ev::new(chain) });
-    let mut count = 0;
-    while let Some(event) = next {
-        if count == MAX_LIST_EVENTS {
-            crate::dbg_error!("render: a chain longer than any pool: cut");
-            return;
-        }
-        count += 1;
-        next = event.next();
-        event.set_next(None);
-        f(event);
     }
 }
 
@@ -568,7 +534,9 @@ impl<H: WireHandle, C: Clock> Mxf for RenderStream<H, C> {
     /// DISPATCH_LEVEL, any processor: no lock, a walk of the chain. A null chain is a no-op.
     fn put_message(&self, event: PDMUS_KERNEL_EVENT) -> NTSTATUS {
         if let Some(chain) = NonNull::new(event)
-            && self.inbox.push(chain)
+            // SAFETY: the port hands the chain over (section 4: it must reach the allocator);
+            // the inbox keeps it until the stream adopts its events.
+            && unsafe { self.inbox.push(chain) }
         {
             self.timer.fire_soon();
         }
@@ -622,7 +590,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::abi::{KSSTATE_RUN, KSSTATE_STOP};
+    use crate::abi::{KSSTATE_RUN, KSSTATE_STOP, KernelEvent};
     use crate::hw::Loopback;
     use crate::kernel::time::{self, TICKS_PER_MS};
     use crate::kernel::{DISPATCH_LEVEL, host};

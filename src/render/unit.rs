@@ -14,9 +14,39 @@
 //! across units, which another stream's message may separate); a status byte that would
 //! interrupt an open SysEx (other than 0xF7 and real-time bytes) is preceded by 0xF7.
 
-use super::event::{Ev, Malformed};
 use super::wire::EOX;
 use crate::midi::{is_realtime, is_status};
+use crate::mxf::{BadData, EventRef, OwnedEvent, PackageWalk};
+
+/// Why an event cannot be sent. Counted per cause in `RenderStats`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Malformed {
+    /// cbEvent is 0.
+    Empty,
+    /// cbEvent > 8 and pbData is null.
+    MissingBuffer,
+    /// cbEvent is larger than the allocator's buffers (GetBufferSize): its data cannot be a
+    /// buffer of theirs, and reading cbEvent bytes would overrun one.
+    TooLong,
+    /// The first byte is a data byte, and the stream has no running status to give it (and
+    /// is not inside a SysEx).
+    NoRunningStatus,
+    /// A package nested deeper than the stream follows; its contents are skipped.
+    TooDeep,
+    /// A unit (a package with its contents) of more events than the stream walks; the rest is
+    /// skipped.
+    TooManyEvents,
+}
+
+impl From<BadData> for Malformed {
+    fn from(why: BadData) -> Self {
+        match why {
+            BadData::Empty => Malformed::Empty,
+            BadData::MissingBuffer => Malformed::MissingBuffer,
+            BadData::TooLong => Malformed::TooLong,
+        }
+    }
+}
 
 /// Package levels followed: the unit's own event and three nested packages (ports nest one).
 pub const MAX_DEPTH: usize = 4;
@@ -73,11 +103,8 @@ pub enum Origin {
 /// One unit being sent.
 #[derive(Debug)]
 pub struct Unit {
-    head: Ev,
-    /// The current event at each level (`None`: that level's chain is finished).
-    path: [Option<Ev>; MAX_DEPTH],
-    /// Levels in use; 0 when the unit is finished.
-    depth: usize,
+    /// The unit's own event, and the current event at each package level.
+    walk: PackageWalk<MAX_DEPTH>,
     /// Next data byte of the current event.
     offset: u16,
     /// The current event was checked and its running status decided.
@@ -90,13 +117,9 @@ pub struct Unit {
 }
 
 impl Unit {
-    pub fn new(head: Ev) -> Self {
-        let mut path = [None; MAX_DEPTH];
-        path[0] = Some(head);
+    pub fn new(head: OwnedEvent) -> Self {
         Unit {
-            head,
-            path,
-            depth: 1,
+            walk: PackageWalk::new(head),
             offset: 0,
             started: false,
             prefix: None,
@@ -105,9 +128,9 @@ impl Unit {
         }
     }
 
-    /// The unit's own (top-level) event.
-    pub fn head(&self) -> Ev {
-        self.head
+    /// The unit's own (top-level) event: the unit is done with.
+    pub fn into_head(self) -> OwnedEvent {
+        self.walk.into_head()
     }
 
     /// Bytes sent so far.
@@ -124,14 +147,9 @@ impl Unit {
         malformed: &mut impl FnMut(Malformed),
     ) -> Option<(u8, Origin)> {
         loop {
-            let level = self.depth.checked_sub(1)?;
-            let Some(current) = self.path.get(level).copied() else {
-                self.depth = 0;
-                return None;
-            };
-            let Some(event) = current else {
+            let Some(event) = self.walk.current()? else {
                 // This level's chain is done: go on after the package that held it.
-                self.depth = level;
+                self.walk.ascend();
                 self.advance();
                 continue;
             };
@@ -139,21 +157,22 @@ impl Unit {
                 self.visited += 1;
                 if self.visited > MAX_UNIT_EVENTS {
                     malformed(Malformed::TooManyEvents);
-                    self.depth = 0;
+                    self.walk.finish();
                     return None;
                 }
                 if event.is_package() {
-                    if self.depth < MAX_DEPTH {
-                        self.path[self.depth] = event.package_chain();
-                        self.depth += 1;
-                    } else {
+                    if !self.walk.descend() {
                         malformed(Malformed::TooDeep);
                         self.advance();
                     }
                     continue;
                 }
-                match self.start(event, tracker, buffer_size) {
-                    Ok(()) => {}
+                match start(event, tracker, buffer_size) {
+                    Ok(prefix) => {
+                        self.prefix = prefix;
+                        self.offset = 0;
+                        self.started = true;
+                    }
                     Err(why) => {
                         malformed(why);
                         self.advance();
@@ -164,7 +183,11 @@ impl Unit {
             if let Some(status) = self.prefix {
                 return Some((status, Origin::RunningStatus));
             }
-            let Some(byte) = event.byte(self.offset) else {
+            let byte = event
+                .data(buffer_size)
+                .ok()
+                .and_then(|data| data.get(usize::from(self.offset)).copied());
+            let Some(byte) = byte else {
                 self.advance();
                 continue;
             };
@@ -186,34 +209,27 @@ impl Unit {
         self.sent = self.sent.saturating_add(1);
     }
 
-    /// Checks the current event and decides its running status.
-    fn start(&mut self, event: Ev, tracker: &Tracker, buffer_size: u16) -> Result<(), Malformed> {
-        event.check(buffer_size)?;
-        let first = event.byte(0).ok_or(Malformed::Empty)?;
-        self.prefix = None;
-        if !is_status(first) && !tracker.in_sysex {
-            self.prefix = Some(tracker.running.ok_or(Malformed::NoRunningStatus)?);
-        }
-        self.offset = 0;
-        self.started = true;
-        Ok(())
-    }
-
     /// Moves to the event after the current one at the current level (the unit's own event
     /// has no successor: its `pNextEvt` is not part of the unit).
     fn advance(&mut self) {
         self.started = false;
         self.offset = 0;
         self.prefix = None;
-        let Some(level) = self.depth.checked_sub(1) else {
-            return;
-        };
-        if let Some(slot) = self.path.get_mut(level) {
-            *slot = if level == 0 {
-                None
-            } else {
-                slot.and_then(Ev::next)
-            };
-        }
+        self.walk.advance();
     }
+}
+
+/// Checks a (non-package) event and decides its running status: the status to send before
+/// its data, if any.
+fn start(
+    event: EventRef<'_>,
+    tracker: &Tracker,
+    buffer_size: u16,
+) -> Result<Option<u8>, Malformed> {
+    let data = event.data(buffer_size)?;
+    let first = *data.first().ok_or(Malformed::Empty)?;
+    if !is_status(first) && !tracker.in_sysex {
+        return Ok(Some(tracker.running.ok_or(Malformed::NoRunningStatus)?));
+    }
+    Ok(None)
 }
