@@ -36,6 +36,8 @@ toml = open(f"{crate}/Cargo.toml").read()
 toml = re.sub(r"\[workspace\]\n(.*?\n)\n", "[workspace]\n\n", toml, flags=re.S)
 # The benches are not copied: drop their targets.
 toml = re.sub(r"\n\[\[bench\]\]\n(?:[^\[\n][^\n]*\n)*", "\n", toml)
+# Nor is the test kit (a dev-dependency by path, which cargo would load even for --lib).
+toml = re.sub(r"^dmus-testkit = .*\n", "", toml, flags=re.M)
 toml = toml.replace(".workspace = true", " = \"2024\"").replace("license = \"2024\"", "license = \"MIT OR Apache-2.0\"").replace("publish = \"2024\"", "publish = false")
 open(f"{crate}/Cargo.toml", "w").write(toml)
 text = open(f"{crate}/{file}").read()
