@@ -38,7 +38,7 @@ use crate::mxf::{EventChain, INLINE_BYTES as INLINE, OwnedEvent};
 /// A SysEx fragment being filled: an INCOMPLETE event holding at most 8 bytes inline, stamped
 /// with its first byte's arrival.
 #[derive(Debug)]
-pub struct Fragment {
+pub(crate) struct Fragment {
     event: OwnedEvent,
     len: u8,
 }
@@ -103,28 +103,28 @@ impl SysEx {
     }
 
     /// Whether it may still go as one COMPLETE event.
-    pub fn is_whole(&self) -> bool {
+    pub(crate) fn is_whole(&self) -> bool {
         self.whole
     }
 
     /// Whether fragments are held back (events the stream sits on).
-    pub fn holds_back(&self) -> bool {
+    pub(crate) fn holds_back(&self) -> bool {
         !self.held.is_empty()
     }
 
     /// A 0xF0: a new SysEx, whole so far. The previous one was closed first.
-    pub fn begin(&mut self) {
+    pub(crate) fn begin(&mut self) {
         self.whole = true;
     }
 
     /// Whether the next byte needs a new event (no open fragment, or a full one).
-    pub fn needs_event(&self) -> bool {
+    pub(crate) fn needs_event(&self) -> bool {
         self.open.as_ref().is_none_or(Fragment::is_full)
     }
 
     /// Moves a full open fragment out of the way: held back while whole, else sent (appended
     /// to `out`). Returns the events sent (0 or 1).
-    pub fn retire_full(&mut self, out: &mut EventChain) -> u32 {
+    pub(crate) fn retire_full(&mut self, out: &mut EventChain) -> u32 {
         if !self.open.as_ref().is_some_and(Fragment::is_full) {
             return 0;
         }
@@ -174,7 +174,7 @@ impl SysEx {
 
     /// A whole SysEx of at most 8 bytes, all in the open fragment: sent as one COMPLETE inline
     /// event (appended to `out`). False, nothing changed, if it is not that.
-    pub fn finish_inline(&mut self, out: &mut EventChain) -> bool {
+    pub(crate) fn finish_inline(&mut self, out: &mut EventChain) -> bool {
         if !self.whole || self.holds_back() {
             return false;
         }
@@ -196,7 +196,7 @@ impl SysEx {
     /// # Safety
     /// `buffer` came from the stream's allocator's GetBuffer, is `size` bytes long and is the
     /// stream's alone; on `Ok` the returned event owns it.
-    pub unsafe fn finish_in_buffer(
+    pub(crate) unsafe fn finish_in_buffer(
         &mut self,
         buffer: NonNull<u8>,
         size: u16,
@@ -250,7 +250,7 @@ impl SysEx {
 
     /// Everything it holds, unsent (STOP, ACQUIRE, the release): the events, for the
     /// allocator. Returns how many.
-    pub fn drop_into(&mut self, chain: &mut EventChain) -> u32 {
+    pub(crate) fn drop_into(&mut self, chain: &mut EventChain) -> u32 {
         let mut n = self.held.len();
         chain.append(&mut self.held);
         if let Some(open) = self.open.take() {

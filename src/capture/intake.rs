@@ -16,7 +16,7 @@ use crate::mxf::Clock;
 
 /// Bytes one interrupt reads at most. An MPU-401's input FIFO holds a few bytes; a card whose
 /// DSR stays clear (a dead card reads 0xFF forever) must not hold the processor at DIRQL.
-pub const MAX_BYTES_PER_INTERRUPT: u32 = 64;
+pub(crate) const MAX_BYTES_PER_INTERRUPT: u32 = 64;
 
 /// What the intake and the capture stream hold their ring through: `Arc<CaptureRing>` in
 /// tests, the miniport's reference in the driver (the ring lives as long as the device).
@@ -81,7 +81,7 @@ impl<R: RingHandle, C: Clock, N: Notify> Intake<R, C, N> {
     /// some (the port is notified all the same, so that it does). A virtual cable can wait
     /// where a UART's receiver cannot; losing bytes there would only be the ring's size
     /// showing through.
-    pub fn offer(&self, byte: u8) -> bool {
+    pub(crate) fn offer(&self, byte: u8) -> bool {
         if self.ring.is_accepting() && self.ring.is_full() {
             self.notify.notify();
             return false;

@@ -24,10 +24,8 @@ mod stats;
 mod stream;
 
 pub use config::CaptureConfig;
-pub use intake::{Intake, MAX_BYTES_PER_INTERRUPT, RingHandle};
+pub use intake::{Intake, RingHandle};
 pub use notify::{Notify, PortNotify};
-pub use ring::{
-    CAPTURE_RING_TAG, CaptureRing, DEFAULT_RING_CAPACITY, MAX_RING_CAPACITY, Pushed, RingStats,
-};
+pub use ring::{CAPTURE_RING_TAG, CaptureRing, DEFAULT_RING_CAPACITY, Pushed, RingStats};
 pub use stats::CaptureStats;
 pub use stream::{CAPTURE_TAG, CaptureStream};

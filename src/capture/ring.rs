@@ -43,7 +43,7 @@ pub const CAPTURE_RING_TAG: PoolTag = PoolTag::new(b"DMcr");
 pub const DEFAULT_RING_CAPACITY: u32 = 1024;
 
 /// The largest ring: 65536 bytes, 21 s of wire time.
-pub const MAX_RING_CAPACITY: u32 = 1 << 16;
+pub(crate) const MAX_RING_CAPACITY: u32 = 1 << 16;
 
 /// One received byte and its arrival time.
 struct Slot {
@@ -171,12 +171,12 @@ impl CaptureRing {
 
     /// Whether a byte pushed now would overflow (a snapshot: for the producer, exact until
     /// the consumer frees a slot).
-    pub fn is_full(&self) -> bool {
+    pub(crate) fn is_full(&self) -> bool {
         self.len() >= self.capacity()
     }
 
     /// Whether the producer stores bytes now.
-    pub fn is_accepting(&self) -> bool {
+    pub(crate) fn is_accepting(&self) -> bool {
         self.accepting.load(Ordering::Acquire)
     }
 

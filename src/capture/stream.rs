@@ -190,7 +190,7 @@ impl<R: RingHandle> CaptureStream<R> {
     }
 
     /// The handle the stream holds its ring through.
-    pub fn ring_handle(&self) -> &R {
+    pub(crate) fn ring_handle(&self) -> &R {
         &self.ring
     }
 

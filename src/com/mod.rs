@@ -33,7 +33,7 @@ mod ptr;
 
 pub use calls::NewStream;
 pub use object::{
-    ComClass, ComObject, ComRef, InterfaceEntry, MAX_INTERFACES, add_ref, query_interface, release,
-    unknown_vtbl,
+    ComClass, ComObject, ComRef, InterfaceEntry, add_ref, query_interface, release, unknown_vtbl,
 };
-pub use ptr::{ComBorrow, ComPtr, HasIid, Inherits, Interface};
+pub(crate) use ptr::Inherits;
+pub use ptr::{ComBorrow, ComPtr, HasIid, Interface};

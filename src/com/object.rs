@@ -21,7 +21,7 @@ use crate::kernel::pool::{self, PoolTag};
 
 /// How many interfaces (vtable pointers) one object can expose: the primary one and up to
 /// three more (e.g. IMiniportDMus plus IPowerNotify).
-pub const MAX_INTERFACES: usize = 4;
+pub(crate) const MAX_INTERFACES: usize = 4;
 
 /// One interface of a [`ComClass`]: its vtable and the IIDs QueryInterface answers with it
 /// (an interface and its bases: `[IID_IMiniportDMus, IID_IMiniport]`). IID_IUnknown is always

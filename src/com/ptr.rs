@@ -70,7 +70,7 @@ impl<I: Interface> ComPtr<I> {
     ///
     /// # Safety
     /// As for [`ComPtr::from_raw`].
-    pub unsafe fn from_non_null(ptr: NonNull<I>) -> Self {
+    pub(crate) unsafe fn from_non_null(ptr: NonNull<I>) -> Self {
         ComPtr { ptr }
     }
 
@@ -94,7 +94,7 @@ impl<I: Interface> ComPtr<I> {
     }
 
     /// The same pointer as `IUnknown` (every interface starts with IUnknown's slots).
-    pub fn as_unknown(&self) -> *mut IUnknown {
+    pub(crate) fn as_unknown(&self) -> *mut IUnknown {
         self.ptr.as_ptr().cast()
     }
 
@@ -114,7 +114,7 @@ impl<I: Interface> ComPtr<I> {
 
     /// The same reference as a pointer to the base interface `B` (e.g. an IAllocatorMXF as
     /// the IMXF it derives from), to call `B`'s methods.
-    pub fn upcast<B: Interface>(&self) -> &ComPtr<B>
+    pub(crate) fn upcast<B: Interface>(&self) -> &ComPtr<B>
     where
         I: Inherits<B>,
     {
@@ -148,7 +148,7 @@ impl<I: Interface> ComPtr<I> {
     ///
     /// # Safety
     /// As for [`ComPtr::borrow_raw`].
-    pub unsafe fn borrow_non_null<'a>(ptr: NonNull<I>) -> ComBorrow<'a, I> {
+    pub(crate) unsafe fn borrow_non_null<'a>(ptr: NonNull<I>) -> ComBorrow<'a, I> {
         ComBorrow {
             ptr: ManuallyDrop::new(ComPtr { ptr }),
             _lent: PhantomData,

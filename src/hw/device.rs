@@ -100,7 +100,7 @@ pub trait Synchronize {
 /// No ISR to synchronize with (none connected yet, or the device has no interrupt): steps run
 /// as they are.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Unsynchronized;
+pub(crate) struct Unsynchronized;
 
 impl Synchronize for Unsynchronized {
     fn synchronized(&self, step: &mut dyn FnMut()) {

@@ -125,7 +125,7 @@ pub struct EmulatorStats {
 /// that byte becomes readable at MIDI IN (100 ns units). Called after the card's state is
 /// updated and its lock released, from whatever context wrote the byte (a render DPC, at
 /// DISPATCH_LEVEL): it must not block.
-pub type CableListener = Arc<dyn Fn(i64) + Send + Sync>;
+pub(crate) type CableListener = Arc<dyn Fn(i64) + Send + Sync>;
 
 /// The cable from MIDI OUT to MIDI IN.
 struct Cable {

@@ -23,12 +23,10 @@ mod stats;
 #[cfg(not(target_os = "windows"))]
 pub mod emulator;
 
-pub use device::{DeviceError, MidiDevice, Sent, Synchronize, Unsynchronized};
+pub(crate) use device::Unsynchronized;
+pub use device::{DeviceError, MidiDevice, Sent, Synchronize};
 pub use loopback::{LOOPBACK_TAG, Loopback, MAX_LOOPBACK_CAPACITY};
 pub use mpu401::Mpu401;
 pub use port_io::PortIo;
 pub use receive_hook::{NoHook, ReceiveHook};
 pub use stats::DeviceStats;
-
-#[cfg(target_os = "windows")]
-pub use crate::kernel::io_port::IoPortRange;

@@ -54,20 +54,20 @@ use crate::kernel::{PASSIVE_LEVEL, irql};
 /// Data register offset.
 pub const DATA: u16 = 0;
 /// Status register offset (reads).
-pub const STATUS: u16 = 1;
+pub(crate) const STATUS: u16 = 1;
 /// Command register offset (writes): the same port as [`STATUS`].
-pub const COMMAND: u16 = 1;
+pub(crate) const COMMAND: u16 = 1;
 /// Status bit: set while the card cannot take a byte (Data Receive Ready, from its side).
-pub const STATUS_DRR: u8 = 0x40;
+pub(crate) const STATUS_DRR: u8 = 0x40;
 /// Status bit: set while no input byte is waiting (Data Set Ready, from its side).
-pub const STATUS_DSR: u8 = 0x80;
+pub(crate) const STATUS_DSR: u8 = 0x80;
 /// Command: reset (to "intelligent" mode). Acknowledged with [`ACK`], except by many cards
 /// that are in UART mode, which reset silently.
-pub const CMD_RESET: u8 = 0xFF;
+pub(crate) const CMD_RESET: u8 = 0xFF;
 /// Command: enter UART mode (raw MIDI bytes both ways; only [`CMD_RESET`] is a command then).
-pub const CMD_UART_MODE: u8 = 0x3F;
+pub(crate) const CMD_UART_MODE: u8 = 0x3F;
 /// The card's acknowledgement of a command, read from the data port.
-pub const ACK: u8 = 0xFE;
+pub(crate) const ACK: u8 = 0xFE;
 
 /// How long the card may stay unable to take a byte before sends fail with
 /// [`DeviceError::NotResponding`] instead of returning [`Sent::Busy`], in 100 ns units.
@@ -85,12 +85,12 @@ pub const ACK_POLLS: u32 = 25;
 pub const RESET_ACK_POLLS: u32 = 5_000;
 /// Times the reset command is tried: a card already in UART mode may reset without
 /// acknowledging, and then acknowledges the second one.
-pub const RESET_ATTEMPTS: u32 = 2;
+pub(crate) const RESET_ATTEMPTS: u32 = 2;
 /// Input bytes one command may read and discard while looking for its acknowledgement (MIDI
 /// still arriving); a card whose DSR never sets cannot keep reset busy for longer.
-pub const MAX_DISCARDED: u32 = 64;
+pub(crate) const MAX_DISCARDED: u32 = 64;
 /// The stall time of one command at most: 50.35 ms.
-pub const COMMAND_MAX_STALL_US: u32 = (READY_POLLS + RESET_ACK_POLLS) * STALL_STEP_US;
+pub(crate) const COMMAND_MAX_STALL_US: u32 = (READY_POLLS + RESET_ACK_POLLS) * STALL_STEP_US;
 /// The stall time of a whole reset at most ([`RESET_ATTEMPTS`] resets and the UART-mode
 /// command): 151.05 ms.
 pub const RESET_MAX_STALL_US: u32 = (RESET_ATTEMPTS + 1) * COMMAND_MAX_STALL_US;
@@ -146,13 +146,13 @@ impl<P: PortIo> Mpu401<P> {
     /// so sends fail with [`DeviceError::NotReset`]. Any IRQL. A port access that passed the
     /// check before this call may still be under way: the caller waits for the DPCs and the
     /// ISR that make them (the miniport disconnects its interrupt and flushes the DPCs).
-    pub fn retire(&self) {
+    pub(crate) fn retire(&self) {
         self.retired.store(true, Ordering::SeqCst);
         self.uart.store(false, Ordering::Release);
     }
 
     /// Whether [`Mpu401::retire`] was called.
-    pub fn is_retired(&self) -> bool {
+    pub(crate) fn is_retired(&self) -> bool {
         self.retired.load(Ordering::Acquire)
     }
 

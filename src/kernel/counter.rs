@@ -21,7 +21,7 @@ pub fn add(counter: &AtomicU64, n: u64) {
 /// producer of a ring): a plain load and store, no locked instruction. Readers still see whole
 /// values.
 #[inline]
-pub fn bump_single_writer(counter: &AtomicU64) {
+pub(crate) fn bump_single_writer(counter: &AtomicU64) {
     counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
@@ -36,7 +36,7 @@ pub fn raise(mark: &AtomicU32, value: u32) {
 /// A high-water mark with one writer at a time (see [`bump_single_writer`]): a plain load, and
 /// a plain store on a new high.
 #[inline]
-pub fn raise_single_writer(mark: &AtomicU32, value: u32) {
+pub(crate) fn raise_single_writer(mark: &AtomicU32, value: u32) {
     if value > mark.load(Ordering::Relaxed) {
         mark.store(value, Ordering::Relaxed);
     }

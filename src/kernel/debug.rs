@@ -12,7 +12,7 @@ pub const LINE_CAPACITY: usize = 256;
 
 /// What every line starts with, so that this driver's lines can be told apart from other
 /// audio drivers' (they share DPFLTR_IHVAUDIO_ID).
-pub const PREFIX: &str = "dmus: ";
+pub(crate) const PREFIX: &str = "dmus: ";
 
 /// Marks a line that did not fit.
 const ELLIPSIS: &[u8] = b"...";

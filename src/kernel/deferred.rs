@@ -17,10 +17,10 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 use super::irql::{self, PASSIVE_LEVEL};
 
 /// What destroys a parked item (and frees the memory it lives in).
-pub type DeferredFn = unsafe fn(NonNull<Deferred>);
+pub(crate) type DeferredFn = unsafe fn(NonNull<Deferred>);
 
 /// The link and the destructor of a parked item, inside the object it destroys.
-pub struct Deferred {
+pub(crate) struct Deferred {
     next: *mut Deferred,
     run: Option<DeferredFn>,
 }
@@ -48,7 +48,7 @@ pub(super) type Head = AtomicPtr<Deferred>;
 /// # Safety
 /// `item` is not parked already, and nobody but this stack touches it until `run` is called
 /// with it; `run(item)` is sound to call then, on any thread at PASSIVE_LEVEL.
-pub unsafe fn defer(item: NonNull<Deferred>, run: DeferredFn) {
+pub(crate) unsafe fn defer(item: NonNull<Deferred>, run: DeferredFn) {
     super::sys::with_deferred_head(|head| {
         let item = item.as_ptr();
         // SAFETY: the caller's item, ours until published below.

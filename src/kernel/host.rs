@@ -96,7 +96,7 @@ struct TimerEntry {
 }
 
 /// What a due timer runs, at DISPATCH_LEVEL, given the key it was armed with.
-pub type FireFn = unsafe fn(usize);
+pub(crate) type FireFn = unsafe fn(usize);
 
 /// Which clock a timer expires on while the system clock ticks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 
 /// A range of I/O ports assigned to one device (a `CmResourceTypePort` resource).
 #[derive(Debug)]
-pub struct IoPortRange {
+pub(crate) struct IoPortRange {
     base: u16,
     len: u16,
 }

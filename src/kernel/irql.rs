@@ -1,6 +1,6 @@
 //! Interrupt request level of the current processor.
 
-pub use crate::abi::{APC_LEVEL, DISPATCH_LEVEL, HIGH_LEVEL, KIRQL, PASSIVE_LEVEL};
+pub use crate::abi::{APC_LEVEL, DISPATCH_LEVEL, KIRQL, PASSIVE_LEVEL};
 
 /// The current IRQL. Any IRQL.
 ///

@@ -12,7 +12,7 @@ use core::sync::atomic::{AtomicU8, Ordering};
 use super::irql::{self, PASSIVE_LEVEL};
 
 /// The timer's callback, run at DISPATCH_LEVEL with the context given to [`Timer::init`].
-pub type TimerCallback = unsafe fn(context: *mut c_void);
+pub(crate) type TimerCallback = unsafe fn(context: *mut c_void);
 
 const NEW: u8 = 0;
 const INITIALIZING: u8 = 1;
@@ -127,7 +127,7 @@ impl Timer {
 
     /// Runs the callback again `due_in_100ns` from now: [`Timer::fire_soon`] when that is now
     /// (<= 0: no clock tick to wait for), [`Timer::arm`] otherwise. IRQL <= DISPATCH_LEVEL.
-    pub fn schedule(&self, due_in_100ns: i64) {
+    pub(crate) fn schedule(&self, due_in_100ns: i64) {
         if due_in_100ns <= 0 {
             self.fire_soon();
         } else {
@@ -180,7 +180,7 @@ impl Timer {
 /// Waits until no DPC runs or is queued on another processor (KeFlushQueuedDpcs): what a DPC
 /// was doing when this was called is finished when it returns. PASSIVE_LEVEL; elsewhere it
 /// returns at once (it could deadlock with the DPC it waits for).
-pub fn flush_dpcs() {
+pub(crate) fn flush_dpcs() {
     if irql::current() == PASSIVE_LEVEL {
         super::sys::flush_queued_dpcs();
     }

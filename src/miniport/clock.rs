@@ -19,7 +19,7 @@ use crate::kernel::{PoolTag, time};
 use crate::mxf::{Clock, KernelClock, MasterClock};
 
 /// Pool tag of the shared clock.
-pub const CLOCK_TAG: PoolTag = PoolTag::new(b"DMck");
+pub(crate) const CLOCK_TAG: PoolTag = PoolTag::new(b"DMck");
 
 /// [`SharedClock::active`] when no clock is set.
 const NONE: u8 = 2;
@@ -142,7 +142,7 @@ impl SharedClock {
     }
 
     /// Keeps `clock` for LATENCYCLOCK if none is kept yet. PASSIVE_LEVEL (NewStream).
-    pub fn offer(&self, clock: &ComPtr<IMasterClock>) {
+    pub(crate) fn offer(&self, clock: &ComPtr<IMasterClock>) {
         if self
             .latency_state
             .compare_exchange(
@@ -161,7 +161,7 @@ impl SharedClock {
     }
 
     /// The open capture stream's master time, if it passed a clock. Any IRQL.
-    pub fn capture_time(&self) -> Option<i64> {
+    pub(crate) fn capture_time(&self) -> Option<i64> {
         self.readers.fetch_add(1, Ordering::SeqCst);
         let active = self.active.load(Ordering::SeqCst);
         let time = self.slots.get(usize::from(active)).and_then(|slot| {

@@ -80,7 +80,7 @@ pub const RENDER_MAX_INSTANCES: u32 = 4;
 /// Instances of the capture pin (global and per filter): the capture ring has one consumer.
 pub const CAPTURE_MAX_INSTANCES: u32 = 1;
 /// Bridge pins are not instantiable.
-pub const BRIDGE_MAX_INSTANCES: u32 = 0;
+pub(crate) const BRIDGE_MAX_INSTANCES: u32 = 0;
 
 // --- data ranges -------------------------------------------------------------------------------
 
@@ -125,7 +125,7 @@ pub static RANGE_MIDI_BUS: KSDATARANGE =
 
 /// An array of data-range pointers, as KSPIN_DESCRIPTOR::DataRanges wants it.
 #[repr(transparent)]
-pub struct RangeList<const N: usize>(pub [PKSDATARANGE; N]);
+pub(crate) struct RangeList<const N: usize>(pub [PKSDATARANGE; N]);
 
 // SAFETY: the pointers point at the immutable statics above; nothing writes through them
 // (PortCls only reads descriptors), so sharing them between threads is sharing `&` data.
@@ -180,7 +180,7 @@ const fn pin<const N: usize>(
 }
 
 /// The pin factories, indexed by the `PIN_*` ids.
-pub static PINS: [PCPIN_DESCRIPTOR; PIN_COUNT] = [
+pub(crate) static PINS: [PCPIN_DESCRIPTOR; PIN_COUNT] = [
     pin(
         RENDER_MAX_INSTANCES,
         &DMUS_RENDER_RANGES,
@@ -237,7 +237,7 @@ pub const fn synth_nodes(
 }
 
 /// The topology: render pins -> synth -> MIDI OUT; MIDI IN -> capture synth -> capture pin.
-pub static CONNECTIONS: [PCCONNECTION_DESCRIPTOR; 5] = [
+pub(crate) static CONNECTIONS: [PCCONNECTION_DESCRIPTOR; 5] = [
     PCCONNECTION_DESCRIPTOR {
         FromNode: PCFILTER_NODE,
         FromNodePin: PIN_DMUS_RENDER,
@@ -271,7 +271,7 @@ pub static CONNECTIONS: [PCCONNECTION_DESCRIPTOR; 5] = [
 ];
 
 /// The filter's categories: an audio device that renders and captures.
-pub static CATEGORIES: [GUID; 3] = [KSCATEGORY_AUDIO, KSCATEGORY_RENDER, KSCATEGORY_CAPTURE];
+pub(crate) static CATEGORIES: [GUID; 3] = [KSCATEGORY_AUDIO, KSCATEGORY_RENDER, KSCATEGORY_CAPTURE];
 
 /// The filter descriptor over `nodes` (from [`synth_nodes`]); everything else is this module's
 /// statics. For the miniport's `static`:

@@ -15,7 +15,7 @@
 
 use crate::abi::win_abi;
 
-pub use super::clock::{CLOCK_TAG, SharedClock, StreamClock};
+pub use super::clock::{SharedClock, StreamClock};
 use core::ffi::c_void;
 use core::ops::Deref;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -34,7 +34,7 @@ use crate::kernel::PoolTag;
 use crate::render::Wire;
 
 /// Pool tags of the shared objects.
-pub const HARDWARE_TAG: PoolTag = PoolTag::new(b"DMhw");
+pub(crate) const HARDWARE_TAG: PoolTag = PoolTag::new(b"DMhw");
 pub const INTAKE_TAG: PoolTag = PoolTag::new(b"DMik");
 
 // ---- the intake ----

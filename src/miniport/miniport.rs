@@ -505,7 +505,7 @@ impl<P: Platform> Drop for Miniport<P> {
 
 /// `Miniport<P>` named by its platform, so that the vtable constructors (called as
 /// `ctor::<Miniport<P>, SLOT>()` by `com_interfaces!`) can reach `P`.
-pub trait MiniportClass: ComClass {
+pub(crate) trait MiniportClass: ComClass {
     type Platform: Platform;
 }
 

@@ -58,7 +58,7 @@ pub const SUBDEVICE_NAME_WIDE: [u16; SUBDEVICE_NAME.len() + 1] = {
     wide
 };
 #[cfg(target_os = "windows")]
-pub use platform::WindowsPlatform;
+pub(crate) use platform::WindowsPlatform;
 
 #[cfg(test)]
 mod tests {

@@ -26,7 +26,7 @@ pub trait Platform: Send + Sync + 'static {
 /// The real machine: I/O ports through `in` and `out`.
 #[cfg(target_os = "windows")]
 #[derive(Clone, Copy, Debug, Default)]
-pub struct WindowsPlatform;
+pub(crate) struct WindowsPlatform;
 
 #[cfg(target_os = "windows")]
 impl Platform for WindowsPlatform {

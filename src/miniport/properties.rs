@@ -195,7 +195,7 @@ impl<'a> PropertyRequestView<'a> {
     }
 
     /// The same request, for node `node` (0 unless said).
-    pub fn for_node(mut self, node: u32) -> Self {
+    pub(crate) fn for_node(mut self, node: u32) -> Self {
         self.node = node;
         self
     }

@@ -115,7 +115,7 @@ const fn vtbl<T: ComClass + AsAllocator, const SLOT: usize>() -> IAllocatorMXFVt
 
 /// The class behind the trampolines (only [`Allocator`]; a trait so that the vtable
 /// constructor has the generic shape `com_interfaces!` expects).
-pub trait AsAllocator {
+pub(crate) trait AsAllocator {
     fn allocator(&self) -> &Allocator;
 }
 

@@ -12,7 +12,7 @@ use crate::abi::KernelEvent;
 /// to each other and nothing else refers to them; handing the chain over
 /// ([`take`](Self::take)) gives them all away.
 #[derive(Debug)]
-pub struct EventChain {
+pub(crate) struct EventChain {
     head: *mut KernelEvent,
     /// The last event (its `pNextEvt` is set by the next push); null when empty.
     tail: *mut KernelEvent,

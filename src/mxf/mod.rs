@@ -20,11 +20,12 @@ mod stats;
 #[cfg(all(test, loom))]
 mod loom_models;
 
-pub use allocator::{Allocator, AsAllocator};
-pub use chain::EventChain;
+pub use allocator::Allocator;
+pub(crate) use chain::EventChain;
 pub use clock::{Clock, KernelClock, MasterClock};
 pub use event_pool::{EVENT_STRIDE, EventPool, MAX_PACKAGE_DEPTH, POOL_TAG, PoolConfig, PutReport};
 pub use free_list::MAX_SLOTS;
 pub use imxf::Mxf;
-pub use owned_event::{BadData, EventRef, INLINE_BYTES, OwnedEvent, PackageWalk};
+pub use owned_event::{BadData, EventRef, OwnedEvent};
+pub(crate) use owned_event::{INLINE_BYTES, PackageWalk};
 pub use stats::{PoolStats, Rejections, SlotStats};

@@ -62,7 +62,10 @@ impl Drop for Lease<'_> {
 
 /// Borrows `output` for one delivery (None if none is connected). Under the stream's lock,
 /// the one that guards `output`.
-pub fn lease<'a>(output: &Option<ComPtr<IMXF>>, in_flight: &'a InFlight) -> Option<Lease<'a>> {
+pub(crate) fn lease<'a>(
+    output: &Option<ComPtr<IMXF>>,
+    in_flight: &'a InFlight,
+) -> Option<Lease<'a>> {
     let sink = NonNull::new(output.as_ref()?.as_ptr())?;
     in_flight.0.fetch_add(1, Ordering::AcqRel);
     Some(Lease { sink, in_flight })

@@ -25,7 +25,7 @@ use crate::abi::{
 };
 
 /// Bytes an event holds inline (`uData.abData`): sizeof(PBYTE) on x64.
-pub const INLINE_BYTES: usize = DMUS_KERNEL_EVENT_SHORT_MAX;
+pub(crate) const INLINE_BYTES: usize = DMUS_KERNEL_EVENT_SHORT_MAX;
 
 /// Why an event's data cannot be read (see [`EventRef::data`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,7 +125,7 @@ impl OwnedEvent {
     /// Writes inline byte `index` (< 8) and makes the event `index + 1` bytes long. Nothing
     /// happens for an index past the inline bytes. For an event filled inline
     /// ([`fill_short`](Self::fill_short)).
-    pub fn put_inline(&mut self, index: u8, byte: u8) {
+    pub(crate) fn put_inline(&mut self, index: u8, byte: u8) {
         let e = self.get_mut();
         // SAFETY: every bit pattern is a valid [u8; 8]; an event filled inline has abData as
         // its live member, and writing bytes into it keeps it so.
@@ -138,13 +138,13 @@ impl OwnedEvent {
 
     /// The inline bytes (the first of them are the event's, as many as its length), for an
     /// event filled inline.
-    pub fn inline_bytes(&self) -> [u8; INLINE_BYTES] {
+    pub(crate) fn inline_bytes(&self) -> [u8; INLINE_BYTES] {
         // SAFETY: read as plain bytes: every bit pattern is a valid [u8; 8].
         unsafe { self.view().0.uData.abData }
     }
 
     /// Sets the event's flags (DMUS_KEF_EVENT_COMPLETE or _INCOMPLETE).
-    pub fn set_flags(&mut self, flags: u16) {
+    pub(crate) fn set_flags(&mut self, flags: u16) {
         self.get_mut().usFlags = flags;
     }
 
@@ -154,7 +154,7 @@ impl OwnedEvent {
     /// # Safety
     /// `buffer` came from the allocator's GetBuffer (the one this event goes back to), holds
     /// at least `len` bytes, and is ours alone: it changes hands here, to the event.
-    pub unsafe fn carry_buffer(&mut self, buffer: NonNull<u8>, len: u16) {
+    pub(crate) unsafe fn carry_buffer(&mut self, buffer: NonNull<u8>, len: u16) {
         let e = self.get_mut();
         e.uData = DMUS_KERNEL_EVENT_uData {
             pbData: buffer.as_ptr(),
@@ -204,7 +204,7 @@ impl<'a> EventRef<'a> {
 
     /// A package's first member (`None` for an empty package or a non-package event).
     #[inline]
-    pub fn first_member(self) -> Option<EventRef<'a>> {
+    pub(crate) fn first_member(self) -> Option<EventRef<'a>> {
         let e = self.0;
         if !e.is_package() {
             return None;
@@ -259,7 +259,7 @@ impl<'a> EventRef<'a> {
 /// each of up to `N` levels (level 0: the event itself, which has no successor). The
 /// positions are only ever the head's members, and live and go with it.
 #[derive(Debug)]
-pub struct PackageWalk<const N: usize> {
+pub(crate) struct PackageWalk<const N: usize> {
     head: OwnedEvent,
     /// The current member at each level (`None`: that level's chain is finished).
     path: [Option<NonNull<KernelEvent>>; N],
@@ -286,7 +286,7 @@ impl<const N: usize> PackageWalk<N> {
     }
 
     /// The event walked: the walk is given up.
-    pub fn into_head(self) -> OwnedEvent {
+    pub(crate) fn into_head(self) -> OwnedEvent {
         self.head
     }
 
@@ -304,7 +304,7 @@ impl<const N: usize> PackageWalk<N> {
 
     /// Goes into the current member's package: its first member is current at a new level.
     /// False, nothing changed, if all `N` levels are in use (or there is no current member).
-    pub fn descend(&mut self) -> bool {
+    pub(crate) fn descend(&mut self) -> bool {
         let Some(Some(current)) = self.current() else {
             return false;
         };
@@ -320,7 +320,7 @@ impl<const N: usize> PackageWalk<N> {
     }
 
     /// Leaves the deepest level (its package is current again at the level above).
-    pub fn ascend(&mut self) {
+    pub(crate) fn ascend(&mut self) {
         self.depth = self.depth.saturating_sub(1);
     }
 

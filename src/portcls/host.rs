@@ -44,13 +44,13 @@ use crate::kernel::{DISPATCH_LEVEL, KIRQL, PoolTag, Timer, irql};
 /// The IRQL the modelled interrupt runs at (any value above DISPATCH_LEVEL).
 pub const DIRQL: KIRQL = 8;
 /// Members one modelled service group keeps.
-pub const MAX_MEMBERS: usize = 4;
+pub(crate) const MAX_MEMBERS: usize = 4;
 /// Routines one modelled interrupt-sync object keeps.
-pub const MAX_ROUTINES: usize = 4;
+pub(crate) const MAX_ROUTINES: usize = 4;
 /// The models' pool tags.
-pub const SERVICE_GROUP_TAG: PoolTag = PoolTag::new(b"HTsg");
-pub const INTERRUPT_SYNC_TAG: PoolTag = PoolTag::new(b"HTis");
-pub const RESOURCE_LIST_TAG: PoolTag = PoolTag::new(b"HTrl");
+pub(crate) const SERVICE_GROUP_TAG: PoolTag = PoolTag::new(b"HTsg");
+pub(crate) const INTERRUPT_SYNC_TAG: PoolTag = PoolTag::new(b"HTis");
+pub(crate) const RESOURCE_LIST_TAG: PoolTag = PoolTag::new(b"HTrl");
 
 // ---- the service group ----
 

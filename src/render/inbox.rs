@@ -29,9 +29,9 @@ use crate::kernel::sync::{AtomicPtr, Ordering};
 use crate::mxf::{EventChain, MAX_SLOTS, OwnedEvent};
 
 /// The longest list a walk follows: no pool holds more events.
-pub const MAX_LIST_EVENTS: u32 = MAX_SLOTS;
+pub(crate) const MAX_LIST_EVENTS: u32 = MAX_SLOTS;
 
-pub struct Inbox {
+pub(crate) struct Inbox {
     head: AtomicPtr<KernelEvent>,
     /// Lists cut (a loop, or longer than [`MAX_LIST_EVENTS`]).
     cuts: AtomicU64,

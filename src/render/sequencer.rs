@@ -23,7 +23,7 @@ use crate::kernel::pool::{self, PoolTag};
 use crate::mxf::{EventChain, OwnedEvent};
 
 /// The heap's memory: "DMsq".
-pub const SEQUENCER_TAG: PoolTag = PoolTag::new(b"DMsq");
+pub(crate) const SEQUENCER_TAG: PoolTag = PoolTag::new(b"DMsq");
 
 /// One pending event: its sort key and the event.
 struct Entry {

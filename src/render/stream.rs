@@ -62,7 +62,7 @@ pub const RENDER_TAG: PoolTag = PoolTag::new(b"DMrs");
 
 /// The longest the timer sleeps: the next event's time is computed again at least this often,
 /// so a master clock running at a slightly different rate from the kernel's timers is followed.
-pub const MAX_SLEEP_100NS: i64 = TICKS_PER_SECOND;
+pub(crate) const MAX_SLEEP_100NS: i64 = TICKS_PER_SECOND;
 
 /// What a render stream holds its wire through: `Arc<Wire<dyn MidiDevice>>` in tests, the
 /// miniport's reference in the driver.

@@ -57,7 +57,7 @@ pub const MAX_UNIT_EVENTS: u32 = 1024;
 
 /// The stream's MIDI state as sent.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Tracker {
+pub(crate) struct Tracker {
     /// The last channel status sent, while no system message has cancelled it.
     pub running: Option<u8>,
     /// A 0xF0 was sent and its 0xF7 not yet.
@@ -91,7 +91,7 @@ impl Tracker {
 
 /// Where the next byte comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Origin {
+pub(crate) enum Origin {
     /// The event's data.
     Data,
     /// The stream's running status, before a data-first event.
@@ -102,7 +102,7 @@ pub enum Origin {
 
 /// One unit being sent.
 #[derive(Debug)]
-pub struct Unit {
+pub(crate) struct Unit {
     /// The unit's own event, and the current event at each package level.
     walk: PackageWalk<MAX_DEPTH>,
     /// Next data byte of the current event.
@@ -129,7 +129,7 @@ impl Unit {
     }
 
     /// The unit's own (top-level) event: the unit is done with.
-    pub fn into_head(self) -> OwnedEvent {
+    pub(crate) fn into_head(self) -> OwnedEvent {
         self.walk.into_head()
     }
 
@@ -199,7 +199,7 @@ impl Unit {
     }
 
     /// The byte [`peek`](Unit::peek) returned was accepted by the wire.
-    pub fn commit(&mut self, byte: u8, origin: Origin, tracker: &mut Tracker) {
+    pub(crate) fn commit(&mut self, byte: u8, origin: Origin, tracker: &mut Tracker) {
         match origin {
             Origin::Data => self.offset = self.offset.saturating_add(1),
             Origin::RunningStatus => self.prefix = None,

@@ -42,7 +42,7 @@ pub use crate::midi::EOX;
 
 /// Polls [`Wire::hold`] makes, 1 us apart, for device calls already under way to end: a call
 /// is a few register accesses (about 2 us on ISA), so 1 ms covers it with interrupts on top.
-pub const HOLD_DRAIN_POLLS: u32 = 1_000;
+pub(crate) const HOLD_DRAIN_POLLS: u32 = 1_000;
 
 /// A stream's identity on a wire (never 0, which means "free").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -132,7 +132,7 @@ impl<D: ?Sized + MidiDevice> Wire<D> {
 
     /// A new stream identity. Ids wrap after 2^32 - 1 streams; a stream living that long
     /// would share its id with a new one.
-    pub fn new_stream_id(&self) -> StreamId {
+    pub(crate) fn new_stream_id(&self) -> StreamId {
         loop {
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
             if let Some(id) = NonZeroU32::new(id) {
@@ -147,13 +147,13 @@ impl<D: ?Sized + MidiDevice> Wire<D> {
     }
 
     /// Whether a 0xF7 is owed to the wire.
-    pub fn eox_owed(&self) -> bool {
+    pub(crate) fn eox_owed(&self) -> bool {
         self.eox_owed.load(Ordering::Acquire)
     }
 
     /// Makes `id` the owner if the wire is free (or already `id`'s) and not held for the
     /// device. Lock-free, any IRQL.
-    pub fn try_claim(&self, id: StreamId) -> bool {
+    pub(crate) fn try_claim(&self, id: StreamId) -> bool {
         if self.held.load(Ordering::Acquire) {
             bump(&self.counters.held_off);
             return false;
@@ -279,7 +279,7 @@ impl<D: ?Sized + MidiDevice> Wire<D> {
     }
 
     /// Whether the wire is held for the device.
-    pub fn is_held(&self) -> bool {
+    pub(crate) fn is_held(&self) -> bool {
         self.held.load(Ordering::Acquire)
     }
 

@@ -11,7 +11,7 @@ impl ComPtr<IInterruptSync> {
     /// connected) at DIRQL, holding the interrupt's spin lock, so that neither the ISR nor
     /// another synchronized routine runs meanwhile; so it must not block. The caller's IRQL
     /// is at most the interrupt's (its page).
-    pub fn call_synchronized<F: FnMut()>(&self, mut step: F) -> NTSTATUS {
+    pub(crate) fn call_synchronized<F: FnMut()>(&self, mut step: F) -> NTSTATUS {
         let context = (&raw mut step).cast::<c_void>();
         // SAFETY: a live object (we hold a reference); the routine gets `context`, a pointer
         // to `step` on this stack, which outlives the call (the routine runs before
@@ -28,7 +28,7 @@ impl ComPtr<IInterruptSync> {
     /// # Safety
     /// `context` must be what `routine` expects, valid until the object is disconnected
     /// ([`disconnect`](Self::disconnect)) or destroyed, whichever comes first.
-    pub unsafe fn register_service_routine(
+    pub(crate) unsafe fn register_service_routine(
         &self,
         routine: PINTERRUPTSYNCROUTINE,
         context: *mut c_void,

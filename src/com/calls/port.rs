@@ -43,7 +43,7 @@ impl<I: Inherits<IPort>> ComPtr<I> {
     /// IPort::GetDeviceProperty for a string property (REG_SZ, REG_MULTI_SZ: UTF-16 units,
     /// the only kind this driver reads) into `buffer`: on success the number of bytes
     /// written (ResultLength). PASSIVE_LEVEL.
-    pub fn get_device_property(
+    pub(crate) fn get_device_property(
         &self,
         property: DEVICE_REGISTRY_PROPERTY,
         buffer: &mut [u16],

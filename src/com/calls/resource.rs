@@ -10,13 +10,13 @@ use crate::com::ComPtr;
 
 impl ComPtr<IResourceList> {
     /// IResourceList::NumberOfEntries. PASSIVE_LEVEL (the list's pages).
-    pub fn number_of_entries(&self) -> u32 {
+    pub(crate) fn number_of_entries(&self) -> u32 {
         // SAFETY: a live list (we hold a reference); no arguments.
         unsafe { (self.vtbl().NumberOfEntries)(self.as_ptr()) }
     }
 
     /// IResourceList::NumberOfEntriesOfType. PASSIVE_LEVEL.
-    pub fn number_of_entries_of_type(&self, ty: CM_RESOURCE_TYPE) -> u32 {
+    pub(crate) fn number_of_entries_of_type(&self, ty: CM_RESOURCE_TYPE) -> u32 {
         // SAFETY: a live list (we hold a reference); arguments by value.
         unsafe { (self.vtbl().NumberOfEntriesOfType)(self.as_ptr(), ty) }
     }
@@ -25,7 +25,7 @@ impl ComPtr<IResourceList> {
     /// null; valid while the list lives (its page). PASSIVE_LEVEL. The typed
     /// [`translated_port`](Self::translated_port) and
     /// [`translated_interrupt`](Self::translated_interrupt) read it.
-    pub fn find_translated_entry(
+    pub(crate) fn find_translated_entry(
         &self,
         ty: CM_RESOURCE_TYPE,
         index: u32,
@@ -36,7 +36,7 @@ impl ComPtr<IResourceList> {
 
     /// The `index`-th translated I/O port range (its `u.Port`), if there is one.
     /// PASSIVE_LEVEL.
-    pub fn translated_port(&self, index: u32) -> Option<CM_PARTIAL_RESOURCE_RANGE> {
+    pub(crate) fn translated_port(&self, index: u32) -> Option<CM_PARTIAL_RESOURCE_RANGE> {
         let entry = self.find_translated_entry(CmResourceTypePort, index);
         if entry.is_null() {
             return None;
