@@ -15,7 +15,7 @@ use crate::runner::progress::ProgressBar;
 use crate::runner::report::FileReport;
 use crate::runner::{PlayOptions, play, play_image, plot};
 use crate::smf::{self, Division, SmfFormat, generate};
-use dmus_miniport::hw::emulator::BYTE_TIME_100NS;
+use dmus_miniport::sim::emulator::BYTE_TIME_100NS;
 
 /// Exit status: the run passed.
 pub const EXIT_PASS: u8 = 0;
@@ -292,7 +292,7 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write, terminal: 
                 .map
                 .clone()
                 .or_else(|| Some(sys.with_extension("map")).filter(|m| m.exists()));
-            let machine = dmus_miniport::kernel::host::Machine::new();
+            let machine = dmus_miniport::sim::host::Machine::new();
             match winsim::Driver::load(sys, map.as_deref(), machine) {
                 Ok(driver) => play_image(&song, &cmd.options, &driver, &sys.display().to_string()),
                 Err(e) => {

@@ -40,6 +40,11 @@ pub mod resources;
 
 pub use miniport::{MINIPORT_TAG, Miniport, MiniportCaptureStream, MiniportRenderStream};
 pub use platform::Platform;
+// The port model's view of the miniport (`dmus-host`): the data format it opens streams with,
+// the hardware ids it enumerates, the I/O ports it hands out.
+pub use descriptor::music_format;
+pub use device_id::{LOOPBACK_HARDWARE_ID, MPU401_ID};
+pub use resources::MPU401_PORTS;
 
 /// The subdevice's name: what StartDevice passes to PcRegisterSubdevice, and the reference
 /// string under which the INF registers the KS interfaces ("UART", the name Microsoft's

@@ -20,9 +20,9 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
-use dmus_miniport::hw::emulator::Mpu401Emulator;
-use dmus_miniport::kernel::host::{Machine, Resolution};
-use dmus_miniport::portcls::host::raise_interrupt;
+use dmus_miniport::sim::emulator::Mpu401Emulator;
+use dmus_miniport::sim::host::{Machine, Resolution};
+use dmus_miniport::sim::portcls::raise_interrupt;
 use serde::Serialize;
 
 /// What the line did.

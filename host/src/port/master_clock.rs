@@ -18,7 +18,7 @@ use dmus_miniport::abi::{
 use dmus_miniport::com::{self, ComClass, ComObject, ComRef, InterfaceEntry};
 use dmus_miniport::com_interfaces;
 use dmus_miniport::kernel::PoolTag;
-use dmus_miniport::kernel::host::Machine;
+use dmus_miniport::sim::host::Machine;
 
 /// The clock object's pool tag.
 pub const MASTER_CLOCK_TAG: PoolTag = PoolTag::new(b"HPck");

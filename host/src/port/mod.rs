@@ -50,14 +50,15 @@ use dmus_miniport::abi::{
     NonPagedPoolNx, POWER_STATE, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS,
 };
 use dmus_miniport::com::{ComObject, ComPtr, ComRef};
-use dmus_miniport::hw::emulator::{EmulatorConfig, Mpu401Emulator};
-use dmus_miniport::kernel::host::Machine;
-use dmus_miniport::kernel::{DISPATCH_LEVEL, PoolTag, host};
+use dmus_miniport::kernel::{DISPATCH_LEVEL, PoolTag};
 use dmus_miniport::miniport::Miniport;
-use dmus_miniport::miniport::descriptor::music_format;
-use dmus_miniport::miniport::device_id::{LOOPBACK_HARDWARE_ID, MPU401_ID};
+use dmus_miniport::miniport::music_format;
+use dmus_miniport::miniport::{LOOPBACK_HARDWARE_ID, MPU401_ID};
 use dmus_miniport::mxf::{Allocator, PoolConfig};
-use dmus_miniport::portcls::host::{ResourceList, interrupt_entry, port_entry};
+use dmus_miniport::sim::emulator::{EmulatorConfig, Mpu401Emulator};
+use dmus_miniport::sim::host;
+use dmus_miniport::sim::host::Machine;
+use dmus_miniport::sim::portcls::{ResourceList, interrupt_entry, port_entry};
 use serde::Serialize;
 
 use crate::buffer::PortBuffer;

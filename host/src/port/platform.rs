@@ -5,9 +5,9 @@
 use dmus_miniport::abi::{
     NTSTATUS, STATUS_DEVICE_CONFIGURATION_ERROR, STATUS_DEVICE_NOT_CONNECTED,
 };
-use dmus_miniport::hw::emulator::Mpu401Emulator;
+use dmus_miniport::miniport::MPU401_PORTS;
 use dmus_miniport::miniport::Platform;
-use dmus_miniport::miniport::resources::MPU401_PORTS;
+use dmus_miniport::sim::emulator::Mpu401Emulator;
 
 /// The I/O base the port model gives its MPU-401 (the ISA default, 0x330).
 pub const MPU401_BASE: i64 = 0x330;

@@ -27,7 +27,7 @@ use std::sync::{Mutex, MutexGuard};
 use dmus_miniport::abi::{IAllocatorMXF, IMXF, NT_SUCCESS};
 use dmus_miniport::com::ComPtr;
 use dmus_miniport::kernel::Timer;
-use dmus_miniport::kernel::host::Machine;
+use dmus_miniport::sim::host::Machine;
 use serde::Serialize;
 
 use super::event::{PortEvent, give_back, link};

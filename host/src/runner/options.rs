@@ -3,7 +3,7 @@
 use crate::perf::RefTime;
 use crate::perf::time::REF_PER_MS;
 use crate::port::DeviceKind;
-use dmus_miniport::kernel::host::DEFAULT_CLOCK_TICK;
+use dmus_miniport::sim::host::DEFAULT_CLOCK_TICK;
 
 /// Options of one run (the command line's, or a test's).
 #[derive(Clone, Copy, Debug)]

@@ -9,7 +9,7 @@ use super::comparison::{Comparison, Difference, TimedMessage, Timing, beyond_wir
 use super::options::PlayOptions;
 use crate::perf::{PerformanceStats, RefTime};
 use crate::port::{CloseReport, DeviceKind, PortStats};
-use dmus_miniport::hw::emulator::BYTE_TIME_100NS;
+use dmus_miniport::sim::emulator::BYTE_TIME_100NS;
 
 /// Messages and their bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]

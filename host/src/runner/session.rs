@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Instant;
 
-use dmus_miniport::kernel::host;
+use dmus_miniport::sim::host;
 
 use super::comparison::{TimedMessage, compare, presentation_order};
 use super::options::PlayOptions;
