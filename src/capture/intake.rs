@@ -51,7 +51,7 @@ impl<R: RingHandle, C: Clock, N: Notify> Intake<R, C, N> {
     }
 
     /// The ISR body: reads the bytes waiting in `device` (at most
-    /// [`MAX_BYTES_PER_INTERRUPT`]), each stamped as read, and notifies the port once if there
+    /// `MAX_BYTES_PER_INTERRUPT`), each stamped as read, and notifies the port once if there
     /// were any. Returns how many were read (0: the interrupt was not this device's). DIRQL.
     pub fn on_interrupt<D: MidiDevice + ?Sized>(&self, device: &D) -> u32 {
         let mut read = 0;

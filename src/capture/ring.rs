@@ -119,7 +119,7 @@ unsafe impl Send for CaptureRing {}
 unsafe impl Sync for CaptureRing {}
 
 impl CaptureRing {
-    /// A ring of `capacity` bytes (a power of two, 2 to [`MAX_RING_CAPACITY`]), refusing
+    /// A ring of `capacity` bytes (a power of two, 2 to `MAX_RING_CAPACITY`), refusing
     /// bytes until a stream takes it. PASSIVE_LEVEL (it allocates, once).
     pub fn new(capacity: u32) -> Result<Self, NTSTATUS> {
         if !(2..=MAX_RING_CAPACITY).contains(&capacity) || !capacity.is_power_of_two() {

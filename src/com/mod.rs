@@ -18,7 +18,7 @@
 //!   interface's, typed and safe where their arguments can be (the modules of `calls`:
 //!   `allocator.get_message()`, `stream.put_message(chain)`, `sync.connect()`...), so that no
 //!   vtable slot is called outside `com`. A derived interface has its bases' methods
-//!   ([`Inherits`]); a pointer we are lent for a call (a method's argument) is borrowed,
+//!   (`Inherits`); a pointer we are lent for a call (a method's argument) is borrowed,
 //!   [`ComPtr::borrow_raw`], without a reference of its own.
 //!
 //! Aggregation follows the COM rules ([`ComObject::create_aggregated`]). NewStream's

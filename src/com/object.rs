@@ -64,7 +64,7 @@ impl fmt::Debug for InterfaceEntry {
 /// class's business (spin locks, atomics), hence `Sync`.
 ///
 /// # Safety
-/// For every entry `k` of `INTERFACES` (at most [`MAX_INTERFACES`], at least one): the vtable
+/// For every entry `k` of `INTERFACES` (at most `MAX_INTERFACES`, at least one): the vtable
 /// is `#[repr(C)]`, its first three slots are those of `unknown_vtbl::<Self, k>()`, every
 /// method trampoline in it uses slot `k` to find the object, and entry 0's vtable is a
 /// `<Self::Primary as Interface>::Vtbl`. Every IID listed in entry `k` is an interface that

@@ -91,7 +91,7 @@ pub(crate) const RESET_ATTEMPTS: u32 = 2;
 pub(crate) const MAX_DISCARDED: u32 = 64;
 /// The stall time of one command at most: 50.35 ms.
 pub(crate) const COMMAND_MAX_STALL_US: u32 = (READY_POLLS + RESET_ACK_POLLS) * STALL_STEP_US;
-/// The stall time of a whole reset at most ([`RESET_ATTEMPTS`] resets and the UART-mode
+/// The stall time of a whole reset at most (`RESET_ATTEMPTS` resets and the UART-mode
 /// command): 151.05 ms.
 pub const RESET_MAX_STALL_US: u32 = (RESET_ATTEMPTS + 1) * COMMAND_MAX_STALL_US;
 
@@ -372,7 +372,7 @@ impl<P: PortIo> MidiDevice for Mpu401<P> {
 
     /// One status read and, if a byte waits, one data read. Works before a reset too (to
     /// drain the card). Outside UART mode (before or during a reset) nothing read is MIDI: an
-    /// [`ACK`] is the card answering a command and is handed to the waiting reset (the card's
+    /// `ACK` is the card answering a command and is handed to the waiting reset (the card's
     /// interrupt can reach the ISR before the reset's own poll sees it), anything else is
     /// dropped and counted (`Mpu401::not_midi`).
     fn try_receive(&self) -> Option<u8> {

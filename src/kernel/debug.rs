@@ -97,7 +97,7 @@ impl Write for LineBuffer {
     }
 }
 
-/// Formats one line (prefixed with [`PREFIX`]) and emits it. Any IRQL. Use the macros
+/// Formats one line (prefixed with `PREFIX`) and emits it. Any IRQL. Use the macros
 /// [`dbg_print!`](crate::dbg_print) and [`dbg_error!`](crate::dbg_error).
 pub fn print(level: Level, args: fmt::Arguments<'_>) {
     let mut line = LineBuffer::new();

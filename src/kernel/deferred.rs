@@ -5,9 +5,9 @@
 //! destruction is parked here, and run by the next [`run_deferred`] at PASSIVE_LEVEL (the
 //! miniport's PASSIVE_LEVEL entry points: NewStream, and its own release).
 //!
-//! A lock-free stack: [`defer`] is one compare-exchange loop, usable at any IRQL up to
+//! A lock-free stack: `defer` is one compare-exchange loop, usable at any IRQL up to
 //! DISPATCH_LEVEL, and allocates nothing (the link lives in the parked object's
-//! [`Deferred`]); [`run_deferred`] takes the whole stack at once. On Windows the stack is the
+//! `Deferred`); [`run_deferred`] takes the whole stack at once. On Windows the stack is the
 //! driver's; on the host it is the simulated machine's, so that tests running side by side
 //! do not reap each other's objects.
 

@@ -21,8 +21,8 @@
 //! | `io_port::IoPortRange` read/write (Windows) | any, up to DIRQL |
 //! | [`Timer::init`](timer::Timer::init), [`Timer::arm`](timer::Timer::arm), [`Timer::cancel`](timer::Timer::cancel) | <= DISPATCH_LEVEL; the callback runs at DISPATCH_LEVEL |
 //! | [`Timer::shutdown`](timer::Timer::shutdown) and dropping an initialized `Timer` | PASSIVE_LEVEL |
-//! | [`flush_dpcs`] | PASSIVE_LEVEL (a no-op elsewhere) |
-//! | [`deferred::defer`] | <= DISPATCH_LEVEL |
+//! | `flush_dpcs` | PASSIVE_LEVEL (a no-op elsewhere) |
+//! | `deferred::defer` | <= DISPATCH_LEVEL |
 //! | [`deferred::run_deferred`] | PASSIVE_LEVEL (a no-op elsewhere) |
 //! | [`dbg_print!`](crate::dbg_print), [`dbg_error!`](crate::dbg_error) | any (<= DIRQL) |
 //!

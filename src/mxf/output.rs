@@ -4,7 +4,7 @@
 //! under the stream's lock; the events are handed on after the lock is released (calling out
 //! under it could re-enter it: section 7, defect 1).
 //!
-//! A delivery borrows the output ([`lease`]) instead of taking a reference on it: a reference
+//! A delivery borrows the output (`lease`) instead of taking a reference on it: a reference
 //! taken by a DPC would be released by that DPC, and if DisconnectOutput had dropped the
 //! slot's meanwhile, that would be the last one, releasing a port object at DISPATCH_LEVEL.
 //! The lease is counted ([`InFlight`]) under the stream's lock, in the same critical section

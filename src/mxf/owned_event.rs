@@ -53,7 +53,7 @@ impl OwnedEvent {
     /// # Safety
     /// `event` is a live DMUS_KERNEL_EVENT that is ours alone, with its package's contents if
     /// it is a package, until the returned value is handed on ([`into_raw`](Self::into_raw),
-    /// or an [`EventChain`](super::EventChain) that takes it): handed to us by PutMessage or
+    /// or an `EventChain` that takes it): handed to us by PutMessage or
     /// GetMessage, and not owned by any other `OwnedEvent`. What the port put in it (a long
     /// event's `pbData` pointing at a buffer of its allocator's, of GetBufferSize bytes,
     /// section 4) is trusted, except what [`EventRef::data`] checks.
@@ -165,7 +165,7 @@ impl OwnedEvent {
 }
 
 /// A borrowed view of an owned event, or of a member of its package: `Copy`, and bound to the
-/// [`OwnedEvent`] (or [`PackageWalk`]) it came from.
+/// [`OwnedEvent`] (or `PackageWalk`) it came from.
 #[derive(Clone, Copy)]
 pub struct EventRef<'a>(&'a KernelEvent);
 

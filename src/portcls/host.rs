@@ -1,7 +1,7 @@
 //! Host models of PortCls's service group and interrupt-sync object, on the simulated machine.
 //!
 //! - The **service group** is a COM object (IServiceGroup, also answering IServiceSink):
-//!   AddMember/RemoveMember keep up to [`MAX_MEMBERS`] sinks; RequestService queues the group's
+//!   AddMember/RemoveMember keep up to `MAX_MEMBERS` sinks; RequestService queues the group's
 //!   "DPC" (a `Timer` armed to fire at once), which calls every member's RequestService at
 //!   DISPATCH_LEVEL when the test runs the machine's timers (`kernel::host::advance`).
 //!   RequestService above DISPATCH_LEVEL (from an ISR) cannot arm a timer: the request waits
