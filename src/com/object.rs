@@ -224,19 +224,6 @@ impl<T: ComClass> ComObject<T> {
         unsafe { &(*Self::from_slot::<SLOT>(this.cast())).value }
     }
 
-    /// Like [`ComObject::from_interface`], pinned (the value never moves).
-    ///
-    /// # Safety
-    /// As for [`ComObject::from_interface`].
-    #[inline]
-    pub unsafe fn pinned_from_interface<'a, const SLOT: usize>(
-        this: *mut impl Sized,
-    ) -> Pin<&'a T> {
-        // SAFETY: contract as above; the value lives in the pool block from creation until it
-        // is dropped in place, so it is pinned.
-        unsafe { Pin::new_unchecked(Self::from_interface::<SLOT>(this)) }
-    }
-
     /// The object whose slot `SLOT` is at `this`.
     #[inline]
     fn from_slot<const SLOT: usize>(this: *mut c_void) -> *mut Self {

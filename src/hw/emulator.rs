@@ -377,11 +377,6 @@ impl Mpu401Emulator {
         self.lock().wire.iter().map(|w| w.byte).collect()
     }
 
-    /// Forgets the wire's record so far (and returns it).
-    pub fn take_wire(&self) -> Vec<WireByte> {
-        core::mem::take(&mut self.lock().wire)
-    }
-
     /// Bytes waiting in the output FIFO.
     pub fn output_fifo_len(&self) -> usize {
         self.lock().output.len()
@@ -433,11 +428,6 @@ impl Mpu401Emulator {
     /// Makes the card stop taking bytes (DRR stuck set) or recover.
     pub fn set_never_ready(&self, never_ready: bool) {
         self.lock().config.never_ready = never_ready;
-    }
-
-    /// Changes the transmitter's slowdown for bytes written from now on.
-    pub fn set_slowdown(&self, slowdown: u32) {
-        self.lock().config.slowdown = slowdown;
     }
 
     /// Plugs a MIDI cable from the card's MIDI OUT into its own MIDI IN (see the module

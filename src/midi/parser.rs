@@ -159,11 +159,6 @@ impl Parser {
         *self = Parser::new();
     }
 
-    /// Whether a SysEx is open (its 0xF0 seen, its end not yet).
-    pub const fn in_sysex(&self) -> bool {
-        self.in_sysex
-    }
-
     /// The running status, if any.
     pub const fn running_status(&self) -> Option<u8> {
         self.running

@@ -82,11 +82,6 @@ const MAX_FORMAT_SIZE: usize = 4096;
 /// The miniport object's pool tag.
 pub const MINIPORT_TAG: PoolTag = PoolTag::new(b"DMmp");
 
-/// A render stream of this miniport.
-pub type MiniportRenderStream<P> = RenderStream<WireRef<P>, StreamClock>;
-/// The capture stream of this miniport.
-pub type MiniportCaptureStream<P> = CaptureStream<RingRef<P>>;
-
 /// NewStream's out values: the stream, the service group (capture), SchedulePreFetch.
 type NewStreamOut = (ComPtr<IMXF>, Option<ComPtr<IServiceGroup>>, u64);
 

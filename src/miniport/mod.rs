@@ -38,7 +38,7 @@ pub mod platform;
 pub mod properties;
 pub mod resources;
 
-pub use miniport::{MINIPORT_TAG, Miniport, MiniportCaptureStream, MiniportRenderStream};
+pub use miniport::{MINIPORT_TAG, Miniport};
 pub use platform::Platform;
 // The port model's view of the miniport (`dmus-host`): the data format it opens streams with,
 // the hardware ids it enumerates, the I/O ports it hands out.

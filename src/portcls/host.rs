@@ -380,11 +380,6 @@ impl InterruptSync {
         }
     }
 
-    /// Whether the object is connected.
-    pub fn is_connected(&self) -> bool {
-        self.connected.load(Ordering::Acquire)
-    }
-
     /// The interrupt vector of its resource.
     pub fn vector(&self) -> u32 {
         self.vector
@@ -498,13 +493,6 @@ pub fn irql_dropped() {
     }
 }
 
-/// The model behind an interrupt-sync object (for tests' assertions).
-pub fn interrupt_sync_model(sync: &ComPtr<IInterruptSync>) -> &InterruptSync {
-    // SAFETY: every IInterruptSync on the host comes from `new_interrupt_sync` above: slot 0
-    // of a live ComObject<InterruptSync>, alive while `sync` is.
-    unsafe { ComObject::<InterruptSync>::from_interface::<0>(sync.as_ptr()) }
-}
-
 /// Connected interrupt-sync objects of the calling thread on `vector`.
 pub fn listeners(vector: u32) -> u32 {
     let token = THREAD_TOKEN.with(|t| *t);
@@ -512,11 +500,6 @@ pub fn listeners(vector: u32) -> u32 {
         .iter()
         .filter(|r| r.token == token && r.vector == vector)
         .count() as u32
-}
-
-/// Connected interrupt-sync objects of any thread (for release checks).
-pub fn connected_interrupts() -> usize {
-    registry().len()
 }
 
 // ---- the resource list ----
