@@ -122,28 +122,41 @@ impl SysEx {
         self.open.as_ref().is_none_or(Fragment::is_full)
     }
 
-    /// Moves a full open fragment out of the way: held back while whole, else sent (appended
-    /// to `out`). Returns the events sent (0 or 1).
+    /// Moves a full open fragment out of the way (see [`SysEx::retire`]). Returns the events
+    /// sent (0 or 1).
     pub(crate) fn retire_full(&mut self, out: &mut EventChain) -> u32 {
-        if !self.open.as_ref().is_some_and(Fragment::is_full) {
-            return 0;
-        }
-        let Some(full) = self.open.take() else {
-            return 0;
-        };
-        if self.whole {
-            self.held.push(full.event);
-            0
+        if self.open.as_ref().is_some_and(Fragment::is_full) {
+            self.retire(out)
         } else {
-            out.push(full.event);
-            1
+            0
         }
     }
 
-    /// Opens a fragment in `event` (from GetMessage), stamped `time`.
-    pub fn open(&mut self, event: OwnedEvent, time: i64, group: u16) {
-        debug_assert!(self.open.is_none());
+    /// Opens a fragment in `event` (from GetMessage), stamped `time`. An open fragment still
+    /// there (the caller retires a full one first) is retired, never overwritten: no event can
+    /// miss the allocator. Returns the events sent (0 or 1).
+    pub fn open(&mut self, event: OwnedEvent, time: i64, group: u16, out: &mut EventChain) -> u32 {
+        let sent = self.retire(out);
         self.open = Some(Fragment::new(event, time, group));
+        sent
+    }
+
+    /// Moves the open fragment out of the way: a full one is held back while the SysEx is
+    /// whole (`held` holds full fragments only); otherwise it is sent (appended to `out`),
+    /// after what was held back. Returns the events sent.
+    fn retire(&mut self, out: &mut EventChain) -> u32 {
+        match self.open.take() {
+            Some(previous) if self.whole && previous.is_full() => {
+                self.held.push(previous.event);
+                0
+            }
+            Some(previous) => {
+                let sent = self.release(out);
+                out.push(previous.event);
+                sent + 1
+            }
+            None => 0,
+        }
     }
 
     /// Appends `byte` to the open fragment; false (nothing written) if there is none or it is
@@ -219,7 +232,7 @@ impl SysEx {
         };
         let open = self.open.take();
         let pieces = core::iter::from_fn(|| self.held.pop())
-            // Every event in `held` is a full fragment's, pushed by `retire_full`.
+            // Every event in `held` is a full fragment's, pushed by `retire`.
             .map(|event| Fragment {
                 event,
                 len: INLINE as u8,

@@ -247,7 +247,7 @@ impl<R: RingHandle> CaptureStream<R> {
     fn service_round(&self) {
         bump(&self.counters.services);
         let mut out = EventChain::new();
-        let (output, rearm) = {
+        let (output, rearm, spare_short) = {
             let mut guard = self.inner.lock();
             let inner = &mut *guard;
             let rearm = match inner.state {
@@ -265,13 +265,15 @@ impl<R: RingHandle> CaptureStream<R> {
             } else {
                 output::lease(&inner.output, &self.deliveries)
             };
-            (output, rearm)
+            let spare_short = matches!(inner.state, StreamState::Pause | StreamState::Run)
+                && inner.spare.len() < self.config.spare_events;
+            (output, rearm, spare_short)
         };
         self.deliver(&mut out, output);
         // The events just delivered are back in the allocator if the sink is done with them:
-        // the spares come from there first. With some, a round that stopped for want of
-        // events goes on at once.
-        let refilled = self.refill_spare();
+        // the spares come from there first (the lock is taken again only if some are
+        // missing). With some, a round that stopped for want of events goes on at once.
+        let refilled = if spare_short { self.refill_spare() } else { 0 };
         let rearm = match rearm {
             Some(due) if due > 0 && refilled > 0 && !self.ring.is_empty() => Some(0),
             other => other,
@@ -383,10 +385,15 @@ impl<R: RingHandle> CaptureStream<R> {
             return Ok(());
         }
         if inner.sysex.needs_event() {
+            // A full fragment moves out of the way first: if GetMessage fails below, it goes
+            // with what was held back rather than waiting in the stream.
             let sent = inner.sysex.retire_full(out);
             add(&self.counters.sysex_events, u64::from(sent));
             let event = self.get_sysex_event(inner, out)?;
-            inner.sysex.open(event, time, self.config.channel_group);
+            let sent = inner
+                .sysex
+                .open(event, time, self.config.channel_group, out);
+            add(&self.counters.sysex_events, u64::from(sent));
         }
         inner.sysex.push(byte);
         if end {

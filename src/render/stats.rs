@@ -112,14 +112,15 @@ impl Counters {
         self.malformed[why as usize].fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn snapshot(&self) -> RenderStats {
+    /// The counters, with the inbox's count of cut chains (`looped_chains`), which the inbox
+    /// keeps.
+    pub fn snapshot(&self, looped_chains: u64) -> RenderStats {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let g32 = |c: &AtomicU32| c.load(Ordering::Relaxed);
         let m = |why: Malformed| g32(&self.malformed[why as usize]);
         RenderStats {
             events_received: g(&self.events_received),
-            // The inbox counts these (`RenderStream::stats`).
-            looped_chains: 0,
+            looped_chains,
             units_sent: g(&self.units_sent),
             bytes_sent: g(&self.bytes_sent),
             late_events: g(&self.late_events),

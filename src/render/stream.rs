@@ -200,10 +200,7 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
 
     /// The counters. Any IRQL, no lock.
     pub fn stats(&self) -> RenderStats {
-        RenderStats {
-            looped_chains: self.inbox.cuts(),
-            ..self.counters.snapshot()
-        }
+        self.counters.snapshot(self.inbox.cuts())
     }
 
     /// The stream's identity on its wire.
