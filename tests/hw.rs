@@ -99,6 +99,20 @@ unsafe fn count_fired(context: *mut c_void) {
     fired.fetch_add(1, Ordering::Relaxed);
 }
 
+/// A timer whose callback counts into `fired`. The caller drops the timer (at PASSIVE_LEVEL)
+/// before `fired`.
+fn counting_timer(fired: &AtomicUsize) -> core::pin::Pin<Box<Timer>> {
+    let timer = Box::pin(Timer::new());
+    // SAFETY: `count_fired` only touches `fired`, which the caller keeps alive longer than the
+    // timer.
+    assert!(unsafe {
+        timer
+            .as_ref()
+            .init(count_fired, fired as *const AtomicUsize as *mut c_void)
+    });
+    timer
+}
+
 /// With concurrent stalls on (a PASSIVE_LEVEL busy wait is preempted by the DPCs due meanwhile,
 /// or they run on another processor), a timer due inside a PASSIVE_LEVEL stall fires at its
 /// due time, at DISPATCH_LEVEL; at DISPATCH_LEVEL a stall still runs none.
@@ -107,13 +121,7 @@ fn a_passive_stall_runs_the_timers_due_meanwhile_when_stalls_are_concurrent() {
     dmus_miniport::sim::host::ideal_clock();
     host::machine().set_concurrent_stalls(true);
     let fired = AtomicUsize::new(0);
-    let timer = Box::pin(Timer::new());
-    // SAFETY: as in `stall_moves_the_virtual_clock_and_runs_no_timer`.
-    assert!(unsafe {
-        timer
-            .as_ref()
-            .init(count_fired, &fired as *const AtomicUsize as *mut c_void)
-    });
+    let timer = counting_timer(&fired);
     let t0 = time::now_100ns();
     timer.arm(10 * TICKS_PER_US);
     time::stall_us(37);
@@ -136,14 +144,7 @@ fn stall_moves_the_virtual_clock_and_runs_no_timer() {
     // Timing logic on the ideal clock: the timer fires at its due time.
     dmus_miniport::sim::host::ideal_clock();
     let fired = AtomicUsize::new(0);
-    let timer = Box::pin(Timer::new());
-    // SAFETY: `count_fired` only touches `fired`, which outlives the timer (dropped first, at
-    // PASSIVE_LEVEL).
-    assert!(unsafe {
-        timer
-            .as_ref()
-            .init(count_fired, &fired as *const AtomicUsize as *mut c_void)
-    });
+    let timer = counting_timer(&fired);
     let t0 = time::now_100ns();
     timer.arm(10 * TICKS_PER_US);
     time::stall_us(37);
