@@ -65,7 +65,8 @@ impl OwnedEvent {
     /// Hands the event on: the pointer is the caller's to give away.
     #[inline]
     pub fn into_raw(self) -> NonNull<KernelEvent> {
-        self.0
+        // Handed on, not dropped: no report.
+        core::mem::ManuallyDrop::new(self).0
     }
 
     /// A view of the event, for reading it and walking its package.
@@ -161,6 +162,16 @@ impl OwnedEvent {
         };
         e.cbEvent = len;
         e.usFlags = DMUS_KEF_EVENT_COMPLETE;
+    }
+}
+
+impl Drop for OwnedEvent {
+    /// Every owned event is handed on ([`into_raw`](Self::into_raw), an
+    /// [`EventChain`](super::EventChain)); one dropped instead is lost to the allocator, a
+    /// driver bug. There is no allocator here to give it back to: it is reported, as a
+    /// chain dropped with events in it is.
+    fn drop(&mut self) {
+        crate::dbg_error!("an owned event dropped undelivered: {:p} lost", self.0);
     }
 }
 
@@ -470,5 +481,28 @@ mod tests {
         assert_eq!(owned.view().data(16), Ok(&[7u8; 9][..]));
         let report = pool.put_chain(owned.into_raw().as_ptr());
         assert_eq!((report.events, pool.stats().events.in_use), (1, 0));
+    }
+
+    #[test]
+    fn an_owned_event_dropped_instead_of_handed_on_is_reported() {
+        use crate::kernel::host;
+        let pool = pool();
+        host::capture_debug_output();
+        let kept = event(&pool, 1, &[]);
+        // SAFETY: ours, adopted once; handed on below.
+        let handed_on = unsafe { OwnedEvent::adopt(kept) }.into_raw();
+        assert_eq!(host::take_debug_output(), Vec::<std::string::String>::new());
+        let lost = event(&pool, 2, &[]);
+        // SAFETY: ours, adopted once; the drop is what is tested (the pool gets it back below).
+        drop(unsafe { OwnedEvent::adopt(lost) });
+        let lines = host::take_debug_output();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].contains("owned event dropped undelivered"),
+            "{lines:?}"
+        );
+        pool.put_chain(handed_on.as_ptr());
+        pool.put_chain(lost.as_ptr());
+        assert_eq!(pool.stats().events.in_use, 0);
     }
 }
