@@ -6,7 +6,9 @@
 #
 #   tools/cross-build.sh [--debug]
 #
-# Output: target/cross/dmus_miniport.sys, its link map (dmus_miniport.map) and PDB.
+# Output: target/cross/dmus_miniport.sys, its link map (dmus_miniport.map) and PDB. The image is
+# then checked (tools/image-check: form, imports against imports/*.def, no __chkstk); a bad image
+# fails the build.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,6 +30,8 @@ if [ ${#need[@]} -gt 0 ]; then
   exit 1
 fi
 
+# The image check is a host tool: built with the caller's cargo, before PATH changes.
+host_cargo=$(command -v cargo)
 # Debian's toolchain, not rustup's: only it has the target and the std sources.
 export PATH=/usr/lib/llvm-19/bin:/usr/bin:$PATH
 export RUSTC=/usr/bin/rustc CARGO=/usr/bin/cargo RUSTC_BOOTSTRAP=1
@@ -68,3 +72,9 @@ dir=$CARGO_TARGET_DIR/$target/$([ "$profile" = dev ] && echo debug || echo relea
 cp "$dir/dmus_miniport.dll" "$out/dmus_miniport.sys"
 cp "$dir/dmus_miniport.pdb" "$out/dmus_miniport.pdb" 2>/dev/null || true
 echo "cross-build: $out/dmus_miniport.sys ($(stat -c %s "$out/dmus_miniport.sys") bytes)"
+
+defs=()
+for def in "$root"/imports/*.def; do defs+=(--def "$def"); done
+env -u CARGO_TARGET_DIR -u RUSTC -u RUSTC_BOOTSTRAP PATH="$(dirname "$host_cargo"):$PATH" \
+  "$host_cargo" run -q --locked -p image-check -- "${defs[@]}" \
+  --map "$out/dmus_miniport.map" "$out/dmus_miniport.sys"
