@@ -10,7 +10,8 @@
 //! last one it adopted in the [`EventChain`] it hands out: the oldest chain first, each in its
 //! own order (FIFO between the PutMessage calls of one CPU; calls racing on two CPUs have no
 //! order to keep). The inbox is where the port's raw chains become owned events. The only removal takes the whole stack, so there is no ABA problem.
-//! PutMessage costs a walk of its own chain (twice: the loop check and the reversal).
+//! PutMessage costs two walks of its own chain (the loop check and the reversal), the DPC two
+//! of what it takes (the loop check and the adoption).
 //!
 //! A chain that loops back on itself (a port bug), or an event the port puts again while it
 //! is queued here (which joins two chains into a loop), would make a walk run forever. Every
@@ -136,29 +137,31 @@ struct Sealed {
 }
 
 /// Makes the list from `head` end within `max` events: if it loops, the event that closes the
-/// loop gets a null `pNextEvt` (every event stays on the list, once); if it is longer than
-/// `max`, its `max`-th event does (the rest is lost, and reported).
+/// loop gets a null `pNextEvt` (every event stays on the list, once); if it holds more than
+/// `max` events, its `max`-th event does (the rest is lost, and reported).
 ///
 /// Brent's algorithm: a hare runs ahead, and a tortoise jumps to it at each power of two; they
 /// meet only inside a loop, whose length is then the distance between them. Then the loop's
 /// start is found (two walkers that far apart meet there) and its last event is the one before
-/// it on the loop. No more than about `3 * max` steps in all.
+/// it on the loop. A list of `n` events that loops is caught within `4 * n` hare steps (the
+/// tortoise is on the loop, and the power at least the loop's length, by the first power of
+/// two at or above `n`; the hare then meets it within one more power), so the hare is let run
+/// `4 * max` steps before the list is taken to hold more than `max` events. A list that ends
+/// within `max` is settled by the hare's one walk; anything else takes no more than about
+/// `7 * max` steps in all.
 ///
 /// # Safety
 /// Every event reachable from `head` through `pNextEvt` is the caller's to read and write.
 unsafe fn seal(head: *mut KernelEvent, max: u32) -> Sealed {
     // SAFETY: events reachable from `head`: the caller's (contract).
     let next = |e: *mut KernelEvent| unsafe { (*e).pNextEvt };
+    let hare_steps = max.saturating_mul(4);
     let mut power: u32 = 1;
     let mut lambda: u32 = 1;
     let mut tortoise = head;
     let mut hare = next(head);
     let mut steps: u32 = 0;
-    while !hare.is_null() && hare != tortoise {
-        if steps > max {
-            // Too long to be a pool's, and no loop found yet: cut at `max` below.
-            break;
-        }
+    while !hare.is_null() && hare != tortoise && steps < hare_steps {
         if power == lambda {
             tortoise = hare;
             power = power.saturating_mul(2);
@@ -168,15 +171,24 @@ unsafe fn seal(head: *mut KernelEvent, max: u32) -> Sealed {
         lambda += 1;
         steps += 1;
     }
-    if !hare.is_null() && hare == tortoise {
-        // A loop of `lambda` events: find where it starts.
+    let mut cut = false;
+    if hare.is_null() {
+        // The hare ran off the end at position `steps + 1`: that is the list's length. The
+        // usual case, settled in this one walk.
+        if steps < max {
+            return Sealed { cut: false };
+        }
+    } else if hare == tortoise {
+        // A loop of `lambda` events: find where it starts, `mu` events in.
         let (mut a, mut b) = (head, head);
         for _ in 0..lambda {
             b = next(b);
         }
+        let mut mu: u32 = 0;
         while a != b {
             a = next(a);
             b = next(b);
+            mu += 1;
         }
         // `a` starts the loop: its last event is `lambda - 1` further on.
         let mut last = a;
@@ -186,19 +198,23 @@ unsafe fn seal(head: *mut KernelEvent, max: u32) -> Sealed {
         // SAFETY: on the loop, so reachable from `head`: the caller's.
         unsafe { (*last).pNextEvt = ptr::null_mut() };
         crate::dbg_error!("inbox: a chain loops back on itself: cut where it closes");
-        return Sealed { cut: true };
+        if mu.saturating_add(lambda) <= max {
+            return Sealed { cut: true };
+        }
+        cut = true;
     }
-    // No loop: cut after `max` events if it is longer.
+    // More than `max` events (the hare found no end within them, nor a loop; or what is left
+    // of a loop is that long): the first `max` are distinct, and the list is cut after them.
     let mut e = head;
     for _ in 1..max {
         let n = next(e);
         if n.is_null() {
-            return Sealed { cut: false };
+            return Sealed { cut };
         }
         e = n;
     }
     if next(e).is_null() {
-        return Sealed { cut: false };
+        return Sealed { cut };
     }
     // SAFETY: reachable from `head`: the caller's.
     unsafe { (*e).pNextEvt = ptr::null_mut() };
@@ -341,6 +357,47 @@ mod tests {
         assert!(inbox.cuts() >= 1);
         link(&got);
         assert_eq!(pool.put_chain(got[0].as_ptr()).events, 2);
+        assert_eq!(pool.stats().events.in_use, 0);
+    }
+
+    /// Every list shape up to 9 events, and of 31 to 33 and 63 and 64 (ending, or looping back
+    /// to any of its events) under every limit up to 10 and around its length: a list that ends within the limit is left as it is and not counted
+    /// a cut; anything else is cut, and what remains ends, holds each event once and keeps
+    /// their order, at least as many as the limit allows.
+    #[test]
+    fn seal_leaves_a_list_within_the_limit_alone_and_cuts_anything_else() {
+        let pool = pool(64);
+        let limits = |len: usize| (1..=10u32).chain([len as u32 - 1, len as u32, len as u32 + 1]);
+        for len in (1..=9usize).chain([31, 32, 33, 63, 64]) {
+            for loop_to in std::iter::once(None).chain((0..len).map(Some)) {
+                for max in limits(len).filter(|&max| max > 0) {
+                    let e: Vec<_> = (0..len).map(|_| pool.get_event().unwrap()).collect();
+                    link(&e);
+                    // SAFETY: ours.
+                    unsafe {
+                        (*e[len - 1].as_ptr()).pNextEvt =
+                            loop_to.map_or(ptr::null_mut(), |to| e[to].as_ptr());
+                    }
+                    // SAFETY: ours.
+                    let sealed = unsafe { seal(e[0].as_ptr(), max) };
+                    let case = std::format!("{len} events, loop to {loop_to:?}, limit {max}");
+                    let untouched = loop_to.is_none() && len <= max as usize;
+                    assert_eq!(sealed.cut, !untouched, "{case}");
+                    let kept = follow(Some(e[0]));
+                    assert_eq!(kept, e[..kept.len()], "{case}");
+                    assert!(
+                        kept.len() >= len.min(max as usize),
+                        "{case}: {}",
+                        kept.len()
+                    );
+                    // Give everything back, the cut-off tail included.
+                    link(&e);
+                    // SAFETY: ours.
+                    unsafe { (*e[len - 1].as_ptr()).pNextEvt = ptr::null_mut() };
+                    assert_eq!(pool.put_chain(e[0].as_ptr()).events, len as u32, "{case}");
+                }
+            }
+        }
         assert_eq!(pool.stats().events.in_use, 0);
     }
 
