@@ -363,6 +363,11 @@ impl Machine {
             return 0;
         }
         let _driver = self.0.driver.lock().unwrap_or_else(|e| e.into_inner());
+        self.fire_until(t_100ns)
+    }
+
+    /// The body of [`run_until`](Self::run_until), with `driver` held by the caller.
+    fn fire_until(&self, t_100ns: i64) -> usize {
         let _entered = self.enter();
         let mut fired = 0;
         loop {
@@ -581,6 +586,25 @@ impl Machine {
                 .wait(st)
                 .unwrap_or_else(|e| e.into_inner());
         }
+    }
+
+    /// KeFlushQueuedDpcs: "returns after all queued DPCs on all processors have executed".
+    /// Waits until no callback runs on another thread, then runs on this one, at
+    /// DISPATCH_LEVEL, every callback due by now (DPCs queued with KeInsertQueueDpc, timers
+    /// expired meanwhile, the emulated card's pending interrupt), unless another thread drives
+    /// this machine's timers: those are then that thread's to run, and only the wait is done.
+    /// Not from inside a callback (there, only the wait).
+    pub fn flush_queued_dpcs(&self) {
+        self.flush_callbacks();
+        if IN_CALLBACK.with(Cell::get) {
+            return;
+        }
+        let _driver = match self.0.driver.try_lock() {
+            Ok(driver) => driver,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return,
+        };
+        self.fire_until(self.now_100ns());
     }
 
     /// A line of debug output (a loaded image's DbgPrintEx), kept or printed as this crate's
@@ -1087,9 +1111,9 @@ pub(super) fn with_deferred_head<R>(f: impl FnOnce(&super::deferred::Head) -> R)
     f(&Machine::current().0.deferred)
 }
 
-/// KeFlushQueuedDpcs: waits until no callback runs on another thread.
+/// KeFlushQueuedDpcs: see [`Machine::flush_queued_dpcs`].
 pub(super) fn flush_queued_dpcs() {
-    Machine::current().flush_callbacks();
+    Machine::current().flush_queued_dpcs();
 }
 
 pub(super) fn timer_shutdown_above_passive() {

@@ -177,9 +177,10 @@ impl Timer {
     }
 }
 
-/// Waits until no DPC runs or is queued on another processor (KeFlushQueuedDpcs): what a DPC
-/// was doing when this was called is finished when it returns. PASSIVE_LEVEL; elsewhere it
-/// returns at once (it could deadlock with the DPC it waits for).
+/// KeFlushQueuedDpcs: returns after every DPC queued when it was called has run, on any
+/// processor (a timer that has expired counts as queued), so what a DPC was doing then is
+/// finished. PASSIVE_LEVEL; elsewhere it returns at once (it could deadlock with the DPC it
+/// waits for).
 pub(crate) fn flush_dpcs() {
     if irql::current() == PASSIVE_LEVEL {
         super::sys::flush_queued_dpcs();
@@ -257,6 +258,52 @@ mod tests {
         slow.started.store(true, Ordering::SeqCst);
         std::thread::sleep(Duration::from_millis(100));
         slow.finished.store(true, Ordering::SeqCst);
+    }
+
+    /// # Safety
+    /// `context` is a live `AtomicUsize`.
+    unsafe fn count_callback(context: *mut c_void) {
+        // SAFETY: see above.
+        unsafe { &*(context as *const core::sync::atomic::AtomicUsize) }
+            .fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// As on Windows: a DPC queued, and a timer that came due while the processor was busy,
+    /// have run when the flush returns; a timer not yet due has not. Above PASSIVE_LEVEL the
+    /// flush returns at once. (The host model once only waited for DPCs running elsewhere.)
+    #[test]
+    fn flush_dpcs_returns_after_the_queued_dpcs_have_run() {
+        host::ideal_clock();
+        let count = core::sync::atomic::AtomicUsize::new(0);
+        let context = &count as *const core::sync::atomic::AtomicUsize as *mut c_void;
+        let timers: std::vec::Vec<_> = (0..3).map(|_| Box::pin(Timer::new())).collect();
+        for timer in &timers {
+            // SAFETY: `count` outlives the timers (dropped first, at the end of the test).
+            unsafe { timer.as_ref().init(count_callback, context) };
+        }
+        let [queued, expired, pending] = [&timers[0], &timers[1], &timers[2]];
+        assert!(queued.fire_soon());
+        expired.arm(10_000);
+        pending.arm(1_000_000);
+        crate::kernel::time::stall_us(2_000); // busy: the clock moves past `expired`'s due time
+        {
+            let _irql = host::raise_irql(DISPATCH_LEVEL);
+            flush_dpcs();
+        }
+        assert_eq!(
+            count.load(Ordering::SeqCst),
+            0,
+            "above PASSIVE_LEVEL: nothing runs"
+        );
+        flush_dpcs();
+        assert_eq!(
+            count.load(Ordering::SeqCst),
+            2,
+            "the queued DPC and the expired timer"
+        );
+        assert_eq!(host::machine().pending_timers(), 1, "the timer not yet due");
+        drop(timers);
+        assert!(host::take_violations().is_empty());
     }
 
     #[test]

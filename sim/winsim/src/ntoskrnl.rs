@@ -513,7 +513,7 @@ pub(crate) unsafe extern "win64" fn ke_flush_queued_dpcs() {
         irql::current() == PASSIVE_LEVEL,
         "PASSIVE_LEVEL",
     ) {
-        st.machine.flush_callbacks();
+        st.machine.flush_queued_dpcs();
     }
 }
 

@@ -600,6 +600,77 @@ fn a_long_stall_at_dispatch_is_found_and_a_short_one_is_not() {
     }
 }
 
+/// A 128-byte block ("Dpcs") holding a KDPC at +0 whose routine writes 1 at block+0x40; the
+/// DPC queued, then KeFlushQueuedDpcs if `flush`; DriverEntry returns what block+0x40 holds
+/// then, and frees the block. The label after the free.
+fn queued_dpc_image(flush: bool) -> (Image, CodeLabel) {
+    let mut b = Builder::new(&[(
+        NT,
+        &[
+            "ExAllocatePool2",
+            "ExFreePoolWithTag",
+            "KeInitializeDpc",
+            "KeInsertQueueDpc",
+            "KeFlushQueuedDpcs",
+        ],
+    )]);
+    b.function("DriverEntry");
+    let mut dpc_routine = b.a.create_label();
+    prologue(&mut b);
+    allocate(&mut b, 128, tag(b"Dpcs")); // zeroed (ExAllocatePool2)
+    b.a.mov(rcx, rbx).unwrap();
+    b.a.lea(rdx, ptr(dpc_routine)).unwrap();
+    b.a.mov(r8, rbx).unwrap();
+    b.call_nt("KeInitializeDpc");
+    b.a.mov(rcx, rbx).unwrap();
+    b.a.xor(edx, edx).unwrap();
+    b.a.xor(r8d, r8d).unwrap();
+    b.call_nt("KeInsertQueueDpc");
+    if flush {
+        b.call_nt("KeFlushQueuedDpcs");
+    }
+    b.a.mov(eax, dword_ptr(rbx + 0x40)).unwrap();
+    b.a.mov(dword_ptr(rsp + 0x28), eax).unwrap();
+    let after = free(&mut b, tag(b"Dpcs"));
+    b.a.mov(eax, dword_ptr(rsp + 0x28)).unwrap();
+    b.a.add(rsp, 0x30).unwrap();
+    b.a.pop(rbx).unwrap();
+    b.a.ret().unwrap();
+    // DpcRoutine(Dpc, DeferredContext = the block, ...).
+    b.define("DpcRoutine", &mut dpc_routine);
+    b.a.mov(dword_ptr(rdx + 0x40), 1).unwrap();
+    b.a.ret().unwrap();
+    (b.build(), after)
+}
+
+/// KeFlushQueuedDpcs "returns after all queued DPCs on all processors have executed": the
+/// DPC has run when it returns, and the block can be freed. Without the flush the DPC has not
+/// run, and freeing the block that holds it queued is found (bug check 0xC7's case).
+#[test]
+fn a_dpc_queued_has_run_when_ke_flush_queued_dpcs_returns() {
+    let (image, _) = queued_dpc_image(true);
+    let driver = load(&image, false);
+    assert_eq!(
+        driver_entry(&driver),
+        Ok(1),
+        "the DPC ran before the flush returned"
+    );
+    driver.unload();
+    assert_eq!(driver.findings(), vec![]);
+
+    let (image, after) = queued_dpc_image(false);
+    let driver = load(&image, false);
+    assert_eq!(driver_entry(&driver), Ok(0), "not yet run");
+    driver.unload();
+    let findings = driver.findings();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert!(
+        matches!(findings[0].rule, Rule::FreedSetTimer { address } if address != 0),
+        "{findings:?}"
+    );
+    assert_eq!(findings[0].call_site, site(&image, &after, None));
+}
+
 // ---- 11. uninitialized and re-initialized kernel objects ----
 
 #[test]
