@@ -48,11 +48,6 @@ impl MasterClock {
             failures: AtomicU32::new(0),
         }
     }
-
-    /// GetTime calls that failed.
-    pub fn failures(&self) -> u32 {
-        self.failures.load(Ordering::Relaxed)
-    }
 }
 
 impl Clock for MasterClock {
