@@ -20,12 +20,13 @@
 //! the MPU-401 emulator.
 //!
 //! The public surface is what the other crates (the host runner, winsim, the tests, benches and
-//! fuzz targets) use; the rest is `pub(crate)`. The host runner (`dmus-host`) reaches the driver
-//! only through: `abi` (the C ABI), the re-exports at the root of `com`, `kernel` (plus
-//! `kernel::irql::current`), `midi`, `mxf` and `miniport` (which adds, for the port model,
-//! `music_format`, the hardware ids `MPU401_ID` and `LOOPBACK_HARDWARE_ID`, and
-//! `MPU401_PORTS`), the `com_interfaces!` macro, and `sim` (`sim::host`, `sim::portcls`,
-//! `sim::emulator`), not the floors' inner modules.
+//! fuzz targets) use, item by item: a module, type, function, method, constant or re-export is
+//! public only when one of them names it or a public signature needs it; the rest is
+//! `pub(crate)`. The host runner (`dmus-host`) reaches the driver only through: `abi` (the C
+//! ABI), the re-exports at the root of `com`, `kernel` (plus `kernel::irql::current`), `midi`,
+//! `mxf` and `miniport` (which adds, for the port model, `music_format`, the hardware ids
+//! `MPU401_ID` and `LOOPBACK_HARDWARE_ID`, and `MPU401_PORTS`), the `com_interfaces!` macro,
+//! and `sim` (`sim::host`, `sim::portcls`, `sim::emulator`), not the floors' inner modules.
 //!
 //! The crate is `no_std`. On Windows it is the driver image; everywhere else it links `std`,
 //! which only the host implementation of `kernel` uses, so that every floor above `kernel`

@@ -47,7 +47,7 @@ impl Default for CaptureConfig {
 
 impl CaptureConfig {
     /// The configuration with every value in its range.
-    pub fn clamped(self) -> Self {
+    pub(crate) fn clamped(self) -> Self {
         CaptureConfig {
             channel_group: self.channel_group.max(1),
             retry_100ns: self.retry_100ns.max(1),

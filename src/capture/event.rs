@@ -72,7 +72,7 @@ impl Fragment {
 /// The SysEx the stream is passing on (see the module documentation): fragments held back
 /// while it may still go whole, the open fragment, and whether it is whole so far.
 #[derive(Debug)]
-pub struct SysEx {
+pub(crate) struct SysEx {
     /// Full fragments not sent yet, in order (only while `whole`).
     held: EventChain,
     /// The fragment being filled.
@@ -86,7 +86,7 @@ pub struct SysEx {
 unsafe impl Send for SysEx {}
 
 impl SysEx {
-    pub const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         SysEx {
             held: EventChain::new(),
             open: None,
@@ -96,7 +96,7 @@ impl SysEx {
 
     /// Bytes gathered and not sent (held back and open). Counted from what is held, not
     /// kept as a tally: a SysEx has no length limit, and what it sent is no longer here.
-    pub fn len(&self) -> u16 {
+    pub(crate) fn len(&self) -> u16 {
         let held = self.held.len().saturating_mul(INLINE as u32);
         let open = self.open.as_ref().map_or(0, |f| u32::from(f.len));
         u16::try_from(held.saturating_add(open)).unwrap_or(u16::MAX)
@@ -135,7 +135,13 @@ impl SysEx {
     /// Opens a fragment in `event` (from GetMessage), stamped `time`. An open fragment still
     /// there (the caller retires a full one first) is retired, never overwritten: no event can
     /// miss the allocator. Returns the events sent (0 or 1).
-    pub fn open(&mut self, event: OwnedEvent, time: i64, group: u16, out: &mut EventChain) -> u32 {
+    pub(crate) fn open(
+        &mut self,
+        event: OwnedEvent,
+        time: i64,
+        group: u16,
+        out: &mut EventChain,
+    ) -> u32 {
         let sent = self.retire(out);
         self.open = Some(Fragment::new(event, time, group));
         sent
@@ -161,13 +167,13 @@ impl SysEx {
 
     /// Appends `byte` to the open fragment; false (nothing written) if there is none or it is
     /// full.
-    pub fn push(&mut self, byte: u8) -> bool {
+    pub(crate) fn push(&mut self, byte: u8) -> bool {
         self.open.as_mut().is_some_and(|f| f.push(byte))
     }
 
     /// It will not go whole: the held-back fragments are sent (appended to `out`, in order);
     /// the open one stays open. Returns the events sent.
-    pub fn release(&mut self, out: &mut EventChain) -> u32 {
+    pub(crate) fn release(&mut self, out: &mut EventChain) -> u32 {
         self.whole = false;
         let sent = self.held.len();
         out.append(&mut self.held);
@@ -176,7 +182,7 @@ impl SysEx {
 
     /// Its end, or all there will be of it: what it holds is sent as fragments (appended to
     /// `out`, in order). Returns the events sent.
-    pub fn close(&mut self, out: &mut EventChain) -> u32 {
+    pub(crate) fn close(&mut self, out: &mut EventChain) -> u32 {
         let mut sent = self.release(out);
         if let Some(open) = self.open.take() {
             out.push(open.event);

@@ -41,12 +41,12 @@ impl<R: RingHandle, C: Clock, N: Notify> Intake<R, C, N> {
     }
 
     /// The ring.
-    pub fn ring(&self) -> &CaptureRing {
+    pub(crate) fn ring(&self) -> &CaptureRing {
         &self.ring
     }
 
     /// The clock bytes are stamped with.
-    pub fn clock(&self) -> &C {
+    pub(crate) fn clock(&self) -> &C {
         &self.clock
     }
 

@@ -25,7 +25,8 @@ mod stream;
 
 pub use config::CaptureConfig;
 pub use intake::{Intake, RingHandle};
-pub use notify::{Notify, PortNotify};
-pub use ring::{CAPTURE_RING_TAG, CaptureRing, DEFAULT_RING_CAPACITY, Pushed, RingStats};
+pub use notify::Notify;
+pub(crate) use notify::PortNotify;
+pub use ring::{CAPTURE_RING_TAG, CaptureRing, DEFAULT_RING_CAPACITY, Pushed};
 pub use stats::CaptureStats;
 pub use stream::{CAPTURE_TAG, CaptureStream};

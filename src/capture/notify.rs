@@ -13,13 +13,13 @@ pub trait Notify: Send + Sync {
 
 /// The port: IPortDMus::Notify with the miniport's service group (or NULL, the port's own).
 #[derive(Debug)]
-pub struct PortNotify {
+pub(crate) struct PortNotify {
     port: ComPtr<IPortDMus>,
     group: Option<ComPtr<IServiceGroup>>,
 }
 
 impl PortNotify {
-    pub fn new(port: ComPtr<IPortDMus>, group: Option<ComPtr<IServiceGroup>>) -> Self {
+    pub(crate) fn new(port: ComPtr<IPortDMus>, group: Option<ComPtr<IServiceGroup>>) -> Self {
         PortNotify { port, group }
     }
 }

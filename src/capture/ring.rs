@@ -65,17 +65,18 @@ pub(super) struct Waiting {
 pub enum Pushed {
     /// Stored; the consumer will see it.
     Stored,
-    /// The ring was full: lost, counted in [`RingStats::overflow`].
+    /// The ring was full: lost, counted in
+    /// [`CaptureStats::ring_overflow`](crate::capture::CaptureStats::ring_overflow).
     Overflow,
     /// No stream is taking data (STOP, ACQUIRE, or none): dropped, counted in
-    /// [`RingStats::refused`].
+    /// [`CaptureStats::refused_by_state`](crate::capture::CaptureStats::refused_by_state).
     Refused,
 }
 
 /// The producer side's counters. Each is exact (one producer at a time writes them); the set
 /// is not one instant.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RingStats {
+pub(crate) struct RingStats {
     /// Bytes stored.
     pub stored: u64,
     /// Bytes lost because the ring was full.
@@ -153,7 +154,7 @@ impl CaptureRing {
     }
 
     /// Bytes the ring holds at most.
-    pub fn capacity(&self) -> u32 {
+    pub(crate) fn capacity(&self) -> u32 {
         self.mask + 1
     }
 
@@ -217,7 +218,7 @@ impl CaptureRing {
     }
 
     /// The producer's counters. Any IRQL.
-    pub fn stats(&self) -> RingStats {
+    pub(crate) fn stats(&self) -> RingStats {
         let c = &self.counters;
         RingStats {
             stored: c.stored.load(Ordering::Relaxed),

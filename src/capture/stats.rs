@@ -105,7 +105,7 @@ pub(super) struct Counters {
 pub(super) use crate::kernel::counter::{add, bump, bump_single_writer as bump_locked};
 
 impl Counters {
-    pub fn snapshot(&self, ring: RingStats) -> CaptureStats {
+    pub(crate) fn snapshot(&self, ring: RingStats) -> CaptureStats {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         CaptureStats {
             bytes_in: ring.stored,

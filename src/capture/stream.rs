@@ -1,6 +1,6 @@
 //! The capture stream: the IMXF a DMUS_STREAM_MIDI_CAPTURE pin's NewStream returns. It takes
-//! the bytes the ISR left in the [`CaptureRing`], cuts them into messages with the MIDI
-//! [`Parser`], and sends them as chains of events to its output (the capture sink).
+//! the bytes the ISR left in the [`CaptureRing`](super::CaptureRing), cuts them into messages
+//! with the MIDI [`Parser`], and sends them as chains of events to its output (the capture sink).
 //! docs/dmus-contract.md sections 1, 3 and 4; section 7, defects 5, 6 and 7.
 //!
 //! - **The service** runs when the port's DPC calls PutMessage(NULL) after the ISR's Notify,
@@ -56,7 +56,6 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use super::config::CaptureConfig;
 use super::event::SysEx;
 use super::intake::RingHandle;
-use super::ring::CaptureRing;
 use super::stats::{CaptureStats, Counters, add, bump, bump_locked};
 use crate::abi::{
     DMUS_KEF_EVENT_COMPLETE, DMUS_KERNEL_EVENT_SHORT_MAX, IAllocatorMXF, IID_IMXF, IMXF, IMXFVtbl,
@@ -184,24 +183,9 @@ impl<R: RingHandle> CaptureStream<R> {
         self.counters.snapshot(self.ring.stats())
     }
 
-    /// The ring.
-    pub fn ring(&self) -> &CaptureRing {
-        &self.ring
-    }
-
     /// The handle the stream holds its ring through.
     pub(crate) fn ring_handle(&self) -> &R {
         &self.ring
-    }
-
-    /// The configuration in use.
-    pub fn config(&self) -> CaptureConfig {
-        self.config
-    }
-
-    /// The state. Takes the lock: <= DISPATCH_LEVEL, not from the stream's own callbacks.
-    pub fn state(&self) -> StreamState {
-        self.inner.lock().state
     }
 
     /// Spare events the stream holds now ([`CaptureConfig::spare_events`]). Takes the lock.

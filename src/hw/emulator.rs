@@ -420,11 +420,6 @@ impl Mpu401Emulator {
         self.lock().stats
     }
 
-    /// The card's configuration.
-    pub fn config(&self) -> EmulatorConfig {
-        self.lock().config
-    }
-
     /// Makes the card stop taking bytes (DRR stuck set) or recover.
     pub fn set_never_ready(&self, never_ready: bool) {
         self.lock().config.never_ready = never_ready;

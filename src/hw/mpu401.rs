@@ -52,7 +52,7 @@ use crate::kernel::time::{self, TICKS_PER_MS};
 use crate::kernel::{PASSIVE_LEVEL, irql};
 
 /// Data register offset.
-pub const DATA: u16 = 0;
+pub(crate) const DATA: u16 = 0;
 /// Status register offset (reads).
 pub(crate) const STATUS: u16 = 1;
 /// Command register offset (writes): the same port as [`STATUS`].
@@ -342,7 +342,7 @@ impl<P: PortIo> Mpu401<P> {
 
     /// Input bytes dropped so far ([`DeviceStats::input_dropped`]): lets the ISR tell an
     /// interrupt whose byte it read and dropped (its own) from one that was not the card's.
-    pub fn input_dropped(&self) -> u64 {
+    pub(crate) fn input_dropped(&self) -> u64 {
         self.counters.input_dropped.load(Ordering::Relaxed)
     }
 }

@@ -5,13 +5,13 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// +1, from any CPU.
 #[inline]
-pub fn bump(counter: &AtomicU64) {
+pub(crate) fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
 /// +n (nothing for 0), from any CPU.
 #[inline]
-pub fn add(counter: &AtomicU64, n: u64) {
+pub(crate) fn add(counter: &AtomicU64, n: u64) {
     if n != 0 {
         counter.fetch_add(n, Ordering::Relaxed);
     }
@@ -27,7 +27,7 @@ pub(crate) fn bump_single_writer(counter: &AtomicU64) {
 
 /// A high-water mark: a plain load on the common path, a read-modify-write only on a new high.
 #[inline]
-pub fn raise(mark: &AtomicU32, value: u32) {
+pub(crate) fn raise(mark: &AtomicU32, value: u32) {
     if value > mark.load(Ordering::Relaxed) {
         mark.fetch_max(value, Ordering::Relaxed);
     }

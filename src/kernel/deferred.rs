@@ -26,7 +26,7 @@ pub(crate) struct Deferred {
 }
 
 impl Deferred {
-    pub const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Deferred {
             next: ptr::null_mut(),
             run: None,

@@ -560,11 +560,6 @@ impl Machine {
             .collect()
     }
 
-    /// The key of the timer whose callback runs now, if one does.
-    pub fn firing(&self) -> Option<usize> {
-        self.lock().firing.map(|(key, _)| key)
-    }
-
     /// The key of the timer whose callback runs now on another thread than the caller's, if
     /// one does (a DPC may free its own KDPC; another processor may not free it under it).
     pub fn firing_elsewhere(&self) -> Option<usize> {
@@ -663,14 +658,14 @@ impl Machine {
 
     /// Fault injection: the next `succeed` allocations succeed, the `fail` after them return
     /// None, then allocations succeed again. Replaces an earlier injection.
-    pub fn fail_allocations(&self, succeed: usize, fail: usize) {
+    pub(crate) fn fail_allocations(&self, succeed: usize, fail: usize) {
         let mut st = self.lock();
         st.succeed_before_failing = succeed;
         st.fail_count = fail;
     }
 
     /// The next `n` allocations fail.
-    pub fn fail_next_allocations(&self, n: usize) {
+    pub(crate) fn fail_next_allocations(&self, n: usize) {
         self.fail_allocations(0, n);
     }
 
@@ -697,12 +692,12 @@ impl Machine {
 
     /// From now on debug lines are kept for [`Machine::take_debug_output`] instead of going
     /// to stderr.
-    pub fn capture_debug_output(&self) {
+    pub(crate) fn capture_debug_output(&self) {
         self.lock().debug_capture.get_or_insert_with(Vec::new);
     }
 
     /// The captured lines, without their newline (and forgets them).
-    pub fn take_debug_output(&self) -> Vec<String> {
+    pub(crate) fn take_debug_output(&self) -> Vec<String> {
         self.lock()
             .debug_capture
             .as_mut()
@@ -756,12 +751,14 @@ pub fn outstanding_allocations_tagged(tag: PoolTag) -> usize {
     Machine::current().pool_stats(tag).live_blocks
 }
 
-/// [`Machine::fail_next_allocations`] on the calling thread's machine.
+/// Fault injection on the calling thread's machine: the next `n` allocations fail.
 pub fn fail_next_allocations(n: usize) {
     Machine::current().fail_next_allocations(n)
 }
 
-/// [`Machine::fail_allocations`] on the calling thread's machine.
+/// Fault injection on the calling thread's machine: the next `succeed` allocations succeed,
+/// the `fail` after them return None, then allocations succeed again. Replaces an earlier
+/// injection.
 pub fn fail_allocations(succeed: usize, fail: usize) {
     Machine::current().fail_allocations(succeed, fail)
 }
@@ -771,12 +768,14 @@ pub fn take_violations() -> Vec<Violation> {
     Machine::current().take_violations()
 }
 
-/// [`Machine::capture_debug_output`] on the calling thread's machine.
+/// From now on the calling thread's machine keeps its debug lines for [`take_debug_output`]
+/// instead of sending them to stderr.
 pub fn capture_debug_output() {
     Machine::current().capture_debug_output()
 }
 
-/// [`Machine::take_debug_output`] of the calling thread's machine.
+/// The debug lines the calling thread's machine captured ([`capture_debug_output`]), without
+/// their newline (and forgets them).
 pub fn take_debug_output() -> Vec<String> {
     Machine::current().take_debug_output()
 }

@@ -18,7 +18,7 @@ impl IoPortRange {
     /// (from the translated resource list of IRP_MN_START_DEVICE), it lies within the 16-bit
     /// port space, and it stays assigned for as long as this value is used: reads and writes
     /// of these ports then touch only that device.
-    pub const unsafe fn new(base: u16, len: u16) -> Self {
+    pub(crate) const unsafe fn new(base: u16, len: u16) -> Self {
         IoPortRange { base, len }
     }
 
@@ -34,7 +34,7 @@ impl IoPortRange {
 
     /// The byte at `base + offset`; 0xFF (an unanswered read) outside the range.
     #[inline]
-    pub fn read(&self, offset: u16) -> u8 {
+    pub(crate) fn read(&self, offset: u16) -> u8 {
         let Some(port) = self.port(offset) else {
             return 0xFF;
         };
@@ -51,7 +51,7 @@ impl IoPortRange {
 
     /// Writes `value` to `base + offset`; ignored outside the range.
     #[inline]
-    pub fn write(&self, offset: u16, value: u8) {
+    pub(crate) fn write(&self, offset: u16, value: u8) {
         let Some(port) = self.port(offset) else {
             return;
         };

@@ -30,7 +30,7 @@
 //! otherwise hang, e.g. on a re-entrant spin-lock acquisition), and nothing spins without
 //! bound except a spin lock waiting for its owner.
 
-pub mod counter;
+pub(crate) mod counter;
 pub mod debug;
 pub mod deferred;
 #[cfg(target_os = "windows")]
@@ -40,7 +40,7 @@ pub mod pool;
 pub(crate) mod spin_lock;
 pub(crate) mod sync;
 pub mod time;
-pub mod timer;
+pub(crate) mod timer;
 
 #[cfg(not(target_os = "windows"))]
 pub mod host;

@@ -34,7 +34,7 @@ impl PoolTag {
     }
 
     /// The four characters, as displayed.
-    pub const fn bytes(self) -> [u8; 4] {
+    pub(crate) const fn bytes(self) -> [u8; 4] {
         self.0.to_le_bytes()
     }
 }

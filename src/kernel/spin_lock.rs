@@ -57,13 +57,8 @@ impl<T> SpinLock<T> {
     }
 
     /// Exclusive access without locking: `&mut self` proves nobody else holds the lock.
-    pub fn get_mut(&mut self) -> &mut T {
+    pub(crate) fn get_mut(&mut self) -> &mut T {
         self.data.get_mut()
-    }
-
-    /// The protected value.
-    pub fn into_inner(self) -> T {
-        self.data.into_inner()
     }
 }
 

@@ -43,11 +43,6 @@ impl Message {
         self.bytes.get(..self.len as usize).unwrap_or(&[])
     }
 
-    /// The status byte.
-    pub const fn status(&self) -> u8 {
-        self.bytes[0]
-    }
-
     /// The arrival time of the message's first byte.
     pub const fn time(&self) -> i64 {
         self.time
@@ -157,11 +152,6 @@ impl Parser {
     /// Forgets everything (as at power-up).
     pub fn reset(&mut self) {
         *self = Parser::new();
-    }
-
-    /// The running status, if any.
-    pub const fn running_status(&self) -> Option<u8> {
-        self.running
     }
 
     /// Bytes received of the message in progress (0 if none): what a status byte now would

@@ -50,11 +50,6 @@ impl Status {
     }
 
     #[inline]
-    pub const fn byte(self) -> u8 {
-        self.0
-    }
-
-    #[inline]
     pub const fn kind(self) -> MessageKind {
         match self.0 {
             0x80..=0xEF => MessageKind::Channel,
@@ -80,14 +75,16 @@ impl Status {
 
     /// Whether data bytes without a status of their own may continue this message type
     /// (running status): channel messages only.
+    #[cfg(test)]
     #[inline]
-    pub const fn allows_running_status(self) -> bool {
+    pub(crate) const fn allows_running_status(self) -> bool {
         matches!(self.kind(), MessageKind::Channel)
     }
 
     /// The channel (0..=15) of a channel message.
+    #[cfg(test)]
     #[inline]
-    pub const fn channel(self) -> Option<u8> {
+    pub(crate) const fn channel(self) -> Option<u8> {
         match self.kind() {
             MessageKind::Channel => Some(self.0 & 0x0F),
             _ => None,

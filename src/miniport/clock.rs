@@ -37,7 +37,7 @@ const READER_WAIT_US: u32 = 10_000;
 /// LATENCYCLOCK also needs master time when no capture stream is open: for it the first
 /// master clock a NewStream passed is kept (`latency`), for the miniport's life. A port has
 /// one master clock; this one is only ever read for that property.
-pub struct SharedClock {
+pub(crate) struct SharedClock {
     slots: [UnsafeCell<Option<MasterClock>>; 2],
     /// The slot readers use, or [`NONE`].
     active: AtomicU8,
@@ -76,7 +76,7 @@ unsafe impl ComClass for SharedClock {
 }
 
 impl SharedClock {
-    pub fn create() -> Result<ComRef<SharedClock>, NTSTATUS> {
+    pub(crate) fn create() -> Result<ComRef<SharedClock>, NTSTATUS> {
         ComObject::create(SharedClock {
             slots: [UnsafeCell::new(None), UnsafeCell::new(None)],
             active: AtomicU8::new(NONE),
@@ -91,7 +91,7 @@ impl SharedClock {
     /// Makes `clock` the one the ISR stamps with (None: kernel time), and releases the one it
     /// replaces once no reader can be using it. PASSIVE_LEVEL (NewStream, a capture stream's
     /// release); elsewhere, or while another `set` runs, nothing changes (false).
-    pub fn set(&self, clock: Option<ComPtr<IMasterClock>>) -> bool {
+    pub(crate) fn set(&self, clock: Option<ComPtr<IMasterClock>>) -> bool {
         if irql::current() != PASSIVE_LEVEL || self.setting.swap(true, Ordering::Acquire) {
             crate::dbg_error!("capture clock: set refused (IRQL, or another set)");
             return false;
@@ -175,7 +175,7 @@ impl SharedClock {
 
     /// Master time for LATENCYCLOCK: the capture stream's clock, else the first one a
     /// NewStream passed. Any IRQL.
-    pub fn master_time(&self) -> Option<i64> {
+    pub(crate) fn master_time(&self) -> Option<i64> {
         self.capture_time().or_else(|| {
             (self.latency_state.load(Ordering::Acquire) == LATENCY_SET)
                 .then(|| {
@@ -197,7 +197,7 @@ impl Clock for ComRef<SharedClock> {
 }
 
 /// A render stream's clock: the port's master clock, or kernel time if NewStream had none.
-pub enum StreamClock {
+pub(crate) enum StreamClock {
     Master(MasterClock),
     Kernel(KernelClock),
 }

@@ -19,7 +19,7 @@ pub const MPU401_ID: &str = "*PNPB006";
 
 /// What the IDs say.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeviceId {
+pub(crate) enum DeviceId {
     Loopback,
     Mpu401,
     /// IDs none of the INF's models match.
@@ -31,7 +31,7 @@ const MAX_UNITS: usize = 256;
 
 /// Reads the device's hardware and compatible IDs from `port`. None when the port cannot tell
 /// (GetDeviceProperty fails for both: a port model without a device object). PASSIVE_LEVEL.
-pub fn query(port: &ComPtr<IPortDMus>) -> Option<DeviceId> {
+pub(crate) fn query(port: &ComPtr<IPortDMus>) -> Option<DeviceId> {
     let mut seen = false;
     for property in [DevicePropertyHardwareID, DevicePropertyCompatibleIDs] {
         let mut units = [0u16; MAX_UNITS];
@@ -59,7 +59,7 @@ fn read(
 }
 
 /// The model a REG_MULTI_SZ (IDs separated and ended by NULs) names.
-pub fn classify(multi_sz: &[u16]) -> DeviceId {
+pub(crate) fn classify(multi_sz: &[u16]) -> DeviceId {
     for id in multi_sz.split(|&u| u == 0).filter(|id| !id.is_empty()) {
         if eq_ignore_case(id, LOOPBACK_HARDWARE_ID) {
             return DeviceId::Loopback;

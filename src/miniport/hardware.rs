@@ -15,7 +15,7 @@
 
 use crate::abi::win_abi;
 
-pub use super::clock::{SharedClock, StreamClock};
+pub(crate) use super::clock::{SharedClock, StreamClock};
 use core::ffi::c_void;
 use core::ops::Deref;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -35,12 +35,12 @@ use crate::render::Wire;
 
 /// Pool tags of the shared objects.
 pub(crate) const HARDWARE_TAG: PoolTag = PoolTag::new(b"DMhw");
-pub const INTAKE_TAG: PoolTag = PoolTag::new(b"DMik");
+pub(crate) const INTAKE_TAG: PoolTag = PoolTag::new(b"DMik");
 
 // ---- the intake ----
 
 /// The capture ring as a [`RingHandle`](crate::capture::RingHandle).
-pub struct OwnedRing(CaptureRing);
+pub(crate) struct OwnedRing(CaptureRing);
 
 impl Deref for OwnedRing {
     type Target = CaptureRing;
@@ -50,7 +50,7 @@ impl Deref for OwnedRing {
 }
 
 /// The ISR half of capture for one device.
-pub struct IntakeCell {
+pub(crate) struct IntakeCell {
     intake: Intake<OwnedRing, ComRef<SharedClock>, PortNotify>,
 }
 
@@ -64,7 +64,7 @@ unsafe impl ComClass for IntakeCell {
 
 impl IntakeCell {
     /// A ring of the default capacity, stamped by `clock`, notifying `notify`. PASSIVE_LEVEL.
-    pub fn create(
+    pub(crate) fn create(
         clock: ComRef<SharedClock>,
         notify: PortNotify,
     ) -> Result<ComRef<IntakeCell>, NTSTATUS> {
@@ -74,7 +74,7 @@ impl IntakeCell {
         })
     }
 
-    pub fn intake(&self) -> &Intake<OwnedRing, ComRef<SharedClock>, PortNotify> {
+    pub(crate) fn intake(&self) -> &Intake<OwnedRing, ComRef<SharedClock>, PortNotify> {
         &self.intake
     }
 }
@@ -90,7 +90,7 @@ impl ReceiveHook for IntakeCell {
 // ---- the device ----
 
 /// The flavour's device.
-pub enum Device<P: Platform> {
+pub(crate) enum Device<P: Platform> {
     Mpu401(Mpu401<P::Io>),
     Loopback(Loopback<ComRef<IntakeCell>>),
 }
@@ -137,7 +137,7 @@ impl<P: Platform> MidiDevice for Device<P> {
 // ---- the hardware ----
 
 /// The device on its wire, the intake, and the pins' instance counts.
-pub struct Hardware<P: Platform> {
+pub(crate) struct Hardware<P: Platform> {
     wire: Wire<Device<P>>,
     intake: ComRef<IntakeCell>,
     instances: [AtomicU32; PIN_COUNT],
@@ -152,7 +152,7 @@ unsafe impl<P: Platform> ComClass for Hardware<P> {
 }
 
 impl<P: Platform> Hardware<P> {
-    pub fn create(
+    pub(crate) fn create(
         device: Device<P>,
         intake: ComRef<IntakeCell>,
     ) -> Result<ComRef<Hardware<P>>, NTSTATUS> {
@@ -167,23 +167,23 @@ impl<P: Platform> Hardware<P> {
     /// disconnected): no port I/O from now on, whoever still holds the hardware (a stream the
     /// port releases later). Then the DPCs that may have been sending are waited for, so
     /// nothing that passed the check is still under way when this returns. PASSIVE_LEVEL.
-    pub fn retire(&self) {
+    pub(crate) fn retire(&self) {
         if let Device::Mpu401(d) = self.device() {
             d.retire();
         }
         crate::kernel::flush_dpcs();
     }
 
-    pub fn device(&self) -> &Device<P> {
+    pub(crate) fn device(&self) -> &Device<P> {
         self.wire.device()
     }
 
     /// The device's wire (held by the miniport while the device is away from D0).
-    pub fn wire(&self) -> &Wire<Device<P>> {
+    pub(crate) fn wire(&self) -> &Wire<Device<P>> {
         &self.wire
     }
 
-    pub fn intake(&self) -> &IntakeCell {
+    pub(crate) fn intake(&self) -> &IntakeCell {
         &self.intake
     }
 
@@ -211,7 +211,7 @@ impl<P: Platform> Hardware<P> {
     /// The ISR body (MPU-401 flavour): reads the card's input into the ring and notifies the
     /// port. True if there was input (the interrupt was this card's), including bytes read
     /// and dropped because the card was not in UART mode (during a reset). DIRQL.
-    pub fn on_interrupt(&self) -> bool {
+    pub(crate) fn on_interrupt(&self) -> bool {
         match self.wire.device() {
             Device::Mpu401(d) => {
                 let dropped = d.input_dropped();
@@ -224,14 +224,14 @@ impl<P: Platform> Hardware<P> {
 
 /// An instance of pin `pin`, held by a stream: the hardware, and the instance count given back
 /// when the stream drops it.
-pub struct PinInstance<P: Platform> {
+pub(crate) struct PinInstance<P: Platform> {
     hw: ComRef<Hardware<P>>,
     pin: u32,
 }
 
 impl<P: Platform> PinInstance<P> {
     /// An instance of `pin`, or `None` when all are taken.
-    pub fn acquire(hw: &ComRef<Hardware<P>>, pin: u32) -> Option<Self> {
+    pub(crate) fn acquire(hw: &ComRef<Hardware<P>>, pin: u32) -> Option<Self> {
         hw.acquire(pin).then(|| PinInstance {
             hw: hw.clone(),
             pin,
@@ -246,7 +246,7 @@ impl<P: Platform> Drop for PinInstance<P> {
 }
 
 /// A render stream's wire handle.
-pub struct WireRef<P: Platform>(pub PinInstance<P>);
+pub(crate) struct WireRef<P: Platform>(pub PinInstance<P>);
 
 impl<P: Platform> Deref for WireRef<P> {
     type Target = Wire<dyn MidiDevice>;
@@ -258,14 +258,14 @@ impl<P: Platform> Deref for WireRef<P> {
 /// A capture stream's ring handle. Once its stream exists, it also holds the stream's master
 /// clock where the ISR reads it ([`RingRef::attach_clock`]), until the stream's release
 /// drops the handle.
-pub struct RingRef<P: Platform> {
+pub(crate) struct RingRef<P: Platform> {
     instance: PinInstance<P>,
     /// The handle put its stream's clock in the shared clock (and takes it out on drop).
     owns_clock: AtomicBool,
 }
 
 impl<P: Platform> RingRef<P> {
-    pub fn new(instance: PinInstance<P>) -> Self {
+    pub(crate) fn new(instance: PinInstance<P>) -> Self {
         RingRef {
             instance,
             owns_clock: AtomicBool::new(false),
@@ -278,7 +278,7 @@ impl<P: Platform> RingRef<P> {
 
     /// Makes `clock` (the capture stream's, from its NewStream; None: kernel time) the one the
     /// ISR stamps with, for as long as this handle lives. PASSIVE_LEVEL.
-    pub fn attach_clock(&self, clock: Option<ComPtr<IMasterClock>>) {
+    pub(crate) fn attach_clock(&self, clock: Option<ComPtr<IMasterClock>>) {
         if self.shared_clock().set(clock) {
             self.owns_clock.store(true, Ordering::Release);
         }

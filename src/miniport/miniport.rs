@@ -148,12 +148,12 @@ impl<P: Platform> Miniport<P> {
 
     /// The filter descriptor GetDescription returns: the descriptor module's filter with this
     /// miniport's property handler in the synth node.
-    pub fn descriptor() -> &'static PCFILTER_DESCRIPTOR {
+    pub(crate) fn descriptor() -> &'static PCFILTER_DESCRIPTOR {
         &Self::FILTER
     }
 
     /// The hardware, once initialised.
-    pub fn hardware(&self) -> Option<ComRef<Hardware<P>>> {
+    pub(crate) fn hardware(&self) -> Option<ComRef<Hardware<P>>> {
         self.state.lock().as_ref().map(|s| s.hw.clone())
     }
 

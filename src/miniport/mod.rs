@@ -26,15 +26,15 @@
 //! descriptor, intersection and property code neither allocates nor blocks.
 
 mod bytes;
-pub mod clock;
+pub(crate) mod clock;
 pub mod descriptor;
-pub mod device_id;
-pub mod hardware;
+pub(crate) mod device_id;
+pub(crate) mod hardware;
 pub mod intersection;
 // The file name is the project's (`miniport.rs`: the IMiniportDMus class).
 #[allow(clippy::module_inception)]
 mod miniport;
-pub mod platform;
+pub(crate) mod platform;
 pub mod properties;
 pub mod resources;
 
@@ -52,7 +52,8 @@ pub use resources::MPU401_PORTS;
 pub const SUBDEVICE_NAME: &str = "UART";
 
 /// [`SUBDEVICE_NAME`] as the NUL-terminated UTF-16 string PcRegisterSubdevice takes.
-pub const SUBDEVICE_NAME_WIDE: [u16; SUBDEVICE_NAME.len() + 1] = {
+#[cfg(any(target_os = "windows", test))]
+pub(crate) const SUBDEVICE_NAME_WIDE: [u16; SUBDEVICE_NAME.len() + 1] = {
     let ascii = SUBDEVICE_NAME.as_bytes();
     let mut wide = [0u16; SUBDEVICE_NAME.len() + 1];
     let mut i = 0;

@@ -200,27 +200,10 @@ impl<'a> PropertyRequestView<'a> {
         self
     }
 
-    pub fn node(&self) -> u32 {
-        self.node
-    }
-
-    pub fn set(&self) -> GUID {
-        self.set
-    }
-    pub fn id(&self) -> u32 {
-        self.id
-    }
-    pub fn verb(&self) -> u32 {
-        self.verb
-    }
     /// What PCPROPERTY_REQUEST::ValueSize must say when the handler returns: bytes written or
     /// read, the size needed (after a size query), or 0.
     pub fn value_size(&self) -> u32 {
         self.value_size
-    }
-    /// The value buffer (what a GET wrote).
-    pub fn value(&self) -> &[u8] {
-        self.value
     }
 
     /// A GET answer: size query, short buffer, or `make`'s value and status.

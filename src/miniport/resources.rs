@@ -1,4 +1,4 @@
-//! Init's choice of flavour: by the device's Plug and Play IDs ([`super::device_id`]) when the
+//! Init's choice of flavour: by the device's Plug and Play IDs (`device_id`) when the
 //! port can tell them, by the resource list otherwise.
 //!
 //! | IDs | resources | flavour |
@@ -42,7 +42,10 @@ pub enum Flavour {
 
 /// The flavour of the device `id` names (None: the port could not tell), with the resources
 /// of `list`. PASSIVE_LEVEL.
-pub fn flavour(list: &ComPtr<IResourceList>, id: Option<DeviceId>) -> Result<Flavour, NTSTATUS> {
+pub(crate) fn flavour(
+    list: &ComPtr<IResourceList>,
+    id: Option<DeviceId>,
+) -> Result<Flavour, NTSTATUS> {
     match id {
         Some(DeviceId::Loopback) => Ok(Flavour::Loopback),
         Some(DeviceId::Mpu401) => mpu401(list),

@@ -48,7 +48,7 @@ impl Allocator {
     }
 
     /// IMXF::SetState: any valid KSSTATE is accepted; there is nothing to hold or flush.
-    pub fn set_state(&self, state: KSSTATE) -> NTSTATUS {
+    pub(crate) fn set_state(&self, state: KSSTATE) -> NTSTATUS {
         match StreamState::from_ksstate(state) {
             Some(_) => STATUS_SUCCESS,
             None => STATUS_INVALID_PARAMETER,
@@ -56,17 +56,17 @@ impl Allocator {
     }
 
     /// IAllocatorMXF::PutMessage: takes back a whole chain (see [`EventPool::put_chain`]).
-    pub fn put_message(&self, event: PDMUS_KERNEL_EVENT) -> NTSTATUS {
+    pub(crate) fn put_message(&self, event: PDMUS_KERNEL_EVENT) -> NTSTATUS {
         self.pool.put_chain(event).status()
     }
 
     /// IMXF::ConnectOutput: the allocator has no output.
-    pub fn connect_output(&self, _sink: PMXF) -> NTSTATUS {
+    pub(crate) fn connect_output(&self, _sink: PMXF) -> NTSTATUS {
         STATUS_NOT_SUPPORTED
     }
 
     /// IMXF::DisconnectOutput: the allocator has no output.
-    pub fn disconnect_output(&self, _sink: PMXF) -> NTSTATUS {
+    pub(crate) fn disconnect_output(&self, _sink: PMXF) -> NTSTATUS {
         STATUS_NOT_SUPPORTED
     }
 
@@ -92,7 +92,7 @@ impl Allocator {
     }
 
     /// IAllocatorMXF::GetBufferSize.
-    pub fn buffer_size(&self) -> u16 {
+    pub(crate) fn buffer_size(&self) -> u16 {
         self.pool.buffer_size()
     }
 }

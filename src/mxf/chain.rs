@@ -30,7 +30,7 @@ impl Default for EventChain {
 }
 
 impl EventChain {
-    pub const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         EventChain {
             head: ptr::null_mut(),
             tail: ptr::null_mut(),
@@ -39,7 +39,7 @@ impl EventChain {
     }
 
     /// Appends `event` (one event: its link to a next one is overwritten). O(1).
-    pub fn push(&mut self, mut event: OwnedEvent) {
+    pub(crate) fn push(&mut self, mut event: OwnedEvent) {
         event.set_next_raw(ptr::null_mut());
         let e = event.into_raw().as_ptr();
         match NonNull::new(self.tail) {
@@ -52,7 +52,7 @@ impl EventChain {
     }
 
     /// Puts `event` (one event: its link to a next one is overwritten) before the first. O(1).
-    pub fn push_front(&mut self, mut event: OwnedEvent) {
+    pub(crate) fn push_front(&mut self, mut event: OwnedEvent) {
         event.set_next_raw(self.head);
         let e = event.into_raw().as_ptr();
         if self.tail.is_null() {
@@ -64,7 +64,7 @@ impl EventChain {
 
     /// Moves every event of `other` to the end of this chain, in order; `other` is empty
     /// afterwards. O(1).
-    pub fn append(&mut self, other: &mut EventChain) {
+    pub(crate) fn append(&mut self, other: &mut EventChain) {
         let (head, tail, len) = (other.head, other.tail, other.len);
         if head.is_null() {
             return;
@@ -85,7 +85,7 @@ impl EventChain {
 
     /// Removes the first event (detached: its link to a next one null) and gives it back.
     /// O(1).
-    pub fn pop(&mut self) -> Option<OwnedEvent> {
+    pub(crate) fn pop(&mut self) -> Option<OwnedEvent> {
         let head = NonNull::new(self.head)?;
         // SAFETY: the head is an event the chain owns.
         self.head = unsafe { head.as_ref() }.pNextEvt;
@@ -102,7 +102,7 @@ impl EventChain {
 
     /// The whole chain, given away (its first event; `None` if empty). The chain is empty
     /// afterwards.
-    pub fn take(&mut self) -> Option<NonNull<KernelEvent>> {
+    pub(crate) fn take(&mut self) -> Option<NonNull<KernelEvent>> {
         let head = NonNull::new(self.head);
         // Field by field: assigning a new chain would drop this one, which reports its events
         // as lost.
@@ -113,11 +113,11 @@ impl EventChain {
     }
 
     /// Events in the chain.
-    pub fn len(&self) -> u32 {
+    pub(crate) fn len(&self) -> u32 {
         self.len
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.head.is_null()
     }
 }

@@ -13,7 +13,7 @@ mod clock;
 mod event_pool;
 mod free_list;
 mod imxf;
-pub mod output;
+pub(crate) mod output;
 mod owned_event;
 mod stats;
 
@@ -26,6 +26,6 @@ pub use clock::{Clock, KernelClock, MasterClock};
 pub use event_pool::{EVENT_STRIDE, EventPool, MAX_PACKAGE_DEPTH, POOL_TAG, PoolConfig, PutReport};
 pub use free_list::MAX_SLOTS;
 pub use imxf::Mxf;
-pub use owned_event::{BadData, EventRef, OwnedEvent};
-pub(crate) use owned_event::{INLINE_BYTES, PackageWalk};
+pub use owned_event::OwnedEvent;
+pub(crate) use owned_event::{BadData, EventRef, INLINE_BYTES, PackageWalk};
 pub use stats::{PoolStats, Rejections, SlotStats};

@@ -23,15 +23,15 @@ use crate::kernel::{SpinLock, flush_dpcs, time};
 
 /// Deliveries to a stream's output in flight now (see the module documentation).
 #[derive(Debug, Default)]
-pub struct InFlight(AtomicU32);
+pub(crate) struct InFlight(AtomicU32);
 
 impl InFlight {
-    pub const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         InFlight(AtomicU32::new(0))
     }
 
     /// Deliveries in flight now (a snapshot).
-    pub fn get(&self) -> u32 {
+    pub(crate) fn get(&self) -> u32 {
         self.0.load(Ordering::Acquire)
     }
 }
@@ -39,7 +39,7 @@ impl InFlight {
 /// The connected output, borrowed for one delivery: valid until dropped, since
 /// DisconnectOutput waits for every lease before it releases the output.
 #[must_use = "a lease is for a delivery"]
-pub struct Lease<'a> {
+pub(crate) struct Lease<'a> {
     sink: NonNull<IMXF>,
     in_flight: &'a InFlight,
 }
@@ -79,11 +79,15 @@ const DISCONNECT_WAIT_US: u32 = 100_000;
 const DISCONNECT_STEP_US: u32 = 10;
 
 /// The output slot of a stream's state `T`.
-pub type Slot<T> = fn(&mut T) -> &mut Option<ComPtr<IMXF>>;
+pub(crate) type Slot<T> = fn(&mut T) -> &mut Option<ComPtr<IMXF>>;
 
 /// ConnectOutput on the slot `slot` of the state under `lock`: STATUS_INVALID_PARAMETER for
 /// null, STATUS_UNSUCCESSFUL while an output is connected. PASSIVE_LEVEL.
-pub fn connect<T>(lock: &SpinLock<T>, slot: Slot<T>, sink: Option<ComPtr<IMXF>>) -> NTSTATUS {
+pub(crate) fn connect<T>(
+    lock: &SpinLock<T>,
+    slot: Slot<T>,
+    sink: Option<ComPtr<IMXF>>,
+) -> NTSTATUS {
     let Some(sink) = sink else {
         return STATUS_INVALID_PARAMETER;
     };
@@ -111,7 +115,7 @@ pub fn connect<T>(lock: &SpinLock<T>, slot: Slot<T>, sink: Option<ComPtr<IMXF>>)
 /// a sink may run its destructor). PASSIVE_LEVEL. A delivery still in flight after
 /// `DISCONNECT_WAIT_US` (a sink that never returns) keeps the output's reference: leaked,
 /// reported, never released under it.
-pub fn disconnect<T>(
+pub(crate) fn disconnect<T>(
     lock: &SpinLock<T>,
     slot: Slot<T>,
     in_flight: &InFlight,
@@ -146,7 +150,7 @@ pub fn disconnect<T>(
 /// # Safety
 /// `chain` is the caller's to give: events from `allocator` (with everything linked from
 /// them), which the caller does not touch again.
-pub unsafe fn deliver(
+pub(crate) unsafe fn deliver(
     chain: NonNull<KernelEvent>,
     output: Option<&Lease<'_>>,
     allocator: &ComPtr<IAllocatorMXF>,
@@ -167,7 +171,7 @@ pub unsafe fn deliver(
 ///
 /// # Safety
 /// As for [`deliver`].
-pub unsafe fn give_back(chain: NonNull<KernelEvent>, allocator: &ComPtr<IAllocatorMXF>) {
+pub(crate) unsafe fn give_back(chain: NonNull<KernelEvent>, allocator: &ComPtr<IAllocatorMXF>) {
     // SAFETY: the chain is handed over (this function's contract); <= DISPATCH_LEVEL
     // (section 3).
     unsafe { allocator.put_message(chain) };

@@ -29,7 +29,7 @@ pub(crate) const INLINE_BYTES: usize = DMUS_KERNEL_EVENT_SHORT_MAX;
 
 /// Why an event's data cannot be read (see [`EventRef::data`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BadData {
+pub(crate) enum BadData {
     /// cbEvent is 0.
     Empty,
     /// cbEvent > 8 and pbData is null.
@@ -56,7 +56,7 @@ impl OwnedEvent {
     /// or an `EventChain` that takes it): handed to us by PutMessage or
     /// GetMessage, and not owned by any other `OwnedEvent`. What the port put in it (a long
     /// event's `pbData` pointing at a buffer of its allocator's, of GetBufferSize bytes,
-    /// section 4) is trusted, except what [`EventRef::data`] checks.
+    /// section 4) is trusted, except what `EventRef::data` checks.
     #[inline]
     pub unsafe fn adopt(event: NonNull<KernelEvent>) -> Self {
         OwnedEvent(event)
@@ -71,7 +71,7 @@ impl OwnedEvent {
 
     /// A view of the event, for reading it and walking its package.
     #[inline]
-    pub fn view(&self) -> EventRef<'_> {
+    pub(crate) fn view(&self) -> EventRef<'_> {
         // SAFETY: owned (`adopt`'s contract): live, aligned, and touched by nobody else while
         // we hold it; the borrow of `self` keeps it ours for the view's lifetime.
         EventRef(unsafe { self.0.as_ref() })
@@ -85,13 +85,13 @@ impl OwnedEvent {
 
     /// Presentation time without the DONT_HOLD bit.
     #[inline]
-    pub fn presentation_time(&self) -> i64 {
+    pub(crate) fn presentation_time(&self) -> i64 {
         self.view().presentation_time()
     }
 
     /// Stamped DONT_HOLD_FOR_SEQUENCING: deliver now.
     #[inline]
-    pub fn dont_hold(&self) -> bool {
+    pub(crate) fn dont_hold(&self) -> bool {
         self.view().dont_hold()
     }
 
@@ -107,7 +107,7 @@ impl OwnedEvent {
     /// Makes the event a short one: `bytes` (at most 8; the rest is cut) inline, stamped
     /// `time`, in channel group `group`, with `flags` (COMPLETE or INCOMPLETE), no byte
     /// position, unlinked. `cbStruct` and `bReserved` stay the allocator's.
-    pub fn fill_short(&mut self, bytes: &[u8], time: i64, group: u16, flags: u16) {
+    pub(crate) fn fill_short(&mut self, bytes: &[u8], time: i64, group: u16, flags: u16) {
         let e = self.get_mut();
         e.usChannelGroup = group;
         e.usFlags = flags;
@@ -178,7 +178,7 @@ impl Drop for OwnedEvent {
 /// A borrowed view of an owned event, or of a member of its package: `Copy`, and bound to the
 /// [`OwnedEvent`] (or `PackageWalk`) it came from.
 #[derive(Clone, Copy)]
-pub struct EventRef<'a>(&'a KernelEvent);
+pub(crate) struct EventRef<'a>(&'a KernelEvent);
 
 impl core::fmt::Debug for EventRef<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -191,25 +191,26 @@ impl core::fmt::Debug for EventRef<'_> {
 impl<'a> EventRef<'a> {
     /// Presentation time without the DONT_HOLD bit.
     #[inline]
-    pub fn presentation_time(self) -> i64 {
+    pub(crate) fn presentation_time(self) -> i64 {
         self.0.presentation_time()
     }
 
     /// Stamped DONT_HOLD_FOR_SEQUENCING: deliver now.
     #[inline]
-    pub fn dont_hold(self) -> bool {
+    pub(crate) fn dont_hold(self) -> bool {
         self.0.dont_hold()
     }
 
     /// The channel group.
+    #[cfg(all(test, not(loom)))]
     #[inline]
-    pub fn channel_group(self) -> u16 {
+    pub(crate) fn channel_group(self) -> u16 {
         self.0.usChannelGroup
     }
 
     /// A package: its contents are its members, in their place, and it has no data.
     #[inline]
-    pub fn is_package(self) -> bool {
+    pub(crate) fn is_package(self) -> bool {
         self.0.is_package()
     }
 
@@ -240,7 +241,7 @@ impl<'a> EventRef<'a> {
     /// allocator's buffer size: the length is not 0; a long event has a buffer, no longer
     /// than the allocator's (whose buffer it then is, trusted: section 4). A package has none
     /// (an empty slice).
-    pub fn data(self, buffer_size: u16) -> Result<&'a [u8], BadData> {
+    pub(crate) fn data(self, buffer_size: u16) -> Result<&'a [u8], BadData> {
         let e = self.0;
         if e.is_package() {
             return Ok(&[]);
@@ -284,7 +285,7 @@ unsafe impl<const N: usize> Send for PackageWalk<N> {}
 
 impl<const N: usize> PackageWalk<N> {
     /// A walk starting at `head` itself.
-    pub fn new(head: OwnedEvent) -> Self {
+    pub(crate) fn new(head: OwnedEvent) -> Self {
         let mut path = [None; N];
         let depth = match path.first_mut() {
             Some(slot) => {
@@ -304,7 +305,7 @@ impl<const N: usize> PackageWalk<N> {
     /// `None` when the walk is over; else the current member at the deepest level, `None` if
     /// that level's chain is finished.
     #[inline]
-    pub fn current(&self) -> Option<Option<EventRef<'_>>> {
+    pub(crate) fn current(&self) -> Option<Option<EventRef<'_>>> {
         let level = self.depth.checked_sub(1)?;
         let at = *self.path.get(level)?;
         // SAFETY: a position is the head or a member of its package tree, reached from the
@@ -337,7 +338,7 @@ impl<const N: usize> PackageWalk<N> {
 
     /// Moves to the member after the current one at the deepest level; at level 0 the walk's
     /// own event has no successor (its `pNextEvt` belongs to its chain).
-    pub fn advance(&mut self) {
+    pub(crate) fn advance(&mut self) {
         let Some(level) = self.depth.checked_sub(1) else {
             return;
         };
@@ -351,7 +352,7 @@ impl<const N: usize> PackageWalk<N> {
     }
 
     /// Ends the walk.
-    pub fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         self.depth = 0;
     }
 }

@@ -177,13 +177,9 @@ impl ServiceGroup {
     }
 
     /// DPC runs so far.
-    pub fn dpc_runs(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn dpc_runs(&self) -> u64 {
         self.dpc_runs.load(Ordering::Relaxed)
-    }
-
-    /// Members now.
-    pub fn members(&self) -> usize {
-        self.members.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 }
 
@@ -252,13 +248,12 @@ struct Routine {
 }
 
 /// The modelled interrupt-sync object.
-pub struct InterruptSync {
+pub(crate) struct InterruptSync {
     vector: u32,
     routines: Mutex<Vec<Routine>>,
     connected: AtomicBool,
     /// Held while routines run (ISR or CallSynchronizedRoutine): they never overlap.
     running: Mutex<()>,
-    interrupts: AtomicU64,
 }
 
 // SAFETY: one interface in slot 0, IInterruptSync, built by `sync_vtbl::<InterruptSync, 0>`
@@ -380,20 +375,9 @@ impl InterruptSync {
         }
     }
 
-    /// The interrupt vector of its resource.
-    pub fn vector(&self) -> u32 {
-        self.vector
-    }
-
-    /// Interrupts delivered to it.
-    pub fn interrupts(&self) -> u64 {
-        self.interrupts.load(Ordering::Relaxed)
-    }
-
     /// Runs the routines at DIRQL until one claims the interrupt. `this` is the object's
     /// interface pointer.
     fn deliver(&self, this: *mut IInterruptSync) -> bool {
-        self.interrupts.fetch_add(1, Ordering::Relaxed);
         let _running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         let routines = self.routines.lock().unwrap_or_else(|e| e.into_inner());
         let old = set_irql(DIRQL);
@@ -451,7 +435,6 @@ pub(super) fn new_interrupt_sync(
         routines: Mutex::new(Vec::new()),
         connected: AtomicBool::new(false),
         running: Mutex::new(()),
-        interrupts: AtomicU64::new(0),
     })?;
     Ok(sync.primary())
 }
@@ -551,19 +534,14 @@ impl ResourceList {
     ) -> impl Iterator<Item = &CM_PARTIAL_RESOURCE_DESCRIPTOR> {
         self.entries.iter().filter(move |e| i32::from(e.Type) == t)
     }
-
-    /// The entries.
-    pub fn entries(&self) -> &[CM_PARTIAL_RESOURCE_DESCRIPTOR] {
-        &self.entries
-    }
 }
 
 /// wdm.h `CM_RESOURCE_PORT_IO`: a port range in I/O space (0, `CM_RESOURCE_PORT_MEMORY`,
 /// would say memory-mapped registers).
-pub const CM_RESOURCE_PORT_IO: u16 = 0x0001;
+pub(crate) const CM_RESOURCE_PORT_IO: u16 = 0x0001;
 /// wdm.h `CM_RESOURCE_INTERRUPT_LATCHED`: edge-triggered, as an ISA card's IRQ line is (0,
 /// `CM_RESOURCE_INTERRUPT_LEVEL_SENSITIVE`, is what a PCI function gets).
-pub const CM_RESOURCE_INTERRUPT_LATCHED: u16 = 0x0001;
+pub(crate) const CM_RESOURCE_INTERRUPT_LATCHED: u16 = 0x0001;
 
 /// An I/O port range of `len` ports from `base` (what PnP assigns an MPU-401: 0x330, 2), in
 /// I/O space.

@@ -53,7 +53,7 @@ impl Default for RenderConfig {
 
 impl RenderConfig {
     /// The configuration with every value in its range.
-    pub fn clamped(self) -> Self {
+    pub(crate) fn clamped(self) -> Self {
         RenderConfig {
             sequencer_capacity: self.sequencer_capacity.max(1),
             byte_budget: self.byte_budget.max(1),

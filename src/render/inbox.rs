@@ -45,7 +45,7 @@ impl Default for Inbox {
 }
 
 impl Inbox {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Inbox {
             head: AtomicPtr::new(ptr::null_mut()),
             cuts: AtomicU64::new(0),
@@ -60,7 +60,7 @@ impl Inbox {
     /// inbox's from here on, to be adopted as [`OwnedEvent`]s by [`take`](Self::take)
     /// (PutMessage's chain, section 4).
     #[inline]
-    pub unsafe fn push(&self, chain: NonNull<KernelEvent>) -> bool {
+    pub(crate) unsafe fn push(&self, chain: NonNull<KernelEvent>) -> bool {
         // SAFETY: the chain was handed over (this function's contract); until the exchange
         // below publishes it, only this CPU touches it.
         let (reversed, last) = unsafe {
@@ -88,7 +88,7 @@ impl Inbox {
     }
 
     /// Whether anything is waiting (a hint: a push may land right after).
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.head.load(Ordering::Relaxed).is_null()
     }
 
@@ -100,7 +100,7 @@ impl Inbox {
     /// port's events, so it has no mark to know it by; it is held twice (the port broke
     /// `push`'s contract), and the allocator is where that double put can still be caught
     /// (ours counts it).
-    pub fn take(&self) -> EventChain {
+    pub(crate) fn take(&self) -> EventChain {
         let mut chain = EventChain::new();
         let stack = self.head.swap(ptr::null_mut(), Ordering::Acquire);
         if stack.is_null() {
@@ -125,7 +125,7 @@ impl Inbox {
 
     /// Lists cut so far: a chain that looped, an event put again while queued, or a list
     /// longer than any pool. Any IRQL.
-    pub fn cuts(&self) -> u64 {
+    pub(crate) fn cuts(&self) -> u64 {
         self.cuts.load(Ordering::Relaxed)
     }
 }

@@ -22,8 +22,8 @@ mod wire;
 /// The clocks live in `mxf`, shared with the capture path; re-exported here unchanged.
 pub use crate::mxf::{Clock, KernelClock, MasterClock};
 pub use config::{RenderConfig, SCHEDULE_PREFETCH_100NS};
-pub use sequencer::{Sequencer, SequencerStats};
+pub use sequencer::Sequencer;
 pub use stats::{MalformedStats, RenderStats};
 pub use stream::{RENDER_TAG, RenderStream, WireHandle};
-pub use unit::{MAX_DEPTH, MAX_UNIT_EVENTS, Malformed};
-pub use wire::{EOX, StreamId, Wire, WireError, WireStats};
+pub use unit::MAX_UNIT_EVENTS;
+pub use wire::{StreamId, Wire, WireStats};

@@ -55,7 +55,7 @@ fn sort_time(event: &OwnedEvent) -> u64 {
 
 /// Counters of the sequencer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SequencerStats {
+pub(crate) struct SequencerStats {
     /// Entries the heap holds.
     pub capacity: u32,
     /// Events pending now (heap and overflow).
@@ -106,15 +106,15 @@ impl Sequencer {
     }
 
     /// Events pending.
-    pub fn len(&self) -> u32 {
+    pub(crate) fn len(&self) -> u32 {
         self.len + self.overflow.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    pub fn stats(&self) -> SequencerStats {
+    pub(crate) fn stats(&self) -> SequencerStats {
         SequencerStats {
             capacity: self.capacity,
             pending: self.len(),
@@ -136,14 +136,14 @@ impl Sequencer {
 
     /// `None` when nothing is pending; else the earliest pending event's presentation time,
     /// `Some(None)` for a DONT_HOLD event (due now).
-    pub fn next_time(&self) -> Option<Option<i64>> {
+    pub(crate) fn next_time(&self) -> Option<Option<i64>> {
         let event = self.top()?;
         Some((!event.dont_hold()).then(|| event.presentation_time()))
     }
 
     /// Removes and returns the earliest pending event if it is due at `now` (DONT_HOLD, or
     /// presentation time <= now). O(log n).
-    pub fn pop_due(&mut self, now: i64) -> Option<OwnedEvent> {
+    pub(crate) fn pop_due(&mut self, now: i64) -> Option<OwnedEvent> {
         match self.next_time()? {
             Some(t) if t > now => None,
             _ => self.pop(),
@@ -165,7 +165,7 @@ impl Sequencer {
     }
 
     /// Hands every pending event to `sink`, earliest first (STOP, and closing the stream).
-    pub fn drain(&mut self, mut sink: impl FnMut(OwnedEvent)) {
+    pub(crate) fn drain(&mut self, mut sink: impl FnMut(OwnedEvent)) {
         while let Some(e) = self.pop() {
             sink(e);
         }

@@ -21,17 +21,6 @@ pub struct MalformedStats {
     pub too_many_events: u32,
 }
 
-impl MalformedStats {
-    pub fn total(&self) -> u32 {
-        self.empty
-            + self.missing_buffer
-            + self.too_long
-            + self.no_running_status
-            + self.too_deep
-            + self.too_many_events
-    }
-}
-
 /// A snapshot of a render stream's counters. Each field is read atomically; the set is not
 /// one instant while the stream's DPC runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -108,13 +97,13 @@ pub(super) struct Counters {
 pub(super) use crate::kernel::counter::{add, bump, raise_single_writer};
 
 impl Counters {
-    pub fn malformed(&self, why: Malformed) {
+    pub(crate) fn malformed(&self, why: Malformed) {
         self.malformed[why as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The counters, with the inbox's count of cut chains (`looped_chains`), which the inbox
     /// keeps.
-    pub fn snapshot(&self, looped_chains: u64) -> RenderStats {
+    pub(crate) fn snapshot(&self, looped_chains: u64) -> RenderStats {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let g32 = |c: &AtomicU32| c.load(Ordering::Relaxed);
         let m = |why: Malformed| g32(&self.malformed[why as usize]);

@@ -208,21 +208,6 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
         self.id
     }
 
-    /// The wire.
-    pub fn wire(&self) -> &Wire<dyn MidiDevice> {
-        &self.wire
-    }
-
-    /// The configuration in use.
-    pub fn config(&self) -> RenderConfig {
-        self.config
-    }
-
-    /// The state. Takes the lock: <= DISPATCH_LEVEL, not from the stream's own callbacks.
-    pub fn state(&self) -> StreamState {
-        self.inner.lock().state
-    }
-
     /// Events held now: in the sequencer, and the unit in flight. Takes the lock.
     pub fn pending(&self) -> u32 {
         let inner = self.inner.lock();

@@ -20,7 +20,7 @@ use crate::mxf::{BadData, EventRef, OwnedEvent, PackageWalk};
 
 /// Why an event cannot be sent. Counted per cause in `RenderStats`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Malformed {
+pub(crate) enum Malformed {
     /// cbEvent is 0.
     Empty,
     /// cbEvent > 8 and pbData is null.
@@ -49,7 +49,7 @@ impl From<BadData> for Malformed {
 }
 
 /// Package levels followed: the unit's own event and three nested packages (ports nest one).
-pub const MAX_DEPTH: usize = 4;
+pub(crate) const MAX_DEPTH: usize = 4;
 
 /// Events one unit may visit (packages included): far more than a package holds (a chord, a
 /// patch change), few enough that a looping package chain ends quickly.
@@ -66,7 +66,7 @@ pub(crate) struct Tracker {
 
 impl Tracker {
     /// Notes a byte the wire accepted.
-    pub fn note(&mut self, byte: u8) {
+    pub(crate) fn note(&mut self, byte: u8) {
         if !is_status(byte) || is_realtime(byte) {
             return;
         }
@@ -84,7 +84,7 @@ impl Tracker {
     }
 
     /// Forgets everything (STOP, a device error, an abandoned SysEx).
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         *self = Tracker::default();
     }
 }
@@ -117,7 +117,7 @@ pub(crate) struct Unit {
 }
 
 impl Unit {
-    pub fn new(head: OwnedEvent) -> Self {
+    pub(crate) fn new(head: OwnedEvent) -> Self {
         Unit {
             walk: PackageWalk::new(head),
             offset: 0,
@@ -134,13 +134,13 @@ impl Unit {
     }
 
     /// Bytes sent so far.
-    pub fn bytes_sent(&self) -> u32 {
+    pub(crate) fn bytes_sent(&self) -> u32 {
         self.sent
     }
 
     /// The next byte to send, or `None` when the unit is finished. Skips (and reports through
     /// `malformed`) the events that cannot be sent; sends nothing itself.
-    pub fn peek(
+    pub(crate) fn peek(
         &mut self,
         tracker: &Tracker,
         buffer_size: u16,

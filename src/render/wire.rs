@@ -38,7 +38,7 @@ use crate::hw::{DeviceError, MidiDevice, Sent};
 use crate::kernel::counter::bump;
 use crate::kernel::time;
 
-pub use crate::midi::EOX;
+pub(crate) use crate::midi::EOX;
 
 /// Polls [`Wire::hold`] makes, 1 us apart, for device calls already under way to end: a call
 /// is a few register accesses (about 2 us on ISA), so 1 ms covers it with interrupts on top.
@@ -49,14 +49,14 @@ pub(crate) const HOLD_DRAIN_POLLS: u32 = 1_000;
 pub struct StreamId(NonZeroU32);
 
 impl StreamId {
-    pub const fn get(self) -> u32 {
+    pub(crate) const fn get(self) -> u32 {
         self.0.get()
     }
 }
 
 /// Why [`Wire::try_send`] did not send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WireError {
+pub(crate) enum WireError {
     /// Another stream owns the wire (or the caller does not): nothing was sent.
     NotOwner,
     /// The device refused.
@@ -176,7 +176,7 @@ impl<D: ?Sized + MidiDevice> Wire<D> {
 
     /// Sends `byte` for the owner `id`: an owed 0xF7 first (then `Busy` if the device can take
     /// no more now). `Busy` without touching the device while the wire is held. Never waits.
-    pub fn try_send(&self, id: StreamId, byte: u8) -> Result<Sent, WireError> {
+    pub(crate) fn try_send(&self, id: StreamId, byte: u8) -> Result<Sent, WireError> {
         if self.owner.load(Ordering::Acquire) != id.get() {
             bump(&self.counters.not_owner);
             return Err(WireError::NotOwner);
@@ -209,7 +209,7 @@ impl<D: ?Sized + MidiDevice> Wire<D> {
     }
 
     /// Ends `id`'s message: the wire is free. Nothing happens if `id` is not the owner.
-    pub fn release(&self, id: StreamId) {
+    pub(crate) fn release(&self, id: StreamId) {
         let _ = self
             .owner
             .compare_exchange(id.get(), 0, Ordering::Release, Ordering::Relaxed);
@@ -218,7 +218,7 @@ impl<D: ?Sized + MidiDevice> Wire<D> {
     /// Gives the wire up in the middle of a message. If that message is an open SysEx
     /// (`mid_sysex`), its 0xF7 goes out now if the device takes it, else it is owed and
     /// precedes the next owner's first byte. Nothing happens if `id` is not the owner.
-    pub fn abandon(&self, id: StreamId, mid_sysex: bool) {
+    pub(crate) fn abandon(&self, id: StreamId, mid_sysex: bool) {
         if self.owner.load(Ordering::Acquire) != id.get() {
             return;
         }

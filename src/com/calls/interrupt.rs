@@ -43,7 +43,7 @@ impl ComPtr<IInterruptSync> {
 
     /// IInterruptSync::Connect: the registered routines run on interrupts from now on.
     /// PASSIVE_LEVEL.
-    pub fn connect(&self) -> NTSTATUS {
+    pub(crate) fn connect(&self) -> NTSTATUS {
         // SAFETY: a live object (we hold a reference); the routines it will run were
         // registered with their contexts' guarantees (`register_service_routine`).
         unsafe { (self.vtbl().Connect)(self.as_ptr()) }
@@ -51,7 +51,7 @@ impl ComPtr<IInterruptSync> {
 
     /// IInterruptSync::Disconnect: no registered routine runs after it returns.
     /// PASSIVE_LEVEL.
-    pub fn disconnect(&self) {
+    pub(crate) fn disconnect(&self) {
         // SAFETY: a live object (we hold a reference); no arguments.
         unsafe { (self.vtbl().Disconnect)(self.as_ptr()) }
     }

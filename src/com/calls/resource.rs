@@ -3,8 +3,8 @@
 use core::ptr;
 
 use crate::abi::{
-    CM_PARTIAL_RESOURCE_INTERRUPT, CM_PARTIAL_RESOURCE_RANGE, CM_RESOURCE_TYPE,
-    CmResourceTypeInterrupt, CmResourceTypePort, IResourceList, PCM_PARTIAL_RESOURCE_DESCRIPTOR,
+    CM_PARTIAL_RESOURCE_RANGE, CM_RESOURCE_TYPE, CmResourceTypePort, IResourceList,
+    PCM_PARTIAL_RESOURCE_DESCRIPTOR,
 };
 use crate::com::ComPtr;
 
@@ -47,9 +47,14 @@ impl ComPtr<IResourceList> {
     }
 
     /// The `index`-th translated interrupt (its `u.Interrupt`), if there is one.
-    /// PASSIVE_LEVEL.
-    pub fn translated_interrupt(&self, index: u32) -> Option<CM_PARTIAL_RESOURCE_INTERRUPT> {
-        let entry = self.find_translated_entry(CmResourceTypeInterrupt, index);
+    /// PASSIVE_LEVEL. Only the host model of PcNewInterruptSync reads it (on Windows, PortCls
+    /// reads the list itself).
+    #[cfg(not(target_os = "windows"))]
+    pub(crate) fn translated_interrupt(
+        &self,
+        index: u32,
+    ) -> Option<crate::abi::CM_PARTIAL_RESOURCE_INTERRUPT> {
+        let entry = self.find_translated_entry(crate::abi::CmResourceTypeInterrupt, index);
         if entry.is_null() {
             return None;
         }
