@@ -194,6 +194,23 @@ impl PutReport {
 }
 
 /// The pool. Shared by reference between CPUs (`Sync`); every method takes `&self`.
+///
+/// Events go out one at a time and come back as whole chains; a chain that is not the pool's
+/// to take back is refused and counted, never freed twice:
+/// ```
+/// use dmus_miniport::mxf::{EventPool, PoolConfig};
+///
+/// let pool = EventPool::new(PoolConfig { events: 2, buffers: 0, buffer_size: 0 }).unwrap();
+/// let (a, b) = (pool.get_event().unwrap(), pool.get_event().unwrap());
+/// assert!(pool.get_event().is_none(), "both handed out");
+/// // SAFETY: `a` is ours until it is put back.
+/// unsafe { (*a.as_ptr()).pNextEvt = b.as_ptr() };
+/// assert_eq!(pool.put_chain(a.as_ptr()).events, 2, "the whole chain");
+/// let again = pool.put_chain(b.as_ptr());
+/// assert_eq!((again.events, again.invalid), (0, true), "put twice: refused");
+/// let stats = pool.stats();
+/// assert_eq!((stats.events.in_use, stats.rejected.event_put_twice), (0, 1));
+/// ```
 pub struct EventPool {
     /// The block as allocated (freed with it); `shared` is its first 64-byte-aligned byte.
     block: NonNull<u8>,
