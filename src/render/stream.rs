@@ -252,8 +252,8 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
     /// Takes the inbox's chains into the sequencer (or, in STOP, back to the allocator).
     fn intake(&self, inner: &mut Inner, master: i64, done: &mut Done) {
         let mut chain = self.inbox.take();
+        add(&self.counters.events_received, u64::from(chain.len()));
         while let Some(event) = chain.pop() {
-            bump(&self.counters.events_received);
             if inner.state == StreamState::Stop {
                 bump(&self.counters.flushed_by_stop);
                 done.returned.push(event);
@@ -303,6 +303,8 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
                 }
             }
         };
+        // Counted once per run, not per byte.
+        add(&self.counters.bytes_sent, u64::from(sent_this_run));
         raise_single_writer(&self.counters.max_bytes_per_run, sent_this_run);
         rearm
     }
@@ -318,6 +320,8 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
         let Some(unit) = in_flight.as_mut() else {
             return Outcome::Finished;
         };
+        // Opened at the first byte, through the wire's gate once for all of them.
+        let mut sending = None;
         loop {
             let next = unit.peek(tracker, self.buffer_size, &mut |why: Malformed| {
                 self.counters.malformed(why)
@@ -334,12 +338,18 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
                 }
                 *owns_wire = true;
             }
-            match self.wire.try_send(self.id, byte) {
+            if sending.is_none() {
+                sending = self.wire.sending(self.id);
+            }
+            let Some(gate) = sending.as_mut() else {
+                // Held for the device.
+                return Outcome::Busy;
+            };
+            match gate.try_send(byte) {
                 Ok(Sent::Accepted) => {
                     unit.commit(byte, origin, tracker);
                     *budget -= 1;
                     *sent = sent.saturating_add(1);
-                    bump(&self.counters.bytes_sent);
                     match origin {
                         Origin::Data => {}
                         Origin::RunningStatus => bump(&self.counters.running_status_added),

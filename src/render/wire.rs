@@ -5,7 +5,7 @@
 //! The rule is an atomic owner: a stream claims the wire (compare-and-swap, no lock, no wait)
 //! before the first byte of a message and releases it after the last; while it owns the wire
 //! every other stream's claim fails and that stream retries later (its DPC re-arms). Only the
-//! owner's bytes reach the device: [`Wire::try_send`] refuses anyone else, so the guarantee does
+//! owner's bytes reach the device: [`Sending::try_send`] refuses anyone else, so the guarantee does
 //! not depend on the streams' good behaviour. A message may span several DPC runs (the device
 //! was busy) or, for a SysEx cut into several events, several units: the owner keeps the wire
 //! until the SysEx's 0xF7.
@@ -27,9 +27,11 @@
 //! [`Sent::Busy`] without touching the device (it keeps its byte and retries likewise). So a
 //! send never meets the device mid-reset, where it would be refused as not reset and the
 //! stream would drop its unit as a device failure: the streams' events wait and play after.
-//! The hold is a gate, not a lock: a sender counts itself in before its device call and out
+//! The hold is a gate, not a lock: a sender counts itself in before its device calls and out
 //! after, and `hold` waits (at PASSIVE_LEVEL, bounded) for the count to fall to zero, so that
-//! no device call that began before the hold is still running when the reset starts.
+//! no device call that began before the hold is still running when the reset starts. A sender
+//! counts itself in once for a run of sends ([`Wire::sending`]: a DPC run's bytes, at most its
+//! byte budget), not per byte, and stops at the first byte after a hold begins.
 
 use core::num::NonZeroU32;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -54,7 +56,7 @@ impl StreamId {
     }
 }
 
-/// Why [`Wire::try_send`] did not send.
+/// Why [`Sending::try_send`] did not send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum WireError {
     /// Another stream owns the wire (or the caller does not): nothing was sent.
@@ -174,38 +176,16 @@ impl<D: ?Sized + MidiDevice> Wire<D> {
         }
     }
 
-    /// Sends `byte` for the owner `id`: an owed 0xF7 first (then `Busy` if the device can take
-    /// no more now). `Busy` without touching the device while the wire is held. Never waits.
-    pub(crate) fn try_send(&self, id: StreamId, byte: u8) -> Result<Sent, WireError> {
-        if self.owner.load(Ordering::Acquire) != id.get() {
-            bump(&self.counters.not_owner);
-            return Err(WireError::NotOwner);
-        }
-        if !self.enter() {
-            return Ok(Sent::Busy);
-        }
-        let sent = self.send_owned(byte);
-        self.leave();
-        sent
-    }
-
-    /// [`Wire::try_send`]'s device calls, inside the gate.
-    fn send_owned(&self, byte: u8) -> Result<Sent, WireError> {
-        if self.eox_owed.load(Ordering::Acquire) {
-            match self.device.try_send(EOX).map_err(WireError::Device)? {
-                Sent::Accepted => {
-                    self.eox_owed.store(false, Ordering::Release);
-                    bump(&self.counters.bytes_sent);
-                    bump(&self.counters.eox_inserted);
-                }
-                Sent::Busy => return Ok(Sent::Busy),
-            }
-        }
-        let sent = self.device.try_send(byte).map_err(WireError::Device)?;
-        if sent == Sent::Accepted {
-            bump(&self.counters.bytes_sent);
-        }
-        Ok(sent)
+    /// Opens a run of sends for `id` through the gate [`Wire::hold`] waits on: counted in once
+    /// here and out when the [`Sending`] drops, so that a run of bytes costs two atomic
+    /// read-modify-writes, not two per byte. None while the wire is held (counted as held
+    /// off): the caller retries later. Never waits; keep the run short (a DPC run's bytes).
+    pub(crate) fn sending(&self, id: StreamId) -> Option<Sending<'_, D>> {
+        self.enter().then_some(Sending {
+            wire: self,
+            id,
+            bytes_sent: 0,
+        })
     }
 
     /// Ends `id`'s message: the wire is free. Nothing happens if `id` is not the owner.
@@ -297,6 +277,53 @@ impl<D: ?Sized + MidiDevice> Wire<D> {
     }
 }
 
+/// A run of sends through the wire's gate ([`Wire::sending`]); the gate is left when it drops.
+pub(crate) struct Sending<'a, D: ?Sized + MidiDevice> {
+    wire: &'a Wire<D>,
+    id: StreamId,
+    /// Bytes the device took in this run, added to the wire's count at the end.
+    bytes_sent: u64,
+}
+
+impl<D: ?Sized + MidiDevice> Sending<'_, D> {
+    /// Sends `byte` for the owner: an owed 0xF7 first (then `Busy` if the device can take no
+    /// more now). `Busy` without touching the device once the wire is held. Never waits.
+    pub(crate) fn try_send(&mut self, byte: u8) -> Result<Sent, WireError> {
+        let wire = self.wire;
+        if wire.owner.load(Ordering::Acquire) != self.id.get() {
+            bump(&wire.counters.not_owner);
+            return Err(WireError::NotOwner);
+        }
+        if wire.held.load(Ordering::Acquire) {
+            // `hold` waits for this run to end: end it at once.
+            bump(&wire.counters.held_off);
+            return Ok(Sent::Busy);
+        }
+        if wire.eox_owed.load(Ordering::Acquire) {
+            match wire.device.try_send(EOX).map_err(WireError::Device)? {
+                Sent::Accepted => {
+                    wire.eox_owed.store(false, Ordering::Release);
+                    self.bytes_sent += 1;
+                    bump(&wire.counters.eox_inserted);
+                }
+                Sent::Busy => return Ok(Sent::Busy),
+            }
+        }
+        let sent = wire.device.try_send(byte).map_err(WireError::Device)?;
+        if sent == Sent::Accepted {
+            self.bytes_sent += 1;
+        }
+        Ok(sent)
+    }
+}
+
+impl<D: ?Sized + MidiDevice> Drop for Sending<'_, D> {
+    fn drop(&mut self) {
+        crate::kernel::counter::add(&self.wire.counters.bytes_sent, self.bytes_sent);
+        self.wire.leave();
+    }
+}
+
 impl<D: ?Sized + MidiDevice> core::fmt::Debug for Wire<D> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Wire")
@@ -305,5 +332,36 @@ impl<D: ?Sized + MidiDevice> core::fmt::Debug for Wire<D> {
             .field("held", &self.is_held())
             .field("stats", &self.stats())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::hw::Loopback;
+
+    /// A run of sends is one call under way for `hold` (which cannot finish while it is open),
+    /// and a hold that begins during the run stops it at the next byte, before the device.
+    #[test]
+    fn a_run_of_sends_counts_for_the_hold_and_stops_at_the_next_byte_once_held() {
+        crate::kernel::host::ideal_clock();
+        let wire = Wire::new(Loopback::new(16).unwrap());
+        let id = wire.new_stream_id();
+        assert!(wire.try_claim(id));
+        let mut run = wire.sending(id).expect("not held");
+        assert_eq!(run.try_send(0x90), Ok(Sent::Accepted));
+        assert!(!wire.hold(), "the open run is a call under way");
+        assert_eq!(run.try_send(0x3C), Ok(Sent::Busy), "held: not sent");
+        assert_eq!(wire.device().len(), 1, "the device saw the first byte only");
+        drop(run);
+        assert!(wire.hold(), "no call under way once the run ends");
+        assert!(wire.sending(id).is_none(), "no run opens while held");
+        let stats = wire.stats();
+        assert_eq!((stats.bytes_sent, stats.held_off), (1, 2));
+        wire.unhold();
+        let mut run = wire.sending(id).expect("held no more");
+        assert_eq!(run.try_send(0x3C), Ok(Sent::Accepted));
+        drop(run);
+        assert_eq!(wire.stats().bytes_sent, 2);
     }
 }
