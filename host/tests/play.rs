@@ -39,10 +39,12 @@ fn run(song: &Song, device: DeviceKind) -> Outcome {
     assert_eq!(r.leaks.events_leaked, 0);
     assert_eq!(r.leaks.pool_blocks_leaked, 0);
     assert!(r.leaks.violations.is_empty());
+    assert_eq!(r.port.driver_lost_notes, Some(0));
     if let Some(driver) = common::builds::load() {
         let image = play_image(song, &options, &driver, "dmus_miniport.sys")
             .unwrap_or_else(|e| panic!("{} on the image: {e}", song.name));
         assert!(image.report.passed(), "image: {}", image.report.to_text());
+        assert_eq!(image.report.port.driver_lost_notes, Some(0));
         assert_eq!(
             image.captured.len(),
             outcome.captured.len(),
@@ -645,6 +647,20 @@ fn bad_files_and_bad_arguments_are_refused_clearly() {
             && err.contains("/nonexistent/dmus_miniport.sys"),
         "{err}"
     );
+}
+
+/// A run whose driver reports lost notes (KSPROPERTY_SYNTH_RUNNINGSTATS) fails, and says how
+/// many, even when what came back happens to equal what went in.
+#[test]
+fn notes_the_driver_lost_fail_the_run() {
+    let o = play(&sparse_song(2), &PlayOptions::default(), &mut |_| {}).unwrap();
+    assert!(o.report.passed(), "{}", o.report.to_text());
+    let mut r = o.report.clone();
+    r.port.driver_lost_notes = Some(3);
+    assert!(!r.passed());
+    let text = r.to_text();
+    assert!(text.contains("driver          3 notes lost"), "{text}");
+    assert!(text.contains("result          FAIL"), "{text}");
 }
 
 #[test]

@@ -1786,3 +1786,35 @@ fn a_render_stream_plays_through_d3_and_the_d0_reinitialisation_losing_nothing_b
     assert_eq!((cable.unclaimed, cable.left_unread), (0, 0), "{cable:?}");
     close_clean(port);
 }
+
+/// The driver's own count of what it lost reaches the port as DirectMusic reads it
+/// (KSPROPERTY_SYNTH_RUNNINGSTATS's LostNotes), on the image as on the native build: 0 while
+/// the card plays, more once the card stops taking bytes.
+#[test]
+fn the_drivers_lost_notes_show_through_runningstats() {
+    both_builds(the_drivers_lost_notes_show_through_runningstats_body);
+}
+
+fn the_drivers_lost_notes_show_through_runningstats_body(build: &DriverBuild) {
+    host::ideal_clock();
+    let port = open(DeviceKind::Mpu401, build);
+    let t0 = port.now();
+    port.play_buffer(&buffer(t0, &[(t0 + 10 * MS, 1, S, &[0x90, 60, 100])]));
+    host::run_until(t0 + 100 * MS);
+    assert_eq!(port.stats().driver_lost_notes, Some(0));
+    port.card().unwrap().set_never_ready(true);
+    port.play_buffer(&buffer(
+        t0 + 100 * MS,
+        &[(t0 + 110 * MS, 1, S, &[0x80, 60, 0])],
+    ));
+    host::run_until(t0 + 1000 * MS);
+    let lost = port.stats().driver_lost_notes;
+    assert!(lost.is_some_and(|n| n > 0), "{lost:?}");
+    port.card().unwrap().set_never_ready(false);
+    let report = port.close();
+    assert_eq!(
+        (report.events_leaked, report.buffers_leaked),
+        (0, 0),
+        "{report:?}"
+    );
+}

@@ -35,6 +35,7 @@ pub mod packer;
 pub mod pins;
 pub mod platform;
 pub mod port_object;
+pub mod running_stats;
 pub mod sequencer;
 pub mod stats;
 pub mod unpacker;
@@ -48,6 +49,7 @@ use dmus_miniport::abi::{
     IAllocatorMXF, IMXF, IMasterClock, IMiniportDMus, IPort, IPowerNotify, IResourceList,
     IServiceGroup, IServiceSink, KSSTATE, KSSTATE_RUN, KSSTATE_STOP, NT_SUCCESS, NTSTATUS,
     NonPagedPoolNx, POWER_STATE, STATUS_INSUFFICIENT_RESOURCES, STATUS_SUCCESS,
+    SYNTH_STATS_LOST_NOTES,
 };
 use dmus_miniport::com::{ComObject, ComPtr, ComRef};
 use dmus_miniport::kernel::{DISPATCH_LEVEL, PoolTag};
@@ -412,6 +414,12 @@ impl Port {
                 .as_ref()
                 .map(|a| a.pool().stats().into())
                 .unwrap_or_default(),
+            driver_lost_notes: p
+                .miniport
+                .as_ref()
+                .and_then(running_stats::running_stats)
+                .filter(|s| s.ValidStats & SYNTH_STATS_LOST_NOTES != 0)
+                .map(|s| s.LostNotes),
         }
     }
 

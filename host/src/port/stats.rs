@@ -72,4 +72,8 @@ pub struct PortStats {
     pub cable: Option<CableStats>,
     /// The allocator's pool.
     pub pool: AllocatorStats,
+    /// What the driver itself counts as lost, as DirectMusic reads it: SYNTH_STATS.LostNotes
+    /// of KSPROPERTY_SYNTH_RUNNINGSTATS (bytes the device did not take, captured bytes the
+    /// capture ring had no room for). None if the driver does not report it.
+    pub driver_lost_notes: Option<u32>,
 }

@@ -155,6 +155,7 @@ impl Report {
             && self.rendered.unreadable == 0
             && self.captured.unreadable == 0
             && self.port.capture.malformed_events == 0
+            && self.port.driver_lost_notes.unwrap_or(0) == 0
             && self.leaks.is_clean()
             && self.image.as_ref().is_none_or(|i| {
                 i.stats.findings.is_empty() && i.stats.pool.values().all(|t| t.live == 0)
@@ -264,6 +265,15 @@ impl Report {
             self.port.flow.backlog_high_water,
             self.port.flow.events_lost,
             self.port.unpack.malformed.records()
+        );
+        let _ = writeln!(
+            s,
+            "  driver          {} (KSPROPERTY_SYNTH_RUNNINGSTATS: bytes the device refused, captured bytes the capture ring had no room for)",
+            self.port
+                .driver_lost_notes
+                .map_or("lost notes not reported".to_string(), |n| format!(
+                    "{n} notes lost"
+                ))
         );
         let c = &self.port.capture;
         let _ = writeln!(
