@@ -671,6 +671,164 @@ fn a_dpc_queued_has_run_when_ke_flush_queued_dpcs_returns() {
     assert_eq!(findings[0].call_site, site(&image, &after, None));
 }
 
+/// Polls of a spin-wait in the test images below before it gives up (seconds at worst).
+const SPIN_POLLS: i32 = 200_000_000;
+
+/// `spin-wait until dword [base + offset] == 1`, giving up after `SPIN_POLLS` polls; uses ECX.
+fn wait_for_flag(b: &mut Builder, base: AsmRegister64, offset: i32) {
+    let mut poll = b.a.create_label();
+    let mut done = b.a.create_label();
+    b.a.mov(ecx, SPIN_POLLS).unwrap();
+    b.a.set_label(&mut poll).unwrap();
+    b.a.cmp(dword_ptr(base + offset), 1).unwrap();
+    b.a.je(done).unwrap();
+    b.a.pause().unwrap();
+    b.a.dec(ecx).unwrap();
+    b.a.jnz(poll).unwrap();
+    b.a.set_label(&mut done).unwrap();
+}
+
+/// Block A ("Dpca") holds a KDPC; block B ("Dpcb") holds three flags, and is the DPC's
+/// context. DriverEntry queues the DPC, waits until it runs (flag 0, set by the routine on
+/// another thread), frees block A under it, then lets it finish (flag 1), waits for its last
+/// write (flag 2) and frees block B. The label after block A's free.
+fn freed_running_dpc_image() -> (Image, CodeLabel) {
+    let mut b = Builder::new(&[(
+        NT,
+        &[
+            "ExAllocatePool2",
+            "ExFreePoolWithTag",
+            "KeInitializeDpc",
+            "KeInsertQueueDpc",
+        ],
+    )]);
+    b.function("DriverEntry");
+    let mut dpc_routine = b.a.create_label();
+    // push rbx; push rsi; sub rsp, 28h: RSP 16-aligned at each call.
+    b.a.push(rbx).unwrap();
+    b.a.push(rsi).unwrap();
+    b.a.sub(rsp, 0x28).unwrap();
+    allocate(&mut b, 16, tag(b"Dpcb"));
+    b.a.mov(rsi, rbx).unwrap();
+    allocate(&mut b, 128, tag(b"Dpca"));
+    b.a.mov(rcx, rbx).unwrap();
+    b.a.lea(rdx, ptr(dpc_routine)).unwrap();
+    b.a.mov(r8, rsi).unwrap();
+    b.call_nt("KeInitializeDpc");
+    b.a.mov(rcx, rbx).unwrap();
+    b.a.xor(edx, edx).unwrap();
+    b.a.xor(r8d, r8d).unwrap();
+    b.call_nt("KeInsertQueueDpc");
+    wait_for_flag(&mut b, rsi, 0);
+    let after = free(&mut b, tag(b"Dpca"));
+    b.a.mov(dword_ptr(rsi + 4), 1).unwrap();
+    wait_for_flag(&mut b, rsi, 8);
+    b.a.mov(rbx, rsi).unwrap();
+    free(&mut b, tag(b"Dpcb"));
+    b.a.xor(eax, eax).unwrap();
+    b.a.add(rsp, 0x28).unwrap();
+    b.a.pop(rsi).unwrap();
+    b.a.pop(rbx).unwrap();
+    b.a.ret().unwrap();
+    // DpcRoutine(Dpc, DeferredContext = block B, ...): flag 0, wait for flag 1, flag 2 (its
+    // last access to anything of the driver's).
+    b.define("DpcRoutine", &mut dpc_routine);
+    b.a.mov(dword_ptr(rdx), 1).unwrap();
+    wait_for_flag(&mut b, rdx, 4);
+    b.a.mov(dword_ptr(rdx + 8), 1).unwrap();
+    b.a.ret().unwrap();
+    (b.build(), after)
+}
+
+/// Freeing the memory of a DPC while it runs on another processor is found where it was
+/// freed. (A DPC freeing its own KDPC is legal: `a_dpc_freeing_its_own_timer_block_is_fine`.)
+#[test]
+fn freeing_a_dpc_running_on_another_processor_is_found() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (image, after) = freed_running_dpc_image();
+    let driver = load(&image, false);
+    // The other processor: runs whatever DPC is queued, until told to stop.
+    let stop = Arc::new(AtomicBool::new(false));
+    let other = {
+        let (driver, stop) = (driver.clone(), stop.clone());
+        std::thread::spawn(move || {
+            driver.run(move || {
+                let machine = dmus_miniport::sim::host::machine();
+                while !stop.load(Ordering::Acquire) {
+                    machine.run_until(machine.now_100ns());
+                    std::thread::yield_now();
+                }
+            })
+        })
+    };
+    let entry = driver_entry(&driver);
+    stop.store(true, Ordering::Release);
+    assert!(
+        other.join().unwrap().is_ok(),
+        "the other processor ran to the end"
+    );
+    assert_eq!(entry, Ok(0));
+    driver.unload();
+    let findings = driver.findings();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert!(
+        matches!(findings[0].rule, Rule::FreedRunningDpc { address } if address != 0),
+        "{findings:?}"
+    );
+    assert_eq!(findings[0].call_site, site(&image, &after, None));
+    assert_eq!(driver.live_blocks(), 0);
+}
+
+/// `rbx = ExAllocateTimer(NULL, NULL, EX_TIMER_HIGH_RESOLUTION)`, set 1 ms out with `period`
+/// (100 ns units), then deleted (cancelled, waited for).
+fn ex_timer_with_period_image(period: i32) -> (Image, CodeLabel) {
+    let mut b = Builder::new(&[(NT, &["ExAllocateTimer", "ExSetTimer", "ExDeleteTimer"])]);
+    b.function("DriverEntry");
+    prologue(&mut b);
+    b.a.xor(ecx, ecx).unwrap();
+    b.a.xor(edx, edx).unwrap();
+    b.a.mov(r8d, 4).unwrap(); // EX_TIMER_HIGH_RESOLUTION
+    b.call_nt("ExAllocateTimer");
+    b.a.mov(rbx, rax).unwrap();
+    b.a.mov(rcx, rbx).unwrap();
+    b.a.mov(rdx, -10_000i64).unwrap();
+    b.a.mov(r8d, period).unwrap();
+    b.a.xor(r9d, r9d).unwrap();
+    let set = b.call_nt("ExSetTimer");
+    b.a.mov(rcx, rbx).unwrap();
+    b.a.mov(edx, 1).unwrap();
+    b.a.mov(r8d, 1).unwrap();
+    b.a.xor(r9d, r9d).unwrap();
+    b.call_nt("ExDeleteTimer");
+    epilogue(&mut b);
+    (b.build(), set)
+}
+
+/// What the simulated kernel does not model is said, where it was asked for: a periodic
+/// EX_TIMER (the driver sets none). A one-shot timer is fine.
+#[test]
+fn a_periodic_ex_timer_is_found_unsupported_and_a_one_shot_is_not() {
+    let (image, set) = ex_timer_with_period_image(10_000);
+    let driver = load(&image, false);
+    assert_eq!(driver_entry(&driver), Ok(0));
+    driver.unload();
+    assert_eq!(
+        driver.findings(),
+        vec![Finding {
+            rule: Rule::Unsupported {
+                what: "a periodic EX_TIMER"
+            },
+            call_site: site(&image, &set, None),
+        }]
+    );
+
+    let driver = load(&ex_timer_with_period_image(0).0, false);
+    assert_eq!(driver_entry(&driver), Ok(0));
+    driver.unload();
+    assert_eq!(driver.findings(), vec![]);
+}
+
 // ---- 11. uninitialized and re-initialized kernel objects ----
 
 #[test]
