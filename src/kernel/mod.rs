@@ -13,6 +13,7 @@
 //! |---|---|
 //! | [`pool::allocate`] | PASSIVE or APC only: this project never allocates at DISPATCH_LEVEL or above (Windows would allow non-paged pool at DISPATCH; the host refuses it so tests catch it) |
 //! | [`pool::free`] | <= DISPATCH_LEVEL |
+//! | `pool_vec::PoolVec`: created at PASSIVE_LEVEL (it allocates); push, pop, dropped | <= DISPATCH_LEVEL |
 //! | [`irql::current`] | any |
 //! | [`SpinLock::lock`] | <= DISPATCH_LEVEL; the guard holds the CPU at DISPATCH_LEVEL |
 //! | [`SpinLock::lock_at_dpc_level`] | exactly DISPATCH_LEVEL |
@@ -37,6 +38,7 @@ pub mod deferred;
 pub(crate) mod io_port;
 pub mod irql;
 pub mod pool;
+pub(crate) mod pool_vec;
 pub(crate) mod spin_lock;
 pub(crate) mod sync;
 pub mod time;

@@ -166,10 +166,9 @@ impl OwnedEvent {
 }
 
 impl Drop for OwnedEvent {
-    /// Every owned event is handed on ([`into_raw`](Self::into_raw), an
-    /// [`EventChain`](super::EventChain)); one dropped instead is lost to the allocator, a
-    /// driver bug. There is no allocator here to give it back to: it is reported, as a
-    /// chain dropped with events in it is.
+    /// Every owned event is handed on ([`into_raw`](Self::into_raw), an `EventChain`); one
+    /// dropped instead is lost to the allocator, a driver bug. There is no allocator here to
+    /// give it back to: it is reported, as a chain dropped with events in it is.
     fn drop(&mut self) {
         crate::dbg_error!("an owned event dropped undelivered: {:p} lost", self.0);
     }

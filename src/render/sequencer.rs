@@ -3,23 +3,21 @@
 //! allocation after creation. docs/dmus-contract.md section 4: a miniport that asks for a non-zero
 //! SchedulePreFetch receives events early and must order them itself (section 7, defect 8).
 //!
-//! The heap's entries live in one block allocated at creation (PASSIVE_LEVEL). If more events
-//! are pending than it holds, the newest wait in an overflow FIFO (linked through `pNextEvt`,
-//! O(1)) and enter the heap, in arrival order, as it drains; `overflowed` counts them. Their
-//! order is then approximate: one of them may go out after a later-stamped event that found
-//! room. Size the heap for the pending load (`SchedulePreFetch` x the event rate) and this
-//! never happens.
+//! The heap's entries live in one pool block allocated at creation (PASSIVE_LEVEL), a
+//! [`PoolVec`]. If more events are pending than it holds, the newest wait in an overflow FIFO
+//! (linked through `pNextEvt`, O(1)) and enter the heap, in arrival order, as it drains;
+//! `overflowed` counts them. Their order is then approximate: one of them may go out after a
+//! later-stamped event that found room. Size the heap for the pending load
+//! (`SchedulePreFetch` x the event rate) and this never happens.
 //!
 //! Events stamped DONT_HOLD_FOR_SEQUENCING sort before every timed event (FIFO among
 //! themselves): "deliver now". A package event is one entry, delivered as a unit at its time.
 //!
 //! Not thread-safe by itself: the render stream owns it under its lock.
 
-use core::mem::{align_of, size_of};
-use core::ptr::NonNull;
-
-use crate::abi::{NTSTATUS, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER};
-use crate::kernel::pool::{self, PoolTag};
+use crate::abi::NTSTATUS;
+use crate::kernel::pool::PoolTag;
+use crate::kernel::pool_vec::PoolVec;
 use crate::mxf::{EventChain, OwnedEvent};
 
 /// The heap's memory: "DMsq".
@@ -68,9 +66,7 @@ pub(crate) struct SequencerStats {
 
 /// A min-heap of pending events.
 pub struct Sequencer {
-    heap: NonNull<Entry>,
-    capacity: u32,
-    len: u32,
+    heap: PoolVec<Entry>,
     next_seq: u64,
     /// Events that found the heap full, in arrival order. Non-empty only while the heap is
     /// full: each pop refills the heap from here.
@@ -79,25 +75,11 @@ pub struct Sequencer {
     overflowed: u32,
 }
 
-// SAFETY: the sequencer owns its block and the events it holds; it is used by one thread at a
-// time (`&mut self`), and moving it between CPUs moves that ownership.
-unsafe impl Send for Sequencer {}
-
 impl Sequencer {
     /// A sequencer whose heap holds `capacity` events (at least 1). PASSIVE_LEVEL.
     pub fn new(capacity: u32) -> Result<Self, NTSTATUS> {
-        if capacity == 0 {
-            return Err(STATUS_INVALID_PARAMETER);
-        }
-        let bytes = (capacity as usize)
-            .checked_mul(size_of::<Entry>())
-            .ok_or(STATUS_INVALID_PARAMETER)?;
-        let block = pool::allocate(bytes, align_of::<Entry>(), SEQUENCER_TAG)
-            .ok_or(STATUS_INSUFFICIENT_RESOURCES)?;
         Ok(Sequencer {
-            heap: block.cast(),
-            capacity,
-            len: 0,
+            heap: PoolVec::with_capacity(capacity, SEQUENCER_TAG)?,
             next_seq: 0,
             overflow: EventChain::new(),
             high_water: 0,
@@ -107,7 +89,7 @@ impl Sequencer {
 
     /// Events pending.
     pub(crate) fn len(&self) -> u32 {
-        self.len + self.overflow.len()
+        self.heap.len() + self.overflow.len()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -116,7 +98,7 @@ impl Sequencer {
 
     pub(crate) fn stats(&self) -> SequencerStats {
         SequencerStats {
-            capacity: self.capacity,
+            capacity: self.heap.capacity(),
             pending: self.len(),
             high_water: self.high_water,
             overflowed: self.overflowed,
@@ -125,12 +107,7 @@ impl Sequencer {
 
     /// Takes `event` to deliver at its presentation time. O(log n).
     pub fn push(&mut self, event: OwnedEvent) {
-        if self.len < self.capacity {
-            self.heap_push(event);
-        } else {
-            self.overflow.push(event);
-            self.overflowed = self.overflowed.saturating_add(1);
-        }
+        self.heap_push(event);
         self.high_water = self.high_water.max(self.len());
     }
 
@@ -152,11 +129,8 @@ impl Sequencer {
 
     /// Removes and returns the earliest pending event, due or not.
     pub fn pop(&mut self) -> Option<OwnedEvent> {
-        if self.len == 0 {
-            debug_assert!(self.overflow.is_empty());
-            return None;
-        }
-        let event = self.heap_pop();
+        // An empty heap means an empty overflow (it fills only while the heap is full).
+        let event = self.heap_pop()?;
         // Refill the one free entry from the overflow, in arrival order.
         if let Some(e) = self.overflow.pop() {
             self.heap_push(e);
@@ -179,18 +153,11 @@ impl Sequencer {
 
     #[inline]
     fn entries(&self) -> &[Entry] {
-        // SAFETY: the first `len` entries of the block are initialised.
-        unsafe { core::slice::from_raw_parts(self.heap.as_ptr(), self.len as usize) }
+        self.heap.as_slice()
     }
 
-    #[inline]
-    fn entries_mut(&mut self) -> &mut [Entry] {
-        // SAFETY: as in `entries`; `&mut self` makes this the only view.
-        unsafe { core::slice::from_raw_parts_mut(self.heap.as_ptr(), self.len as usize) }
-    }
-
+    /// Adds `event` to the heap; if the heap is full, to the overflow.
     fn heap_push(&mut self, event: OwnedEvent) {
-        debug_assert!(self.len < self.capacity);
         let time = sort_time(&event);
         let entry = Entry {
             time,
@@ -198,11 +165,13 @@ impl Sequencer {
             event,
         };
         self.next_seq += 1;
-        // SAFETY: len < capacity: the slot is inside the block, past the initialised entries
-        // (the entry, and the event with it, moves into the block).
-        unsafe { self.heap.as_ptr().add(self.len as usize).write(entry) };
-        self.len += 1;
-        let heap = self.entries_mut();
+        if let Err(entry) = self.heap.push(entry) {
+            // Full: it waits in the overflow, in arrival order.
+            self.overflow.push(entry.event);
+            self.overflowed = self.overflowed.saturating_add(1);
+            return;
+        }
+        let heap = self.heap.as_mut_slice();
         let mut i = heap.len() - 1;
         while i > 0 {
             let parent = (i - 1) / 2;
@@ -214,14 +183,13 @@ impl Sequencer {
         }
     }
 
-    fn heap_pop(&mut self) -> OwnedEvent {
-        let n = self.len as usize;
-        self.entries_mut().swap(0, n - 1);
-        self.len -= 1;
-        // SAFETY: entry n - 1 was initialised and is past the first `len` now: moved out of
-        // the block (with its event) here, and never read there again.
-        let top = unsafe { self.heap.as_ptr().add(n - 1).read() }.event;
-        let heap = self.entries_mut();
+    /// Takes the earliest event out of the heap, if it holds any.
+    fn heap_pop(&mut self) -> Option<OwnedEvent> {
+        let heap = self.heap.as_mut_slice();
+        let last = heap.len().checked_sub(1)?;
+        heap.swap(0, last);
+        let top = self.heap.pop()?.event;
+        let heap = self.heap.as_mut_slice();
         let mut i = 0;
         loop {
             let (l, r) = (2 * i + 1, 2 * i + 2);
@@ -238,19 +206,17 @@ impl Sequencer {
             heap.swap(i, least);
             i = least;
         }
-        top
+        Some(top)
     }
 }
 
 impl Drop for Sequencer {
     /// The owner drains the sequencer first (every event must reach the allocator); events
-    /// still pending here are reported, and lost.
+    /// still pending here are reported (each of them too, as it drops), and lost.
     fn drop(&mut self) {
         if !self.is_empty() {
             crate::dbg_error!("sequencer dropped with {} events pending", self.len());
         }
-        // SAFETY: allocated in `new` with SEQUENCER_TAG, not used after this.
-        unsafe { pool::free(self.heap.cast(), SEQUENCER_TAG) };
     }
 }
 
