@@ -181,7 +181,11 @@ impl<D: ?Sized + MidiDevice> Wire<D> {
     /// read-modify-writes, not two per byte. None while the wire is held (counted as held
     /// off): the caller retries later. Never waits; keep the run short (a DPC run's bytes).
     pub(crate) fn sending(&self, id: StreamId) -> Option<Sending<'_, D>> {
-        self.enter().then_some(Sending {
+        // Built only once counted in: its drop counts out.
+        if !self.enter() {
+            return None;
+        }
+        Some(Sending {
             wire: self,
             id,
             bytes_sent: 0,
@@ -358,6 +362,8 @@ mod tests {
         assert!(wire.sending(id).is_none(), "no run opens while held");
         let stats = wire.stats();
         assert_eq!((stats.bytes_sent, stats.held_off), (1, 2));
+        wire.unhold();
+        assert!(wire.hold(), "a run refused is not counted as under way");
         wire.unhold();
         let mut run = wire.sending(id).expect("held no more");
         assert_eq!(run.try_send(0x3C), Ok(Sent::Accepted));
