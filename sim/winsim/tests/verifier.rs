@@ -600,6 +600,19 @@ fn a_long_stall_at_dispatch_is_found_and_a_short_one_is_not() {
     }
 }
 
+/// `KeInitializeDpc(rbx, routine, context)`, then `KeInsertQueueDpc(rbx, NULL, NULL)`: the
+/// KDPC at the start of the block in RBX.
+fn queue_dpc(b: &mut Builder, routine: CodeLabel, context: AsmRegister64) {
+    b.a.mov(rcx, rbx).unwrap();
+    b.a.lea(rdx, ptr(routine)).unwrap();
+    b.a.mov(r8, context).unwrap();
+    b.call_nt("KeInitializeDpc");
+    b.a.mov(rcx, rbx).unwrap();
+    b.a.xor(edx, edx).unwrap();
+    b.a.xor(r8d, r8d).unwrap();
+    b.call_nt("KeInsertQueueDpc");
+}
+
 /// A 128-byte block ("Dpcs") holding a KDPC at +0 whose routine writes 1 at block+0x40; the
 /// DPC queued, then KeFlushQueuedDpcs if `flush`; DriverEntry returns what block+0x40 holds
 /// then, and frees the block. The label after the free.
@@ -618,14 +631,7 @@ fn queued_dpc_image(flush: bool) -> (Image, CodeLabel) {
     let mut dpc_routine = b.a.create_label();
     prologue(&mut b);
     allocate(&mut b, 128, tag(b"Dpcs")); // zeroed (ExAllocatePool2)
-    b.a.mov(rcx, rbx).unwrap();
-    b.a.lea(rdx, ptr(dpc_routine)).unwrap();
-    b.a.mov(r8, rbx).unwrap();
-    b.call_nt("KeInitializeDpc");
-    b.a.mov(rcx, rbx).unwrap();
-    b.a.xor(edx, edx).unwrap();
-    b.a.xor(r8d, r8d).unwrap();
-    b.call_nt("KeInsertQueueDpc");
+    queue_dpc(&mut b, dpc_routine, rbx);
     if flush {
         b.call_nt("KeFlushQueuedDpcs");
     }
@@ -711,14 +717,7 @@ fn freed_running_dpc_image() -> (Image, CodeLabel) {
     allocate(&mut b, 16, tag(b"Dpcb"));
     b.a.mov(rsi, rbx).unwrap();
     allocate(&mut b, 128, tag(b"Dpca"));
-    b.a.mov(rcx, rbx).unwrap();
-    b.a.lea(rdx, ptr(dpc_routine)).unwrap();
-    b.a.mov(r8, rsi).unwrap();
-    b.call_nt("KeInitializeDpc");
-    b.a.mov(rcx, rbx).unwrap();
-    b.a.xor(edx, edx).unwrap();
-    b.a.xor(r8d, r8d).unwrap();
-    b.call_nt("KeInsertQueueDpc");
+    queue_dpc(&mut b, dpc_routine, rsi);
     wait_for_flag(&mut b, rsi, 0);
     let after = free(&mut b, tag(b"Dpca"));
     b.a.mov(dword_ptr(rsi + 4), 1).unwrap();
