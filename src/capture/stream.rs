@@ -59,9 +59,8 @@ use super::intake::RingHandle;
 use super::stats::{CaptureStats, Counters, add, bump, bump_locked};
 use crate::abi::{
     DMUS_KEF_EVENT_COMPLETE, DMUS_KERNEL_EVENT_SHORT_MAX, IAllocatorMXF, IID_IMXF, IMXF, IMXFVtbl,
-    KSSTATE, KernelEvent, NT_SUCCESS, NTSTATUS, PDMUS_KERNEL_EVENT, PMXF,
-    STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_STATE, STATUS_INVALID_PARAMETER,
-    STATUS_SUCCESS, StreamState,
+    KSSTATE, NT_SUCCESS, NTSTATUS, PDMUS_KERNEL_EVENT, PMXF, STATUS_INSUFFICIENT_RESOURCES,
+    STATUS_INVALID_DEVICE_STATE, STATUS_INVALID_PARAMETER, STATUS_SUCCESS, StreamState,
 };
 use crate::com::{ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
 use crate::com_interfaces;
@@ -401,11 +400,8 @@ impl<R: RingHandle> CaptureStream<R> {
                     .sysex
                     .finish_in_buffer(buffer, self.buffer_size, eox, &mut spent)
             };
-            if let Some(chain) = spent.take() {
-                // SAFETY: the events of the fragments whose bytes the buffer now holds:
-                // ours, from our allocator, unsent.
-                unsafe { self.give_back(chain) };
-            }
+            // The events of the fragments whose bytes the buffer now holds.
+            self.give_back(&mut spent);
             match whole {
                 Ok(event) => {
                     out.push(event);
@@ -524,7 +520,7 @@ impl<R: RingHandle> CaptureStream<R> {
                 // A failure that still handed out an event: give it back.
                 if let Some(event) = other {
                     // SAFETY: handed to us by GetMessage just now, and not kept.
-                    unsafe { self.give_back(event) };
+                    unsafe { output::give_back_raw(event, &self.allocator) };
                 }
                 None
             }
@@ -552,26 +548,20 @@ impl<R: RingHandle> CaptureStream<R> {
         unsafe { self.allocator.put_buffer(buffer) };
     }
 
-    /// Gives `chain` back to the allocator.
-    ///
-    /// # Safety
-    /// `chain` is the stream's to give (events from its allocator), handed over.
-    unsafe fn give_back(&self, chain: NonNull<KernelEvent>) {
-        // SAFETY: this function's contract.
-        unsafe { output::give_back(chain, &self.allocator) };
+    /// Gives the events of `chain` back to the allocator.
+    fn give_back(&self, chain: &mut EventChain) {
+        output::give_back(chain, &self.allocator);
     }
 
     /// Hands the chain to the output (read under the lock), or to the allocator without one.
     /// No lock held.
     fn deliver(&self, out: &mut EventChain, output: Option<output::Lease<'_>>) {
-        let events = out.len();
-        let Some(chain) = out.take() else {
+        if out.is_empty() {
             return;
-        };
-        add(&self.counters.events_sent, u64::from(events));
+        }
+        add(&self.counters.events_sent, u64::from(out.len()));
         bump(&self.counters.chains_sent);
-        // SAFETY: events the stream filled (from its allocator), handed over.
-        unsafe { output::deliver(chain, output.as_ref(), &self.allocator) };
+        output::deliver(out, output.as_ref(), &self.allocator);
         // The lease ends: DisconnectOutput may release the output now.
         drop(output);
     }
@@ -621,14 +611,9 @@ impl<R: RingHandle> Mxf for CaptureStream<R> {
             inner.state = new;
             (dropped, starting)
         };
-        if let Some(chain) = dropped.take() {
-            // SAFETY: the open SysEx's fragments, events of our allocator, unsent.
-            unsafe { self.give_back(chain) };
-        }
-        if let Some(chain) = spare.take() {
-            // SAFETY: the spares, events of our allocator that the stream held unused.
-            unsafe { self.give_back(chain) };
-        }
+        // The open SysEx's fragments, unsent, and the spares the stream held unused.
+        self.give_back(&mut dropped);
+        self.give_back(&mut spare);
         if starting {
             self.refill_spare();
         }
@@ -643,7 +628,7 @@ impl<R: RingHandle> Mxf for CaptureStream<R> {
             bump(&self.counters.foreign_events);
             // SAFETY: the caller hands the chain over (section 4: it must reach the
             // allocator).
-            unsafe { self.give_back(chain) };
+            unsafe { output::give_back_raw(chain, &self.allocator) };
         }
         self.service();
         STATUS_SUCCESS
@@ -677,14 +662,9 @@ impl<R: RingHandle> Drop for CaptureStream<R> {
             let spare = core::mem::take(&mut inner.spare);
             (self.drop_data(inner), spare, inner.output.take())
         };
-        if let Some(chain) = dropped.take() {
-            // SAFETY: the open SysEx's fragments, events of our allocator, unsent.
-            unsafe { self.give_back(chain) };
-        }
-        if let Some(chain) = spare.take() {
-            // SAFETY: the spares, events of our allocator that the stream held unused.
-            unsafe { self.give_back(chain) };
-        }
+        // The open SysEx's fragments, unsent, and the spares the stream held unused.
+        self.give_back(&mut dropped);
+        self.give_back(&mut spare);
         drop(output);
         self.ring.release_consumer();
     }

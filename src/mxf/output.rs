@@ -14,6 +14,7 @@
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU32, Ordering};
 
+use super::EventChain;
 use crate::abi::{
     IAllocatorMXF, IMXF, KernelEvent, NTSTATUS, PMXF, STATUS_INVALID_PARAMETER, STATUS_SUCCESS,
     STATUS_UNSUCCESSFUL,
@@ -144,34 +145,43 @@ pub(crate) fn disconnect<T>(
     STATUS_SUCCESS
 }
 
-/// Hands a chain the stream is done with to `output` (the connected output, leased under the
-/// stream's lock), else to `allocator`. No lock held; <= DISPATCH_LEVEL.
+/// Hands the events of `chain` (emptied) to `output` (the connected output, leased under the
+/// stream's lock), else to `allocator`, the stream's: owned events belong to it
+/// ([`OwnedEvent::adopt`](super::OwnedEvent::adopt)'s contract). No lock held;
+/// <= DISPATCH_LEVEL.
+pub(crate) fn deliver(
+    chain: &mut EventChain,
+    output: Option<&Lease<'_>>,
+    allocator: &ComPtr<IAllocatorMXF>,
+) {
+    let Some(output) = output else {
+        return give_back(chain, allocator);
+    };
+    if let Some(head) = chain.take() {
+        // SAFETY: owned events, handed over as one chain (the chain is empty now);
+        // <= DISPATCH_LEVEL (section 3). What the output does with them is its business: its
+        // status changes nothing here.
+        unsafe { output.sink().put_message(head) };
+    }
+}
+
+/// Gives the events of `chain` (emptied) back to `allocator`, the stream's (as for
+/// [`deliver`]), with IAllocatorMXF::PutMessage. <= DISPATCH_LEVEL.
+pub(crate) fn give_back(chain: &mut EventChain, allocator: &ComPtr<IAllocatorMXF>) {
+    if let Some(head) = chain.take() {
+        // SAFETY: owned events of this allocator's (adopt's contract), handed over as one
+        // chain; <= DISPATCH_LEVEL (section 3).
+        unsafe { allocator.put_message(head) };
+    }
+}
+
+/// Gives back a raw chain that was never adopted: one the port put where none belongs, or an
+/// event GetMessage handed out with a failure. <= DISPATCH_LEVEL.
 ///
 /// # Safety
 /// `chain` is the caller's to give: events from `allocator` (with everything linked from
 /// them), which the caller does not touch again.
-pub(crate) unsafe fn deliver(
-    chain: NonNull<KernelEvent>,
-    output: Option<&Lease<'_>>,
-    allocator: &ComPtr<IAllocatorMXF>,
-) {
-    match output {
-        Some(output) => {
-            // SAFETY: the chain is handed over (this function's contract); <= DISPATCH_LEVEL
-            // (section 3). What the output does with it is its business: its status changes
-            // nothing here.
-            unsafe { output.sink().put_message(chain) };
-        }
-        // SAFETY: this function's contract, which is `give_back`'s.
-        None => unsafe { give_back(chain, allocator) },
-    }
-}
-
-/// Gives a chain back to `allocator` (IAllocatorMXF::PutMessage). <= DISPATCH_LEVEL.
-///
-/// # Safety
-/// As for [`deliver`].
-pub(crate) unsafe fn give_back(chain: NonNull<KernelEvent>, allocator: &ComPtr<IAllocatorMXF>) {
+pub(crate) unsafe fn give_back_raw(chain: NonNull<KernelEvent>, allocator: &ComPtr<IAllocatorMXF>) {
     // SAFETY: the chain is handed over (this function's contract); <= DISPATCH_LEVEL
     // (section 3).
     unsafe { allocator.put_message(chain) };

@@ -54,7 +54,9 @@ impl OwnedEvent {
     /// `event` is a live DMUS_KERNEL_EVENT that is ours alone, with its package's contents if
     /// it is a package, until the returned value is handed on ([`into_raw`](Self::into_raw),
     /// or an `EventChain` that takes it): handed to us by PutMessage or
-    /// GetMessage, and not owned by any other `OwnedEvent`. What the port put in it (a long
+    /// GetMessage, and not owned by any other `OwnedEvent`. It belongs to the allocator the
+    /// adopting stream gives its events back to (the one NewStream passed it; the port's events
+    /// come from it, section 4): `mxf::output` hands owned events to that allocator safely. What the port put in it (a long
     /// event's `pbData` pointing at a buffer of its allocator's, of GetBufferSize bytes,
     /// section 4) is trusted, except what `EventRef::data` checks.
     #[inline]

@@ -464,16 +464,10 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
     /// Gives the finished events to their destinations (`output`: the connected output, read
     /// under the lock). No lock held.
     fn deliver(&self, done: &mut Done, output: Option<output::Lease<'_>>) {
-        if let Some(chain) = done.sent.take() {
-            // SAFETY: the stream's events (from the port's allocator), handed over.
-            unsafe { output::deliver(chain, output.as_ref(), &self.allocator) };
-        }
+        output::deliver(&mut done.sent, output.as_ref(), &self.allocator);
         // The lease ends: DisconnectOutput may release the output now.
         drop(output);
-        if let Some(chain) = done.returned.take() {
-            // SAFETY: as above.
-            unsafe { output::give_back(chain, &self.allocator) };
-        }
+        output::give_back(&mut done.returned, &self.allocator);
     }
 }
 
