@@ -81,10 +81,6 @@ pub(crate) struct SysEx {
     whole: bool,
 }
 
-// SAFETY: the held and open events are the stream's alone (see `OwnedEvent`); moving the value to
-// another processor moves that ownership.
-unsafe impl Send for SysEx {}
-
 impl SysEx {
     pub(crate) const fn new() -> Self {
         SysEx {
