@@ -1720,6 +1720,8 @@ fn a_render_stream_plays_through_d3_and_the_d0_reinitialisation_losing_nothing_b
 ) {
     host::ideal_clock();
     host::machine().set_concurrent_stalls(true);
+    // The driver says nothing: no send outlives the hold, the reset succeeds.
+    host::capture_debug_output();
     let port = open(DeviceKind::Mpu401, build);
     let t0 = port.now();
     // A note on or off every 3 ms from 10 ms to 307 ms.
@@ -1785,6 +1787,51 @@ fn a_render_stream_plays_through_d3_and_the_d0_reinitialisation_losing_nothing_b
     let cable = port.stats().cable.expect("the cable");
     assert_eq!((cable.unclaimed, cable.left_unread), (0, 0), "{cable:?}");
     close_clean(port);
+    assert_eq!(host::take_debug_output(), Vec::<String>::new());
+}
+
+/// A SysEx on the wire when the device leaves D0 is held (its stream owns the wire, and the
+/// hold turns its sends away), then finishes after the D0 re-initialisation: whole, followed
+/// by what came after it, and the driver says nothing (each hold found no send under way).
+#[test]
+fn a_sysex_on_the_wire_at_d3_finishes_whole_after_d0() {
+    both_builds(a_sysex_on_the_wire_at_d3_finishes_whole_after_d0_body);
+}
+
+fn a_sysex_on_the_wire_at_d3_finishes_whole_after_d0_body(build: &DriverBuild) {
+    host::ideal_clock();
+    host::machine().set_concurrent_stalls(true);
+    host::capture_debug_output();
+    let port = open(DeviceKind::Mpu401, build);
+    let t0 = port.now();
+    // 300 bytes: 96 ms on the wire from 10 ms, cut by D3 at 50 ms.
+    let long = sysex(300);
+    port.play_buffer(&buffer(
+        t0,
+        &[
+            (t0 + 10 * MS, 1, 0, &long),
+            (t0 + 20 * MS, 1, S, &[0x90, 60, 100]),
+        ],
+    ));
+    host::run_until(t0 + 50 * MS);
+    assert!(port.power(PowerDeviceD3));
+    host::run_until(t0 + 80 * MS);
+    assert!(port.power(PowerDeviceD0));
+    // And again, still inside the SysEx: a second cycle finds the wire's count as the first
+    // left it. (D3 lasts long enough for the card's FIFO to drain, as any real D3 does: the
+    // D0 reset empties it.)
+    host::run_until(t0 + 150 * MS);
+    assert!(port.power(PowerDeviceD3));
+    host::run_until(t0 + 180 * MS);
+    assert!(port.power(PowerDeviceD0));
+    host::run_until(t0 + 1_000 * MS);
+    let got: Vec<Vec<u8>> = records(&port.read_capture())
+        .into_iter()
+        .map(|r| r.3)
+        .collect();
+    assert_eq!(got, [long, vec![0x90, 60, 100]]);
+    close_clean(port);
+    assert_eq!(host::take_debug_output(), Vec::<String>::new());
 }
 
 /// The driver's own count of what it lost reaches the port as DirectMusic reads it
