@@ -27,6 +27,7 @@ pub(crate) use device::Unsynchronized;
 pub use device::{DeviceError, MidiDevice, Sent, Synchronize};
 pub use loopback::{LOOPBACK_TAG, Loopback, MAX_LOOPBACK_CAPACITY};
 pub use mpu401::Mpu401;
+pub(crate) use mpu401::OUTPUT_DRAIN_100NS;
 pub use port_io::PortIo;
 pub use receive_hook::{NoHook, ReceiveHook};
 pub use stats::DeviceStats;

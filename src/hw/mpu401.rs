@@ -73,6 +73,12 @@ pub(crate) const ACK: u8 = 0xFE;
 /// [`DeviceError::NotResponding`] instead of returning [`Sent::Busy`], in 100 ns units.
 pub const NOT_RESPONDING_AFTER_100NS: i64 = 100 * TICKS_PER_MS;
 
+/// How long an MPU-401 may still be sending what it has accepted, in 100 ns units: a 16-byte
+/// output FIFO (common on compatibles; the original has less) and the byte on the wire, at
+/// 320 us a byte. Before the card loses power or is reset, the driver lets this much time pass
+/// after its last accepted byte (`Wire::drain`), or those bytes would never reach the wire.
+pub(crate) const OUTPUT_DRAIN_100NS: i64 = 17 * 3_200;
+
 /// One stall while polling during reset, in microseconds.
 pub const STALL_STEP_US: u32 = 10;
 /// Polls (one stall each) waiting for the card to take a command: 350 us, more than one byte

@@ -70,7 +70,7 @@ use crate::abi::{
 use crate::capture::{CaptureConfig, CaptureStream, PortNotify};
 use crate::com::{self, ComClass, ComObject, ComPtr, ComRef, InterfaceEntry};
 use crate::com_interfaces;
-use crate::hw::{Loopback, MidiDevice, Mpu401, Synchronize};
+use crate::hw::{Loopback, MidiDevice, Mpu401, OUTPUT_DRAIN_100NS, Synchronize};
 use crate::kernel::{PoolTag, SpinLock};
 use crate::mxf::{KernelClock, MasterClock};
 use crate::render::{RenderConfig, RenderStream, SCHEDULE_PREFETCH_100NS};
@@ -323,8 +323,11 @@ impl<P: Platform> Miniport<P> {
     /// The MPU-401 across a power change (PowerChangeNotify: PASSIVE_LEVEL, one at a time).
     ///
     /// - **Leaving D0**: the render streams' wire is held ([`Wire::hold`](crate::render::Wire::hold)):
-    ///   a device on its way to D3 must not be written to, and its FIFO's bytes are lost with
-    ///   its power anyway. The streams keep their events (their sends answer busy and retry).
+    ///   a device on its way to D3 must not be written to. The streams keep their events (their
+    ///   sends answer busy and retry). Then what the card already accepted is let out
+    ///   (`Wire::drain`, at most `OUTPUT_DRAIN_100NS`, 5.44 ms, after its last byte): bytes
+    ///   left in its FIFO would be lost with its power, or emptied by the D0 reset, though the
+    ///   stream counted them sent.
     /// - **Back to D0**: the card lost its UART mode with its power: it is reset, with the wire
     ///   still held, so that no render DPC writes a byte into the command sequence or has its
     ///   send refused as "not reset" (which would drop its unit as a device failure). The
@@ -365,6 +368,9 @@ impl<P: Platform> Miniport<P> {
             crate::dbg_error!("dmus_miniport: a send to the device did not end within 1 ms");
         }
         if new != PowerDeviceD0 {
+            // What the card accepted goes out before it loses power (or the D0 reset empties
+            // its FIFO).
+            hw.wire().drain(OUTPUT_DRAIN_100NS);
             return;
         }
         let result = match &interrupt {

@@ -34,7 +34,7 @@
 //! byte budget), not per byte, and stops at the first byte after a hold begins.
 
 use core::num::NonZeroU32;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 use crate::hw::{DeviceError, MidiDevice, Sent};
 use crate::kernel::counter::bump;
@@ -45,6 +45,10 @@ pub(crate) use crate::midi::EOX;
 /// Polls [`Wire::hold`] makes, 1 us apart, for device calls already under way to end: a call
 /// is a few register accesses (about 2 us on ISA), so 1 ms covers it with interrupts on top.
 pub(crate) const HOLD_DRAIN_POLLS: u32 = 1_000;
+
+/// [`Wire::drain`]'s step.
+const DRAIN_STEP_US: u32 = 100;
+const DRAIN_STEP_100NS: i64 = DRAIN_STEP_US as i64 * 10;
 
 /// A stream's identity on a wire (never 0, which means "free").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -106,6 +110,9 @@ pub struct Wire<D: ?Sized + MidiDevice> {
     held: AtomicBool,
     /// Device calls under way (the gate [`Wire::hold`] waits on).
     calls: AtomicU32,
+    /// When the last run of sends that the device accepted bytes in ended (`time::now_100ns`),
+    /// for [`Wire::drain`].
+    last_sent: AtomicI64,
     next_id: AtomicU32,
     counters: Counters,
     device: D,
@@ -119,6 +126,7 @@ impl<D: MidiDevice> Wire<D> {
             eox_owed: AtomicBool::new(false),
             held: AtomicBool::new(false),
             calls: AtomicU32::new(0),
+            last_sent: AtomicI64::new(i64::MIN),
             next_id: AtomicU32::new(1),
             counters: Counters::default(),
             device,
@@ -257,6 +265,24 @@ impl<D: ?Sized + MidiDevice> Wire<D> {
         self.calls.load(Ordering::SeqCst) == 0
     }
 
+    /// Waits until `drain_100ns` have passed since the device last accepted a byte: what it
+    /// accepted is then on the wire, not in its FIFO, when it loses power or is reset. For a
+    /// held wire (nothing new is accepted meanwhile). PASSIVE_LEVEL (it stalls, in steps of
+    /// 100 us, for at most `drain_100ns`).
+    pub(crate) fn drain(&self, drain_100ns: i64) {
+        let deadline = self
+            .last_sent
+            .load(Ordering::Acquire)
+            .saturating_add(drain_100ns.max(0));
+        // Bounded by the drain time whatever the clock does.
+        for _ in 0..drain_100ns.max(0) / DRAIN_STEP_100NS + 1 {
+            if time::now_100ns() >= deadline {
+                return;
+            }
+            time::stall_us(DRAIN_STEP_US);
+        }
+    }
+
     /// Ends the hold: streams claim and send again at their next retry. Any IRQL.
     pub fn unhold(&self) {
         self.held.store(false, Ordering::Release);
@@ -323,7 +349,13 @@ impl<D: ?Sized + MidiDevice> Sending<'_, D> {
 
 impl<D: ?Sized + MidiDevice> Drop for Sending<'_, D> {
     fn drop(&mut self) {
-        crate::kernel::counter::add(&self.wire.counters.bytes_sent, self.bytes_sent);
+        if self.bytes_sent > 0 {
+            crate::kernel::counter::add(&self.wire.counters.bytes_sent, self.bytes_sent);
+            // Before counting out: a hold that sees no call under way sees this time too.
+            self.wire
+                .last_sent
+                .fetch_max(time::now_100ns(), Ordering::Release);
+        }
         self.wire.leave();
     }
 }
@@ -369,5 +401,34 @@ mod tests {
         assert_eq!(run.try_send(0x3C), Ok(Sent::Accepted));
         drop(run);
         assert_eq!(wire.stats().bytes_sent, 2);
+    }
+
+    /// `drain` waits from the end of the last run that sent bytes until the drain time has
+    /// passed, no longer, and not at all when nothing was ever sent or the time is past.
+    #[test]
+    fn drain_waits_out_the_drain_time_after_the_last_bytes_sent() {
+        use crate::kernel::time::{TICKS_PER_MS, now_100ns};
+        crate::kernel::host::ideal_clock();
+        let wire = Wire::new(Loopback::new(16).unwrap());
+        let t0 = now_100ns();
+        wire.drain(5 * TICKS_PER_MS);
+        assert_eq!(now_100ns(), t0, "nothing sent: no wait");
+        let id = wire.new_stream_id();
+        assert!(wire.try_claim(id));
+        let mut run = wire.sending(id).unwrap();
+        assert_eq!(run.try_send(0x90), Ok(Sent::Accepted));
+        drop(run);
+        let sent = now_100ns();
+        crate::kernel::time::stall_us(1_000);
+        assert!(wire.hold());
+        wire.drain(5 * TICKS_PER_MS);
+        let waited = now_100ns() - sent;
+        assert!(
+            (5 * TICKS_PER_MS..=5 * TICKS_PER_MS + 1_000).contains(&waited),
+            "{waited}"
+        );
+        let again = now_100ns();
+        wire.drain(5 * TICKS_PER_MS);
+        assert_eq!(now_100ns(), again, "past: no wait");
     }
 }
