@@ -43,7 +43,7 @@ use super::inbox::Inbox;
 use super::sequencer::Sequencer;
 use super::stats::{Counters, RenderStats, add, bump, raise_single_writer};
 use super::unit::{Malformed, Origin, Tracker, Unit};
-use super::wire::{StreamId, Wire, WireError};
+use super::wire::{Sending, StreamId, Wire, WireError};
 use crate::abi::{
     IAllocatorMXF, IID_IMXF, IMXF, IMXFVtbl, KSSTATE, NTSTATUS, PDMUS_KERNEL_EVENT, PMXF,
     STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER, STATUS_SUCCESS, StreamState,
@@ -272,6 +272,9 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
     fn pump(&self, inner: &mut Inner, master: i64, done: &mut Done) -> Option<i64> {
         let mut budget = self.config.byte_budget;
         let mut sent_this_run: u32 = 0;
+        // The run's pass through the wire's gate: opened at its first byte, closed when the
+        // run ends (once per run, not per unit: two locked instructions and a clock read).
+        let mut sending = None;
         let rearm = loop {
             if inner.in_flight.is_none() {
                 if inner.state != StreamState::Run {
@@ -282,7 +285,7 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
                     None => break self.idle(inner, master),
                 }
             }
-            let outcome = self.send(inner, &mut budget, &mut sent_this_run);
+            let outcome = self.send(inner, &mut budget, &mut sent_this_run, &mut sending);
             match outcome {
                 Outcome::Finished => self.finish(inner, master, done),
                 Outcome::Busy => {
@@ -303,14 +306,22 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
                 }
             }
         };
+        drop(sending);
         // Counted once per run, not per byte.
         add(&self.counters.bytes_sent, u64::from(sent_this_run));
         raise_single_writer(&self.counters.max_bytes_per_run, sent_this_run);
         rearm
     }
 
-    /// Sends the unit in flight's bytes until it is finished or something stops it.
-    fn send(&self, inner: &mut Inner, budget: &mut u32, sent: &mut u32) -> Outcome {
+    /// Sends the unit in flight's bytes until it is finished or something stops it, through
+    /// the run's `sending` (opened here at the first byte).
+    fn send<'w>(
+        &'w self,
+        inner: &mut Inner,
+        budget: &mut u32,
+        sent: &mut u32,
+        sending: &mut Option<Sending<'w, dyn MidiDevice>>,
+    ) -> Outcome {
         let Inner {
             in_flight,
             tracker,
@@ -320,8 +331,6 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
         let Some(unit) = in_flight.as_mut() else {
             return Outcome::Finished;
         };
-        // Opened at the first byte, through the wire's gate once for all of them.
-        let mut sending = None;
         loop {
             let next = unit.peek(tracker, self.buffer_size, &mut |why: Malformed| {
                 self.counters.malformed(why)
@@ -339,7 +348,7 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
                 *owns_wire = true;
             }
             if sending.is_none() {
-                sending = self.wire.sending(self.id);
+                *sending = self.wire.sending(self.id);
             }
             let Some(gate) = sending.as_mut() else {
                 // Held for the device.
