@@ -1833,6 +1833,71 @@ fn a_sysex_on_the_wire_at_d3_finishes_whole_after_d0_body(build: &DriverBuild) {
     assert_eq!(host::take_debug_output(), Vec::<String>::new());
 }
 
+/// Power cycles at arbitrary moments of a busy song lose nothing: notes every 2 ms and SysExs
+/// of 40 to 160 bytes, with D3/D0 cycles at pseudo-random times (D3 lasting 0 to 40 ms), on
+/// several seeds. Everything comes back, in order, and the driver says nothing.
+#[test]
+fn power_cycles_at_any_moment_lose_nothing() {
+    both_builds(power_cycles_at_any_moment_lose_nothing_body);
+}
+
+fn power_cycles_at_any_moment_lose_nothing_body(build: &DriverBuild) {
+    for seed in 1..=4u64 {
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut next = move |below: u64| {
+            // xorshift64*
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            state.wrapping_mul(0x2545_F491_4F6C_DD1D) % below
+        };
+        host::ideal_clock();
+        host::machine().set_concurrent_stalls(true);
+        host::capture_debug_output();
+        let port = open(DeviceKind::Mpu401, build);
+        let t0 = port.now();
+        let mut mix = Vec::new();
+        for i in 0..200u8 {
+            let offset = (10 + 2 * i64::from(i)) * MS;
+            if i % 25 == 7 {
+                let long = sysex(40 + next(121) as usize);
+                mix.push(played(offset, 0, &long, &long));
+            } else {
+                let message = [0x90 | (i % 16), i % 128, 1 + i % 100];
+                mix.push(played(offset, S, &message, &message));
+            }
+        }
+        play_all(&port, t0, &mix);
+        let mut at = t0;
+        for _ in 0..8 {
+            at += (20 + next(60) as i64) * MS;
+            host::run_until(at);
+            assert!(port.power(PowerDeviceD3));
+            at += [0, 1, 3, 10, 40][next(5) as usize] * MS;
+            host::run_until(at);
+            assert!(port.power(PowerDeviceD0));
+            at = at.max(port.now());
+        }
+        host::run_until(at + 3_000 * MS);
+        let got: Vec<Vec<u8>> = records(&port.read_capture())
+            .into_iter()
+            .map(|r| r.3)
+            .collect();
+        let want: Vec<Vec<u8>> = mix.iter().map(|p| p.message.clone()).collect();
+        assert_eq!(got.len(), want.len(), "seed {seed}");
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(g, w, "seed {seed}: message {i}");
+        }
+        assert_eq!(port.stats().driver_lost_notes, Some(0), "seed {seed}");
+        close_clean(port);
+        assert_eq!(
+            host::take_debug_output(),
+            Vec::<String>::new(),
+            "seed {seed}"
+        );
+    }
+}
+
 /// The driver's own count of what it lost reaches the port as DirectMusic reads it
 /// (KSPROPERTY_SYNTH_RUNNINGSTATS's LostNotes), on the image as on the native build: 0 while
 /// the card plays, more once the card stops taking bytes.
