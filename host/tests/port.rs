@@ -12,9 +12,10 @@
 //! port model's own pieces (unpacker, sequencer and port object on a recording IMXF, capture
 //! sink) open no port and run natively only.
 //!
-//! Every test starts with `host::ideal_clock()`: these check timing logic exactly, on a clock
-//! that fires each timer at its due time. Windows' 15.625 ms tick, the machine's default, is
-//! exercised end to end by host/tests/play.rs and host/tests/image.rs.
+//! Tests check timing logic exactly on the ideal clock (`host::ideal_clock()`), which fires each
+//! timer at its due time. Windows' 15.625 ms tick, the machine's default, is exercised end to
+//! end by host/tests/play.rs and host/tests/image.rs, and here by the power-cycle tests, which
+//! check no timing and run on both clocks.
 
 mod common;
 
@@ -1792,14 +1793,22 @@ fn a_render_stream_plays_through_d3_and_the_d0_reinitialisation_losing_nothing_b
 
 /// A SysEx on the wire when the device leaves D0 is held (its stream owns the wire, and the
 /// hold turns its sends away), then finishes after the D0 re-initialisation: whole, followed
-/// by what came after it, and the driver says nothing (each hold found no send under way).
+/// by what came after it, and the driver says nothing (each hold found no send under way). On
+/// the ideal clock and on Windows' tick.
 #[test]
 fn a_sysex_on_the_wire_at_d3_finishes_whole_after_d0() {
     both_builds(a_sysex_on_the_wire_at_d3_finishes_whole_after_d0_body);
 }
 
 fn a_sysex_on_the_wire_at_d3_finishes_whole_after_d0_body(build: &DriverBuild) {
-    host::ideal_clock();
+    for tick in [None, Some(host::DEFAULT_CLOCK_TICK)] {
+        a_sysex_on_the_wire_at_d3_finishes_whole_after_d0_on(build, tick);
+    }
+}
+
+/// The test on the ideal clock (`None`) or Windows' tick.
+fn a_sysex_on_the_wire_at_d3_finishes_whole_after_d0_on(build: &DriverBuild, tick: Option<i64>) {
+    host::machine().set_clock_tick(tick);
     host::machine().set_concurrent_stalls(true);
     host::capture_debug_output();
     let port = open(DeviceKind::Mpu401, build);
@@ -1835,14 +1844,16 @@ fn a_sysex_on_the_wire_at_d3_finishes_whole_after_d0_body(build: &DriverBuild) {
 
 /// Power cycles at arbitrary moments of a busy song lose nothing: notes every 2 ms and SysExs
 /// of 40 to 160 bytes, with D3/D0 cycles at pseudo-random times (D3 lasting 0 to 40 ms), on
-/// several seeds. Everything comes back, in order, and the driver says nothing.
+/// several seeds, on the ideal clock and on Windows' tick. Everything comes back, in order, and
+/// the driver says nothing.
 #[test]
 fn power_cycles_at_any_moment_lose_nothing() {
     both_builds(power_cycles_at_any_moment_lose_nothing_body);
 }
 
 fn power_cycles_at_any_moment_lose_nothing_body(build: &DriverBuild) {
-    for seed in 1..=4u64 {
+    let clocks = [None, Some(host::DEFAULT_CLOCK_TICK)];
+    for (seed, tick) in (1..=4u64).flat_map(|seed| clocks.map(|tick| (seed, tick))) {
         let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let mut next = move |below: u64| {
             // xorshift64*
@@ -1851,7 +1862,7 @@ fn power_cycles_at_any_moment_lose_nothing_body(build: &DriverBuild) {
             state ^= state >> 27;
             state.wrapping_mul(0x2545_F491_4F6C_DD1D) % below
         };
-        host::ideal_clock();
+        host::machine().set_clock_tick(tick);
         host::machine().set_concurrent_stalls(true);
         host::capture_debug_output();
         let port = open(DeviceKind::Mpu401, build);
@@ -1884,9 +1895,9 @@ fn power_cycles_at_any_moment_lose_nothing_body(build: &DriverBuild) {
             .map(|r| r.3)
             .collect();
         let want: Vec<Vec<u8>> = mix.iter().map(|p| p.message.clone()).collect();
-        assert_eq!(got.len(), want.len(), "seed {seed}");
+        assert_eq!(got.len(), want.len(), "seed {seed}, tick {tick:?}");
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert_eq!(g, w, "seed {seed}: message {i}");
+            assert_eq!(g, w, "seed {seed}, tick {tick:?}: message {i}");
         }
         assert_eq!(port.stats().driver_lost_notes, Some(0), "seed {seed}");
         close_clean(port);
