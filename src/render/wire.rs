@@ -215,18 +215,12 @@ impl<D: ?Sized + MidiDevice> Wire<D> {
             return;
         }
         if mid_sysex && !self.eox_owed.load(Ordering::Acquire) {
-            let sent = if self.enter() {
-                let sent = self.device.try_send(EOX);
-                self.leave();
-                sent
-            } else {
-                Ok(Sent::Busy)
-            };
+            // A run of one byte: counted, and timed for `drain`, as every byte the device takes.
+            let sent = self
+                .sending(id)
+                .map_or(Ok(Sent::Busy), |mut run| run.try_send(EOX));
             match sent {
-                Ok(Sent::Accepted) => {
-                    bump(&self.counters.bytes_sent);
-                    bump(&self.counters.eox_inserted);
-                }
+                Ok(Sent::Accepted) => bump(&self.counters.eox_inserted),
                 Ok(Sent::Busy) | Err(_) => self.eox_owed.store(true, Ordering::Release),
             }
         }
@@ -430,5 +424,27 @@ mod tests {
         let again = now_100ns();
         wire.drain(5 * TICKS_PER_MS);
         assert_eq!(now_100ns(), again, "past: no wait");
+    }
+
+    /// The 0xF7 that `abandon` sends to close a SysEx is a byte the device took like any other:
+    /// counted, and waited for by `drain`.
+    #[test]
+    fn the_0xf7_of_an_abandoned_sysex_is_drained_too() {
+        use crate::kernel::time::{TICKS_PER_MS, now_100ns};
+        crate::kernel::host::ideal_clock();
+        let wire = Wire::new(Loopback::new(16).unwrap());
+        let id = wire.new_stream_id();
+        assert!(wire.try_claim(id));
+        wire.abandon(id, true);
+        let stats = wire.stats();
+        assert_eq!((stats.bytes_sent, stats.eox_inserted), (1, 1));
+        assert_eq!(wire.device().len(), 1);
+        let sent = now_100ns();
+        assert!(wire.hold());
+        wire.drain(5 * TICKS_PER_MS);
+        assert!(
+            now_100ns() - sent >= 5 * TICKS_PER_MS,
+            "waited for the 0xF7"
+        );
     }
 }
