@@ -1743,6 +1743,52 @@ fn disconnect_waits_for_a_delivery_in_flight_and_no_output_is_released_at_dispat
     rig.finish(vec![(stream, imxf)]);
 }
 
+/// DisconnectOutput above PASSIVE_LEVEL (against its contract) while a delivery is in flight
+/// never waits for it: it cannot, at raised IRQL. The output's reference is kept, and said so.
+/// It used to spin for up to 100 ms at DISPATCH_LEVEL in 10 us steps.
+#[test]
+fn disconnect_above_passive_level_never_waits_for_a_delivery_in_flight() {
+    host::ideal_clock();
+    let rig = Rig::default_mpu();
+    let (stream, imxf) = rig.running();
+    let entered = Arc::new(AtomicBool::new(false));
+    let sink = ComObject::create(SlowSink {
+        allocator: rig.alloc.primary(),
+        entered: entered.clone(),
+        dropped_at: Arc::new(AtomicU32::new(u32::MAX)),
+        me: std::sync::Mutex::new(None),
+    })
+    .unwrap();
+    *sink.me.lock().unwrap() = Some(sink.clone());
+    let sink_mxf = sink.primary();
+    assert_eq!(connect_output(&imxf, &sink_mxf), STATUS_SUCCESS);
+    put_all(&imxf, &[rig.event(time::now_100ns() + MS, &note_on(1))]);
+    let machine = host::machine();
+    let dpc = std::thread::spawn(move || machine.advance(10 * MS));
+    while !entered.load(Ordering::SeqCst) {
+        std::thread::yield_now();
+    }
+    host::capture_debug_output();
+    let stalled = host::machine().stalled_100ns();
+    {
+        let _dpc = host::raise_irql(DISPATCH_LEVEL);
+        assert_eq!(disconnect_output(&imxf, &sink_mxf), STATUS_SUCCESS);
+    }
+    assert_eq!(
+        host::machine().stalled_100ns(),
+        stalled,
+        "no wait above PASSIVE_LEVEL"
+    );
+    let lines = host::take_debug_output();
+    assert!(lines.iter().any(|l| l.contains("output kept")), "{lines:?}");
+    dpc.join().unwrap();
+    // The reference the stream kept: given back here, so that the rig finds nothing left.
+    // SAFETY: the slot's reference, which DisconnectOutput kept and nobody else releases.
+    drop(unsafe { ComPtr::<IMXF>::from_raw(sink_mxf.as_ptr()) });
+    drop((sink, sink_mxf));
+    rig.finish(vec![(stream, imxf)]);
+}
+
 /// A last Release at DISPATCH_LEVEL, with the stream's DPC queued: the stream cannot wait for
 /// its DPC there, so it is not destroyed there either (its memory would hold a queued DPC): it
 /// is parked, and destroyed by the next `run_deferred` at PASSIVE_LEVEL (the miniport's

@@ -20,6 +20,7 @@ use crate::abi::{
     STATUS_UNSUCCESSFUL,
 };
 use crate::com::{ComBorrow, ComPtr};
+use crate::kernel::irql::{self, PASSIVE_LEVEL};
 use crate::kernel::{SpinLock, flush_dpcs, time};
 
 /// Deliveries to a stream's output in flight now (see the module documentation).
@@ -114,8 +115,8 @@ pub(crate) fn connect<T>(
 /// a null `sink` matches nothing). Once the slot is empty no delivery can start; the ones in
 /// flight are waited for, then the output is released, after the lock is (the last Release of
 /// a sink may run its destructor). PASSIVE_LEVEL. A delivery still in flight after
-/// `DISCONNECT_WAIT_US` (a sink that never returns) keeps the output's reference: leaked,
-/// reported, never released under it.
+/// `DISCONNECT_WAIT_US` (a sink that never returns), or at all when called above
+/// PASSIVE_LEVEL, keeps the output's reference: leaked, reported, never released under it.
 pub(crate) fn disconnect<T>(
     lock: &SpinLock<T>,
     slot: Slot<T>,
@@ -131,9 +132,16 @@ pub(crate) fn disconnect<T>(
     if in_flight.get() > 0 {
         flush_dpcs();
     }
+    // Above PASSIVE_LEVEL (a port breaking the contract, or a sink disconnecting from inside
+    // a delivery) nothing is waited for: a spin at raised IRQL, or on itself.
+    let limit = if irql::current() == PASSIVE_LEVEL {
+        DISCONNECT_WAIT_US
+    } else {
+        0
+    };
     let mut waited = 0;
     while in_flight.get() > 0 {
-        if waited >= DISCONNECT_WAIT_US {
+        if waited >= limit {
             crate::dbg_error!("DisconnectOutput: a delivery never returned: output kept");
             core::mem::forget(old);
             return STATUS_SUCCESS;
