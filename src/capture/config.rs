@@ -20,9 +20,14 @@ pub struct CaptureConfig {
     /// when it has them and used only when GetMessage fails. Without them the stream could
     /// wait for events that only the render side holds, while the render side waits for room
     /// that only the stream can make (a loopback's bytes go straight into the ring): see
-    /// `capture/stream.rs`. 0: none.
+    /// `capture/stream.rs`. 0: none; at most [`MAX_SPARE_EVENTS`] (they are taken one
+    /// GetMessage at a time, at DISPATCH_LEVEL).
     pub spare_events: u32,
 }
+
+/// The most spare events a capture stream keeps: more would only take events from the render
+/// side, and lengthen the refill's loop at DISPATCH_LEVEL.
+pub const MAX_SPARE_EVENTS: u32 = 64;
 
 impl Default for CaptureConfig {
     /// - channel group 1 (a UART);
@@ -52,7 +57,33 @@ impl CaptureConfig {
             channel_group: self.channel_group.max(1),
             retry_100ns: self.retry_100ns.max(1),
             bytes_per_service: self.bytes_per_service.max(1),
-            spare_events: self.spare_events,
+            spare_events: self.spare_events.min(MAX_SPARE_EVENTS),
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clamping_bounds_every_value() {
+        let wild = CaptureConfig {
+            channel_group: 0,
+            retry_100ns: 0,
+            bytes_per_service: 0,
+            spare_events: u32::MAX,
+        }
+        .clamped();
+        assert_eq!(
+            (
+                wild.channel_group,
+                wild.retry_100ns,
+                wild.bytes_per_service,
+                wild.spare_events
+            ),
+            (1, 1, 1, MAX_SPARE_EVENTS)
+        );
+        assert_eq!(CaptureConfig::default().clamped(), CaptureConfig::default());
     }
 }

@@ -23,7 +23,7 @@ mod ring;
 mod stats;
 mod stream;
 
-pub use config::CaptureConfig;
+pub use config::{CaptureConfig, MAX_SPARE_EVENTS};
 pub use intake::{Intake, RingHandle};
 pub use notify::Notify;
 pub(crate) use notify::PortNotify;
