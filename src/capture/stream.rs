@@ -400,7 +400,12 @@ impl<R: RingHandle> CaptureStream<R> {
                     .sysex
                     .finish_in_buffer(buffer, self.buffer_size, eox, &mut spent)
             };
-            // The events of the fragments whose bytes the buffer now holds.
+            // The events of the fragments whose bytes the buffer now holds: spares where some
+            // are missing (saving the refill a GetMessage each), the rest back to the allocator.
+            while inner.spare.len() < self.config.spare_events {
+                let Some(event) = spent.pop() else { break };
+                inner.spare.push(event);
+            }
             self.give_back(&mut spent);
             match whole {
                 Ok(event) => {
