@@ -25,6 +25,14 @@ pub(crate) fn bump_single_writer(counter: &AtomicU64) {
     counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
+/// +n on a counter with one writer at a time, as [`bump_single_writer`] (nothing for 0).
+#[inline]
+pub(crate) fn add_single_writer(counter: &AtomicU64, n: u64) {
+    if n != 0 {
+        counter.store(counter.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+    }
+}
+
 /// A high-water mark: a plain load on the common path, a read-modify-write only on a new high.
 #[inline]
 pub(crate) fn raise(mark: &AtomicU32, value: u32) {

@@ -64,8 +64,7 @@ impl Inbox {
         // SAFETY: the chain was handed over (this function's contract); until the exchange
         // below publishes it, only this CPU touches it.
         let (reversed, last) = unsafe {
-            let sealed = seal(chain.as_ptr(), MAX_LIST_EVENTS);
-            if sealed.cut {
+            if seal(chain.as_ptr(), MAX_LIST_EVENTS) {
                 bump(&self.cuts);
             }
             (reverse(chain.as_ptr()), chain.as_ptr())
@@ -107,7 +106,7 @@ impl Inbox {
             return chain;
         }
         // SAFETY: taken from the inbox: every event on it is ours now.
-        if unsafe { seal(stack, MAX_LIST_EVENTS) }.cut {
+        if unsafe { seal(stack, MAX_LIST_EVENTS) } {
             bump(&self.cuts);
         }
         // The stack is newest first: each event goes before the ones taken before it.
@@ -130,15 +129,9 @@ impl Inbox {
     }
 }
 
-/// What [`seal`] did.
-struct Sealed {
-    /// The list was cut (a loop, or too long).
-    cut: bool,
-}
-
 /// Makes the list from `head` end within `max` events: if it loops, the event that closes the
 /// loop gets a null `pNextEvt` (every event stays on the list, once); if it holds more than
-/// `max` events, its `max`-th event does (the rest is lost, and reported).
+/// `max` events, its `max`-th event does (the rest is lost, and reported). Returns whether it cut.
 ///
 /// Brent's algorithm: a hare runs ahead, and a tortoise jumps to it at each power of two; they
 /// meet only inside a loop, whose length is then the distance between them. Then the loop's
@@ -152,7 +145,7 @@ struct Sealed {
 ///
 /// # Safety
 /// Every event reachable from `head` through `pNextEvt` is the caller's to read and write.
-unsafe fn seal(head: *mut KernelEvent, max: u32) -> Sealed {
+unsafe fn seal(head: *mut KernelEvent, max: u32) -> bool {
     // SAFETY: events reachable from `head`: the caller's (contract).
     let next = |e: *mut KernelEvent| unsafe { (*e).pNextEvt };
     let hare_steps = max.saturating_mul(4);
@@ -176,7 +169,7 @@ unsafe fn seal(head: *mut KernelEvent, max: u32) -> Sealed {
         // The hare ran off the end at position `steps + 1`: that is the list's length. The
         // usual case, settled in this one walk.
         if steps < max {
-            return Sealed { cut: false };
+            return false;
         }
     } else if hare == tortoise {
         // A loop of `lambda` events: find where it starts, `mu` events in.
@@ -199,7 +192,7 @@ unsafe fn seal(head: *mut KernelEvent, max: u32) -> Sealed {
         unsafe { (*last).pNextEvt = ptr::null_mut() };
         crate::dbg_error!("inbox: a chain loops back on itself: cut where it closes");
         if mu.saturating_add(lambda) <= max {
-            return Sealed { cut: true };
+            return true;
         }
         cut = true;
     }
@@ -209,17 +202,17 @@ unsafe fn seal(head: *mut KernelEvent, max: u32) -> Sealed {
     for _ in 1..max {
         let n = next(e);
         if n.is_null() {
-            return Sealed { cut };
+            return cut;
         }
         e = n;
     }
     if next(e).is_null() {
-        return Sealed { cut };
+        return cut;
     }
     // SAFETY: reachable from `head`: the caller's.
     unsafe { (*e).pNextEvt = ptr::null_mut() };
     crate::dbg_error!("inbox: a chain longer than any pool: cut");
-    Sealed { cut: true }
+    true
 }
 
 /// Reverses the list from `head` in place; returns its new head (its last event).
@@ -382,7 +375,7 @@ mod tests {
                     let sealed = unsafe { seal(e[0].as_ptr(), max) };
                     let case = std::format!("{len} events, loop to {loop_to:?}, limit {max}");
                     let untouched = loop_to.is_none() && len <= max as usize;
-                    assert_eq!(sealed.cut, !untouched, "{case}");
+                    assert_eq!(sealed, !untouched, "{case}");
                     let kept = follow(Some(e[0]));
                     assert_eq!(kept, e[..kept.len()], "{case}");
                     assert!(
@@ -407,10 +400,10 @@ mod tests {
         let e: Vec<_> = (0..5).map(|_| pool.get_event().unwrap()).collect();
         link(&e);
         // SAFETY: ours.
-        assert!(unsafe { seal(e[0].as_ptr(), 3) }.cut);
+        assert!(unsafe { seal(e[0].as_ptr(), 3) });
         assert_eq!(follow(Some(e[0])), e[..3]);
         // SAFETY: ours.
-        assert!(!unsafe { seal(e[0].as_ptr(), 3) }.cut);
+        assert!(!unsafe { seal(e[0].as_ptr(), 3) });
         for c in [e[0], e[3]] {
             pool.put_chain(c.as_ptr());
         }

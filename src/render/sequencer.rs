@@ -54,10 +54,6 @@ fn sort_time(event: &OwnedEvent) -> u64 {
 /// Counters of the sequencer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct SequencerStats {
-    /// Entries the heap holds.
-    pub capacity: u32,
-    /// Events pending now (heap and overflow).
-    pub pending: u32,
     /// The most events ever pending at once.
     pub high_water: u32,
     /// Events that found the heap full and waited in the overflow FIFO.
@@ -98,8 +94,6 @@ impl Sequencer {
 
     pub(crate) fn stats(&self) -> SequencerStats {
         SequencerStats {
-            capacity: self.heap.capacity(),
-            pending: self.len(),
             high_water: self.high_water,
             overflowed: self.overflowed,
         }
@@ -114,8 +108,10 @@ impl Sequencer {
     /// `None` when nothing is pending; else the earliest pending event's presentation time,
     /// `Some(None)` for a DONT_HOLD event (due now).
     pub(crate) fn next_time(&self) -> Option<Option<i64>> {
-        let event = self.top()?;
-        Some((!event.dont_hold()).then(|| event.presentation_time()))
+        // The heap's first entry is the earliest (the overflow is empty unless the heap is
+        // full); its key says it all, without reading the port's event.
+        let key = self.entries().first()?.time;
+        Some(key.checked_sub(1).map(|t| t as i64))
     }
 
     /// Removes and returns the earliest pending event if it is due at `now` (DONT_HOLD, or
@@ -138,17 +134,14 @@ impl Sequencer {
         Some(event)
     }
 
-    /// Hands every pending event to `sink`, earliest first (STOP, and closing the stream).
-    pub(crate) fn drain(&mut self, mut sink: impl FnMut(OwnedEvent)) {
-        while let Some(e) = self.pop() {
-            sink(e);
+    /// Moves every pending event to `out`, in no particular order (STOP, and closing the
+    /// stream: they go back to the allocator, where order means nothing). O(n), no heap
+    /// work: this runs under the stream's lock.
+    pub(crate) fn drain_into(&mut self, out: &mut EventChain) {
+        while let Some(entry) = self.heap.pop() {
+            out.push(entry.event);
         }
-    }
-
-    /// The heap's first entry: the earliest pending event (the overflow is empty unless the
-    /// heap is full).
-    fn top(&self) -> Option<&OwnedEvent> {
-        self.entries().first().map(|entry| &entry.event)
+        out.append(&mut self.overflow);
     }
 
     #[inline]
@@ -273,8 +266,7 @@ mod tests {
                 s.push(event(&pool, t, k));
             }
             s.push(event(&pool, (DONT_HOLD_FOR_SEQUENCING | 99) as i64, 7));
-            let mut out = Vec::new();
-            s.drain(|e| out.push(e));
+            let out: Vec<_> = std::iter::from_fn(|| s.pop()).collect();
             let tags: Vec<u8> = out.iter().map(tag).collect();
             if capacity >= 8 {
                 assert_eq!(tags, [7, 5, 1, 4, 3, 0, 2, 6]);
@@ -285,6 +277,31 @@ mod tests {
             }
             give_back(&pool, out);
         }
+        assert_eq!(pool.stats().events.in_use, 0);
+    }
+
+    /// Draining hands over everything pending, heap and overflow, whatever the order.
+    #[test]
+    fn drain_into_moves_the_heap_and_the_overflow() {
+        let pool = pool();
+        let mut s = Sequencer::new(3).unwrap();
+        for k in 0..8u8 {
+            s.push(event(&pool, i64::from(8 - k), k));
+        }
+        assert_eq!(s.stats().overflowed, 5);
+        let mut chain = EventChain::new();
+        s.drain_into(&mut chain);
+        assert!(s.is_empty());
+        assert_eq!(s.next_time(), None);
+        let mut tags: Vec<u8> = std::iter::from_fn(|| chain.pop())
+            .map(|e| {
+                let t = tag(&e);
+                give_back(&pool, std::vec![e]);
+                t
+            })
+            .collect();
+        tags.sort_unstable();
+        assert_eq!(tags, (0..8).collect::<Vec<u8>>());
         assert_eq!(pool.stats().events.in_use, 0);
     }
 
@@ -330,10 +347,10 @@ mod tests {
             want.sort_by_key(|&(t, _)| t);
             let mut got = Vec::new();
             let mut out = Vec::new();
-            s.drain(|e| {
+            while let Some(e) = s.pop() {
                 got.push((e.presentation_time(), e.view().channel_group()));
                 out.push(e);
-            });
+            }
             if capacity >= 4000 {
                 assert_eq!(got, want);
             } else {

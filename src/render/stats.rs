@@ -1,6 +1,8 @@
-//! A render stream's counters: bumped under the stream's lock or lock-free, read by anyone
-//! without a lock. The marks (`max_bytes_per_run`, `max_pending`, `sequencer_overflow`) are
-//! written only under the lock, with plain stores.
+//! A render stream's counters, read by anyone without a lock. All but `dpc_runs` are written
+//! only under the stream's lock, so with plain loads and stores (`bump_locked`, `add_locked`:
+//! no locked instruction per event on the DPC's path); `dpc_runs` is bumped before the lock is
+//! taken, with an atomic add. The marks (`max_bytes_per_run`, `max_pending`,
+//! `sequencer_overflow`) are likewise plain stores under the lock.
 //!
 //! "Events" are the events of the chains PutMessage handed over, at the top level: a package
 //! counts as one event (it is one unit), and so does each event of a chain.
@@ -94,11 +96,15 @@ pub(super) struct Counters {
     pub sequencer_overflow: AtomicU32,
 }
 
-pub(super) use crate::kernel::counter::{add, bump, raise_single_writer};
+pub(super) use crate::kernel::counter::{
+    add_single_writer as add_locked, bump, bump_single_writer as bump_locked, raise_single_writer,
+};
 
 impl Counters {
+    /// Under the stream's lock (single writer).
     pub(crate) fn malformed(&self, why: Malformed) {
-        self.malformed[why as usize].fetch_add(1, Ordering::Relaxed);
+        let c = &self.malformed[why as usize];
+        c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     }
 
     /// The counters, with the inbox's count of cut chains (`looped_chains`), which the inbox

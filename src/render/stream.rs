@@ -41,7 +41,7 @@ use core::ptr::NonNull;
 use super::config::{RenderConfig, SCHEDULE_PREFETCH_100NS};
 use super::inbox::Inbox;
 use super::sequencer::Sequencer;
-use super::stats::{Counters, RenderStats, add, bump, raise_single_writer};
+use super::stats::{Counters, RenderStats, add_locked, bump, bump_locked, raise_single_writer};
 use super::unit::{Malformed, Origin, Tracker, Unit};
 use super::wire::{Sending, StreamId, Wire, WireError};
 use crate::abi::{
@@ -252,17 +252,17 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
     /// Takes the inbox's chains into the sequencer (or, in STOP, back to the allocator).
     fn intake(&self, inner: &mut Inner, master: i64, done: &mut Done) {
         let mut chain = self.inbox.take();
-        add(&self.counters.events_received, u64::from(chain.len()));
+        add_locked(&self.counters.events_received, u64::from(chain.len()));
+        if inner.state == StreamState::Stop {
+            add_locked(&self.counters.flushed_by_stop, u64::from(chain.len()));
+            done.returned.append(&mut chain);
+            return;
+        }
         while let Some(event) = chain.pop() {
-            if inner.state == StreamState::Stop {
-                bump(&self.counters.flushed_by_stop);
-                done.returned.push(event);
-                continue;
-            }
             if event.dont_hold() {
-                bump(&self.counters.dont_hold_events);
+                bump_locked(&self.counters.dont_hold_events);
             } else if inner.state == StreamState::Run && event.presentation_time() < master {
-                bump(&self.counters.late_events);
+                bump_locked(&self.counters.late_events);
             }
             inner.sequencer.push(event);
         }
@@ -289,15 +289,15 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
             match outcome {
                 Outcome::Finished => self.finish(inner, master, done),
                 Outcome::Busy => {
-                    bump(&self.counters.busy_retries);
+                    bump_locked(&self.counters.busy_retries);
                     break Some(self.config.busy_retry_100ns);
                 }
                 Outcome::WireOwned => {
-                    bump(&self.counters.wire_contended);
+                    bump_locked(&self.counters.wire_contended);
                     break Some(self.config.busy_retry_100ns);
                 }
                 Outcome::Budget => {
-                    bump(&self.counters.budget_exhausted);
+                    bump_locked(&self.counters.budget_exhausted);
                     break Some(0);
                 }
                 Outcome::DeviceError => {
@@ -308,7 +308,7 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
         };
         drop(sending);
         // Counted once per run, not per byte.
-        add(&self.counters.bytes_sent, u64::from(sent_this_run));
+        add_locked(&self.counters.bytes_sent, u64::from(sent_this_run));
         raise_single_writer(&self.counters.max_bytes_per_run, sent_this_run);
         rearm
     }
@@ -361,8 +361,8 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
                     *sent = sent.saturating_add(1);
                     match origin {
                         Origin::Data => {}
-                        Origin::RunningStatus => bump(&self.counters.running_status_added),
-                        Origin::Eox => bump(&self.counters.eox_added),
+                        Origin::RunningStatus => bump_locked(&self.counters.running_status_added),
+                        Origin::Eox => bump_locked(&self.counters.eox_added),
                     }
                 }
                 Ok(Sent::Busy) => return Outcome::Busy,
@@ -383,7 +383,7 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
     fn finish(&self, inner: &mut Inner, master: i64, done: &mut Done) {
         if let Some(unit) = inner.in_flight.take() {
             if unit.bytes_sent() > 0 {
-                bump(&self.counters.units_sent);
+                bump_locked(&self.counters.units_sent);
                 done.sent.push(unit.into_head());
             } else {
                 done.returned.push(unit.into_head());
@@ -429,7 +429,7 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
     fn abandon_sysex(&self, inner: &mut Inner) {
         if inner.owns_wire {
             if inner.tracker.in_sysex {
-                bump(&self.counters.sysex_abandoned);
+                bump_locked(&self.counters.sysex_abandoned);
             }
             self.wire.abandon(self.id, inner.tracker.in_sysex);
             inner.owns_wire = false;
@@ -441,10 +441,10 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
 
     /// The device failed: the unit in flight and everything queued go back, counted.
     fn fail(&self, inner: &mut Inner, done: &mut Done) {
-        bump(&self.counters.device_errors);
+        bump_locked(&self.counters.device_errors);
         let before = done.returned.len();
         self.return_held(inner, done);
-        add(
+        add_locked(
             &self.counters.dropped_by_device_error,
             u64::from(done.returned.len() - before),
         );
@@ -456,14 +456,14 @@ impl<H: WireHandle, C: Clock> RenderStream<H, C> {
         if let Some(unit) = inner.in_flight.take() {
             done.returned.push(unit.into_head());
         }
-        inner.sequencer.drain(|e| done.returned.push(e));
+        inner.sequencer.drain_into(&mut done.returned);
     }
 
     /// Everything the stream holds goes back to the allocator (STOP, release).
     fn flush(&self, inner: &mut Inner, done: &mut Done) -> u64 {
         let before = done.returned.len();
         let mut chain = self.inbox.take();
-        add(&self.counters.events_received, u64::from(chain.len()));
+        add_locked(&self.counters.events_received, u64::from(chain.len()));
         done.returned.append(&mut chain);
         self.return_held(inner, done);
         self.abandon_sysex(inner);
@@ -512,7 +512,7 @@ impl<H: WireHandle, C: Clock> Mxf for RenderStream<H, C> {
             match new {
                 StreamState::Stop => {
                     let flushed = self.flush(inner, &mut done);
-                    add(&self.counters.flushed_by_stop, flushed);
+                    add_locked(&self.counters.flushed_by_stop, flushed);
                     inner.tracker.reset();
                 }
                 StreamState::Run | StreamState::Acquire | StreamState::Pause => {}
