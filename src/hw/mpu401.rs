@@ -145,7 +145,6 @@ impl<P: PortIo> Mpu401<P> {
         self.uart.load(Ordering::Acquire)
     }
 
-    #[inline]
     /// The device's I/O ports are about to be given back (the miniport's release, device
     /// stop or removal): from now on nothing touches them. A retired card reads as a card that
     /// is not there (0xFF: no input, never ready) and takes no writes; it is out of UART mode,
@@ -177,6 +176,7 @@ impl<P: PortIo> Mpu401<P> {
         }
     }
 
+    #[inline]
     fn status(&self) -> u8 {
         self.read(STATUS)
     }

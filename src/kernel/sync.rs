@@ -1,5 +1,6 @@
 //! The atomics of the lock-free core, swapped for loom's under `cfg(loom)` so that the same
-//! code is what the loom models explore (see `loom_models.rs`, docs/verification.md).
+//! code is what the loom models explore (`mxf/loom_models.rs`, and the models beside the render
+//! inbox and the capture ring; docs/verification.md).
 //! The crate's one such shim: the pool's free lists, the render inbox and the capture ring take
 //! their atomics from here. Statistics counters stay `core` atomics, which keeps the models'
 //! state space to the part whose interleavings matter.

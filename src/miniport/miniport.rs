@@ -21,8 +21,8 @@
 //!
 //! ## OuterUnknown
 //! NewStream creates every stream stand-alone, and logs a non-NULL OuterUnknown: aggregation
-//! cannot be honoured through NewStream's PMXF out parameter (see `crate::com`, "Aggregation,
-//! and IMiniportDMus::NewStream's OuterUnknown": COM only lets an object be aggregated when
+//! cannot be honoured through NewStream's PMXF out parameter (see `crate::com`'s paragraph on
+//! aggregation: COM only lets an object be aggregated when
 //! the outer asks for IUnknown and keeps the non-delegating one; an inner's PMXF delegates
 //! to, and counts on, the outer, so the port's Release of it would never free the stream).
 //! The port owns the returned PMXF either way; releasing it frees the stream.

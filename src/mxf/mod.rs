@@ -3,9 +3,10 @@
 //! trampolines. docs/dmus-contract.md sections 1, 3 and 4. (The render inbox and sequencer are
 //! `render`'s; the counters and the loom shim are `kernel`'s.)
 //!
-//! Unsafe code here is confined to the lock-free core (`free_list`, `event_pool`), the event
-//! links the floor owns (`chain`), the COM trampolines (`allocator`, `imxf`) and handing chains
-//! on (`output`); what the floors above see is safe, but for handing events over.
+//! Unsafe code here is confined to the lock-free core (`free_list`, `event_pool`), where raw
+//! events become owned and are read (`owned_event`), the event links the floor owns (`chain`),
+//! the COM trampolines (`allocator`, `imxf`) and handing chains on (`output`); what the floors
+//! above see is safe, but for adopting raw events.
 
 mod allocator;
 mod chain;

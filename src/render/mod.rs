@@ -7,8 +7,8 @@
 //! - [`Clock`]: the master time the events' presentation times refer to.
 //!
 //! Unsafe code here: the inbox's links (the port's chains until the stream adopts their events
-//! as `mxf::OwnedEvent`s), handing chains on (`mxf::output`), the timer's
-//! callback reaching its stream, and the stream's timer initialisation. COM calls out are the
+//! as `mxf::OwnedEvent`s), the timer's callback reaching its stream, and the stream's timer
+//! initialisation. COM calls out are the
 //! typed methods of `com`.
 
 mod config;

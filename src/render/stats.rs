@@ -29,8 +29,9 @@ pub struct MalformedStats {
 pub struct RenderStats {
     /// Top-level events taken in (from PutMessage's chains).
     pub events_received: u64,
-    /// Chains cut because they led back to one of their own events (a loop, or an event put
-    /// again while queued): each event is taken once (`Inbox::cuts`).
+    /// Lists the inbox cut (`Inbox::cuts`): a chain that led back to one of its own events (a
+    /// loop, or an event put again while queued; each event is taken once), or one longer than
+    /// any pool.
     pub looped_chains: u64,
     /// Units whose bytes all went to the wire (a unit with at least one byte sent).
     pub units_sent: u64,

@@ -5,9 +5,10 @@
 //!
 //! - **PutMessage** (DISPATCH_LEVEL, any processor): the chain goes into the lock-free
 //!   [`Inbox`] and, if the inbox was empty, the timer's DPC is queued to run now
-//!   (`Timer::fire_soon`: no clock tick to wait for). No lock; a walk of the chain (the
-//!   inbox links chains through `pNextEvt` alone: the stream writes no other field of the
-//!   port's events, and `ullBytePosition` above all is the port's).
+//!   (`Timer::fire_soon`: no clock tick to wait for). No lock; two walks of the chain, the
+//!   loop check and the reversal (the inbox links chains through `pNextEvt` alone: the stream
+//!   writes no other field of the port's events, and `ullBytePosition` above all is the
+//!   port's).
 //! - **The DPC** (the timer's callback), under the stream's spin lock: takes the inbox's
 //!   chains, cuts them into units (a top-level event, a package with its contents) and pushes
 //!   them into the [`Sequencer`]; in RUN pops the due ones (DONT_HOLD and late ones at once)
@@ -526,7 +527,7 @@ impl<H: WireHandle, C: Clock> Mxf for RenderStream<H, C> {
         STATUS_SUCCESS
     }
 
-    /// DISPATCH_LEVEL, any processor: no lock, a walk of the chain. A null chain is a no-op.
+    /// DISPATCH_LEVEL, any processor: no lock, two walks of the chain. A null chain is a no-op.
     fn put_message(&self, event: PDMUS_KERNEL_EVENT) -> NTSTATUS {
         if let Some(chain) = NonNull::new(event)
             // SAFETY: the port hands the chain over (section 4: it must reach the allocator);

@@ -45,7 +45,7 @@ pub enum Rule {
         blocks: usize,
         bytes: usize,
     },
-    /// Freed memory held a set timer (bug check 0xC7, TIMER_OR_DPC_INVALID).
+    /// Freed memory held a set timer or a queued DPC (bug check 0xC7, TIMER_OR_DPC_INVALID).
     FreedSetTimer { address: usize },
     /// Freed memory held a DPC running now on another processor.
     FreedRunningDpc { address: usize },
