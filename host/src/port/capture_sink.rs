@@ -211,10 +211,7 @@ fn complete(state: &mut State, view: &EventView) {
 
 /// Whether `data` is one whole SysEx: 0xF0, data bytes, 0xF7.
 fn is_whole_sysex(data: &[u8]) -> bool {
-    match data {
-        [0xF0, body @ .., 0xF7] => body.iter().all(|&b| b < 0x80),
-        _ => false,
-    }
+    data.first() == Some(&0xF0) && crate::buffer::is_one_message(data)
 }
 
 /// An INCOMPLETE event: raw bytes through the group's parser.

@@ -38,6 +38,7 @@ pub mod port_object;
 pub mod running_stats;
 pub mod sequencer;
 pub mod stats;
+pub mod table;
 pub mod unpacker;
 
 use std::collections::BTreeMap;

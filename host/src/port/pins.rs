@@ -7,8 +7,6 @@
 //! - The capture stream: a streaming pin data flows out of (KSPIN_DATAFLOW_OUT), DirectMusic
 //!   range preferred, else MIDI.
 
-use std::mem::size_of;
-
 use dmus_miniport::abi::{
     GUID, IMiniportDMus, KSDATAFORMAT_SUBTYPE_DIRECTMUSIC, KSDATAFORMAT_SUBTYPE_MIDI,
     KSDATAFORMAT_TYPE_MUSIC, KSPIN_COMMUNICATION_BOTH, KSPIN_COMMUNICATION_SINK, KSPIN_DATAFLOW,
@@ -16,6 +14,8 @@ use dmus_miniport::abi::{
     STATUS_DEVICE_CONFIGURATION_ERROR,
 };
 use dmus_miniport::com::ComPtr;
+
+use super::table;
 
 /// A pin to open and the format subtype to open it with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,20 +74,14 @@ fn streaming_pins(miniport: &ComPtr<IMiniportDMus>) -> Result<Vec<PinInfo>, NTST
     // SAFETY: GetDescription's descriptor, valid and unchanging while the miniport lives
     // (PortCls only reads it).
     let d = unsafe { &*descriptor };
-    let stride = d.PinSize as usize;
-    if d.Pins.is_null() || stride < size_of::<PCPIN_DESCRIPTOR>() {
+    if d.Pins.is_null() {
         return Err(STATUS_DEVICE_CONFIGURATION_ERROR);
     }
     let mut found = Vec::new();
-    for id in 0..d.PinCount {
-        // SAFETY: PinCount descriptors of PinSize bytes each from Pins (the descriptor's
-        // layout), each beginning with a PCPIN_DESCRIPTOR (PinSize >= its size, checked).
-        let pin = unsafe {
-            &*d.Pins
-                .cast::<u8>()
-                .add(id as usize * stride)
-                .cast::<PCPIN_DESCRIPTOR>()
-        };
+    // SAFETY: PinCount descriptors of PinSize bytes each from Pins (the descriptor's layout),
+    // static while we hold the miniport.
+    let pins = unsafe { table::entries::<PCPIN_DESCRIPTOR>(d.Pins, d.PinCount, d.PinSize) }?;
+    for (id, pin) in (0u32..).zip(pins) {
         let ks = &pin.KsPinDescriptor;
         let streaming = ks.Communication == KSPIN_COMMUNICATION_SINK
             || ks.Communication == KSPIN_COMMUNICATION_BOTH;

@@ -9,48 +9,42 @@ use std::ptr;
 
 use dmus_miniport::abi::{
     IMiniportDMus, KSPROPERTY_SYNTH_RUNNINGSTATS, KSPROPERTY_TYPE_GET, KSPROPSETID_Synth,
-    PCAUTOMATION_TABLE, PCNODE_DESCRIPTOR, PCPROPERTY_ITEM, PCPROPERTY_REQUEST, STATUS_SUCCESS,
-    SYNTH_STATS,
+    PCNODE_DESCRIPTOR, PCPROPERTY_ITEM, PCPROPERTY_REQUEST, STATUS_SUCCESS, SYNTH_STATS,
 };
 use dmus_miniport::com::ComPtr;
 
+use super::table;
+
 /// The first node whose automation table has a RUNNINGSTATS handler: its index and item.
+/// A descriptor PortCls could not walk either (a null table with entries, a stride smaller
+/// than its structure) has none.
 fn running_stats_item(miniport: &ComPtr<IMiniportDMus>) -> Option<(u32, *const PCPROPERTY_ITEM)> {
     let descriptor = miniport.get_description().ok()?;
-    if descriptor.is_null() {
-        return None;
-    }
-    // SAFETY: GetDescription's descriptor is static for the miniport's life (we hold it);
-    // NodeCount nodes of NodeSize bytes each, every table with PropertyCount items of
-    // PropertyItemSize bytes: the layout PortCls walks the same way.
-    unsafe {
-        let d = &*descriptor;
-        let node_size = (d.NodeSize as usize).max(size_of::<PCNODE_DESCRIPTOR>());
-        for index in 0..d.NodeCount {
-            let node = &*d
-                .Nodes
-                .cast::<u8>()
-                .add(index as usize * node_size)
-                .cast::<PCNODE_DESCRIPTOR>();
-            let Some(table) = node.AutomationTable.as_ref() else {
-                continue;
-            };
-            let table: &PCAUTOMATION_TABLE = table;
-            let item_size = (table.PropertyItemSize as usize).max(size_of::<PCPROPERTY_ITEM>());
-            for i in 0..table.PropertyCount as usize {
-                let item = table
-                    .Properties
-                    .cast::<u8>()
-                    .add(i * item_size)
-                    .cast::<PCPROPERTY_ITEM>();
-                let it = &*item;
-                if !it.Set.is_null()
-                    && *it.Set == KSPROPSETID_Synth
-                    && it.Id == KSPROPERTY_SYNTH_RUNNINGSTATS
-                    && it.Handler.is_some()
-                {
-                    return Some((index, item));
-                }
+    // SAFETY: GetDescription's descriptor is static for the miniport's life (we hold it).
+    let d = unsafe { descriptor.as_ref() }?;
+    // SAFETY: NodeCount nodes of NodeSize bytes from Nodes (the descriptor's layout), static.
+    let nodes = unsafe { table::entries::<PCNODE_DESCRIPTOR>(d.Nodes, d.NodeCount, d.NodeSize) };
+    for (index, node) in (0u32..).zip(nodes.ok()?) {
+        // SAFETY: a node's automation table is null or static, like the descriptor.
+        let Some(table) = (unsafe { node.AutomationTable.as_ref() }) else {
+            continue;
+        };
+        // SAFETY: PropertyCount items of PropertyItemSize bytes from Properties, static.
+        let items = unsafe {
+            table::entries::<PCPROPERTY_ITEM>(
+                table.Properties,
+                table.PropertyCount,
+                table.PropertyItemSize,
+            )
+        };
+        for item in items.ok()? {
+            // SAFETY: an item's Set is null or a static GUID.
+            let set = unsafe { item.Set.as_ref() };
+            if set == Some(&KSPROPSETID_Synth)
+                && item.Id == KSPROPERTY_SYNTH_RUNNINGSTATS
+                && item.Handler.is_some()
+            {
+                return Some((index, ptr::from_ref(item)));
             }
         }
     }
