@@ -25,7 +25,8 @@
 //! `pub(crate)`. The host runner (`dmus-host`) reaches the driver only through: `abi` (the C
 //! ABI), the re-exports at the root of `com`, `kernel` (plus `kernel::irql::current`), `midi`,
 //! `mxf` and `miniport` (which adds, for the port model, `music_format`, the hardware ids
-//! `MPU401_ID` and `LOOPBACK_HARDWARE_ID`, and `MPU401_PORTS`), the `com_interfaces!` macro,
+//! `MPU401_ID` and `LOOPBACK_HARDWARE_ID`, `MPU401_PORTS`, and the streams' pool tags
+//! `RENDER_TAG` and `CAPTURE_TAG`), the `com_interfaces!` macro,
 //! and `sim` (`sim::host`, `sim::portcls`, `sim::emulator`), not the floors' inner modules.
 //!
 //! The crate is `no_std`. On Windows it is the driver image; everywhere else it links `std`,

@@ -1654,7 +1654,11 @@ fn streams_released_at_dispatch_are_destroyed_at_passive_level_body(build: &Driv
         port.play_buffer(&buffer(t0, &recs));
         host::run_until(t0 + 100 * MS);
         assert_eq!(records(&port.read_capture()).len(), 8, "{device:?}");
-        close_clean(port);
+        let report = close_clean(port);
+        assert_eq!(report.streams_parked, 2, "both streams parked: {device:?}");
+        // The control: released at PASSIVE_LEVEL, they are destroyed at once.
+        let report = close_clean(open(device, build));
+        assert_eq!(report.streams_parked, 0, "{device:?}");
     }
 }
 

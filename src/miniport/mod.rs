@@ -42,6 +42,9 @@ pub use miniport::{MINIPORT_TAG, Miniport};
 pub use platform::Platform;
 // The port model's view of the miniport (`dmus-host`): the data format it opens streams with,
 // the hardware ids it enumerates, the I/O ports it hands out.
+/// The pool tags of the streams NewStream creates (the port model counts live streams by them).
+pub use crate::capture::CAPTURE_TAG;
+pub use crate::render::RENDER_TAG;
 pub use descriptor::music_format;
 pub use device_id::{LOOPBACK_HARDWARE_ID, MPU401_ID};
 pub use resources::MPU401_PORTS;

@@ -56,7 +56,7 @@ use dmus_miniport::com::{ComObject, ComPtr, ComRef};
 use dmus_miniport::kernel::{DISPATCH_LEVEL, PoolTag};
 use dmus_miniport::miniport::Miniport;
 use dmus_miniport::miniport::music_format;
-use dmus_miniport::miniport::{LOOPBACK_HARDWARE_ID, MPU401_ID};
+use dmus_miniport::miniport::{CAPTURE_TAG, LOOPBACK_HARDWARE_ID, MPU401_ID, RENDER_TAG};
 use dmus_miniport::mxf::{Allocator, PoolConfig};
 use dmus_miniport::sim::emulator::{EmulatorConfig, Mpu401Emulator};
 use dmus_miniport::sim::host;
@@ -150,6 +150,9 @@ pub struct CloseReport {
     pub violations: Vec<String>,
     /// Events the sequencer still held, given back to the allocator unplayed.
     pub events_flushed: u64,
+    /// Streams still alive right after the port's last Release of them: parked, their
+    /// destruction left to PASSIVE_LEVEL (a Release above it, `release_streams_at_dispatch`).
+    pub streams_parked: usize,
 }
 
 impl CloseReport {
@@ -192,6 +195,8 @@ struct Parts {
     image: Option<winsim::Driver>,
     /// `PortConfig::release_streams_at_dispatch`.
     release_streams_at_dispatch: bool,
+    /// Streams alive right after their release ([`CloseReport::streams_parked`]).
+    streams_parked: usize,
 }
 
 impl Parts {
@@ -226,6 +231,7 @@ impl Parts {
             self.render = None;
             self.capture = None;
         }
+        self.streams_parked = self.live_streams();
         // The service group membership.
         let sink = self
             .object
@@ -258,6 +264,28 @@ impl Parts {
         self.sink = None;
         self.card = None;
         flushed
+    }
+}
+
+impl Parts {
+    /// The streams' pool blocks live now, in whichever build runs the driver.
+    fn live_streams(&self) -> usize {
+        let tags = [RENDER_TAG, CAPTURE_TAG];
+        match &self.image {
+            Some(image) => {
+                let pool = image.stats().pool;
+                tags.iter()
+                    .filter_map(|t| pool.get(&t.to_string()))
+                    .map(|u| u.live)
+                    .sum()
+            }
+            None => {
+                let machine = Machine::current();
+                tags.iter()
+                    .map(|&t| machine.pool_stats(t).live_blocks)
+                    .sum()
+            }
+        }
     }
 }
 
@@ -430,6 +458,7 @@ impl Port {
     pub fn close(mut self) -> CloseReport {
         let mut report = CloseReport {
             events_flushed: self.parts.release(),
+            streams_parked: self.parts.streams_parked,
             ..CloseReport::default()
         };
         if let Some(allocator) = self.parts.allocator.take() {
