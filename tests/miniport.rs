@@ -547,11 +547,7 @@ fn a_missing_or_silent_card_is_refused_within_the_bound() {
 fn get_description_returns_the_filter_with_the_property_handler() {
     host::ideal_clock();
     let rig = Rig::new(None);
-    let (status, d) = match rig.miniport.get_description() {
-        Ok(d) => (STATUS_SUCCESS, d),
-        Err(status) => (status, ptr::null_mut()),
-    };
-    assert_eq!(status, STATUS_SUCCESS);
+    let d = rig.miniport.get_description().expect("GetDescription");
     // SAFETY: GetDescription returned a static descriptor.
     let d = unsafe { &*d };
     assert_eq!(d.PinCount, 5);
@@ -756,7 +752,7 @@ fn property(rig: &Rig, id: u32, verb: u32, value: &mut [u8]) -> (NTSTATUS, u32) 
 
 /// A property request on synth node `node`.
 fn node_property(rig: &Rig, node: u32, id: u32, verb: u32, value: &mut [u8]) -> (NTSTATUS, u32) {
-    let d = rig.miniport.get_description().unwrap_or(ptr::null_mut());
+    let d = rig.miniport.get_description().expect("GetDescription");
     // SAFETY: static descriptor tables.
     let table = unsafe { &*(*(*d).Nodes).AutomationTable };
     // SAFETY: as above: PropertyCount items.

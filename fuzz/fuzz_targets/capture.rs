@@ -40,9 +40,10 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn run(data: &[u8]) {
-    let Some((&sizes, program)) = data.split_first() else {
+    let [sizes, shape, program @ ..] = data else {
         return;
     };
+    let (sizes, shape) = (*sizes, *shape);
     // Small pools and rings, so that exhaustion and overflow happen.
     let alloc = Allocator::create(PoolConfig {
         events: 1 + u32::from(sizes & 0x0F),
@@ -57,8 +58,10 @@ fn run(data: &[u8]) {
         CaptureConfig {
             channel_group: 1,
             retry_100ns: TICKS_PER_MS,
-            bytes_per_service: 1 + u32::from(sizes & 0x3F),
-            spare_events: u32::from(sizes >> 2 & 3),
+            bytes_per_service: 1 + u32::from(shape >> 3),
+            // Up to 7 spares: independent of the pool's size, so that more spares than the
+            // pool has events is tried too.
+            spare_events: u32::from(shape & 7),
         },
         ring.clone(),
         alloc.primary(),

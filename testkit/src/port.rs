@@ -22,7 +22,6 @@ use dmus_miniport::abi::{
 use dmus_miniport::com::{self, ComClass, ComObject, ComPtr, InterfaceEntry};
 use dmus_miniport::com_interfaces;
 use dmus_miniport::kernel::{DISPATCH_LEVEL, PoolTag};
-use dmus_miniport::sim::host;
 
 /// The port double's pool tag.
 pub const PORT_TAG: PoolTag = PoolTag::new(b"TPrt");
@@ -132,7 +131,7 @@ unsafe extern "system" fn sink_request_service<const SLOT: usize>(this: *mut ISe
     // SAFETY: the service group calls through the sink pointer it holds.
     let port = unsafe { ComObject::<Port>::from_interface::<SLOT>(this) };
     port.services.fetch_add(1, Ordering::Relaxed);
-    assert_eq!(host::set_irql(DISPATCH_LEVEL), DISPATCH_LEVEL);
+    assert_eq!(dmus_miniport::kernel::irql::current(), DISPATCH_LEVEL);
     let miniport = port.miniport.lock().unwrap().clone();
     if let Some(m) = miniport {
         // Service at DISPATCH_LEVEL (the port's DPC).
