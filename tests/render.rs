@@ -1464,11 +1464,8 @@ unsafe extern "system" fn rec_put_message(
     // SAFETY: see above.
     let this = unsafe { ComObject::<RecordingAllocator>::from_interface::<0>(me) };
     record_chain(event, &this.back);
-    match NonNull::new(event) {
-        // SAFETY: the chain the caller handed over, handed on.
-        Some(chain) => unsafe { this.inner.put_message(chain) },
-        None => this.inner.put_null_message(),
-    }
+    // SAFETY: the chain the caller handed over, handed on.
+    unsafe { this.inner.pass_on(event) }
 }
 #[win_abi]
 unsafe extern "system" fn rec_connect(_me: *mut IAllocatorMXF, _sink: PMXF) -> NTSTATUS {
@@ -1673,11 +1670,8 @@ impl Mxf for SlowSink {
             }
             drop(me);
         }
-        match NonNull::new(event) {
-            // SAFETY: the chain we were given, handed back whole.
-            Some(chain) => unsafe { self.allocator.put_message(chain) },
-            None => self.allocator.put_null_message(),
-        }
+        // SAFETY: the chain we were given, handed back whole.
+        unsafe { self.allocator.pass_on(event) }
     }
     fn connect_output(&self, _sink: Option<ComPtr<IMXF>>) -> NTSTATUS {
         STATUS_UNSUCCESSFUL

@@ -1,8 +1,6 @@
 //! Calls on an IMXF through its typed methods (`dmus_miniport::com::ComPtr`), at the IRQL the
 //! port makes each.
 
-use core::ptr::NonNull;
-
 use dmus_miniport::abi::{IMXF, KSSTATE, NTSTATUS};
 use dmus_miniport::com::ComPtr;
 use dmus_miniport::kernel::DISPATCH_LEVEL;
@@ -21,11 +19,8 @@ pub fn set_state(imxf: &ComPtr<IMXF>, state: KSSTATE) -> NTSTATUS {
 #[inline]
 pub fn put(imxf: &ComPtr<IMXF>, chain: Event) -> NTSTATUS {
     let _dpc = host::raise_irql(DISPATCH_LEVEL);
-    match NonNull::new(chain) {
-        // SAFETY: the caller holds the chain and hands it over (this helper's contract).
-        Some(chain) => unsafe { imxf.put_message(chain) },
-        None => imxf.put_null_message(),
-    }
+    // SAFETY: the caller holds the chain and hands it over (this helper's contract).
+    unsafe { imxf.pass_on(chain) }
 }
 
 /// IMXF::ConnectOutput, at PASSIVE_LEVEL as the port calls it.

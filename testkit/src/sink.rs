@@ -20,7 +20,6 @@
 //! The checksum is a polynomial in [`HASH_P`] (mod 2^64): linear, so that the checksum of n
 //! repetitions of a block's output follows from one block's ([`repeat_hash`]).
 
-use std::ptr::NonNull;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -185,11 +184,8 @@ impl Sink {
     /// `chain` is null or a chain the sink was given and has not given back, which it does not
     /// touch again.
     unsafe fn give_back(&self, chain: PDMUS_KERNEL_EVENT) -> NTSTATUS {
-        match NonNull::new(chain) {
-            // SAFETY: the chain changes hands (this function's contract).
-            Some(chain) => unsafe { self.allocator.put_message(chain) },
-            None => self.allocator.put_null_message(),
-        }
+        // SAFETY: the chain changes hands (this function's contract).
+        unsafe { self.allocator.pass_on(chain) }
     }
 }
 

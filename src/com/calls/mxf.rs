@@ -37,6 +37,20 @@ impl<I: Inherits<IMXF>> ComPtr<I> {
         unsafe { (this.vtbl().PutMessage)(this.as_ptr(), ptr::null_mut()) }
     }
 
+    /// IMXF::PutMessage of what a PutMessage received, passed on as it came: a chain
+    /// ([`put_message`](Self::put_message)) or NULL ([`put_null_message`](Self::put_null_message)).
+    /// For sinks and wrappers that forward their argument.
+    ///
+    /// # Safety
+    /// As for [`put_message`](Self::put_message) when `chain` is not null.
+    pub unsafe fn pass_on(&self, chain: *mut KernelEvent) -> NTSTATUS {
+        match NonNull::new(chain) {
+            // SAFETY: the chain changes hands (this method's contract).
+            Some(chain) => unsafe { self.put_message(chain) },
+            None => self.put_null_message(),
+        }
+    }
+
     /// IMXF::ConnectOutput: events this one is done with go to `sink` from now on (the
     /// callee takes its own reference). PASSIVE_LEVEL.
     pub fn connect_output(&self, sink: &ComPtr<IMXF>) -> NTSTATUS {
