@@ -51,9 +51,11 @@ pub struct RenderStats {
     pub dropped_by_device_error: u64,
     /// Device errors met (each flushes the queue once).
     pub device_errors: u64,
-    /// DPC runs that stopped because the device was busy (each re-arms the timer).
+    /// DPC runs that stopped because the device was busy, or the wire was held for the device
+    /// in the middle of a message (each re-arms the timer).
     pub busy_retries: u64,
-    /// DPC runs that stopped because another stream owned the wire.
+    /// DPC runs that stopped because another stream owned the wire, or it was held for the
+    /// device (D3 and the D0 reset; the wire's own `held_off` counts those apart).
     pub wire_contended: u64,
     /// DPC runs that stopped because the byte budget was spent.
     pub budget_exhausted: u64,
