@@ -153,13 +153,6 @@ impl Pending {
     }
 }
 
-/// The allocator ran dry while making a message's events.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AllocatorEmpty {
-    /// Events the message needed.
-    pub events: u64,
-}
-
 /// The unpacker, over the port's allocator.
 pub struct Unpacker {
     allocator: ComPtr<IAllocatorMXF>,
@@ -234,29 +227,24 @@ impl Unpacker {
 
     /// The events of one message: `bytes` at `time` (0 if negative, see the module
     /// documentation) in channel group `group`, COMPLETE if `whole` and it fits in one event.
-    /// On failure, the events taken so far (to give back).
+    /// None if the allocator ran dry (what was taken is given back).
     pub fn events_for(
         &self,
         bytes: &[u8],
         time: i64,
         group: u16,
         whole: bool,
-    ) -> Result<Vec<PortEvent>, (AllocatorEmpty, Vec<PortEvent>)> {
+    ) -> Option<Vec<PortEvent>> {
         let mut p = Pending {
-            bytes: bytes.to_vec(),
-            time: time.max(0),
-            group,
             whole,
-            next: 0,
+            ..Pending::new(bytes, time, group)
         };
-        let lost = AllocatorEmpty {
-            events: p.bytes.len().div_ceil(self.piece_len()).max(1) as u64,
-        };
-        let mut events = Vec::with_capacity(lost.events as usize);
+        let mut events = Vec::new();
         if self.feed(&mut p, |e| events.push(e)) {
-            Ok(events)
+            Some(events)
         } else {
-            Err((lost, events))
+            give_back(&self.allocator, events);
+            None
         }
     }
 
