@@ -4,7 +4,7 @@
 //! virtual clock: exact, never wall-clock.
 
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use dmus_miniport::abi::{
@@ -20,7 +20,7 @@ use dmus_miniport::hw::{
     PortIo, ReceiveHook, Sent, Synchronize,
 };
 use dmus_miniport::kernel::time::{self, MAX_STALL_AT_DISPATCH_US};
-use dmus_miniport::kernel::{DISPATCH_LEVEL, Timer};
+use dmus_miniport::kernel::{DISPATCH_LEVEL, Timer, irql};
 use dmus_miniport::sim::emulator::{
     BYTE_TIME_100NS, EmulatorConfig, EmulatorStats, Mode, Mpu401Emulator, WireByte,
 };
@@ -93,22 +93,46 @@ fn expected_wire(t0: i64, spacing: i64, bytes: &[u8]) -> Vec<WireByte> {
 
 // ---- stall_us ----
 
-unsafe fn count_fired(context: *mut c_void) {
-    // SAFETY: the test passes an AtomicUsize that outlives the timer.
-    let fired = unsafe { &*(context as *const AtomicUsize) };
-    fired.fetch_add(1, Ordering::Relaxed);
+/// What a timer's callback saw: how often it ran, and the time and IRQL of its last run.
+#[derive(Default)]
+struct Fired {
+    count: AtomicUsize,
+    at: AtomicI64,
+    irql: AtomicU8,
 }
 
-/// A timer whose callback counts into `fired`. The caller drops the timer (at PASSIVE_LEVEL)
+impl Fired {
+    fn count(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// The time and IRQL of the last run.
+    fn last(&self) -> (i64, u8) {
+        (
+            self.at.load(Ordering::Relaxed),
+            self.irql.load(Ordering::Relaxed),
+        )
+    }
+}
+
+unsafe fn count_fired(context: *mut c_void) {
+    // SAFETY: the test passes a `Fired` that outlives the timer.
+    let fired = unsafe { &*(context as *const Fired) };
+    fired.count.fetch_add(1, Ordering::Relaxed);
+    fired.at.store(time::now_100ns(), Ordering::Relaxed);
+    fired.irql.store(irql::current(), Ordering::Relaxed);
+}
+
+/// A timer whose callback records into `fired`. The caller drops the timer (at PASSIVE_LEVEL)
 /// before `fired`.
-fn counting_timer(fired: &AtomicUsize) -> core::pin::Pin<Box<Timer>> {
+fn counting_timer(fired: &Fired) -> core::pin::Pin<Box<Timer>> {
     let timer = Box::pin(Timer::new());
     // SAFETY: `count_fired` only touches `fired`, which the caller keeps alive longer than the
     // timer.
     assert!(unsafe {
         timer
             .as_ref()
-            .init(count_fired, fired as *const AtomicUsize as *mut c_void)
+            .init(count_fired, fired as *const Fired as *mut c_void)
     });
     timer
 }
@@ -120,20 +144,25 @@ fn counting_timer(fired: &AtomicUsize) -> core::pin::Pin<Box<Timer>> {
 fn a_passive_stall_runs_the_timers_due_meanwhile_when_stalls_are_concurrent() {
     dmus_miniport::sim::host::ideal_clock();
     host::machine().set_concurrent_stalls(true);
-    let fired = AtomicUsize::new(0);
+    let fired = Fired::default();
     let timer = counting_timer(&fired);
     let t0 = time::now_100ns();
     timer.arm(10 * TICKS_PER_US);
     time::stall_us(37);
     assert_eq!(time::now_100ns(), t0 + 370);
     assert_eq!(host::machine().stalled_100ns(), 370);
-    assert_eq!(fired.load(Ordering::Relaxed), 1, "fired during the stall");
+    assert_eq!(fired.count(), 1, "fired during the stall");
+    assert_eq!(
+        fired.last(),
+        (t0 + 10 * TICKS_PER_US, DISPATCH_LEVEL),
+        "at its due time, at DISPATCH_LEVEL"
+    );
     timer.arm(10 * TICKS_PER_US);
     {
         let _dpc = host::raise_irql(DISPATCH_LEVEL);
         time::stall_us(37);
     }
-    assert_eq!(fired.load(Ordering::Relaxed), 1, "not at DISPATCH_LEVEL");
+    assert_eq!(fired.count(), 1, "not at DISPATCH_LEVEL");
     assert_eq!(host::advance(0), 1);
     drop(timer);
     assert!(host::take_violations().is_empty());
@@ -143,20 +172,16 @@ fn a_passive_stall_runs_the_timers_due_meanwhile_when_stalls_are_concurrent() {
 fn stall_moves_the_virtual_clock_and_runs_no_timer() {
     // Timing logic on the ideal clock: the timer fires at its due time.
     dmus_miniport::sim::host::ideal_clock();
-    let fired = AtomicUsize::new(0);
+    let fired = Fired::default();
     let timer = counting_timer(&fired);
     let t0 = time::now_100ns();
     timer.arm(10 * TICKS_PER_US);
     time::stall_us(37);
     assert_eq!(time::now_100ns(), t0 + 370);
     assert_eq!(host::machine().stalled_100ns(), 370);
-    assert_eq!(
-        fired.load(Ordering::Relaxed),
-        0,
-        "the stalling CPU runs no DPC"
-    );
+    assert_eq!(fired.count(), 0, "the stalling CPU runs no DPC");
     assert_eq!(host::advance(0), 1, "the late timer fires at the next run");
-    assert_eq!(fired.load(Ordering::Relaxed), 1);
+    assert_eq!(fired.count(), 1);
     assert_eq!(time::now_100ns(), t0 + 370);
     drop(timer);
     assert!(host::take_violations().is_empty());
