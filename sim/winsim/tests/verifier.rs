@@ -68,6 +68,15 @@ fn driver_entry(driver: &winsim::Driver) -> Result<i32, Stop> {
     driver.run(move || d.driver_entry())
 }
 
+/// Loads `image` (without a map), runs its DriverEntry, which must return STATUS_SUCCESS, and
+/// unloads it: the driver, for its findings.
+fn run_and_unload(image: &Image) -> winsim::Driver {
+    let driver = load(image, false);
+    assert_eq!(driver_entry(&driver), Ok(0));
+    driver.unload();
+    driver
+}
+
 fn site(image: &Image, label: &CodeLabel, symbol: Option<String>) -> Option<CallSite> {
     Some(CallSite {
         rva: image.rva(label),
@@ -113,9 +122,7 @@ fn a_block_left_at_unload_is_a_leak_by_tag() {
 #[test]
 fn a_block_freed_with_its_tag_is_no_leak() {
     let image = pool_image(true);
-    let driver = load(&image, false);
-    assert_eq!(driver_entry(&driver), Ok(0));
-    driver.unload();
+    let driver = run_and_unload(&image);
     assert_eq!(driver.findings(), vec![]);
     assert_eq!(driver.live_blocks(), 0);
     assert_eq!(driver.allocations(), 1, "the control image did allocate");
@@ -269,9 +276,7 @@ fn returning_from_driver_entry_holding_a_spin_lock_is_found() {
 
 #[test]
 fn a_balanced_spin_lock_is_fine() {
-    let driver = load(&spin_lock_image(true), false);
-    assert_eq!(driver_entry(&driver), Ok(0));
-    driver.unload();
+    let driver = run_and_unload(&spin_lock_image(true));
     assert_eq!(driver.findings(), vec![]);
 }
 
@@ -289,9 +294,7 @@ fn releasing_a_spin_lock_never_acquired_is_found() {
     free(&mut b, tag(b"Lock"));
     epilogue(&mut b);
     let image = b.build();
-    let driver = load(&image, false);
-    assert_eq!(driver_entry(&driver), Ok(0));
-    driver.unload();
+    let driver = run_and_unload(&image);
     assert_eq!(
         driver.findings(),
         vec![Finding {
@@ -443,9 +446,7 @@ fn freeing_memory_that_holds_a_set_timer_is_found() {
 #[test]
 fn freeing_a_cancelled_timer_is_fine() {
     let (image, _) = timer_image(true);
-    let driver = load(&image, false);
-    assert_eq!(driver_entry(&driver), Ok(0));
-    driver.unload();
+    let driver = run_and_unload(&image);
     assert_eq!(driver.findings(), vec![]);
 }
 
@@ -481,16 +482,12 @@ fn ex_timer_image(delete: bool, wait: bool, raised: bool) -> Image {
 
 #[test]
 fn an_ex_timer_never_deleted_is_found_at_unload_and_a_deleted_one_is_not() {
-    let driver = load(&ex_timer_image(false, false, false), false);
-    assert_eq!(driver_entry(&driver), Ok(0));
-    driver.unload();
+    let driver = run_and_unload(&ex_timer_image(false, false, false));
     let findings = driver.findings();
     assert_eq!(findings.len(), 1, "{findings:?}");
     assert!(matches!(findings[0].rule, Rule::TimerNotDeleted { .. }));
 
-    let driver = load(&ex_timer_image(true, true, false), false);
-    assert_eq!(driver_entry(&driver), Ok(0));
-    driver.unload();
+    let driver = run_and_unload(&ex_timer_image(true, true, false));
     assert_eq!(driver.findings(), vec![]);
 }
 
@@ -511,9 +508,7 @@ fn ex_delete_timer_waiting_at_dispatch_is_found() {
         "{findings:?}"
     );
     // Without the wait, DISPATCH_LEVEL is allowed.
-    let driver = load(&ex_timer_image(true, false, true), false);
-    assert_eq!(driver_entry(&driver), Ok(0));
-    driver.unload();
+    let driver = run_and_unload(&ex_timer_image(true, false, true));
     assert_eq!(driver.findings(), vec![]);
 }
 
@@ -809,9 +804,7 @@ fn ex_timer_with_period_image(period: i32) -> (Image, CodeLabel) {
 #[test]
 fn a_periodic_ex_timer_is_found_unsupported_and_a_one_shot_is_not() {
     let (image, set) = ex_timer_with_period_image(10_000);
-    let driver = load(&image, false);
-    assert_eq!(driver_entry(&driver), Ok(0));
-    driver.unload();
+    let driver = run_and_unload(&image);
     assert_eq!(
         driver.findings(),
         vec![Finding {
@@ -822,9 +815,7 @@ fn a_periodic_ex_timer_is_found_unsupported_and_a_one_shot_is_not() {
         }]
     );
 
-    let driver = load(&ex_timer_with_period_image(0).0, false);
-    assert_eq!(driver_entry(&driver), Ok(0));
-    driver.unload();
+    let driver = run_and_unload(&ex_timer_with_period_image(0).0);
     assert_eq!(driver.findings(), vec![]);
 }
 
@@ -856,9 +847,7 @@ fn an_uninitialized_ktimer_and_kdpc_are_found() {
     free(&mut b, tag(b"Timr"));
     epilogue(&mut b);
     let image = b.build();
-    let driver = load(&image, false);
-    assert_eq!(driver_entry(&driver), Ok(0));
-    driver.unload();
+    let driver = run_and_unload(&image);
     let findings = driver.findings();
     assert_eq!(findings.len(), 2, "{findings:?}");
     let Rule::TimerNotInitialized { address: timer } = findings[0].rule else {
@@ -890,9 +879,7 @@ fn re_initializing_a_set_timer_is_found() {
     b.define("DpcRoutine", &mut dpc_routine);
     b.a.ret().unwrap();
     let image = b.build();
-    let driver = load(&image, false);
-    assert_eq!(driver_entry(&driver), Ok(0));
-    driver.unload();
+    let driver = run_and_unload(&image);
     let findings = driver.findings();
     assert_eq!(findings.len(), 1, "{findings:?}");
     assert!(
@@ -944,9 +931,7 @@ fn releasing_a_spin_lock_to_another_irql_is_found() {
     free(&mut b, tag(b"Lock"));
     epilogue(&mut b);
     let image = b.build();
-    let driver = load(&image, false);
-    assert_eq!(driver_entry(&driver), Ok(0));
-    driver.unload();
+    let driver = run_and_unload(&image);
     assert_eq!(
         driver.findings(),
         vec![Finding {
