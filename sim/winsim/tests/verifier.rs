@@ -240,13 +240,20 @@ const SPIN: &[&str] = &[
 
 /// Acquires the lock word of a pool block, and releases it (restoring the IRQL the
 /// acquisition returned) only if `release`.
-fn spin_lock_image(release: bool) -> Image {
+/// A DriverEntry that has allocated a 16-byte block ("Lock", in RBX) and acquired the spin
+/// lock in it with KeAcquireSpinLockRaiseToDpc (the old IRQL in AL).
+fn lock_acquired_image() -> Builder {
     let mut b = Builder::new(&[(NT, SPIN)]);
     b.function("DriverEntry");
     prologue(&mut b);
     allocate(&mut b, 16, tag(b"Lock"));
     b.a.mov(rcx, rbx).unwrap();
     b.call_nt("KeAcquireSpinLockRaiseToDpc");
+    b
+}
+
+fn spin_lock_image(release: bool) -> Image {
+    let mut b = lock_acquired_image();
     if release {
         b.a.mov(rcx, rbx).unwrap();
         b.a.movzx(edx, al).unwrap();
@@ -917,12 +924,7 @@ fn an_ex_timer_routine_given_an_unknown_handle_is_found() {
 
 #[test]
 fn releasing_a_spin_lock_to_another_irql_is_found() {
-    let mut b = Builder::new(&[(NT, SPIN)]);
-    b.function("DriverEntry");
-    prologue(&mut b);
-    allocate(&mut b, 16, tag(b"Lock"));
-    b.a.mov(rcx, rbx).unwrap();
-    b.call_nt("KeAcquireSpinLockRaiseToDpc");
+    let mut b = lock_acquired_image();
     // Acquired at PASSIVE_LEVEL (AL = 0), released to APC_LEVEL.
     b.a.mov(rcx, rbx).unwrap();
     b.a.mov(edx, 1).unwrap();
@@ -946,12 +948,7 @@ fn releasing_a_spin_lock_to_another_irql_is_found() {
 
 #[test]
 fn re_acquiring_a_held_spin_lock_is_found_and_stops_the_run() {
-    let mut b = Builder::new(&[(NT, SPIN)]);
-    b.function("DriverEntry");
-    prologue(&mut b);
-    allocate(&mut b, 16, tag(b"Lock"));
-    b.a.mov(rcx, rbx).unwrap();
-    b.call_nt("KeAcquireSpinLockRaiseToDpc");
+    let mut b = lock_acquired_image();
     b.a.mov(rcx, rbx).unwrap();
     let after = b.call_nt("KeAcquireSpinLockRaiseToDpc");
     epilogue(&mut b);
