@@ -56,6 +56,14 @@ fn records(buffers: &[PortBuffer]) -> Vec<Rec> {
     out
 }
 
+/// The messages of `buffers` with their times.
+fn timed(buffers: &[PortBuffer]) -> Vec<(RefTime, Vec<u8>)> {
+    records(buffers)
+        .into_iter()
+        .map(|r| (r.time, r.data))
+        .collect()
+}
+
 /// Processes at every wakeup until nothing is queued; all the buffers, in order.
 fn run_to_end(perf: &mut Performance) -> Vec<PortBuffer> {
     let mut buffers = Vec::new();
@@ -271,10 +279,7 @@ fn an_immediate_hop_in_a_batch_happens_when_its_message_was_due_not_at_the_batch
     perf.add_tool(immediate);
     perf.send(at(0, 0, note(60, 100, PPQ)));
     perf.send(at(PPQ / 2, 0, midi(0xB0, 1, 5)));
-    let got: Vec<_> = records(&perf.process(600 * MS))
-        .into_iter()
-        .map(|r| (r.time, r.data))
-        .collect();
+    let got = timed(&perf.process(600 * MS));
     assert_eq!(
         got,
         [
@@ -318,10 +323,7 @@ fn music_stamps_land_at_the_right_reference_time_across_tempo_changes() {
     perf.send(at(4 * PPQ, 0, midi(0xB0, 7, 90)));
     // A reference-stamped note at beat 3 whose end (music time) is past the second change.
     perf.send(at_ref(25_000_000, 0, note(62, 100, PPQ + PPQ / 2)));
-    let got: Vec<_> = records(&run_to_end(&mut perf))
-        .into_iter()
-        .map(|r| (r.time, r.data))
-        .collect();
+    let got = timed(&run_to_end(&mut perf));
     assert_eq!(
         got,
         [
@@ -342,10 +344,7 @@ fn stamps_past_the_reference_clock_saturate_instead_of_panicking() {
     perf.send(at(MusicTime::MAX, 0, midi(0xB0, 7, 1)));
     perf.send(at_ref(RefTime::MAX, 1, midi(0xB0, 7, 2)));
     perf.send(at(MusicTime::MAX / 2, 2, note(60, 100, MusicTime::MAX)));
-    let got: Vec<_> = records(&perf.process(RefTime::MAX))
-        .into_iter()
-        .map(|r| (r.time, r.data))
-        .collect();
+    let got = timed(&perf.process(RefTime::MAX));
     assert_eq!(
         got,
         [
@@ -366,10 +365,7 @@ fn a_duration_in_reference_time_ends_the_note_exactly_that_long_after_whatever_t
     perf.send(at(PPQ / 2, 0, note_for(60, 100, 7_654_321)));
     perf.send(at_ref(4_000_001, 1, note_for(61, 100, 1)));
     perf.send(at_ref(4_000_001, 2, note_for(62, 100, 0)));
-    let got: Vec<_> = records(&run_to_end(&mut perf))
-        .into_iter()
-        .map(|r| (r.time, r.data))
-        .collect();
+    let got = timed(&run_to_end(&mut perf));
     assert_eq!(
         got,
         [
